@@ -1,0 +1,3 @@
+//! alert component.
+
+pub mod config;

@@ -1,0 +1,3 @@
+//! Database actor.
+
+pub mod config;

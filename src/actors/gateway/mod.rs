@@ -1,0 +1,3 @@
+//! gateway component.
+
+pub mod config;

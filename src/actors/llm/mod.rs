@@ -1,0 +1,3 @@
+//! llm component.
+
+pub mod config;

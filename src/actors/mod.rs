@@ -1,0 +1,7 @@
+//! One directory per actor: its config, messages, handlers and errors.
+
+pub mod alert;
+pub mod db;
+pub mod gateway;
+pub mod health;
+pub mod llm;

@@ -1,0 +1,3 @@
+//! Admin HTTP API.
+
+pub mod config;

@@ -1,0 +1,170 @@
+//! `monitoring` section: logs, health checks and the admin listener.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MonitoringConfig {
+    /// env `LOG_LEVEL` (seed key).
+    pub log_level: LogLevel,
+    /// Directory for the rotated JSON log files; env `LOG_DIR` (seed key).
+    pub log_dir: PathBuf,
+    /// Also write every log line to stdout, for log shipping.
+    pub log_to_stdout: bool,
+    /// Size at which `discord_monitor.jsonl` is rotated, in MiB.
+    pub log_file_max_mb: u64,
+    /// Rotated `discord_monitor.jsonl` files kept.
+    pub log_file_count: u32,
+    /// Size at which `errors.jsonl` (warnings and worse) is rotated, in MiB.
+    pub error_log_max_mb: u64,
+    /// Rotated `errors.jsonl` files kept.
+    pub error_log_count: u32,
+    /// Operations slower than this are logged under `performance`.
+    pub slow_operation_threshold_ms: u64,
+    /// How often components are probed for health (seed key).
+    pub health_check_interval_seconds: u64,
+    /// Port of the admin/health HTTP API; env `HEALTH_CHECK_PORT`.
+    pub health_check_port: u16,
+    /// Address the admin API binds to; env `HEALTH_CHECK_HOST`. All interfaces by default so
+    /// container probes reach it; protected routes still need a token or a loopback caller.
+    pub health_check_host: String,
+    /// Seconds a SIGTERM/SIGINT shutdown may take before the process exits anyway; below
+    /// Kubernetes' default 30 s grace period.
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Default for MonitoringConfig {
+    fn default() -> Self {
+        Self {
+            log_level: LogLevel::Info,
+            log_dir: PathBuf::from("logs"),
+            log_to_stdout: true,
+            log_file_max_mb: default_log_file_max_mb(),
+            log_file_count: default_log_file_count(),
+            error_log_max_mb: default_error_log_max_mb(),
+            error_log_count: default_error_log_count(),
+            slow_operation_threshold_ms: default_slow_operation_threshold_ms(),
+            health_check_interval_seconds: default_health_check_interval_seconds(),
+            health_check_port: default_health_check_port(),
+            health_check_host: default_health_check_host(),
+            shutdown_timeout_secs: default_shutdown_timeout_secs(),
+        }
+    }
+}
+
+/// MiB; the seed's rotation size for the application log.
+pub const fn default_log_file_max_mb() -> u64 {
+    100
+}
+
+/// The seed's retention for the application log.
+pub const fn default_log_file_count() -> u32 {
+    5
+}
+
+/// MiB; the seed's rotation size for the error log.
+pub const fn default_error_log_max_mb() -> u64 {
+    50
+}
+
+/// The seed's retention for the error log.
+pub const fn default_error_log_count() -> u32 {
+    3
+}
+
+/// Milliseconds: a database batch or an HTTP call slower than a second is worth a look.
+pub const fn default_slow_operation_threshold_ms() -> u64 {
+    1_000
+}
+
+/// Seconds; the seed's value.
+pub const fn default_health_check_interval_seconds() -> u64 {
+    30
+}
+
+/// The seed's port.
+pub const fn default_health_check_port() -> u16 {
+    8080
+}
+
+pub fn default_health_check_host() -> String {
+    "0.0.0.0".to_owned()
+}
+
+/// Seconds; leaves headroom inside Kubernetes' 30 s termination grace period.
+pub const fn default_shutdown_timeout_secs() -> u64 {
+    20
+}
+
+/// Log levels named as the seed's log lines name them (`WARNING`, not `WARN`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LogLevel {
+    Critical,
+    Error,
+    Warning,
+    Info,
+    Debug,
+}
+
+impl LogLevel {
+    pub const ALL: [LogLevel; 5] = [
+        LogLevel::Critical,
+        LogLevel::Error,
+        LogLevel::Warning,
+        LogLevel::Info,
+        LogLevel::Debug,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Critical => "CRITICAL",
+            LogLevel::Error => "ERROR",
+            LogLevel::Warning => "WARNING",
+            LogLevel::Info => "INFO",
+            LogLevel::Debug => "DEBUG",
+        }
+    }
+}
+
+impl fmt::Display for LogLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown log level `{0}` (expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL)")]
+pub struct UnknownLogLevel(pub String);
+
+impl FromStr for LogLevel {
+    type Err = UnknownLogLevel;
+
+    /// Case-insensitive; `WARN` and `TRACE` are accepted because Python and Rust users type them.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_uppercase().as_str() {
+            "CRITICAL" | "FATAL" => Ok(LogLevel::Critical),
+            "ERROR" => Ok(LogLevel::Error),
+            "WARNING" | "WARN" => Ok(LogLevel::Warning),
+            "INFO" => Ok(LogLevel::Info),
+            "DEBUG" | "TRACE" => Ok(LogLevel::Debug),
+            _ => Err(UnknownLogLevel(s.to_owned())),
+        }
+    }
+}
+
+impl Serialize for LogLevel {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for LogLevel {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        raw.parse().map_err(serde::de::Error::custom)
+    }
+}
