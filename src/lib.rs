@@ -9,3 +9,5 @@ pub mod admin;
 pub mod config;
 pub mod logging;
 pub mod supervisor;
+pub mod system_stats;
+pub mod tls;

@@ -1,0 +1,48 @@
+//! Errors of the admin API, mapped to HTTP status codes here and nowhere else.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+
+/// Every failure an admin route can answer with; the body is always `{"error": "..."}`.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("missing or invalid bearer token (send `Authorization: Bearer <admin.token>`)")]
+    Unauthorized,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("no route for {method} {path} (see /openapi.json)")]
+    NotFound { method: String, path: String },
+    #[error("{0} is unavailable: {1}")]
+    Unavailable(&'static str, String),
+    #[error("internal error: {0}")]
+    Internal(String),
+    #[error("could not bind the admin API to {address}")]
+    Bind {
+        address: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl ResponseError for AdminError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            AdminError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AdminError::Unauthorized => StatusCode::UNAUTHORIZED,
+            AdminError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AdminError::NotFound { .. } => StatusCode::NOT_FOUND,
+            AdminError::Unavailable(..) => StatusCode::SERVICE_UNAVAILABLE,
+            AdminError::Internal(_) | AdminError::Bind { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        if matches!(self, AdminError::Unauthorized) {
+            response.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        response.json(serde_json::json!({ "error": self.to_string() }))
+    }
+}

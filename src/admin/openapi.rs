@@ -1,0 +1,128 @@
+//! The OpenAPI 3.1 description served at `/openapi.json`. A test checks that every route the
+//! server registers is described here and nothing else is.
+
+use serde_json::{Value, json};
+
+/// Every route the admin server answers, as (method, path). The server registers exactly these.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/health"),
+    ("GET", "/health/live"),
+    ("GET", "/health/ready"),
+    ("GET", "/health/detailed"),
+    ("GET", "/metrics"),
+    ("GET", "/config"),
+    ("GET", "/status"),
+    ("GET", "/api/messages"),
+    ("GET", "/openapi.json"),
+];
+
+pub fn document(version: &str) -> Value {
+    let error = json!({"$ref": "#/components/schemas/Error"});
+    let json_error = |description: &str| {
+        json!({"description": description, "content": {"application/json": {"schema": error}}})
+    };
+    let admin_security = json!([{"bearer": []}]);
+    let snowflake_param = |name: &str, description: &str| {
+        json!({"name": name, "in": "query", "required": false, "description": description,
+               "schema": {"type": "string", "pattern": "^[0-9]{1,20}$"}})
+    };
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "discord-monitor admin API",
+            "version": version,
+            "description": "Health probes, metrics and read access to the stored messages. \
+                `/config`, `/status` and `/api/*` need `Authorization: Bearer <admin.token>`; \
+                without a configured token they answer loopback callers only. When \
+                `admin.allowed_cidrs` is set, every route but the three probes is limited to \
+                those networks."
+        },
+        "paths": {
+            "/health": {"get": {
+                "summary": "Liveness (cheap): the process is up and serving",
+                "responses": {"200": {"description": "alive", "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/Probe"}}}}}}},
+            "/health/live": {"get": {
+                "summary": "Liveness probe for Kubernetes",
+                "responses": {"200": {"description": "alive", "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/Probe"}}}}}}},
+            "/health/ready": {"get": {
+                "summary": "Readiness: every required component is up and the database is writable",
+                "responses": {
+                    "200": {"description": "ready", "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/Probe"}}}},
+                    "503": {"description": "not ready; `failing` names the reasons",
+                            "content": {"application/json": {
+                                "schema": {"$ref": "#/components/schemas/Probe"}}}}}}},
+            "/health/detailed": {"get": {
+                "summary": "Health of every component: status, last error, restarts, probes",
+                "responses": {"200": {"description": "report; `.health.components.<name>`",
+                    "content": {"application/json": {"schema": {"type": "object",
+                        "required": ["status", "health"]}}}},
+                    "403": json_error("caller outside admin.allowed_cidrs")}}},
+            "/metrics": {"get": {
+                "summary": "Metrics: Prometheus text exposition, or JSON with `Accept: application/json`",
+                "responses": {"200": {"description": "metrics", "content": {
+                    "text/plain; version=0.0.4": {"schema": {"type": "string"}},
+                    "application/json": {"schema": {"type": "object", "required": ["metrics"]}}}},
+                    "403": json_error("caller outside admin.allowed_cidrs")}}},
+            "/config": {"get": {
+                "summary": "Effective configuration with every secret replaced by `<redacted>`",
+                "security": admin_security,
+                "responses": {"200": {"description": "sanitized configuration",
+                    "content": {"application/json": {"schema": {"type": "object"}}}},
+                    "401": json_error("missing or wrong bearer token"),
+                    "403": json_error("not allowed from this address")}}},
+            "/status": {"get": {
+                "summary": "Service status: Discord client health, processing, database and LLM summaries",
+                "security": admin_security,
+                "responses": {"200": {"description": "status", "content": {"application/json": {
+                    "schema": {"type": "object", "required": ["service", "discord_client_health",
+                        "processing_status", "database", "llm"]}}}},
+                    "401": json_error("missing or wrong bearer token"),
+                    "403": json_error("not allowed from this address")}}},
+            "/api/messages": {"get": {
+                "summary": "Stored messages, ascending by id",
+                "security": admin_security,
+                "parameters": [
+                    snowflake_param("channel_id", "only this channel"),
+                    snowflake_param("after", "only ids greater than this snowflake"),
+                    snowflake_param("before", "only ids less than this snowflake"),
+                    {"name": "limit", "in": "query", "required": false,
+                     "description": "at most this many messages (default 100)",
+                     "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}
+                ],
+                "responses": {"200": {"description": "messages", "content": {"application/json": {
+                    "schema": {"type": "object", "required": ["messages"], "properties": {
+                        "messages": {"type": "array", "items": {"$ref": "#/components/schemas/Message"}}}}}}},
+                    "400": json_error("a parameter is malformed or out of range"),
+                    "401": json_error("missing or wrong bearer token"),
+                    "403": json_error("not allowed from this address"),
+                    "503": json_error("the database is unavailable")}}},
+            "/openapi.json": {"get": {
+                "summary": "This document",
+                "responses": {"200": {"description": "OpenAPI 3.1 document",
+                    "content": {"application/json": {"schema": {"type": "object"}}}}}}}
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"],
+                          "properties": {"error": {"type": "string"}}},
+                "Probe": {"type": "object", "required": ["status"], "properties": {
+                    "status": {"type": "string"},
+                    "failing": {"type": "array", "items": {"type": "string"}}}},
+                "Message": {"type": "object", "required": ["id", "channel_id", "author_id",
+                    "author_name", "content", "created_at_ms", "deleted"], "properties": {
+                    "id": {"type": "string"}, "channel_id": {"type": "string"},
+                    "guild_id": {"type": ["string", "null"]}, "author_id": {"type": "string"},
+                    "author_name": {"type": "string"}, "content": {"type": "string"},
+                    "created_at_ms": {"type": "integer"},
+                    "edited_at_ms": {"type": ["integer", "null"]},
+                    "deleted": {"type": "boolean"},
+                    "attachments": {"type": "array"}, "embeds": {"type": "array"},
+                    "reply_to_message_id": {"type": ["string", "null"]}}}
+            }
+        }
+    })
+}

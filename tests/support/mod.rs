@@ -1,0 +1,332 @@
+//! Shared helpers for the integration tests: start the real `discord-monitor` binary on a
+//! loopback port with its data in a temporary directory, talk to it over HTTP, stop it with
+//! SIGTERM, and check that nothing it printed or logged contains a test secret.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// Distinctive values used as credentials in tests; none may ever appear in output or logs.
+pub const DISCORD_TOKEN: &str = "dmtest-discord-token-7f3a9c";
+pub const ADMIN_TOKEN: &str = "dmtest-admin-token-51e0b2";
+pub const GOOGLE_API_KEY: &str = "dmtest-google-key-c4d8e1";
+pub const EMAIL_PASSWORD: &str = "dmtest-email-password-93ab77";
+pub const SLACK_WEBHOOK_URL: &str = "https://hooks.slack.com/services/dmtest-slack-hook-0a1b2c";
+pub const ALL_SECRETS: &[&str] = &[
+    DISCORD_TOKEN,
+    ADMIN_TOKEN,
+    GOOGLE_API_KEY,
+    EMAIL_PASSWORD,
+    SLACK_WEBHOOK_URL,
+    "dmtest-",
+];
+
+/// Long enough for a cold start on a busy 2-core CI machine; a healthy start takes well
+/// under a second.
+pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Shutdown deadline the tests allow: the service's own is 20 s by default.
+pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(40);
+
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_discord-monitor")
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("bind an ephemeral loopback port")
+}
+
+/// Runs the binary to completion (for CLI commands), with only the given environment.
+pub fn run_cli(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> CliOutput {
+    let output = base_command(dir, env)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run discord-monitor");
+    let result = CliOutput {
+        status: output.status,
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    assert_no_secrets(&result.stdout, "CLI stdout");
+    assert_no_secrets(&result.stderr, "CLI stderr");
+    result
+}
+
+#[derive(Debug)]
+pub struct CliOutput {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CliOutput {
+    pub fn code(&self) -> i32 {
+        self.status.code().unwrap_or(-1)
+    }
+}
+
+fn base_command(dir: &Path, env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(binary());
+    command.current_dir(dir).env_clear();
+    // Keep PATH so the binary's own child lookups behave; nothing else leaks in from the host.
+    if let Some(path) = std::env::var_os("PATH") {
+        command.env("PATH", path);
+    }
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command
+}
+
+/// A running service in its own temporary directory.
+pub struct Service {
+    child: Option<Child>,
+    pub port: u16,
+    pub dir: TempDir,
+    stdout_path: PathBuf,
+    stderr_path: PathBuf,
+}
+
+impl Service {
+    /// Starts `discord-monitor <args>` with `config` written to `config.json` in a fresh
+    /// directory, the admin API on a free port, and only `env` in the environment.
+    pub fn start(args: &[&str], config: &Value, env: &[(&str, &str)]) -> Service {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(
+            dir.path().join("config.json"),
+            serde_json::to_vec_pretty(config).unwrap(),
+        )
+        .unwrap();
+        Self::start_in(dir, args, env)
+    }
+
+    pub fn start_in(dir: TempDir, args: &[&str], env: &[(&str, &str)]) -> Service {
+        let port = free_port();
+        let port_text = port.to_string();
+        let mut env: Vec<(&str, &str)> = env.to_vec();
+        if !env.iter().any(|(name, _)| *name == "HEALTH_CHECK_PORT") {
+            env.push(("HEALTH_CHECK_PORT", &port_text));
+        }
+        env.push(("HEALTH_CHECK_HOST", "127.0.0.1"));
+        let stdout_path = dir.path().join("stdout.log");
+        let stderr_path = dir.path().join("stderr.log");
+        let child = base_command(dir.path(), &env)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&stdout_path).unwrap())
+            .stderr(std::fs::File::create(&stderr_path).unwrap())
+            .spawn()
+            .expect("spawn discord-monitor");
+        let port = env
+            .iter()
+            .find(|(name, _)| *name == "HEALTH_CHECK_PORT")
+            .and_then(|(_, value)| value.parse().ok())
+            .unwrap_or(port);
+        Service {
+            child: Some(child),
+            port,
+            dir,
+            stdout_path,
+            stderr_path,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    /// Waits until `/health` answers (the process is serving), failing with its output if it
+    /// exits or never answers.
+    pub async fn wait_serving(&mut self) {
+        self.wait_for("/health", |status| status == 200).await;
+    }
+
+    /// Waits until `/health/ready` answers 200.
+    pub async fn wait_ready(&mut self) {
+        self.wait_for("/health/ready", |status| status == 200)
+            .await;
+    }
+
+    async fn wait_for(&mut self, path: &str, done: impl Fn(u16) -> bool) {
+        let client = client();
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        loop {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!(
+                    "discord-monitor exited with {status} before {path} answered\nstderr:\n{}\nstdout:\n{}",
+                    self.stderr(),
+                    self.stdout()
+                );
+            }
+            if let Ok(response) = client.get(self.url(path)).send().await {
+                if done(response.status().as_u16()) {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{path} not answering after {STARTUP_TIMEOUT:?}\nstderr:\n{}",
+                self.stderr()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.stdout_path).unwrap_or_default()
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for the exit; returns the status.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let child = self.child.as_mut().expect("service still running");
+        send_sigterm(child.id());
+        let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                self.child = None;
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!(
+                    "discord-monitor did not stop within {SHUTDOWN_TIMEOUT:?} of SIGTERM\nstderr:\n{}",
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Every log line the service wrote: stdout plus the JSON files under `log_dir`.
+    pub fn all_output(&self) -> String {
+        let mut text = self.stdout();
+        text.push_str(&self.stderr());
+        for file in files_under(self.dir.path()) {
+            let is_log = file
+                .extension()
+                .is_some_and(|ext| ext == "jsonl" || ext == "log")
+                || file.to_string_lossy().contains(".jsonl.");
+            if is_log {
+                let mut content = String::new();
+                if let Ok(mut handle) = std::fs::File::open(&file) {
+                    let _ = handle.read_to_string(&mut content);
+                }
+                text.push_str(&content);
+            }
+        }
+        text
+    }
+
+    /// Stops the service (if running) and checks that none of its output holds a secret.
+    pub fn finish(mut self) -> String {
+        if self.child.is_some() {
+            let status = self.terminate();
+            assert!(
+                status.success(),
+                "exit status {status}; stderr:\n{}",
+                self.stderr()
+            );
+        }
+        let output = self.all_output();
+        assert_no_secrets(&output, "service output and log files");
+        output
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(next) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&next) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+fn send_sigterm(pid: u32) {
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -TERM {pid} failed");
+}
+
+/// Fails the test if `text` contains any test secret.
+pub fn assert_no_secrets(text: &str, what: &str) {
+    for secret in ALL_SECRETS {
+        if let Some(position) = text.find(secret) {
+            let start = position.saturating_sub(200);
+            let end = (position + 200).min(text.len());
+            panic!(
+                "{what} contains the test secret {secret:?}:\n...{}...",
+                text.get(start..end).unwrap_or("<non-utf8 boundary>")
+            );
+        }
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    discord_monitor::tls::install_crypto_provider();
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("build HTTP client")
+}
+
+/// GET returning (status, body as JSON or as a string value).
+pub async fn get_json(url: &str, token: Option<&str>) -> (u16, Value) {
+    let mut request = client().get(url).header("Accept", "application/json");
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, body)
+}
+
+pub async fn get_text(url: &str) -> (u16, String, String) {
+    let response = client().get(url).send().await.expect("request");
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    (status, content_type, response.text().await.expect("body"))
+}
