@@ -4,6 +4,7 @@
 
 use std::fmt;
 
+use super::{Environment, LogLevel};
 use crate::actors::llm::config::KNOWN_PROVIDERS;
 
 /// One key (or section) of the configuration.
@@ -110,9 +111,19 @@ const ANY: Allowed = Allowed::Any;
 const PORT: Allowed = range(1.0, 65_535.0);
 
 /// Spellings the `environment` key accepts.
-pub const ENVIRONMENTS: &[&str] = &["development", "staging", "production"];
+pub const ENVIRONMENTS: &[&str] = &[
+    Environment::Development.as_str(),
+    Environment::Staging.as_str(),
+    Environment::Production.as_str(),
+];
 /// Spellings `monitoring.log_level` prints; it also accepts any case, `WARN`, `TRACE`, `FATAL`.
-pub const LOG_LEVELS: &[&str] = &["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"];
+pub const LOG_LEVELS: &[&str] = &[
+    LogLevel::Critical.as_str(),
+    LogLevel::Error.as_str(),
+    LogLevel::Warning.as_str(),
+    LogLevel::Info.as_str(),
+    LogLevel::Debug.as_str(),
+];
 /// Bytes: the admin API takes small JSON bodies; 16 MiB is a generous ceiling.
 pub const MAX_ADMIN_BODY_BYTES: f64 = 16.0 * 1024.0 * 1024.0;
 
@@ -343,6 +354,22 @@ pub const KEYS: &[KeyDoc] = &[
         range(1.0, MAX_ADMIN_BODY_BYTES),
     ),
 ];
+
+/// Names of the keys directly inside `parent` (`""` for the top level), in file order.
+pub fn child_keys(parent: &str) -> Vec<&'static str> {
+    KEYS.iter()
+        .filter_map(|doc| match doc.key.rsplit_once('.') {
+            Some((key_parent, name)) if key_parent == parent => Some(name),
+            None if parent.is_empty() => Some(doc.key),
+            _ => None,
+        })
+        .collect()
+}
+
+/// True for a top-level key holding other keys (`discord`, `llm`, ...).
+pub fn is_section(key: &str) -> bool {
+    !key.contains('.') && !child_keys(key).is_empty()
+}
 
 pub fn key_doc(key: &str) -> Option<&'static KeyDoc> {
     KEYS.iter().find(|doc| doc.key == key)

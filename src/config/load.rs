@@ -13,7 +13,7 @@ use serde_path_to_error::Segment;
 
 use super::env::{self, ENV_OVERRIDES, EnvSource};
 use super::error::{ConfigError, ConfigProblem, ProblemSource};
-use super::keys::{self, Allowed, KEYS};
+use super::keys::{self, Allowed, KEYS, child_keys, is_section};
 use super::{Config, jsonc, validate};
 
 /// Parses `text` (the contents of `path`, or `None` when there is no file) and applies `env`.
@@ -36,10 +36,11 @@ pub(crate) fn load_text(
     let mut merged = ensure_sections(file_value, &origins, &mut problems);
     apply_env(&mut merged, env, &mut origins, &mut problems);
 
-    let Some(mut config) = deserialize_collecting(merged, &origins, &mut problems) else {
+    drop_blank_optionals(&mut merged);
+
+    let Some(config) = deserialize_collecting(merged, &origins, &mut problems) else {
         return Err(ConfigError::Invalid(problems));
     };
-    config.normalize();
     validate::check(&config, &origins, &mut problems);
 
     if problems.is_empty() {
@@ -159,6 +160,28 @@ fn apply_env(
                 hint: rejected.hint,
             }),
         }
+    }
+}
+
+/// A blank string for a key whose default is `null` (secrets, SMTP host, addresses) counts as
+/// unset, so `"token": ""` from a template means "no token" rather than an empty credential.
+fn drop_blank_optionals(merged: &mut Value) {
+    let defaults = serde_json::to_value(Config::default()).unwrap_or(Value::Null);
+    let Some(root) = merged.as_object_mut() else {
+        return;
+    };
+    for (section_name, section) in root.iter_mut() {
+        let Some(section) = section.as_object_mut() else {
+            continue;
+        };
+        section.retain(|name, value| {
+            let blank = value.as_str().is_some_and(|text| text.trim().is_empty());
+            let optional = defaults
+                .get(section_name.as_str())
+                .and_then(|section| section.get(name.as_str()))
+                .is_some_and(Value::is_null);
+            !(blank && optional)
+        });
     }
 }
 
@@ -356,21 +379,6 @@ fn unknown_key_hint(parent: &str, leaf: &str) -> String {
         Some(doc) => format!("`{leaf}` belongs in `{}`; {valid}", doc.key),
         None => valid,
     }
-}
-
-/// Names of the keys directly inside `parent` (`""` for the top level), in file order.
-pub(crate) fn child_keys(parent: &str) -> Vec<&'static str> {
-    KEYS.iter()
-        .filter_map(|doc| match doc.key.rsplit_once('.') {
-            Some((key_parent, name)) if key_parent == parent => Some(name),
-            None if parent.is_empty() => Some(doc.key),
-            _ => None,
-        })
-        .collect()
-}
-
-fn is_section(key: &str) -> bool {
-    !key.contains('.') && !child_keys(key).is_empty()
 }
 
 /// serde's type names in words a config author knows.

@@ -33,7 +33,7 @@ pub use crate::actors::llm::config::LlmConfig;
 pub use crate::admin::config::AdminConfig;
 pub use env::{ENV_OVERRIDES, EnvOverride, EnvSource, MapEnv, ProcessEnv, ValueKind};
 pub use error::{ConfigError, ConfigProblem, ProblemSource};
-pub use keys::{Allowed, KEYS, KeyDoc};
+pub use keys::{Allowed, KEYS, KeyDoc, child_keys};
 pub use monitoring::{LogLevel, MonitoringConfig, UnknownLogLevel};
 pub use processing::ProcessingConfig;
 pub use sample::{reference_markdown, sample_json};
@@ -115,9 +115,11 @@ impl Config {
 
     /// The Discord token, for `run`; commands that never talk to Discord do not call this.
     pub fn require_discord_token(&self) -> Result<&Secret, ConfigError> {
+        // Loading already drops blank secrets; this also covers a config built in code.
         self.discord
             .token
             .as_ref()
+            .filter(|token| !token.is_empty())
             .ok_or(ConfigError::MissingDiscordToken)
     }
 
@@ -149,34 +151,6 @@ impl Config {
         let mut text = serde_json::to_string_pretty(&self.sanitized_json()).unwrap_or_default();
         text.push('\n');
         text
-    }
-
-    /// Empty secrets and empty optional strings count as unset, whichever source gave them.
-    fn normalize(&mut self) {
-        let secrets = [
-            &mut self.discord.token,
-            &mut self.llm.google_api_key,
-            &mut self.llm.openai_api_key,
-            &mut self.llm.openrouter_api_key,
-            &mut self.alerts.email_password,
-            &mut self.alerts.slack_webhook_url,
-            &mut self.admin.token,
-        ];
-        for secret in secrets {
-            if secret.as_ref().is_some_and(Secret::is_empty) {
-                *secret = None;
-            }
-        }
-        let texts = [
-            &mut self.alerts.email_smtp_host,
-            &mut self.alerts.email_username,
-            &mut self.alerts.email_from,
-        ];
-        for text in texts {
-            if text.as_deref().is_some_and(|text| text.trim().is_empty()) {
-                *text = None;
-            }
-        }
     }
 }
 
@@ -304,7 +278,7 @@ mod tests {
     #[test]
     fn three_mistakes_are_reported_together() {
         let text = r#"{
-            "monitoring": { "log_levl": "DEBUG" },
+            "monitoring": { "log_levl": "" },
             "processing": { "worker_count": "four" },
             "database": { "connection_pool_size": 100 }
         }"#;
@@ -562,7 +536,7 @@ mod tests {
         let rows = table.lines().count() - 2;
         let leaves = KEYS
             .iter()
-            .filter(|doc| load::child_keys(doc.key).is_empty())
+            .filter(|doc| keys::child_keys(doc.key).is_empty())
             .count();
         assert_eq!(rows, leaves);
     }
@@ -631,9 +605,11 @@ mod tests {
 
     #[test]
     fn empty_secrets_count_as_unset() {
-        let text = r#"{"discord": {"token": ""}, "admin": {"token": "  "}}"#;
+        let text = r#"{"discord": {"token": ""}, "admin": {"token": "  "},
+                       "alerts": {"email_smtp_host": "", "email_password": " "}}"#;
         let config = load_str(text, &no_env()).unwrap();
         assert!(config.secrets().is_empty());
+        assert_eq!(config.alerts.email_smtp_host, None);
         let err = config.require_discord_token().unwrap_err();
         let message = err.to_string();
         for how in ["discord.token", "DISCORD_TOKEN", "DISCORD_TOKEN_FILE"] {
