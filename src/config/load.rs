@@ -361,9 +361,9 @@ fn found_text(message: &str) -> Option<&str> {
 fn unknown_key_hint(parent: &str, leaf: &str) -> String {
     let siblings = child_keys(parent);
     let section = if parent.is_empty() {
-        "the top level"
+        "the top level".to_owned()
     } else {
-        parent
+        format!("`{parent}`")
     };
     let valid = format!("valid keys in {section}: {}", siblings.join(", "));
     if let Some(close) = keys::closest(leaf, siblings.iter().copied()) {
