@@ -1,5 +1,8 @@
 //! `admin` section: who may use the admin API.
 
+use std::net::IpAddr;
+
+use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Secret;
@@ -28,7 +31,67 @@ impl Default for AdminConfig {
     }
 }
 
+impl AdminConfig {
+    /// `allowed_cidrs` parsed; a bare address becomes a single-host network. Loading the
+    /// configuration already rejected bad entries, so this fails only on a hand-built config.
+    pub fn allowed_networks(&self) -> Result<Vec<IpNet>, InvalidNetwork> {
+        self.allowed_cidrs
+            .iter()
+            .map(|entry| parse_network(entry))
+            .collect()
+    }
+}
+
+/// An `allowed_cidrs` entry: `10.0.0.0/8`, `fd00::/8` or a bare address such as `192.168.1.7`.
+/// Host bits are cleared (`10.1.2.3/8` means `10.0.0.0/8`).
+pub fn parse_network(entry: &str) -> Result<IpNet, InvalidNetwork> {
+    let entry = entry.trim();
+    if let Ok(network) = entry.parse::<IpNet>() {
+        return Ok(network.trunc());
+    }
+    entry
+        .parse::<IpAddr>()
+        .map(IpNet::from)
+        .map_err(|_| InvalidNetwork(entry.to_owned()))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is neither a network in CIDR notation nor an IP address")]
+pub struct InvalidNetwork(pub String);
+
 /// Bytes: 64 KiB is far above any admin request and far below anything that hurts.
 pub const fn default_max_body_bytes() -> usize {
     64 * 1024
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks_and_bare_addresses_parse() {
+        let config = AdminConfig {
+            allowed_cidrs: vec![
+                "10.1.2.3/8".to_owned(),
+                "192.168.1.7".to_owned(),
+                "::1".to_owned(),
+                " fd00::/8 ".to_owned(),
+            ],
+            ..AdminConfig::default()
+        };
+        let networks = config.allowed_networks().unwrap();
+        let rendered: Vec<String> = networks.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            rendered,
+            ["10.0.0.0/8", "192.168.1.7/32", "::1/128", "fd00::/8"]
+        );
+        assert!(networks[0].contains(&"10.200.0.1".parse::<IpAddr>().unwrap()));
+    }
+
+    #[test]
+    fn garbage_is_rejected_by_name() {
+        let err = parse_network("10.0.0.0/33").unwrap_err();
+        assert_eq!(err, InvalidNetwork("10.0.0.0/33".to_owned()));
+        assert!(parse_network("localhost").is_err());
+    }
 }

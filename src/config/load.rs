@@ -1,0 +1,414 @@
+//! From file text and environment to a checked [`Config`], collecting every problem on the way.
+//!
+//! The file is parsed to a `serde_json::Value`, environment overrides are written into that
+//! value, and the result is deserialized with `serde_path_to_error` in a loop: each error is
+//! recorded with its key path and the offending key removed (so its default applies) until
+//! deserialization succeeds. Range and cross-key checks then run on the typed config.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde_json::{Map, Value};
+use serde_path_to_error::Segment;
+
+use super::env::{self, ENV_OVERRIDES, EnvSource};
+use super::error::{ConfigError, ConfigProblem, ProblemSource};
+use super::keys::{self, Allowed, KEYS, child_keys, is_section};
+use super::{Config, jsonc, validate};
+
+/// Parses `text` (the contents of `path`, or `None` when there is no file) and applies `env`.
+pub(crate) fn load_text(
+    text: Option<&str>,
+    path: &Path,
+    env: &dyn EnvSource,
+) -> Result<Config, ConfigError> {
+    let file_value = match text {
+        Some(text) => parse_file(text, path)?,
+        None => Value::Object(Map::new()),
+    };
+    let mut origins = Origins {
+        file: file_value.clone(),
+        path,
+        env: HashMap::new(),
+    };
+    let mut problems = Vec::new();
+
+    let mut merged = ensure_sections(file_value, &origins, &mut problems);
+    apply_env(&mut merged, env, &mut origins, &mut problems);
+
+    drop_blank_optionals(&mut merged);
+
+    let Some(config) = deserialize_collecting(merged, &origins, &mut problems) else {
+        return Err(ConfigError::Invalid(problems));
+    };
+    validate::check(&config, &origins, &mut problems);
+
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(ConfigError::Invalid(problems))
+    }
+}
+
+/// Where each value came from, to name it in problems.
+pub(crate) struct Origins<'a> {
+    /// The file as parsed, before overrides.
+    file: Value,
+    path: &'a Path,
+    /// Key path -> variable that set it.
+    env: HashMap<String, String>,
+}
+
+impl Origins<'_> {
+    /// The source of `key` (`alerts.email_to[1]` is looked up as `alerts.email_to`).
+    pub(crate) fn source(&self, key: &str) -> ProblemSource {
+        let plain = key.split('[').next().unwrap_or(key);
+        if let Some(var) = self.env.get(plain) {
+            return ProblemSource::Env(var.clone());
+        }
+        let in_file = plain
+            .split('.')
+            .try_fold(&self.file, |value, segment| value.get(segment))
+            .is_some();
+        if in_file {
+            ProblemSource::File(self.path.to_owned())
+        } else {
+            ProblemSource::Unset
+        }
+    }
+
+    pub(crate) fn problem(
+        &self,
+        key: &str,
+        message: impl Into<String>,
+        hint: Option<String>,
+    ) -> ConfigProblem {
+        ConfigProblem {
+            key: key.to_owned(),
+            message: message.into(),
+            source: self.source(key),
+            hint,
+        }
+    }
+}
+
+fn parse_file(text: &str, path: &Path) -> Result<Value, ConfigError> {
+    let stripped = jsonc::strip_comments(text);
+    if stripped.trim().is_empty() {
+        // An empty file (say, a ConfigMap not filled in yet) means "all defaults".
+        return Ok(Value::Object(Map::new()));
+    }
+    serde_json::from_str(&stripped).map_err(|source| ConfigError::Parse {
+        path: path.to_owned(),
+        line: source.line(),
+        column: source.column(),
+        source,
+    })
+}
+
+/// The root must be an object and so must each section; anything else is reported and replaced
+/// by an empty object so overrides and the other sections still get checked.
+fn ensure_sections(value: Value, origins: &Origins, problems: &mut Vec<ConfigProblem>) -> Value {
+    let mut root = match value {
+        Value::Object(map) => map,
+        other => {
+            problems.push(ConfigProblem {
+                key: "(root)".to_owned(),
+                message: format!("expected a JSON object, found {}", kind_of(&other)),
+                source: ProblemSource::File(origins.path.to_owned()),
+                hint: Some("start from `discord-monitor config sample`".to_owned()),
+            });
+            Map::new()
+        }
+    };
+    for section in KEYS.iter().filter(|doc| is_section(doc.key)) {
+        if let Some(value) = root.get_mut(section.key)
+            && !value.is_object()
+        {
+            problems.push(origins.problem(
+                section.key,
+                format!("expected a section (JSON object), found {}", kind_of(value)),
+                Some(format!(
+                    "valid keys in `{}`: {}",
+                    section.key,
+                    child_keys(section.key).join(", ")
+                )),
+            ));
+            *value = Value::Object(Map::new());
+        }
+    }
+    Value::Object(root)
+}
+
+fn apply_env(
+    merged: &mut Value,
+    env: &dyn EnvSource,
+    origins: &mut Origins,
+    problems: &mut Vec<ConfigProblem>,
+) {
+    for entry in ENV_OVERRIDES {
+        match env::resolve(entry, env) {
+            Ok(None) => {}
+            Ok(Some(resolved)) => {
+                set_key(merged, entry.key, resolved.value);
+                origins.env.insert(entry.key.to_owned(), resolved.var);
+            }
+            Err(rejected) => problems.push(ConfigProblem {
+                key: entry.key.to_owned(),
+                message: rejected.message,
+                source: ProblemSource::Env(rejected.var),
+                hint: rejected.hint,
+            }),
+        }
+    }
+}
+
+/// A blank string for a key whose default is `null` (secrets, SMTP host, addresses) counts as
+/// unset, so `"token": ""` from a template means "no token" rather than an empty credential.
+fn drop_blank_optionals(merged: &mut Value) {
+    let defaults = serde_json::to_value(Config::default()).unwrap_or(Value::Null);
+    let Some(root) = merged.as_object_mut() else {
+        return;
+    };
+    for (section_name, section) in root.iter_mut() {
+        let Some(section) = section.as_object_mut() else {
+            continue;
+        };
+        section.retain(|name, value| {
+            let blank = value.as_str().is_some_and(|text| text.trim().is_empty());
+            let optional = defaults
+                .get(section_name.as_str())
+                .and_then(|section| section.get(name.as_str()))
+                .is_some_and(Value::is_null);
+            !(blank && optional)
+        });
+    }
+}
+
+/// Writes `value` at a dotted `key`; sections are objects by now (see [`ensure_sections`]).
+fn set_key(root: &mut Value, key: &str, value: Value) {
+    let mut segments: Vec<&str> = key.split('.').collect();
+    let Some(last) = segments.pop() else { return };
+    let mut node = root;
+    for segment in segments {
+        let Some(map) = node.as_object_mut() else {
+            return;
+        };
+        node = map
+            .entry(segment)
+            .or_insert_with(|| Value::Object(Map::new()));
+    }
+    if let Some(map) = node.as_object_mut() {
+        map.insert(last.to_owned(), value);
+    }
+}
+
+fn deserialize_collecting(
+    mut merged: Value,
+    origins: &Origins,
+    problems: &mut Vec<ConfigProblem>,
+) -> Option<Config> {
+    // Each failed attempt removes one key, so this many attempts always suffice; the bound only
+    // guards against a path that could not be removed.
+    let attempts = count_keys(&merged) + 1;
+    for _ in 0..attempts {
+        let err = match serde_path_to_error::deserialize::<_, Config>(&merged) {
+            Ok(config) => return Some(config),
+            Err(err) => err,
+        };
+        let segments = err.path().iter().cloned().collect::<Vec<_>>();
+        let key = render_path(&segments);
+        problems.push(describe_serde_error(
+            &key,
+            &err.into_inner().to_string(),
+            origins,
+        ));
+        if !remove_offending_key(&mut merged, &segments) {
+            return None;
+        }
+    }
+    None
+}
+
+fn render_path(segments: &[Segment]) -> String {
+    let mut key = String::new();
+    for segment in segments {
+        match segment {
+            Segment::Seq { index } => key.push_str(&format!("[{index}]")),
+            Segment::Map { key: name } | Segment::Enum { variant: name } => {
+                if !key.is_empty() {
+                    key.push('.');
+                }
+                key.push_str(name);
+            }
+            Segment::Unknown => {
+                if !key.is_empty() {
+                    key.push('.');
+                }
+                key.push('?');
+            }
+        }
+    }
+    if key.is_empty() {
+        "(root)".to_owned()
+    } else {
+        key
+    }
+}
+
+/// Removes the deepest object key on the path (a bad list element drops the whole list, so the
+/// list's default applies). False when there is nothing to remove.
+fn remove_offending_key(root: &mut Value, segments: &[Segment]) -> bool {
+    let Some(last_key) = segments
+        .iter()
+        .rposition(|segment| matches!(segment, Segment::Map { .. }))
+    else {
+        return false;
+    };
+    let mut node = root;
+    for segment in &segments[..last_key] {
+        let next = match segment {
+            Segment::Map { key } => node.get_mut(key.as_str()),
+            Segment::Seq { index } => node.get_mut(*index),
+            Segment::Enum { .. } | Segment::Unknown => None,
+        };
+        match next {
+            Some(next) => node = next,
+            None => return false,
+        }
+    }
+    let Segment::Map { key } = &segments[last_key] else {
+        return false;
+    };
+    node.as_object_mut()
+        .and_then(|map| map.shift_remove(key.as_str()))
+        .is_some()
+}
+
+/// Turns serde's wording into the key's own: unknown keys get the valid keys and a likely
+/// correction, enums their allowed values, and type errors a plain description. Values of
+/// secret keys are never repeated.
+fn describe_serde_error(key: &str, message: &str, origins: &Origins) -> ConfigProblem {
+    let plain = key.split('[').next().unwrap_or(key);
+    let (parent, leaf) = match plain.rsplit_once('.') {
+        Some((parent, leaf)) => (parent, leaf),
+        None => ("", plain),
+    };
+
+    if message.starts_with("unknown field") {
+        return origins.problem(key, "unknown key", Some(unknown_key_hint(parent, leaf)));
+    }
+
+    let allowed_hint = match keys::key_doc(plain).map(|doc| doc.allowed) {
+        Some(Allowed::OneOf(values)) => Some(keys::one_of_hint(values, found_text(message))),
+        _ => None,
+    };
+
+    if let Some((found, expected)) = message
+        .strip_prefix("invalid type: ")
+        .and_then(|rest| rest.rsplit_once(", expected "))
+    {
+        let found = if env::is_secret_key(plain) {
+            found.split('`').next().unwrap_or(found).trim_end()
+        } else {
+            found
+        };
+        return origins.problem(
+            key,
+            format!(
+                "wrong type: expected {}, found {found}",
+                plain_type(expected)
+            ),
+            allowed_hint,
+        );
+    }
+    if let Some((found, expected)) = message
+        .strip_prefix("invalid value: ")
+        .and_then(|rest| rest.rsplit_once(", expected "))
+    {
+        // Negative or too large for the type: with a catalogued range, say it as a range.
+        if let Some(doc) = keys::key_doc(plain)
+            && let Allowed::Range { .. } = doc.allowed
+        {
+            return origins.problem(
+                key,
+                format!("{found} is out of range"),
+                Some(format!("allowed: {}", doc.allowed)),
+            );
+        }
+        return origins.problem(
+            key,
+            format!("invalid value ({found}): expected {}", plain_type(expected)),
+            allowed_hint,
+        );
+    }
+    if message.starts_with("unknown variant") {
+        let value = found_text(message).unwrap_or_default();
+        return origins.problem(key, format!("unknown value `{value}`"), allowed_hint);
+    }
+    // Custom messages (such as the log level's) may already list the choices.
+    let hint = allowed_hint.filter(|_| !message.contains("expected"));
+    origins.problem(key, message, hint)
+}
+
+/// Text between the first pair of backquotes: serde's way of quoting the offending value.
+fn found_text(message: &str) -> Option<&str> {
+    let start = message.find('`')? + 1;
+    let len = message[start..].find('`')?;
+    Some(&message[start..start + len])
+}
+
+fn unknown_key_hint(parent: &str, leaf: &str) -> String {
+    let siblings = child_keys(parent);
+    let section = if parent.is_empty() {
+        "the top level".to_owned()
+    } else {
+        format!("`{parent}`")
+    };
+    let valid = format!("valid keys in {section}: {}", siblings.join(", "));
+    if let Some(close) = keys::closest(leaf, siblings.iter().copied()) {
+        return format!("did you mean `{close}`? {valid}");
+    }
+    // Right name, wrong section: `log_level` at the top level belongs in `monitoring`.
+    let elsewhere = KEYS.iter().find(|doc| {
+        doc.key
+            .rsplit_once('.')
+            .is_some_and(|(_, name)| name == leaf)
+    });
+    match elsewhere {
+        Some(doc) => format!("`{leaf}` belongs in `{}`; {valid}", doc.key),
+        None => valid,
+    }
+}
+
+/// serde's type names in words a config author knows.
+fn plain_type(expected: &str) -> String {
+    match expected {
+        "u16" => "a whole number from 0 to 65535".to_owned(),
+        "u32" => "a whole number from 0 to 4294967295".to_owned(),
+        "u64" | "usize" => "a non-negative whole number".to_owned(),
+        "f64" => "a number".to_owned(),
+        "a sequence" => "a list".to_owned(),
+        other if other.starts_with("struct ") => "a section (JSON object)".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn count_keys(value: &Value) -> usize {
+    match value {
+        Value::Object(map) => map.len() + map.values().map(count_keys).sum::<usize>(),
+        Value::Array(items) => items.iter().map(count_keys).sum(),
+        _ => 0,
+    }
+}

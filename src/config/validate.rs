@@ -1,0 +1,223 @@
+//! Checks that need the typed config: ranges and allowed values from the key catalogue, and
+//! rules that tie keys together (email needs a host, Slack needs a URL, ...). Every failing
+//! check adds a problem; none stops the others.
+
+use std::net::IpAddr;
+
+use serde_json::Value;
+
+use super::Config;
+use super::env::override_for_key;
+use super::error::ConfigProblem;
+use super::keys::{Allowed, KEYS, one_of_hint};
+use super::load::Origins;
+use crate::admin::config::parse_network;
+
+pub(crate) fn check(config: &Config, origins: &Origins, problems: &mut Vec<ConfigProblem>) {
+    check_catalogue(config, origins, problems);
+    check_not_empty(config, origins, problems);
+    check_health_check_host(config, origins, problems);
+    check_email(config, origins, problems);
+    check_slack(config, origins, problems);
+    check_allowed_cidrs(config, origins, problems);
+}
+
+/// Ranges and allowed values, read from the serialized config so the catalogue alone decides.
+fn check_catalogue(config: &Config, origins: &Origins, problems: &mut Vec<ConfigProblem>) {
+    let Ok(tree) = serde_json::to_value(config) else {
+        return;
+    };
+    for doc in KEYS {
+        let Some(value) = doc
+            .key
+            .split('.')
+            .try_fold(&tree, |node, segment| node.get(segment))
+        else {
+            continue;
+        };
+        match (doc.allowed, value) {
+            (Allowed::Range { .. }, Value::Number(number)) => {
+                if let Some(number) = number.as_f64()
+                    && !doc.allowed.permits(number)
+                {
+                    problems.push(origins.problem(
+                        doc.key,
+                        format!("{value} is out of range"),
+                        Some(format!("allowed: {}", doc.allowed)),
+                    ));
+                }
+            }
+            (Allowed::OneOf(values), Value::String(text)) if !values.contains(&text.as_str()) => {
+                problems.push(origins.problem(
+                    doc.key,
+                    format!("unknown value `{text}`"),
+                    Some(one_of_hint(values, Some(text))),
+                ));
+            }
+            _ => {}
+        }
+    }
+}
+
+fn check_not_empty(config: &Config, origins: &Origins, problems: &mut Vec<ConfigProblem>) {
+    let paths = [
+        ("database.path", &config.database.path),
+        ("database.backup_dir", &config.database.backup_dir),
+        ("monitoring.log_dir", &config.monitoring.log_dir),
+    ];
+    for (key, path) in paths {
+        if path.as_os_str().is_empty() {
+            problems.push(origins.problem(key, "must not be empty", None));
+        }
+    }
+    for (index, model) in config.llm.fallback_providers.iter().enumerate() {
+        if model.trim().is_empty() {
+            problems.push(origins.problem(
+                &format!("llm.fallback_providers[{index}]"),
+                "model name must not be empty",
+                None,
+            ));
+        }
+    }
+}
+
+fn check_health_check_host(config: &Config, origins: &Origins, problems: &mut Vec<ConfigProblem>) {
+    let host = &config.monitoring.health_check_host;
+    if host.parse::<IpAddr>().is_err() {
+        problems.push(origins.problem(
+            "monitoring.health_check_host",
+            format!("`{host}` is not an IP address"),
+            Some("use 0.0.0.0 (all interfaces), 127.0.0.1 (this machine only) or ::".to_owned()),
+        ));
+    }
+}
+
+fn check_email(config: &Config, origins: &Origins, problems: &mut Vec<ConfigProblem>) {
+    let alerts = &config.alerts;
+    if alerts.email_enabled {
+        let required = [
+            ("alerts.email_smtp_host", alerts.email_smtp_host.is_none()),
+            ("alerts.email_from", alerts.email_from.is_none()),
+            ("alerts.email_to", alerts.email_to.is_empty()),
+        ];
+        for (key, missing) in required {
+            if missing {
+                problems.push(origins.problem(
+                    key,
+                    "required when `alerts.email_enabled` is true",
+                    Some(how_to_set(key)),
+                ));
+            }
+        }
+    }
+    // Checked even while email is off, so turning it on later does not surface old typos.
+    let addresses = alerts
+        .email_from
+        .iter()
+        .map(|address| ("alerts.email_from".to_owned(), address))
+        .chain(
+            alerts
+                .email_to
+                .iter()
+                .enumerate()
+                .map(|(index, address)| (format!("alerts.email_to[{index}]"), address)),
+        );
+    for (key, address) in addresses {
+        if !is_plausible_email(address) {
+            problems.push(origins.problem(
+                &key,
+                format!("`{address}` is not an email address"),
+                Some("write it as name@example.org".to_owned()),
+            ));
+        }
+    }
+}
+
+fn check_slack(config: &Config, origins: &Origins, problems: &mut Vec<ConfigProblem>) {
+    let key = "alerts.slack_webhook_url";
+    match &config.alerts.slack_webhook_url {
+        None if config.alerts.slack_enabled => problems.push(origins.problem(
+            key,
+            "required when `alerts.slack_enabled` is true",
+            Some(how_to_set(key)),
+        )),
+        // The URL embeds its credential: say what is wrong without echoing it.
+        Some(url) if !is_http_url(url.expose()) => problems.push(origins.problem(
+            key,
+            "is not an http(s) URL",
+            Some("expected https://hooks.slack.com/services/...".to_owned()),
+        )),
+        _ => {}
+    }
+}
+
+fn check_allowed_cidrs(config: &Config, origins: &Origins, problems: &mut Vec<ConfigProblem>) {
+    for (index, entry) in config.admin.allowed_cidrs.iter().enumerate() {
+        if let Err(err) = parse_network(entry) {
+            problems.push(
+                origins.problem(
+                    &format!("admin.allowed_cidrs[{index}]"),
+                    err.to_string(),
+                    Some(
+                        "write a network such as 10.0.0.0/8 or an address such as 192.168.1.7"
+                            .to_owned(),
+                    ),
+                ),
+            );
+        }
+    }
+}
+
+fn how_to_set(key: &str) -> String {
+    match override_for_key(key) {
+        Some(entry) => format!(
+            "set `{key}` in the config file or the environment variable {}",
+            entry.var
+        ),
+        None => format!("set `{key}` in the config file"),
+    }
+}
+
+/// Deliberately loose: catches a name or a host pasted instead of an address, not RFC 5321.
+fn is_plausible_email(address: &str) -> bool {
+    match address.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.is_empty()
+                && !domain.contains('@')
+                && !address.chars().any(char::is_whitespace)
+        }
+        None => false,
+    }
+}
+
+fn is_http_url(url: &str) -> bool {
+    ["https://", "http://"].iter().any(|scheme| {
+        url.len() > scheme.len()
+            && url
+                .get(..scheme.len())
+                .is_some_and(|prefix| prefix.eq_ignore_ascii_case(scheme))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_plausibility() {
+        assert!(is_plausible_email("admin@company.com"));
+        assert!(!is_plausible_email("admin"));
+        assert!(!is_plausible_email("@company.com"));
+        assert!(!is_plausible_email("a@b@c"));
+        assert!(!is_plausible_email("a b@c.org"));
+    }
+
+    #[test]
+    fn webhook_scheme() {
+        assert!(is_http_url("https://hooks.slack.com/services/x"));
+        assert!(is_http_url("HTTP://internal/hook"));
+        assert!(!is_http_url("https://"));
+        assert!(!is_http_url("hooks.slack.com/services/x"));
+    }
+}
