@@ -1,1 +1,153 @@
-fn main() {}
+//! The `discord-monitor` binary: parses the command line, loads the configuration and hands
+//! over to the library. This is the only place that uses `anyhow` and decides exit codes:
+//! 0 success, 1 a reported failure (bad config, not ready, integrity problems), 2 bad usage.
+
+mod cli;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+
+use cli::{Cli, Command, ConfigCommand, DbCommand, HealthcheckArgs};
+use discord_monitor::config::{self, Config, ConfigError, ProcessEnv};
+
+fn main() -> ExitCode {
+    discord_monitor::tls::install_crypto_provider();
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let (path, explicit) = config::config_path(cli.config.clone(), &ProcessEnv);
+    match cli.command {
+        Command::Config(ConfigCommand::Sample { output }) => {
+            write_sample(output.as_deref())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCommand::Validate) => Ok(validate(&path, explicit)),
+        Command::Config(ConfigCommand::Show) => {
+            let config = load(&path, explicit)?;
+            println!("{}", config.show_json());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Healthcheck(args) => {
+            let config = load(&path, explicit)?;
+            healthcheck(&config, &args)
+        }
+        Command::Db(command) => {
+            let config = load(&path, explicit)?;
+            db_command(&config, command)
+        }
+        Command::Run => {
+            let config = load(&path, explicit)?;
+            config.require_discord_token()?;
+            serve(config, discord_monitor::app::Mode::Run)
+        }
+        Command::Demo(args) => {
+            let mut config = load(&path, explicit)?;
+            discord_monitor::app::apply_demo_settings(&mut config, Path::new("demo-data"), args.port);
+            serve(config, discord_monitor::app::Mode::Demo)
+        }
+    }
+}
+
+fn load(path: &Path, explicit: bool) -> Result<Config, ConfigError> {
+    Config::load(path, explicit, &ProcessEnv)
+}
+
+fn write_sample(output: Option<&Path>) -> anyhow::Result<()> {
+    let sample = config::sample_json();
+    match output {
+        None => {
+            std::io::stdout().write_all(sample.as_bytes())?;
+        }
+        Some(path) => {
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path)
+                .with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))?;
+            file.write_all(sample.as_bytes())?;
+            eprintln!("Wrote a sample configuration to {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+fn validate(path: &Path, explicit: bool) -> ExitCode {
+    match load(path, explicit) {
+        Ok(config) => {
+            let source = if path.exists() {
+                path.display().to_string()
+            } else {
+                format!("defaults ({} not found) and environment", path.display())
+            };
+            println!("Configuration OK: {source}");
+            if config.require_discord_token().is_err() {
+                println!(
+                    "note: discord.token is not set: `run` needs it (env DISCORD_TOKEN or \
+                     DISCORD_TOKEN_FILE); other commands do not"
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("{err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn healthcheck(config: &Config, args: &HealthcheckArgs) -> anyhow::Result<ExitCode> {
+    let url = args.url.clone().unwrap_or_else(|| {
+        format!(
+            "http://127.0.0.1:{}/health/ready",
+            config.monitoring.health_check_port
+        )
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let timeout = Duration::from_secs(args.timeout_secs.max(1));
+    let outcome = runtime.block_on(async {
+        let client = reqwest::Client::builder().timeout(timeout).build()?;
+        let response = client.get(&url).send().await?;
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        Ok::<_, reqwest::Error>((status, body))
+    });
+    match outcome {
+        Ok((status, _)) if status.is_success() => {
+            println!("ready: {url} answered {status}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok((status, body)) => {
+            println!("not ready: {url} answered {status}: {}", body.trim());
+            Ok(ExitCode::FAILURE)
+        }
+        Err(err) => {
+            println!("not ready: {url}: {err}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn db_command(config: &Config, command: DbCommand) -> anyhow::Result<ExitCode> {
+    let _ = (config, command);
+    bail!("not yet wired")
+}
+
+fn serve(config: Config, mode: discord_monitor::app::Mode) -> anyhow::Result<ExitCode> {
+    let _ = (config, mode);
+    bail!("not yet wired")
+}

@@ -1,6 +1,26 @@
-//! Admin HTTP API.
+//! The admin HTTP API (actix-web) on `monitoring.health_check_port`.
+//!
+//! Routes (also in `/openapi.json`, generated from [`openapi::ROUTES`]):
+//! - `GET /health`, `/health/live`: liveness, cheap.
+//! - `GET /health/ready`: every required component up and the database writable (503 with the
+//!   reasons otherwise).
+//! - `GET /health/detailed`: `.health.components.<name>` status, last error, restarts; probes.
+//! - `GET /metrics`: Prometheus text, or `{"metrics": {..}}` for `Accept: application/json`.
+//! - `GET /config` (admin): effective configuration, secrets masked.
+//! - `GET /status` (admin): Discord client health, processing, database, LLM summaries.
+//! - `GET /api/messages` (admin): stored messages, ascending by id.
+//! - `GET /openapi.json`: the description of all of the above.
+//!
+//! Access rules are in [`auth`]; errors are always `{"error": ".."}` ([`error::AdminError`]).
 
 pub mod auth;
 pub mod config;
 pub mod error;
 pub mod openapi;
+pub mod routes;
+pub mod server;
+pub mod state;
+
+pub use error::AdminError;
+pub use server::{configure, start};
+pub use state::{AdminState, AdminStateParts, ServiceFacts};

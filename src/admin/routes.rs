@@ -1,0 +1,275 @@
+//! The route handlers. Each answers JSON (or Prometheus text for `/metrics`); every failure
+//! is an [`AdminError`] and so a `{"error": ..}` body with the right status code.
+
+use std::future::{Ready, ready};
+use std::net::IpAddr;
+
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use serde_json::{Value, json};
+
+use super::error::AdminError;
+use super::openapi;
+use super::state::AdminState;
+use crate::actors::db::{GetStats, MessageQuery, QueryMessages};
+use crate::actors::health::{GetHealth, HealthReport};
+
+/// Messages per `/api/messages` answer when `limit` is not given.
+pub const DEFAULT_MESSAGE_LIMIT: u32 = 100;
+
+/// Proof that the caller passed the admin check (bearer token, or loopback when no token is
+/// configured). Taking it as a handler argument is what protects a route.
+pub struct AdminAccess;
+
+impl FromRequest for AdminAccess {
+    type Error = AdminError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let Some(state) = req.app_data::<web::Data<AdminState>>() else {
+            return ready(Err(AdminError::Internal("admin state missing".to_owned())));
+        };
+        let authorization = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok());
+        let caller: Option<IpAddr> = req.peer_addr().map(|addr| addr.ip());
+        ready(
+            state
+                .policy
+                .check_admin(authorization, caller)
+                .map(|()| AdminAccess),
+        )
+    }
+}
+
+async fn health_report(state: &AdminState, refresh_probes: bool) -> Result<HealthReport, AdminError> {
+    state
+        .health
+        .send(GetHealth { refresh_probes })
+        .await
+        .map_err(|err| AdminError::Unavailable("health", err.to_string()))
+}
+
+/// `/health` and `/health/live`: the process serves requests and no required component has
+/// failed for good (then only a process restart helps, which is what a liveness probe is for).
+pub async fn live(state: web::Data<AdminState>) -> HttpResponse {
+    match health_report(&state, false).await {
+        Ok(report) if report.live => HttpResponse::Ok().json(json!({"status": "alive"})),
+        Ok(report) => HttpResponse::ServiceUnavailable()
+            .json(json!({"status": "failed", "failing": report.not_ready_reasons})),
+        Err(err) => HttpResponse::ServiceUnavailable()
+            .json(json!({"status": "failed", "failing": [err.to_string()]})),
+    }
+}
+
+/// `/health/ready`: every required component up and the database writable.
+pub async fn ready_probe(state: web::Data<AdminState>) -> HttpResponse {
+    let refresh = state.probe_refresh.due();
+    match health_report(&state, refresh).await {
+        Ok(report) if report.ready => HttpResponse::Ok().json(json!({"status": "ready"})),
+        Ok(report) => HttpResponse::ServiceUnavailable()
+            .json(json!({"status": "not_ready", "failing": report.not_ready_reasons})),
+        Err(err) => HttpResponse::ServiceUnavailable()
+            .json(json!({"status": "not_ready", "failing": [err.to_string()]})),
+    }
+}
+
+/// `/health/detailed`: every component and probe, plus this process's memory and CPU.
+pub async fn detailed(state: web::Data<AdminState>) -> Result<HttpResponse, AdminError> {
+    let report = health_report(&state, false).await?;
+    let status = if !report.live {
+        "unhealthy"
+    } else if report.ready {
+        "healthy"
+    } else {
+        "degraded"
+    };
+    Ok(HttpResponse::Ok().json(json!({
+        "status": status,
+        "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "health": report,
+        "system": process_figures(&state),
+    })))
+}
+
+fn process_figures(state: &AdminState) -> Value {
+    let Some(sampler) = &state.sampler else {
+        return Value::Null;
+    };
+    match sampler.lock() {
+        Ok(mut sampler) => match sampler.sample() {
+            Ok(figures) => json!(figures),
+            Err(err) => json!({"error": err.to_string()}),
+        },
+        Err(_) => Value::Null,
+    }
+}
+
+/// `/metrics`: Prometheus text, or JSON for `Accept: application/json` (or `?format=json`).
+pub async fn metrics(req: HttpRequest, state: web::Data<AdminState>) -> HttpResponse {
+    let wants_json = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|accept| accept.contains("application/json"))
+        || req.query_string().split('&').any(|pair| pair == "format=json");
+    if wants_json {
+        HttpResponse::Ok().json(state.metrics.render_json())
+    } else {
+        HttpResponse::Ok()
+            .content_type("text/plain; version=0.0.4; charset=utf-8")
+            .body(state.metrics.render_prometheus())
+    }
+}
+
+/// `/config`: the effective configuration, secrets masked.
+pub async fn config(_: AdminAccess, state: web::Data<AdminState>) -> HttpResponse {
+    HttpResponse::Ok().json(&state.sanitized_config)
+}
+
+/// `/status`: one look at everything an operator asks first.
+pub async fn status(_: AdminAccess, state: web::Data<AdminState>) -> HttpResponse {
+    let report = health_report(&state, false).await.ok();
+    let database = match state.db.send(GetStats).await {
+        Ok(Ok(stats)) => json!({"status": "ok", "stats": stats}),
+        Ok(Err(err)) => json!({"status": "error", "error": err.to_string()}),
+        Err(err) => json!({"status": "unavailable", "error": err.to_string()}),
+    };
+    let mut service = json!(state.service);
+    service["uptime_secs"] = json!(state.service.started.elapsed().as_secs());
+    service["ready"] = json!(report.as_ref().map(|report| report.ready));
+    HttpResponse::Ok().json(json!({
+        "service": service,
+        "discord_client_health": state.discord_status,
+        "processing_status": state.processing_status,
+        "database": database,
+        "llm": state.llm_summary,
+        "components": report.map(|report| report.components),
+        "system": process_figures(&state),
+    }))
+}
+
+/// `/api/messages?channel_id=&after=&before=&limit=`: stored messages ascending by id.
+pub async fn messages(
+    _: AdminAccess,
+    req: HttpRequest,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, AdminError> {
+    let query = parse_message_query(req.query_string())?;
+    let messages = state
+        .db
+        .send(QueryMessages(query))
+        .await
+        .map_err(|err| AdminError::Unavailable("database", err.to_string()))?
+        .map_err(|err| {
+            if err.is_invalid_input() {
+                AdminError::BadRequest(err.to_string())
+            } else {
+                AdminError::Unavailable("database", err.to_string())
+            }
+        })?;
+    Ok(HttpResponse::Ok().json(json!({ "messages": messages })))
+}
+
+/// Parses the query string by hand so every mistake gets its own clear message, including
+/// parameters we do not know (a typo like `chanel_id` must not silently return everything).
+pub fn parse_message_query(query_string: &str) -> Result<MessageQuery, AdminError> {
+    let pairs = web::Query::<Vec<(String, String)>>::from_query(query_string)
+        .map_err(|err| AdminError::BadRequest(format!("malformed query string: {err}")))?
+        .into_inner();
+    let mut channel_id = None;
+    let mut after = None;
+    let mut before = None;
+    let mut limit = DEFAULT_MESSAGE_LIMIT;
+    let mut problems = Vec::new();
+    for (name, value) in pairs {
+        match name.as_str() {
+            "channel_id" => channel_id = parse_snowflake(&name, &value, &mut problems),
+            "after" => after = parse_snowflake(&name, &value, &mut problems),
+            "before" => before = parse_snowflake(&name, &value, &mut problems),
+            "limit" => match value.trim().parse::<u32>() {
+                Ok(parsed) if (1..=1000).contains(&parsed) => limit = parsed,
+                _ => problems.push(format!(
+                    "limit must be an integer from 1 to 1000, got {value:?}"
+                )),
+            },
+            other => problems.push(format!(
+                "unknown parameter {other:?} (known: channel_id, after, before, limit)"
+            )),
+        }
+    }
+    if let (Some(after), Some(before)) = (after, before) {
+        if after >= before {
+            problems.push(format!(
+                "after ({after}) must be less than before ({before})"
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(AdminError::BadRequest(problems.join("; ")));
+    }
+    MessageQuery::new(channel_id, after, before, limit)
+        .map_err(|err| AdminError::BadRequest(err.to_string()))
+}
+
+fn parse_snowflake(name: &str, value: &str, problems: &mut Vec<String>) -> Option<u64> {
+    match value.trim().parse::<u64>() {
+        Ok(parsed) if parsed <= i64::MAX as u64 => Some(parsed),
+        _ => {
+            problems.push(format!(
+                "{name} must be a Discord snowflake (a decimal id), got {value:?}"
+            ));
+            None
+        }
+    }
+}
+
+/// `/openapi.json`.
+pub async fn openapi(state: web::Data<AdminState>) -> HttpResponse {
+    HttpResponse::Ok().json(openapi::document(state.service.version))
+}
+
+/// Any path we do not serve.
+pub async fn not_found(req: HttpRequest) -> AdminError {
+    AdminError::NotFound {
+        method: req.method().to_string(),
+        path: req.path().to_owned(),
+    }
+}
+
+/// A served path with the wrong method.
+pub async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header((header::ALLOW, "GET"))
+        .json(json!({"error": format!("{} is not allowed on {} (use GET)", req.method(), req.path())}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_query_defaults_and_bounds() {
+        let query = parse_message_query("").unwrap();
+        assert_eq!(query.limit(), DEFAULT_MESSAGE_LIMIT);
+        let query = parse_message_query("channel_id=42&after=5&before=9&limit=1000").unwrap();
+        assert_eq!(query.channel_id(), Some(42));
+        assert_eq!(query.after(), Some(5));
+        assert_eq!(query.before(), Some(9));
+        assert_eq!(query.limit(), 1000);
+    }
+
+    #[test]
+    fn every_bad_parameter_is_reported() {
+        let err = parse_message_query("limit=0&channel_id=abc&chanel_id=1").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("limit must be an integer from 1 to 1000"), "{text}");
+        assert!(text.contains("channel_id must be a Discord snowflake"), "{text}");
+        assert!(text.contains("unknown parameter \"chanel_id\""), "{text}");
+        assert!(parse_message_query("limit=1001").is_err());
+        assert!(parse_message_query("after=10&before=10").is_err());
+        assert!(parse_message_query("after=-1").is_err());
+        assert!(parse_message_query("after=99999999999999999999999").is_err());
+    }
+}

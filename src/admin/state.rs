@@ -1,0 +1,146 @@
+//! What the admin routes read: addresses of the actors they ask, the metrics registry, the
+//! access policy and the fixed facts about this process.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use actix::Addr;
+use chrono::{DateTime, Utc};
+use slog::Logger;
+
+use super::auth::AccessPolicy;
+use crate::actors::db::DbActor;
+use crate::actors::health::HealthActor;
+use crate::metrics::{Counter, Histogram, Metrics};
+use crate::supervisor::ComponentHandle;
+use crate::system_stats::ProcessSampler;
+
+/// Shared by every worker of the HTTP server (hence `Arc`/`Mutex` inside).
+pub struct AdminState {
+    pub health: Addr<HealthActor>,
+    pub db: ComponentHandle<DbActor>,
+    pub metrics: Arc<Metrics>,
+    pub policy: AccessPolicy,
+    pub service: ServiceFacts,
+    /// The effective configuration with secrets masked, computed once at start.
+    pub sanitized_config: serde_json::Value,
+    /// What `/status` says about parts that are not actors of this build yet.
+    pub discord_status: serde_json::Value,
+    pub processing_status: serde_json::Value,
+    pub llm_summary: serde_json::Value,
+    pub sampler: Option<Mutex<ProcessSampler>>,
+    pub log: Logger,
+    pub(super) probe_refresh: ProbeRefresh,
+    pub(super) http: HttpMetrics,
+}
+
+/// Facts about this process shown in `/status`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ServiceFacts {
+    pub name: &'static str,
+    pub version: &'static str,
+    pub environment: &'static str,
+    pub mode: &'static str,
+    pub started_at: DateTime<Utc>,
+    #[serde(skip)]
+    pub started: Instant,
+}
+
+/// `/health/ready` runs the probes (so a database that stopped being writable is seen at once),
+/// but at most once per [`PROBE_REFRESH_MIN_INTERVAL`]: the route is open to everyone and must
+/// not turn into a write load on the database.
+pub(super) struct ProbeRefresh {
+    pub(super) last: Mutex<Option<Instant>>,
+}
+
+/// Seconds between on-demand probe runs triggered by `/health/ready`.
+pub(super) const PROBE_REFRESH_MIN_INTERVAL: std::time::Duration =
+    std::time::Duration::from_secs(1);
+
+impl ProbeRefresh {
+    pub(super) fn due(&self) -> bool {
+        let Ok(mut last) = self.last.lock() else {
+            return false;
+        };
+        let now = Instant::now();
+        match *last {
+            Some(previous) if now.duration_since(previous) < PROBE_REFRESH_MIN_INTERVAL => false,
+            _ => {
+                *last = Some(now);
+                true
+            }
+        }
+    }
+}
+
+/// Request counters and latency per route pattern and status (bounded label sets: patterns,
+/// not raw paths).
+pub(super) struct HttpMetrics {
+    pub(super) metrics: Arc<Metrics>,
+}
+
+/// Seconds; admin requests are small, so the interesting range is 1 ms .. 5 s.
+pub(super) const HTTP_LATENCY_BUCKETS_SECONDS: &[f64] =
+    &[0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+
+impl HttpMetrics {
+    pub(super) fn requests(&self, route: &str, status: u16) -> Option<Counter> {
+        self.metrics
+            .counter(
+                "discord_monitor_http_requests_total",
+                "Admin API requests by route pattern and status code",
+                &[("route", route), ("status", &status.to_string())],
+            )
+            .ok()
+    }
+
+    pub(super) fn latency(&self, route: &str) -> Option<Histogram> {
+        self.metrics
+            .histogram(
+                "discord_monitor_http_request_duration_seconds",
+                "Admin API request latency by route pattern",
+                HTTP_LATENCY_BUCKETS_SECONDS,
+                &[("route", route)],
+            )
+            .ok()
+    }
+}
+
+pub struct AdminStateParts {
+    pub health: Addr<HealthActor>,
+    pub db: ComponentHandle<DbActor>,
+    pub metrics: Arc<Metrics>,
+    pub policy: AccessPolicy,
+    pub service: ServiceFacts,
+    pub sanitized_config: serde_json::Value,
+    pub discord_status: serde_json::Value,
+    pub processing_status: serde_json::Value,
+    pub llm_summary: serde_json::Value,
+    pub sampler: Option<ProcessSampler>,
+    pub log: Logger,
+}
+
+impl AdminState {
+    pub fn new(parts: AdminStateParts) -> Self {
+        let http = HttpMetrics {
+            metrics: Arc::clone(&parts.metrics),
+        };
+        Self {
+            health: parts.health,
+            db: parts.db,
+            metrics: parts.metrics,
+            policy: parts.policy,
+            service: parts.service,
+            sanitized_config: parts.sanitized_config,
+            discord_status: parts.discord_status,
+            processing_status: parts.processing_status,
+            llm_summary: parts.llm_summary,
+            sampler: parts.sampler.map(Mutex::new),
+            log: parts.log.new(slog::o!("logger" => "http")),
+            probe_refresh: ProbeRefresh {
+                last: Mutex::new(None),
+            },
+            http,
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! Command-line interface: what `discord-monitor --help` shows.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "discord-monitor",
+    version,
+    about = "Watches Discord servers, keeps every message, and tells you what matters",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Configuration file [default: env DM_CONFIG, else ./config.json]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service (needs a Discord token)
+    Run,
+    /// Run the service with its data under ./demo-data; no credentials needed
+    Demo(DemoArgs),
+    /// Write, check or print the configuration
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Database maintenance
+    #[command(subcommand)]
+    Db(DbCommand),
+    /// Exit 0 when the running service answers ready (for container health checks)
+    Healthcheck(HealthcheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Admin API port [default: monitoring.health_check_port, 8080]
+    #[arg(long)]
+    pub port: Option<u16>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print a configuration file with every key at its default, with comments
+    Sample {
+        /// Write to this file instead of stdout (refuses to overwrite)
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Check the configuration; exit 1 listing every problem
+    Validate,
+    /// Print the effective configuration (file + environment), secrets masked
+    Show,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Apply pending schema migrations
+    Migrate,
+    /// Rows per table, database file and WAL sizes
+    Stats {
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run SQLite's integrity and foreign-key checks and the full-text index check
+    Integrity,
+}
+
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// Readiness URL [default: http://127.0.0.1:<monitoring.health_check_port>/health/ready]
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Seconds to wait for the answer
+    #[arg(long, default_value_t = 5)]
+    pub timeout_secs: u64,
+}
