@@ -8,4 +8,5 @@ pub mod actors;
 pub mod admin;
 pub mod config;
 pub mod logging;
+pub mod metrics;
 pub mod supervisor;
