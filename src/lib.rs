@@ -8,6 +8,7 @@ pub mod actors;
 pub mod admin;
 pub mod config;
 pub mod logging;
+pub mod metrics;
 pub mod supervisor;
 pub mod system_stats;
 pub mod tls;

@@ -1,1 +1,184 @@
-//! Logging.
+//! Logging: slog JSON lines to stdout and to rotated files under `monitoring.log_dir`, in the
+//! shape the seed's log-analysis commands read (see [`format`](self) for the line layout).
+//!
+//! - [`init`] builds the root logger from [`LogSettings`]; keep the returned [`Logging`] alive
+//!   until shutdown, dropping it flushes every queued line.
+//! - Components name themselves with a `logger` key: `log.new(o!("logger" => "database"))`.
+//!   The keys `error_type` and `exception` are lifted to the top of the line, every other key
+//!   lands in `context`.
+//! - [`install_log_bridge`] routes records of crates using the `log` facade (actix-web,
+//!   reqwest, rustls, ...) into the same logger.
+//! - [`log_if_slow`] writes the `performance` lines; [`memory_logger`] gives tests the exact
+//!   lines a file would get.
+
+mod bridge;
+mod error;
+mod format;
+mod level;
+mod memory;
+mod output;
+mod pipeline;
+mod redact;
+mod rotate;
+mod slow;
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use slog::o;
+
+use crate::config::{LogLevel, MonitoringConfig, Secret};
+
+pub use bridge::{LogBridge, install_log_bridge, logger_name_for_target};
+pub use error::LoggingError;
+pub use format::DEFAULT_LOGGER;
+pub use level::level_name;
+pub use memory::{LogBuffer, memory_logger};
+pub use output::LogStats;
+pub use rotate::RotationPolicy;
+pub use slow::{PERFORMANCE_LOGGER, log_if_slow};
+
+use format::LineFormatter;
+use output::{Outputs, WriterDrain};
+use pipeline::FrontDrain;
+use redact::Redactor;
+use rotate::RotatingFile;
+
+/// File of every line at or above the configured level.
+pub const MAIN_LOG_FILE: &str = "discord_monitor.jsonl";
+/// File of warnings and worse only.
+pub const ERROR_LOG_FILE: &str = "errors.jsonl";
+
+/// Lines; absorbs a burst of records while the disk catches up, after which callers block
+/// rather than lose lines.
+const QUEUE_CAPACITY_LINES: usize = 4096;
+
+/// Everything [`init`] needs. Built from the `monitoring` config section, or field by field
+/// (tests set small byte sizes to see rotation).
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    /// Records below this level are dropped.
+    pub level: LogLevel,
+    /// Directory of `discord_monitor.jsonl` and `errors.jsonl` (created if missing); `None`
+    /// writes no files.
+    pub dir: Option<PathBuf>,
+    /// Also write every line to stdout.
+    pub stdout: bool,
+    pub main_file: RotationPolicy,
+    pub error_file: RotationPolicy,
+    /// Values replaced by `<redacted>` wherever they appear in a line.
+    pub secrets: Vec<Secret>,
+}
+
+impl LogSettings {
+    pub fn from_config(config: &MonitoringConfig) -> Self {
+        Self {
+            level: config.log_level,
+            dir: Some(config.log_dir.clone()),
+            stdout: config.log_to_stdout,
+            main_file: RotationPolicy::from_mib(config.log_file_max_mb, config.log_file_count),
+            error_file: RotationPolicy::from_mib(config.error_log_max_mb, config.error_log_count),
+            secrets: Vec::new(),
+        }
+    }
+
+    /// Adds secrets to scrub; empty ones and ones shorter than 4 characters are ignored.
+    pub fn with_secrets(mut self, secrets: impl IntoIterator<Item = Secret>) -> Self {
+        self.secrets.extend(secrets);
+        self
+    }
+}
+
+/// The root logger and the guard that flushes it. Drop it last, after everything that logs.
+pub struct Logging {
+    pub logger: slog::Logger,
+    pub guard: LoggingGuard,
+}
+
+/// Flushes every queued line to the outputs when dropped. Records logged afterwards (from
+/// threads still shutting down) are written directly instead of through the queue.
+pub struct LoggingGuard {
+    queue: Option<slog_async::AsyncGuard>,
+    closed: Arc<AtomicBool>,
+    writer: Arc<WriterDrain>,
+    stats: LogStats,
+}
+
+impl LoggingGuard {
+    pub fn stats(&self) -> LogStats {
+        self.stats.clone()
+    }
+}
+
+impl Drop for LoggingGuard {
+    fn drop(&mut self) {
+        // Closing first sends later records down the direct path; they may land before the
+        // queue's last lines, but none is lost.
+        self.closed.store(true, Ordering::Release);
+        drop(self.queue.take());
+        self.writer.flush();
+    }
+}
+
+/// Opens the outputs and starts the writer thread.
+pub fn init(settings: LogSettings) -> Result<Logging, LoggingError> {
+    let stats = LogStats::default();
+    let (all_lines, warnings) = match &settings.dir {
+        Some(dir) => {
+            fs::create_dir_all(dir).map_err(|source| LoggingError::CreateDir {
+                path: dir.clone(),
+                source,
+            })?;
+            (
+                Some(open_rotating(dir.join(MAIN_LOG_FILE), settings.main_file)?),
+                Some(open_rotating(
+                    dir.join(ERROR_LOG_FILE),
+                    settings.error_file,
+                )?),
+            )
+        }
+        None => (None, None),
+    };
+    let console = settings
+        .stdout
+        .then(|| Box::new(io::stdout()) as Box<dyn Write + Send>);
+    let outputs = Outputs::new(console, all_lines, warnings, stats.clone());
+    let formatter = LineFormatter::new(Redactor::new(&settings.secrets));
+    Ok(start(settings.level, formatter, outputs, stats))
+}
+
+fn open_rotating(path: PathBuf, policy: RotationPolicy) -> Result<RotatingFile, LoggingError> {
+    RotatingFile::open(path.clone(), policy)
+        .map_err(|source| LoggingError::OpenFile { path, source })
+}
+
+fn start(level: LogLevel, formatter: LineFormatter, outputs: Outputs, stats: LogStats) -> Logging {
+    let writer = Arc::new(WriterDrain::new(formatter, outputs));
+    let (queue, queue_guard) = slog_async::Async::new(Arc::clone(&writer))
+        .chan_size(QUEUE_CAPACITY_LINES)
+        .overflow_strategy(slog_async::OverflowStrategy::Block)
+        .thread_name("log-writer".to_owned())
+        .build_with_guard();
+    let closed = Arc::new(AtomicBool::new(false));
+    let front = FrontDrain {
+        min_level: level.into(),
+        queue,
+        direct: Arc::clone(&writer),
+        closed: Arc::clone(&closed),
+    };
+    Logging {
+        logger: slog::Logger::root(front, o!()),
+        guard: LoggingGuard {
+            queue: Some(queue_guard),
+            closed,
+            writer,
+            stats,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests;
