@@ -1,3 +1,36 @@
-//! Database actor.
+//! Storage: the SQLite database (diesel over an r2d2 pool, WAL, embedded migrations) and the
+//! [`DbActor`] that serves it to the rest of the system without blocking an arbiter.
+//!
+//! - `database.rs`: [`Database`], opening, migrations and maintenance (stats, integrity,
+//!   writable probe, checkpoint); blocking, also used directly by the `db` CLI commands.
+//! - `store.rs` / `query.rs`: the write and read API on [`Database`].
+//! - `model.rs`: the public types those take and return; `rows.rs`/`schema.rs` the diesel side.
+//! - `actor.rs` / `messages.rs`: [`DbActor`] and the messages it handles.
+//! - `error.rs`: [`DbError`] and [`InvalidInput`].
 
+mod actor;
 pub mod config;
+mod database;
+mod error;
+mod messages;
+mod model;
+mod query;
+mod rows;
+pub mod schema;
+mod store;
+
+pub use actor::DbActor;
+pub use config::DatabaseConfig;
+pub use database::{Database, MIGRATIONS};
+pub use error::{DbError, InvalidInput};
+pub use messages::{
+    CheckIntegrity, Checkpoint, GetCursors, GetStats, MarkBackfillComplete, MarkDeleted,
+    ProbeWritable, QueryMessages, SearchMessages, SetCursor, StoreMessages, UpsertChannels,
+    UpsertGuilds,
+};
+pub use model::{
+    ChannelRecord, CheckpointOutcome, DISCORD_EPOCH_MS, DbStats, DeleteOutcome, GuildRecord,
+    IngestCursor, IntegrityReport, MessageQuery, MessageRevision, MessageSource, NewMessage,
+    PLACEHOLDER_CHANNEL_KIND, RevisionKind, StoreOutcome, StoredMessage, TOMBSTONE_SOURCE,
+    snowflake_created_at_ms,
+};

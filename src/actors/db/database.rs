@@ -1,0 +1,398 @@
+//! [`Database`]: the SQLite file behind an r2d2 pool, its embedded migrations and its
+//! maintenance operations (stats, integrity, probe, checkpoint). The message read/write API
+//! lives in `store.rs` and `query.rs`.
+//!
+//! Every method blocks: the actor calls them on tokio's blocking pool, and the CLI (`db
+//! migrate|stats|integrity`) calls them directly without an actor system.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::sql_types::{BigInt, Nullable, Text};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use super::config::DatabaseConfig;
+use super::error::DbError;
+use super::model::{CheckpointOutcome, DbStats, IntegrityReport};
+use super::schema::{TABLE_NAMES, health_probe};
+
+/// Every migration under `migrations/`, compiled into the binary.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// How long a caller waits for a free pooled connection before the pool is declared
+/// unavailable. Seconds, not the r2d2 default of 30: a stuck pool should surface as an
+/// error (and an actor restart) quickly rather than stall every caller.
+const POOL_CHECKOUT_TIMEOUT: Duration = Duration::from_secs(10);
+
+type SqlitePool = Pool<ConnectionManager<SqliteConnection>>;
+pub(super) type PooledSqlite = PooledConnection<ConnectionManager<SqliteConnection>>;
+
+/// The storage handle. Cloning is cheap and shares the pool.
+#[derive(Clone)]
+pub struct Database {
+    pool: SqlitePool,
+    config: Arc<DatabaseConfig>,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("path", &self.config.path)
+            .field("pool_size", &self.pool.max_size())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Database {
+    /// Opens (creating if needed) the database file and its pool. Does not migrate: the
+    /// actor's start and `db migrate` do, through [`Database::run_pending_migrations`].
+    pub fn open(config: &DatabaseConfig) -> Result<Self, DbError> {
+        let path = config.path.as_path();
+        let url = database_url(path)?;
+        if let Some(parent) = path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent).map_err(|source| DbError::CreateDir {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        let settings = ConnectionSettings {
+            busy_timeout_ms: config.busy_timeout_ms,
+        };
+
+        // One connection up front: r2d2 would retry a failing open until its timeout and then
+        // report a generic error, while this surfaces the real cause at once. It also makes
+        // the switch to WAL (which needs a moment of exclusive access) before the pool's
+        // connections race for it.
+        let mut first = SqliteConnection::establish(url).map_err(|source| DbError::Connect {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        settings.apply(&mut first).map_err(DbError::Configure)?;
+        let journal_mode = pragma_text(&mut first, "journal_mode").map_err(DbError::Configure)?;
+        if !journal_mode.eq_ignore_ascii_case("wal") {
+            return Err(DbError::InvalidPath {
+                path: path.to_path_buf(),
+                reason: "its filesystem does not support write-ahead logging",
+            });
+        }
+        drop(first);
+
+        let pool = Pool::builder()
+            // r2d2 panics on 0; config validation reports 0, this only keeps us alive.
+            .max_size(config.connection_pool_size.max(1))
+            // Connections are cheap to open; keep one warm and grow on demand.
+            .min_idle(Some(1))
+            .connection_timeout(POOL_CHECKOUT_TIMEOUT)
+            .connection_customizer(Box::new(settings))
+            .build(ConnectionManager::new(url))
+            .map_err(DbError::Pool)?;
+        Ok(Self {
+            pool,
+            config: Arc::new(config.clone()),
+        })
+    }
+
+    /// Opens the same file again with a fresh pool (what an actor restart does).
+    pub fn reopen(&self) -> Result<Self, DbError> {
+        Self::open(&self.config)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.config.path
+    }
+
+    pub(super) fn connection(&self) -> Result<PooledSqlite, DbError> {
+        self.pool.get().map_err(DbError::Pool)
+    }
+
+    /// Applies every migration not yet applied; returns their names (empty when up to date).
+    /// Runs under one write lock, so a `db migrate` racing the service cannot apply the same
+    /// migration twice.
+    pub fn run_pending_migrations(&self) -> Result<Vec<String>, DbError> {
+        let mut conn = self.connection()?;
+        conn.immediate_transaction(|conn| {
+            let pending = conn
+                .pending_migrations(MIGRATIONS)
+                .map_err(DbError::Migration)?;
+            let names = pending
+                .iter()
+                .map(|migration| migration.name().to_string())
+                .collect();
+            conn.run_migrations(&pending).map_err(DbError::Migration)?;
+            Ok(names)
+        })
+    }
+
+    /// Names of the migrations not applied yet.
+    pub fn pending_migrations(&self) -> Result<Vec<String>, DbError> {
+        let mut conn = self.connection()?;
+        let pending = conn
+            .pending_migrations(MIGRATIONS)
+            .map_err(DbError::Migration)?;
+        Ok(pending
+            .iter()
+            .map(|migration| migration.name().to_string())
+            .collect())
+    }
+
+    /// Copies the WAL back into the database file and truncates it (used at shutdown and
+    /// before backups).
+    pub fn checkpoint(&self) -> Result<CheckpointOutcome, DbError> {
+        #[derive(QueryableByName)]
+        struct CheckpointRow {
+            #[diesel(sql_type = BigInt)]
+            busy: i64,
+            #[diesel(sql_type = BigInt)]
+            log: i64,
+            #[diesel(sql_type = BigInt)]
+            checkpointed: i64,
+        }
+
+        let mut conn = self.connection()?;
+        let row: CheckpointRow =
+            diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)").get_result(&mut conn)?;
+        Ok(CheckpointOutcome {
+            busy: row.busy != 0,
+            wal_frames: row.log,
+            checkpointed_frames: row.checkpointed,
+        })
+    }
+
+    /// Rows per table, file and WAL sizes, page figures.
+    pub fn stats(&self) -> Result<DbStats, DbError> {
+        let mut conn = self.connection()?;
+        // One read transaction: the counts come from a single snapshot.
+        let (tables, page_size, page_count, freelist_count, journal_mode) =
+            conn.transaction(|conn| {
+                let mut tables = std::collections::BTreeMap::new();
+                for table in TABLE_NAMES {
+                    // Table names come from our own constant list, never from input.
+                    let count =
+                        query_value(conn, &format!("SELECT COUNT(*) AS value FROM {table}"))?;
+                    tables.insert((*table).to_owned(), non_negative(count));
+                }
+                Ok::<_, diesel::result::Error>((
+                    tables,
+                    pragma_number(conn, "page_size")?,
+                    pragma_number(conn, "page_count")?,
+                    pragma_number(conn, "freelist_count")?,
+                    pragma_text(conn, "journal_mode")?,
+                ))
+            })?;
+        Ok(DbStats {
+            path: self.config.path.display().to_string(),
+            tables,
+            file_size_bytes: file_size(&self.config.path)?,
+            wal_size_bytes: file_size(&wal_path(&self.config.path))?,
+            page_size_bytes: non_negative(page_size),
+            page_count: non_negative(page_count),
+            freelist_count: non_negative(freelist_count),
+            journal_mode,
+        })
+    }
+
+    /// Runs SQLite's structural check, the foreign key check and the FTS5 index check. Slow
+    /// on big databases: meant for `db integrity` and occasional maintenance.
+    pub fn integrity(&self) -> Result<IntegrityReport, DbError> {
+        #[derive(QueryableByName)]
+        struct IntegrityRow {
+            #[diesel(sql_type = Text)]
+            integrity_check: String,
+        }
+
+        #[derive(QueryableByName)]
+        struct ForeignKeyRow {
+            #[diesel(sql_type = Text)]
+            table: String,
+            #[diesel(sql_type = Nullable<BigInt>)]
+            rowid: Option<i64>,
+            #[diesel(sql_type = Text)]
+            parent: String,
+        }
+
+        let mut conn = self.connection()?;
+        let mut problems = Vec::new();
+
+        let structural: Vec<IntegrityRow> =
+            diesel::sql_query("PRAGMA integrity_check").load(&mut conn)?;
+        problems.extend(
+            structural
+                .into_iter()
+                .map(|row| row.integrity_check)
+                .filter(|line| line != "ok")
+                .map(|line| format!("integrity_check: {line}")),
+        );
+
+        let foreign: Vec<ForeignKeyRow> =
+            diesel::sql_query("PRAGMA foreign_key_check").load(&mut conn)?;
+        problems.extend(foreign.into_iter().map(|row| {
+            format!(
+                "foreign_key_check: {} row {} points at a missing {} row",
+                row.table,
+                row.rowid
+                    .map_or_else(|| "?".to_owned(), |rowid| rowid.to_string()),
+                row.parent
+            )
+        }));
+
+        // With rank = 1 FTS5 also compares the index against the external content table.
+        // It reports a mismatch as an SQL error, which is a finding here, not a failure.
+        if let Err(error) = conn.batch_execute(
+            "INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)",
+        ) {
+            problems.push(format!("messages_fts integrity-check: {error}"));
+        }
+
+        Ok(IntegrityReport {
+            ok: problems.is_empty(),
+            problems,
+        })
+    }
+
+    /// Rewrites the `health_probe` row in a write transaction: proves the file accepts
+    /// writes right now. Returns how long that took.
+    pub fn probe_writable(&self) -> Result<Duration, DbError> {
+        let started = Instant::now();
+        let mut conn = self.connection()?;
+        let now = now_ms();
+        conn.immediate_transaction(|conn| {
+            let updated = diesel::update(health_probe::table.find(1))
+                .set((
+                    health_probe::probed_at_ms.eq(now),
+                    health_probe::probe_count.eq(health_probe::probe_count + 1),
+                ))
+                .execute(conn)?;
+            if updated == 0 {
+                // The migration seeds the row; recreate it if someone removed it.
+                diesel::insert_into(health_probe::table)
+                    .values((
+                        health_probe::id.eq(1),
+                        health_probe::probed_at_ms.eq(now),
+                        health_probe::probe_count.eq(1),
+                    ))
+                    .execute(conn)?;
+            }
+            Ok::<_, DbError>(())
+        })?;
+        Ok(started.elapsed())
+    }
+}
+
+/// Per-connection settings, applied to every connection the pool opens.
+#[derive(Debug, Clone, Copy)]
+struct ConnectionSettings {
+    busy_timeout_ms: u64,
+}
+
+impl ConnectionSettings {
+    fn apply(&self, conn: &mut SqliteConnection) -> QueryResult<()> {
+        // busy_timeout first, so the switch to WAL already waits on a busy file.
+        let busy_timeout_ms = self.busy_timeout_ms.min(i32::MAX as u64);
+        conn.batch_execute(&format!(
+            "PRAGMA busy_timeout = {busy_timeout_ms};
+             PRAGMA journal_mode = WAL;
+             PRAGMA foreign_keys = ON;
+             PRAGMA synchronous = NORMAL;"
+        ))
+    }
+}
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for ConnectionSettings {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        self.apply(conn).map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// A pool needs every connection to see the same database, so only plain file paths are
+/// accepted: `:memory:` (and URI forms of it) would give each connection its own.
+fn database_url(path: &Path) -> Result<&str, DbError> {
+    let invalid = |reason| DbError::InvalidPath {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let url = path
+        .to_str()
+        .ok_or_else(|| invalid("it is not valid UTF-8"))?;
+    if url.trim().is_empty() {
+        return Err(invalid("it is empty"));
+    }
+    if url == ":memory:" || url.starts_with("file:") {
+        return Err(invalid(
+            "in-memory and URI databases cannot be shared by a connection pool; use a file path",
+        ));
+    }
+    if path.is_dir() {
+        return Err(invalid("it is a directory"));
+    }
+    Ok(url)
+}
+
+fn wal_path(path: &Path) -> PathBuf {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    PathBuf::from(wal)
+}
+
+/// Size in bytes; 0 for a file that does not exist (no WAL after a truncating checkpoint).
+fn file_size(path: &Path) -> Result<u64, DbError> {
+    match std::fs::metadata(path) {
+        Ok(metadata) => Ok(metadata.len()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(source) => Err(DbError::FileSize {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+#[derive(QueryableByName)]
+struct NumberRow {
+    #[diesel(sql_type = BigInt)]
+    value: i64,
+}
+
+#[derive(QueryableByName)]
+struct TextRow {
+    #[diesel(sql_type = Text)]
+    value: String,
+}
+
+fn query_value(conn: &mut SqliteConnection, sql: &str) -> QueryResult<i64> {
+    Ok(diesel::sql_query(sql).get_result::<NumberRow>(conn)?.value)
+}
+
+/// Reads a numeric pragma through its table-valued form. `pragma` is always one of our
+/// literals.
+pub(super) fn pragma_number(conn: &mut SqliteConnection, pragma: &str) -> QueryResult<i64> {
+    query_value(
+        conn,
+        &format!("SELECT {pragma} AS value FROM pragma_{pragma}()"),
+    )
+}
+
+/// Reads a textual pragma through its table-valued form. `pragma` is always one of our
+/// literals.
+pub(super) fn pragma_text(conn: &mut SqliteConnection, pragma: &str) -> QueryResult<String> {
+    Ok(
+        diesel::sql_query(format!("SELECT {pragma} AS value FROM pragma_{pragma}()"))
+            .get_result::<TextRow>(conn)?
+            .value,
+    )
+}
+
+/// Counts and sizes SQLite reports are never negative.
+fn non_negative(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+/// Unix time in milliseconds, the unit of every `_ms` column.
+pub(super) fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

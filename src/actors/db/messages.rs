@@ -1,0 +1,91 @@
+//! Messages the [`DbActor`](super::DbActor) handles: one per [`Database`](super::Database)
+//! operation, each answered with `Result<T, DbError>`.
+
+use std::time::Duration;
+
+use actix::Message;
+
+use super::error::DbError;
+use super::model::{
+    ChannelRecord, CheckpointOutcome, DbStats, DeleteOutcome, GuildRecord, IngestCursor,
+    IntegrityReport, MessageQuery, NewMessage, StoreOutcome, StoredMessage,
+};
+
+/// Store a batch of message snapshots in one transaction.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<StoreOutcome, DbError>")]
+pub struct StoreMessages {
+    pub messages: Vec<NewMessage>,
+}
+
+/// Mark messages of one channel deleted (unknown ids become tombstones).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<DeleteOutcome, DbError>")]
+pub struct MarkDeleted {
+    pub channel_id: u64,
+    pub message_ids: Vec<u64>,
+}
+
+/// Insert or refresh guilds; answers the number of rows written.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<usize, DbError>")]
+pub struct UpsertGuilds {
+    pub guilds: Vec<GuildRecord>,
+}
+
+/// Insert or refresh channels; answers the number of rows written.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<usize, DbError>")]
+pub struct UpsertChannels {
+    pub channels: Vec<ChannelRecord>,
+}
+
+/// Advance a channel's ingest cursor (never backwards); answers the cursor as stored.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<IngestCursor, DbError>")]
+pub struct SetCursor {
+    pub channel_id: u64,
+    pub last_message_id: u64,
+}
+
+/// Record that a channel's history has been fetched to its beginning.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<IngestCursor, DbError>")]
+pub struct MarkBackfillComplete {
+    pub channel_id: u64,
+}
+
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<Vec<IngestCursor>, DbError>")]
+pub struct GetCursors;
+
+/// List messages; the query was validated when it was built.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<Vec<StoredMessage>, DbError>")]
+pub struct QueryMessages(pub MessageQuery);
+
+/// Full-text search; an empty text or a limit outside 1..=1000 answers `InvalidInput`.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Vec<StoredMessage>, DbError>")]
+pub struct SearchMessages {
+    pub text: String,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<DbStats, DbError>")]
+pub struct GetStats;
+
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<IntegrityReport, DbError>")]
+pub struct CheckIntegrity;
+
+/// Prove the database accepts writes; answers the write's latency.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<Duration, DbError>")]
+pub struct ProbeWritable;
+
+/// Fold the WAL back into the database file (at shutdown).
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<CheckpointOutcome, DbError>")]
+pub struct Checkpoint;
