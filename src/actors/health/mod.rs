@@ -1,1 +1,32 @@
-//! Health actor.
+//! HealthActor: the health of every component and probe, and the liveness/readiness verdict
+//! the admin API serves (`/health/live`, `/health/ready`, `/health/detailed`).
+//!
+//! Supervisors (`crate::supervisor`) report each component's status through a
+//! `Recipient<ComponentStatusChanged>`; the wiring code declares which components are required
+//! (`RegisterComponent`) and adds asynchronous checks such as "the database is writable"
+//! (`RegisterProbe`). Readiness: every required component up or degraded, every required probe
+//! passed recently, and no shutdown under way (`SetShuttingDown`).
+//!
+//! ```ignore
+//! let health = HealthActor::new(Duration::from_secs(30), &log).start();
+//! health.send(RegisterComponent { name: "db".into(), required: true }).await?;
+//! let probe = Probe::new(move || {
+//!     let db = db.clone();
+//!     async move { db.send(CheckWritable).await.map_err(|e| e.to_string())?.map_err(|e| e.to_string()) }
+//! });
+//! health.send(RegisterProbe { name: "database_writable".into(), required: true, probe }).await?;
+//! let report: HealthReport = health.send(GetHealth { refresh_probes: false }).await?;
+//! ```
+
+mod actor;
+mod error;
+mod messages;
+#[cfg(test)]
+mod tests;
+
+pub use actor::{DEFAULT_PROBE_TIMEOUT, HealthActor};
+pub use error::ProbeError;
+pub use messages::{
+    ComponentHealth, ComponentStatus, ComponentStatusChanged, GetHealth, HealthReport, Probe,
+    ProbeHealth, ProbeStatus, RegisterComponent, RegisterProbe, SetShuttingDown,
+};
