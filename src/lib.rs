@@ -6,6 +6,7 @@
 
 pub mod actors;
 pub mod admin;
+pub mod app;
 pub mod config;
 pub mod logging;
 pub mod metrics;

@@ -231,11 +231,11 @@ pub async fn openapi(state: web::Data<AdminState>) -> HttpResponse {
 }
 
 /// Any path we do not serve.
-pub async fn not_found(req: HttpRequest) -> AdminError {
-    AdminError::NotFound {
+pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, AdminError> {
+    Err(AdminError::NotFound {
         method: req.method().to_string(),
         path: req.path().to_owned(),
-    }
+    })
 }
 
 /// A served path with the wrong method.

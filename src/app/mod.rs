@@ -1,0 +1,302 @@
+//! The service: builds every component under the supervisor, serves the admin API, and shuts
+//! down in order on SIGTERM/SIGINT. `run` and `demo` both end up in [`serve`].
+
+mod error;
+mod shutdown;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::{Actor, Addr};
+use actix_web::web;
+use chrono::Utc;
+use serde_json::json;
+use slog::{Logger, error, info, o, warn};
+
+pub use error::AppError;
+
+use crate::actors::db::{Database, DbActor, ProbeWritable};
+use crate::actors::health::{
+    ComponentStatus, ComponentStatusChanged, HealthActor, Probe, RegisterComponent, RegisterProbe,
+};
+use crate::admin::auth::AccessPolicy;
+use crate::admin::{AdminState, AdminStateParts, ServiceFacts};
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::supervisor::{ComponentHandle, ComponentSupervisor, RestartPolicy};
+use crate::system_stats::ProcessSampler;
+
+/// Component names as they appear in `/health/detailed` and the logs.
+pub const DATABASE_COMPONENT: &str = "database";
+pub const ADMIN_API_COMPONENT: &str = "admin_api";
+/// The probe behind "the DB is writable" in `/health/ready`.
+pub const DATABASE_WRITABLE_PROBE: &str = "database_writable";
+
+/// Which command started the service; shown in `/status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Run,
+    Demo,
+}
+
+impl Mode {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Mode::Run => "run",
+            Mode::Demo => "demo",
+        }
+    }
+}
+
+/// `demo` keeps all its data (database, backups, logs) under `data_dir`, and serves on `port`
+/// when given; every other setting, environment overrides included, stays as loaded.
+pub fn apply_demo_settings(config: &mut Config, data_dir: &Path, port: Option<u16>) {
+    config.database.path = data_dir.join("db.sqlite");
+    config.database.backup_dir = data_dir.join("backups");
+    config.monitoring.log_dir = data_dir.join("logs");
+    if let Some(port) = port {
+        config.monitoring.health_check_port = port;
+    }
+}
+
+/// Runs the service until SIGTERM/SIGINT, then shuts down within
+/// `monitoring.shutdown_timeout_secs`. Must run inside an actix `System`.
+pub async fn serve(config: Config, mode: Mode, log: Logger) -> Result<(), AppError> {
+    let started = Instant::now();
+    let log = log.new(o!("logger" => "discord_monitor"));
+    info!(log, "Starting discord-monitor";
+        "version" => env!("CARGO_PKG_VERSION"), "mode" => mode.as_str(),
+        "environment" => config.environment.as_str());
+    let metrics = Arc::new(Metrics::new());
+    let health = HealthActor::new(
+        Duration::from_secs(config.monitoring.health_check_interval_seconds),
+        &log,
+    )
+    .start();
+    let mut components = ComponentSupervisor::new(health.clone().recipient());
+
+    let db = start_database(&config, &log, &health, &mut components).await?;
+    register_service_metrics(&metrics, &config, started);
+
+    let policy = AccessPolicy::new(
+        config.admin.token.clone(),
+        config
+            .admin
+            .allowed_networks()
+            .map_err(|err| AppError::Config(err.to_string()))?,
+    );
+    let state = web::Data::new(AdminState::new(AdminStateParts {
+        health: health.clone(),
+        db: db.clone(),
+        metrics: Arc::clone(&metrics),
+        policy,
+        service: ServiceFacts {
+            name: env!("CARGO_PKG_NAME"),
+            version: env!("CARGO_PKG_VERSION"),
+            environment: config.environment.as_str(),
+            mode: mode.as_str(),
+            started_at: Utc::now(),
+            started,
+        },
+        sanitized_config: config.sanitized_json(),
+        discord_status: discord_status(mode),
+        processing_status: json!({
+            "state": "idle",
+            "queue_depth": 0,
+            "max_queue_size": config.processing.max_queue_size,
+            "worker_count": config.processing.worker_count,
+            "memory_limit_mb": config.processing.memory_limit_mb,
+        }),
+        llm_summary: llm_summary(&config),
+        sampler: ProcessSampler::new(config.processing.memory_limit_mb).ok(),
+        log: log.clone(),
+    }));
+
+    health
+        .send(RegisterComponent {
+            name: ADMIN_API_COMPONENT.to_owned(),
+            required: true,
+        })
+        .await
+        .map_err(|err| AppError::Startup(format!("health actor: {err}")))?;
+    let (server, server_handle) = crate::admin::start(
+        state,
+        (
+            config.monitoring.health_check_host.clone(),
+            config.monitoring.health_check_port,
+        ),
+        config.admin.max_body_bytes,
+        Duration::from_secs(config.monitoring.shutdown_timeout_secs),
+    )?;
+    let _ = health.try_send(ComponentStatusChanged {
+        name: ADMIN_API_COMPONENT.to_owned(),
+        status: ComponentStatus::Up,
+        error: None,
+        restarts: 0,
+    });
+    info!(log, "Admin API listening";
+        "address" => format!("{}:{}", config.monitoring.health_check_host,
+                             config.monitoring.health_check_port));
+    let mut server_task = actix_rt::spawn(server);
+
+    let signal = tokio::select! {
+        signal = shutdown::wait_for_signal() => signal?,
+        result = &mut server_task => {
+            let reason = match result {
+                Ok(Ok(())) => "admin API stopped".to_owned(),
+                Ok(Err(err)) => format!("admin API failed: {err}"),
+                Err(err) => format!("admin API task ended: {err}"),
+            };
+            error!(log, "Admin API ended unexpectedly; shutting down"; "error" => &reason);
+            return Err(AppError::Startup(reason));
+        }
+    };
+    info!(log, "Shutting down"; "signal" => signal,
+        "deadline_secs" => config.monitoring.shutdown_timeout_secs);
+    let deadline = Duration::from_secs(config.monitoring.shutdown_timeout_secs);
+    let outcome = tokio::time::timeout(
+        deadline,
+        shutdown::ordered(&log, &health, &db, &components, server_handle),
+    )
+    .await;
+    match outcome {
+        Ok(()) => {
+            info!(log, "Stopped cleanly"; "uptime_secs" => started.elapsed().as_secs());
+            Ok(())
+        }
+        Err(_) => {
+            warn!(log, "Shutdown deadline passed; exiting anyway";
+                "deadline_secs" => deadline.as_secs());
+            Err(AppError::ShutdownTimeout(deadline))
+        }
+    }
+}
+
+/// Opens the database (failing fast with a clear message when it cannot be opened at all:
+/// a wrong path is not something a restart fixes), then runs it as a supervised component
+/// with a "writable" readiness probe.
+async fn start_database(
+    config: &Config,
+    log: &Logger,
+    health: &Addr<HealthActor>,
+    components: &mut ComponentSupervisor,
+) -> Result<ComponentHandle<DbActor>, AppError> {
+    let db = Database::open(&config.database).map_err(AppError::Database)?;
+    health
+        .send(RegisterComponent {
+            name: DATABASE_COMPONENT.to_owned(),
+            required: true,
+        })
+        .await
+        .map_err(|err| AppError::Startup(format!("health actor: {err}")))?;
+    let slow = Duration::from_millis(config.monitoring.slow_operation_threshold_ms);
+    let actor_log = log.clone();
+    let handle = components.supervise(
+        DATABASE_COMPONENT,
+        RestartPolicy::default(),
+        move |lifecycle| DbActor::new(db.clone(), actor_log.clone(), slow).with_lifecycle(lifecycle),
+    );
+    let probe_handle = handle.clone();
+    health
+        .send(RegisterProbe {
+            name: DATABASE_WRITABLE_PROBE.to_owned(),
+            required: true,
+            probe: Probe::new(move || {
+                let handle = probe_handle.clone();
+                async move {
+                    match handle.send(ProbeWritable).await {
+                        Ok(Ok(_latency)) => Ok(()),
+                        Ok(Err(err)) => Err(err.to_string()),
+                        Err(err) => Err(err.to_string()),
+                    }
+                }
+            }),
+        })
+        .await
+        .map_err(|err| AppError::Startup(format!("health actor: {err}")))?;
+    Ok(handle)
+}
+
+/// Process-level figures every scrape should see.
+fn register_service_metrics(metrics: &Metrics, config: &Config, started: Instant) {
+    let _ = metrics.gauge_fn(
+        "discord_monitor_uptime_seconds",
+        "Seconds since the service started",
+        &[],
+        move || started.elapsed().as_secs_f64(),
+    );
+    let _ = metrics
+        .gauge(
+            "discord_monitor_build_info",
+            "Always 1; the labels describe this build",
+            &[
+                ("version", env!("CARGO_PKG_VERSION")),
+                ("environment", config.environment.as_str()),
+            ],
+        )
+        .map(|gauge| gauge.set(1.0));
+    if let Ok(sampler) = ProcessSampler::new(config.processing.memory_limit_mb) {
+        let sampler = Arc::new(std::sync::Mutex::new(sampler));
+        let figures = move || {
+            sampler
+                .lock()
+                .ok()
+                .and_then(|mut sampler| sampler.sample().ok())
+        };
+        let resident = figures.clone();
+        let _ = metrics.gauge_fn(
+            "discord_monitor_process_resident_memory_bytes",
+            "Resident memory of this process",
+            &[],
+            move || resident().map_or(0.0, |f| f.resident_memory_bytes as f64),
+        );
+        let limit = figures.clone();
+        let _ = metrics.gauge_fn(
+            "discord_monitor_memory_limit_bytes",
+            "Memory limit in force: the container's cgroup limit, else processing.memory_limit_mb",
+            &[],
+            move || limit().map_or(0.0, |f| f.memory_limit_bytes as f64),
+        );
+        let ratio = figures.clone();
+        let _ = metrics.gauge_fn(
+            "discord_monitor_memory_used_ratio",
+            "Resident memory divided by the memory limit in force",
+            &[],
+            move || ratio().map_or(0.0, |f| f.memory_used_ratio),
+        );
+        let _ = metrics.gauge_fn(
+            "discord_monitor_process_cpu_usage_ratio",
+            "CPU used by this process since the previous scrape, in cores (1.0 = one full core)",
+            &[],
+            move || figures().map_or(0.0, |f| f64::from(f.cpu_percent) / 100.0),
+        );
+    }
+}
+
+fn discord_status(mode: Mode) -> serde_json::Value {
+    let detail = match mode {
+        Mode::Demo => "demo mode: no Discord connection",
+        Mode::Run => "this build has no Discord gateway yet: nothing is being ingested",
+    };
+    json!({"state": "disconnected", "connected": false, "detail": detail,
+           "reconnects": 0, "recent_requests": []})
+}
+
+fn llm_summary(config: &Config) -> serde_json::Value {
+    let llm = &config.llm;
+    let configured: Vec<&str> = [
+        ("gemini", llm.google_api_key.is_some()),
+        ("openai", llm.openai_api_key.is_some()),
+        ("openrouter", llm.openrouter_api_key.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, has_key)| has_key.then_some(name))
+    .collect();
+    json!({
+        "default_provider": llm.default_provider,
+        "fallback_providers": llm.fallback_providers,
+        "daily_cost_limit_usd": llm.daily_cost_limit,
+        "providers_with_keys": configured,
+    })
+}
