@@ -38,12 +38,12 @@ pub struct LogBridge {
 }
 
 impl LogBridge {
-    /// Third-party crates log at INFO at most unless `level` is DEBUG: below that they are
-    /// chatty (hyper logs every connection) and would bury our own lines.
+    /// Third-party records pass at the configured level, so their DEBUG records (hyper logs
+    /// every connection) only show when `level` is DEBUG, and TRACE never does.
     pub fn new(logger: &slog::Logger, level: LogLevel) -> Self {
         Self {
             logger: logger.clone(),
-            max_level: log_facade_filter(level).min(log::LevelFilter::Debug),
+            max_level: log_facade_filter(level),
         }
     }
 

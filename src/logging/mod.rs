@@ -1,15 +1,22 @@
 //! Logging: slog JSON lines to stdout and to rotated files under `monitoring.log_dir`, in the
-//! shape the seed's log-analysis commands read (see [`format`](self) for the line layout).
+//! shape the seed's log-analysis commands (`grep .. | jq ..`) read. Each line is one object:
 //!
-//! - [`init`] builds the root logger from [`LogSettings`]; keep the returned [`Logging`] alive
-//!   until shutdown, dropping it flushes every queued line.
-//! - Components name themselves with a `logger` key: `log.new(o!("logger" => "database"))`.
-//!   The keys `error_type` and `exception` are lifted to the top of the line, every other key
-//!   lands in `context`.
-//! - [`install_log_bridge`] routes records of crates using the `log` facade (actix-web,
-//!   reqwest, rustls, ...) into the same logger.
-//! - [`log_if_slow`] writes the `performance` lines; [`memory_logger`] gives tests the exact
-//!   lines a file would get.
+//! ```text
+//! {"ts":"2026-03-01T12:00:00.123Z","level":"ERROR","logger":"database","message":"Write failed",
+//!  "context":{"table":"messages"},"error_type":"DatabaseError","exception":"database is locked"}
+//! ```
+//!
+//! - `level` is a full word (`CRITICAL`, `ERROR`, `WARNING`, `INFO`, `DEBUG`).
+//! - `logger` names the component: `log.new(o!("logger" => "database"))`; default
+//!   `discord_monitor`.
+//! - `error_type` and `exception` keys are lifted to the top; every other key of the record and
+//!   its logger chain lands in `context` (left out when empty).
+//!
+//! [`init`] builds the root logger from [`LogSettings`]; keep the returned [`Logging`] alive
+//! until shutdown, dropping it flushes every queued line. [`install_log_bridge`] routes records
+//! of crates using the `log` facade (actix-web, reqwest, rustls, ...) into the same logger.
+//! [`log_if_slow`] writes the `performance` lines; [`memory_logger`] gives tests the exact
+//! lines a file would get.
 
 mod bridge;
 mod error;

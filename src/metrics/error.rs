@@ -34,6 +34,9 @@ pub enum MetricsError {
     InvalidBuckets { name: String },
     #[error("histogram `{name}` is already registered with other buckets")]
     BucketsMismatch { name: String },
-    #[error("series of `{name}` with these labels is already registered, {reason}")]
-    SeriesConflict { name: String, reason: &'static str },
+    /// The same series asked for both as a recorded value (handle) and a computed one.
+    #[error(
+        "series of `{name}` with these labels is already registered as the other of recorded or computed"
+    )]
+    SeriesConflict { name: String },
 }

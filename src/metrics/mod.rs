@@ -16,6 +16,7 @@ mod render;
 mod values;
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -77,13 +78,6 @@ struct Family {
     series: BTreeMap<Vec<String>, Series>,
 }
 
-/// What registering a series asks for.
-enum Wanted {
-    Stored,
-    Histogram(Arc<[f64]>),
-    Computed(ValueFn),
-}
-
 /// The registry. Cheap to share: clone the `Arc`, not the registry.
 #[derive(Default)]
 pub struct Metrics {
@@ -112,10 +106,8 @@ impl Metrics {
         help: &str,
         labels: &[(&str, &str)],
     ) -> Result<Counter, MetricsError> {
-        match self.register(name, help, MetricKind::Counter, labels, Wanted::Stored)? {
-            Series::Stored(cell) => Ok(Counter(cell)),
-            _ => unreachable_series(name),
-        }
+        self.stored_series(name, help, MetricKind::Counter, labels)
+            .map(Counter)
     }
 
     /// Registers (or finds) a gauge series.
@@ -125,10 +117,8 @@ impl Metrics {
         help: &str,
         labels: &[(&str, &str)],
     ) -> Result<Gauge, MetricsError> {
-        match self.register(name, help, MetricKind::Gauge, labels, Wanted::Stored)? {
-            Series::Stored(cell) => Ok(Gauge(cell)),
-            _ => unreachable_series(name),
-        }
+        self.stored_series(name, help, MetricKind::Gauge, labels)
+            .map(Gauge)
     }
 
     /// Registers (or finds) a histogram series. `buckets` are finite, strictly increasing upper
@@ -147,11 +137,26 @@ impl Metrics {
                 name: name.to_owned(),
             });
         }
-        let wanted = Wanted::Histogram(Arc::from(buckets));
-        match self.register(name, help, MetricKind::Histogram, labels, wanted)? {
-            Series::Histogram(cell) => Ok(Histogram(cell)),
-            _ => unreachable_series(name),
-        }
+        let buckets: Arc<[f64]> = Arc::from(buckets);
+        let kind = MetricKind::Histogram;
+        self.with_series(
+            name,
+            help,
+            kind,
+            labels,
+            Some(&buckets),
+            |entry| match entry {
+                Entry::Vacant(slot) => {
+                    let cell = Arc::new(HistogramCell::new(Arc::clone(&buckets)));
+                    slot.insert(Series::Histogram(Arc::clone(&cell)));
+                    Ok(Histogram(cell))
+                }
+                Entry::Occupied(slot) => match slot.get() {
+                    Series::Histogram(cell) => Ok(Histogram(Arc::clone(cell))),
+                    _ => Err(series_conflict(name)),
+                },
+            },
+        )
     }
 
     /// Registers a gauge series whose value `value` computes at each render (keep it quick: it
@@ -163,9 +168,7 @@ impl Metrics {
         labels: &[(&str, &str)],
         value: impl Fn() -> f64 + Send + Sync + 'static,
     ) -> Result<(), MetricsError> {
-        let wanted = Wanted::Computed(Arc::new(value));
-        self.register(name, help, MetricKind::Gauge, labels, wanted)
-            .map(drop)
+        self.computed_series(name, help, MetricKind::Gauge, labels, Arc::new(value))
     }
 
     /// Like [`Metrics::gauge_fn`] for a counter kept elsewhere (e.g. CPU seconds from sysinfo,
@@ -177,9 +180,7 @@ impl Metrics {
         labels: &[(&str, &str)],
         value: impl Fn() -> f64 + Send + Sync + 'static,
     ) -> Result<(), MetricsError> {
-        let wanted = Wanted::Computed(Arc::new(value));
-        self.register(name, help, MetricKind::Counter, labels, wanted)
-            .map(drop)
+        self.computed_series(name, help, MetricKind::Counter, labels, Arc::new(value))
     }
 
     /// Prometheus text exposition format 0.0.4.
@@ -205,14 +206,60 @@ impl Metrics {
         self.families.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn register(
+    fn stored_series(
         &self,
         name: &str,
         help: &str,
         kind: MetricKind,
         labels: &[(&str, &str)],
-        wanted: Wanted,
-    ) -> Result<Series, MetricsError> {
+    ) -> Result<Arc<AtomicF64>, MetricsError> {
+        self.with_series(name, help, kind, labels, None, |entry| match entry {
+            Entry::Vacant(slot) => {
+                let cell = Arc::new(AtomicF64::default());
+                slot.insert(Series::Stored(Arc::clone(&cell)));
+                Ok(cell)
+            }
+            Entry::Occupied(slot) => match slot.get() {
+                Series::Stored(cell) => Ok(Arc::clone(cell)),
+                _ => Err(series_conflict(name)),
+            },
+        })
+    }
+
+    fn computed_series(
+        &self,
+        name: &str,
+        help: &str,
+        kind: MetricKind,
+        labels: &[(&str, &str)],
+        value: ValueFn,
+    ) -> Result<(), MetricsError> {
+        self.with_series(name, help, kind, labels, None, |entry| match entry {
+            Entry::Vacant(slot) => {
+                slot.insert(Series::Computed(value));
+                Ok(())
+            }
+            Entry::Occupied(mut slot) => match slot.get() {
+                Series::Computed(_) => {
+                    slot.insert(Series::Computed(value));
+                    Ok(())
+                }
+                _ => Err(series_conflict(name)),
+            },
+        })
+    }
+
+    /// Checks the request against the conventions and the family's earlier registrations, then
+    /// hands the series slot for these label values to `use_slot`, under the registry lock.
+    fn with_series<T>(
+        &self,
+        name: &str,
+        help: &str,
+        kind: MetricKind,
+        labels: &[(&str, &str)],
+        buckets: Option<&Arc<[f64]>>,
+        use_slot: impl FnOnce(Entry<'_, Vec<String>, Series>) -> Result<T, MetricsError>,
+    ) -> Result<T, MetricsError> {
         validate_name(name, kind)?;
         if help.trim().is_empty() {
             return Err(MetricsError::MissingHelp {
@@ -238,10 +285,7 @@ impl Metrics {
                 .iter()
                 .map(|(label, _)| (*label).to_owned())
                 .collect(),
-            buckets: match &wanted {
-                Wanted::Histogram(buckets) => Some(Arc::clone(buckets)),
-                _ => None,
-            },
+            buckets: buckets.cloned(),
             series: BTreeMap::new(),
         });
         if family.kind != kind {
@@ -256,9 +300,7 @@ impl Metrics {
                 name: name.to_owned(),
             });
         }
-        if let (Wanted::Histogram(buckets), Some(registered)) = (&wanted, &family.buckets)
-            && buckets != registered
-        {
+        if family.buckets.as_ref() != buckets {
             return Err(MetricsError::BucketsMismatch {
                 name: name.to_owned(),
             });
@@ -282,32 +324,7 @@ impl Metrics {
                     .map(|(label, _)| (*label).to_owned())
                     .collect(),
             })?;
-
-        let conflict = |reason| MetricsError::SeriesConflict {
-            name: name.to_owned(),
-            reason,
-        };
-        match (family.series.get(&label_values), wanted) {
-            (Some(existing @ Series::Stored(_)), Wanted::Stored)
-            | (Some(existing @ Series::Histogram(_)), Wanted::Histogram(_)) => Ok(existing.clone()),
-            (Some(Series::Computed(_)) | None, Wanted::Computed(value)) => {
-                let series = Series::Computed(value);
-                family.series.insert(label_values, series.clone());
-                Ok(series)
-            }
-            (None, wanted) => {
-                let series = match wanted {
-                    Wanted::Histogram(buckets) => {
-                        Series::Histogram(Arc::new(HistogramCell::new(buckets)))
-                    }
-                    _ => Series::Stored(Arc::default()),
-                };
-                family.series.insert(label_values, series.clone());
-                Ok(series)
-            }
-            (Some(Series::Computed(_)), _) => Err(conflict("as a computed value")),
-            (Some(_), _) => Err(conflict("as a recorded value, not a computed one")),
-        }
+        use_slot(family.series.entry(label_values))
     }
 
     /// Copies what a render needs under the lock, then reads the values (and runs the value
@@ -358,13 +375,11 @@ impl Metrics {
     }
 }
 
-/// `register` returns the series variant matching the kind it was asked for; this documents
-/// the impossibility without panicking in production code.
-fn unreachable_series<T>(name: &str) -> Result<T, MetricsError> {
-    Err(MetricsError::SeriesConflict {
+/// A series is either recorded through a handle or computed at render time, never both.
+fn series_conflict(name: &str) -> MetricsError {
+    MetricsError::SeriesConflict {
         name: name.to_owned(),
-        reason: "as a different kind of series",
-    })
+    }
 }
 
 #[cfg(test)]
