@@ -9,11 +9,14 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Parser;
 
 use cli::{Cli, Command, ConfigCommand, DbCommand, HealthcheckArgs};
+use discord_monitor::actors::db::Database;
+use discord_monitor::app::{self, AppError, Mode};
 use discord_monitor::config::{self, Config, ConfigError, ProcessEnv};
+use discord_monitor::logging::{self, LogSettings};
 
 fn main() -> ExitCode {
     discord_monitor::tls::install_crypto_provider();
@@ -51,12 +54,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run => {
             let config = load(&path, explicit)?;
             config.require_discord_token()?;
-            serve(config, discord_monitor::app::Mode::Run)
+            serve(config, Mode::Run)
         }
         Command::Demo(args) => {
             let mut config = load(&path, explicit)?;
-            discord_monitor::app::apply_demo_settings(&mut config, Path::new("demo-data"), args.port);
-            serve(config, discord_monitor::app::Mode::Demo)
+            app::apply_demo_settings(&mut config, Path::new(app::DEMO_DATA_DIR), args.port);
+            serve(config, Mode::Demo)
         }
     }
 }
@@ -143,11 +146,78 @@ fn healthcheck(config: &Config, args: &HealthcheckArgs) -> anyhow::Result<ExitCo
 }
 
 fn db_command(config: &Config, command: DbCommand) -> anyhow::Result<ExitCode> {
-    let _ = (config, command);
-    bail!("not yet wired")
+    let db = Database::open(&config.database)
+        .with_context(|| format!("cannot open {}", config.database.path.display()))?;
+    match command {
+        DbCommand::Migrate => {
+            let applied = db.run_pending_migrations()?;
+            if applied.is_empty() {
+                println!("Schema is up to date ({})", config.database.path.display());
+            } else {
+                for name in &applied {
+                    println!("Applied {name}");
+                }
+                println!("{} migration(s) applied", applied.len());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        DbCommand::Stats { json } => {
+            let pending = db.pending_migrations()?;
+            let stats = db.stats()?;
+            if json {
+                let mut value = serde_json::to_value(&stats)?;
+                value["pending_migrations"] = serde_json::json!(pending);
+                println!("{}", serde_json::to_string_pretty(&value)?);
+            } else {
+                println!("Database: {}", stats.path);
+                println!("File size: {} bytes", stats.file_size_bytes);
+                println!("WAL size: {} bytes", stats.wal_size_bytes);
+                println!(
+                    "Pages: {} x {} bytes ({} free)",
+                    stats.page_count, stats.page_size_bytes, stats.freelist_count
+                );
+                println!("Journal mode: {}", stats.journal_mode);
+                if !pending.is_empty() {
+                    println!("Pending migrations: {} (run `db migrate`)", pending.join(", "));
+                }
+                println!("{:<24} {:>12}", "table", "rows");
+                for (table, rows) in &stats.tables {
+                    println!("{table:<24} {rows:>12}");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        DbCommand::Integrity => {
+            let report = db.integrity()?;
+            if report.ok {
+                println!("Integrity OK: {}", config.database.path.display());
+                Ok(ExitCode::SUCCESS)
+            } else {
+                println!("Integrity problems in {}:", config.database.path.display());
+                for problem in &report.problems {
+                    println!("  {problem}");
+                }
+                Ok(ExitCode::FAILURE)
+            }
+        }
+    }
 }
 
-fn serve(config: Config, mode: discord_monitor::app::Mode) -> anyhow::Result<ExitCode> {
-    let _ = (config, mode);
-    bail!("not yet wired")
+/// Starts logging, then the actix System that runs the service until a signal.
+fn serve(config: Config, mode: Mode) -> anyhow::Result<ExitCode> {
+    let settings = LogSettings::from_config(&config.monitoring)
+        .with_secrets(config.secrets().into_iter().cloned());
+    let logging = logging::init(settings).context("cannot start logging")?;
+    // A second bridge (never in this binary) would only mean records go to the first one.
+    let _ = logging::install_log_bridge(&logging.logger, config.monitoring.log_level);
+    let log = logging.logger.clone();
+    let result = actix_rt::System::new().block_on(app::serve(config, mode, log.clone()));
+    if let Err(err) = &result {
+        slog::crit!(log, "Service failed"; "error_type" => err.error_type(), "exception" => format!("{err:#}"));
+    }
+    drop(log);
+    drop(logging);
+    result?;
+    Ok(ExitCode::SUCCESS)
 }
+

@@ -13,6 +13,7 @@ use super::openapi;
 use super::state::AdminState;
 use crate::actors::db::{GetStats, MessageQuery, QueryMessages};
 use crate::actors::health::{GetHealth, HealthReport};
+use crate::metrics::ExpositionFormat;
 
 /// Messages per `/api/messages` answer when `limit` is not given.
 pub const DEFAULT_MESSAGE_LIMIT: u32 = 100;
@@ -106,21 +107,21 @@ fn process_figures(state: &AdminState) -> Value {
     }
 }
 
-/// `/metrics`: Prometheus text, or JSON for `Accept: application/json` (or `?format=json`).
+/// `/metrics`: Prometheus text, or JSON for `Accept: application/json` or `?format=json`
+/// (the seed's `curl /metrics | jq` sends no Accept header, so it needs the parameter).
 pub async fn metrics(req: HttpRequest, state: web::Data<AdminState>) -> HttpResponse {
-    let wants_json = req
+    let accept = req
         .headers()
         .get(header::ACCEPT)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|accept| accept.contains("application/json"))
-        || req.query_string().split('&').any(|pair| pair == "format=json");
-    if wants_json {
-        HttpResponse::Ok().json(state.metrics.render_json())
+        .and_then(|value| value.to_str().ok());
+    let format = if req.query_string().split('&').any(|pair| pair == "format=json") {
+        ExpositionFormat::Json
     } else {
-        HttpResponse::Ok()
-            .content_type("text/plain; version=0.0.4; charset=utf-8")
-            .body(state.metrics.render_prometheus())
-    }
+        ExpositionFormat::from_accept(accept)
+    };
+    HttpResponse::Ok()
+        .content_type(format.content_type())
+        .body(state.metrics.render(format))
 }
 
 /// `/config`: the effective configuration, secrets masked.

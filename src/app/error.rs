@@ -20,3 +20,17 @@ pub enum AppError {
     #[error("shutdown did not finish within {0:?}")]
     ShutdownTimeout(Duration),
 }
+
+impl AppError {
+    /// The `error_type` of the log line that reports this error.
+    pub const fn error_type(&self) -> &'static str {
+        match self {
+            AppError::Config(_) => "ConfigError",
+            AppError::Database(_) => "DatabaseError",
+            AppError::Admin(_) => "AdminApiError",
+            AppError::Startup(_) => "StartupError",
+            AppError::Signals(_) => "SignalError",
+            AppError::ShutdownTimeout(_) => "ShutdownTimeout",
+        }
+    }
+}

@@ -33,6 +33,9 @@ pub const ADMIN_API_COMPONENT: &str = "admin_api";
 /// The probe behind "the DB is writable" in `/health/ready`.
 pub const DATABASE_WRITABLE_PROBE: &str = "database_writable";
 
+/// Where `demo` keeps its database, backups and logs, relative to the working directory.
+pub const DEMO_DATA_DIR: &str = "demo-data";
+
 /// Which command started the service; shown in `/status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
