@@ -330,3 +330,24 @@ pub async fn get_text(url: &str) -> (u16, String, String) {
         .to_owned();
     (status, content_type, response.text().await.expect("body"))
 }
+
+/// A plain text message in guild 7 by `alice`, created in id order.
+pub fn message(id: u64, channel_id: u64, content: &str) -> discord_monitor::actors::db::NewMessage {
+    discord_monitor::actors::db::NewMessage {
+        id,
+        channel_id,
+        guild_id: Some(7),
+        author_id: 99,
+        author_name: "alice".to_owned(),
+        author_is_bot: false,
+        content: content.to_owned(),
+        created_at_ms: 1_700_000_000_000 + i64::try_from(id).unwrap(),
+        edited_at_ms: None,
+        kind: 0,
+        attachments: Vec::new(),
+        embeds: Vec::new(),
+        reply_to_message_id: None,
+        reply_to_channel_id: None,
+        source: discord_monitor::actors::db::MessageSource::Gateway,
+    }
+}

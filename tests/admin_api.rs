@@ -1,0 +1,208 @@
+//! The admin API of the real binary (`demo`) on a loopback port: probes, auth, sanitized
+//! config, metrics, messages, OpenAPI, clean SIGTERM shutdown, and logs free of secrets.
+
+mod support;
+
+use std::collections::BTreeSet;
+
+use discord_monitor::actors::db::Database;
+use discord_monitor::config::DatabaseConfig;
+use serde_json::json;
+use support::{
+    ADMIN_TOKEN, DISCORD_TOKEN, EMAIL_PASSWORD, GOOGLE_API_KEY, SLACK_WEBHOOK_URL, Service,
+    get_json, get_text, message,
+};
+
+const SECRET_ENV: &[(&str, &str)] = &[
+    ("ADMIN_TOKEN", ADMIN_TOKEN),
+    ("DISCORD_TOKEN", DISCORD_TOKEN),
+    ("GOOGLE_API_KEY", GOOGLE_API_KEY),
+    ("EMAIL_PASSWORD", EMAIL_PASSWORD),
+    ("SLACK_WEBHOOK_URL", SLACK_WEBHOOK_URL),
+    ("LOG_LEVEL", "DEBUG"),
+];
+
+/// A demo instance whose database already holds three messages in two channels.
+fn demo_with_messages() -> Service {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(&DatabaseConfig {
+        path: dir.path().join("demo-data/db.sqlite"),
+        ..DatabaseConfig::default()
+    })
+    .unwrap();
+    db.run_pending_migrations().unwrap();
+    db.store_messages(&[
+        message(1_000_003, 555, "third"),
+        message(1_000_001, 555, "first"),
+        message(1_000_002, 777, "other channel"),
+    ])
+    .unwrap();
+    drop(db);
+    Service::start_in(dir, &["demo"], SECRET_ENV)
+}
+
+#[tokio::test]
+async fn probes_detailed_health_and_clean_shutdown() {
+    let mut service = demo_with_messages();
+    service.wait_ready().await;
+
+    for path in ["/health", "/health/live"] {
+        let (status, body) = get_json(&service.url(path), None).await;
+        assert_eq!((status, &body["status"]), (200, &json!("alive")), "{path}");
+    }
+    let (status, body) = get_json(&service.url("/health/ready"), None).await;
+    assert_eq!((status, &body["status"]), (200, &json!("ready")));
+
+    let (status, body) = get_json(&service.url("/health/detailed"), None).await;
+    assert_eq!(status, 200, "{body}");
+    let components = &body["health"]["components"];
+    assert_eq!(components["database"]["status"], "up", "{body}");
+    assert_eq!(components["admin_api"]["status"], "up", "{body}");
+    assert_eq!(components["database"]["restarts"], 0);
+    assert!(body["system"]["resident_memory_bytes"].as_u64().unwrap() > 0);
+
+    let exit = service.terminate();
+    assert!(exit.success(), "exit {exit}; stderr:\n{}", service.stderr());
+    let output = service.finish();
+    assert!(output.contains("Stopped cleanly"), "shutdown is logged");
+}
+
+#[tokio::test]
+async fn protected_routes_need_the_token_and_never_show_secrets() {
+    let mut service = demo_with_messages();
+    service.wait_ready().await;
+
+    for path in ["/config", "/status", "/api/messages"] {
+        let (status, body) = get_json(&service.url(path), None).await;
+        assert_eq!(status, 401, "{path}: {body}");
+        assert!(body["error"].as_str().unwrap().contains("bearer"), "{body}");
+        let (status, _) = get_json(&service.url(path), Some("wrong-token")).await;
+        assert_eq!(status, 401, "{path}");
+    }
+
+    let (status, config) = get_json(&service.url("/config"), Some(ADMIN_TOKEN)).await;
+    assert_eq!(status, 200);
+    assert_eq!(config["discord"]["token"], "<redacted>");
+    assert_eq!(config["admin"]["token"], "<redacted>");
+    assert_eq!(config["alerts"]["email_password"], "<redacted>");
+    assert_eq!(config["alerts"]["slack_webhook_url"], "<redacted>");
+    support::assert_no_secrets(&config.to_string(), "/config");
+
+    let (status, body) = get_json(&service.url("/status"), Some(ADMIN_TOKEN)).await;
+    assert_eq!(status, 200, "{body}");
+    for key in ["service", "discord_client_health", "processing_status", "database", "llm"] {
+        assert!(!body[key].is_null(), "/status lacks {key}: {body}");
+    }
+    assert_eq!(body["service"]["mode"], "demo");
+    assert_eq!(body["database"]["stats"]["tables"]["messages"], 3, "{body}");
+    support::assert_no_secrets(&body.to_string(), "/status");
+
+    service.finish();
+}
+
+#[tokio::test]
+async fn messages_are_listed_in_id_order_with_clear_errors_for_bad_parameters() {
+    let mut service = demo_with_messages();
+    service.wait_ready().await;
+    let url = |query: &str| service.url(&format!("/api/messages{query}"));
+
+    let (status, body) = get_json(&url(""), Some(ADMIN_TOKEN)).await;
+    assert_eq!(status, 200, "{body}");
+    let ids: Vec<&str> = body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["1000001", "1000002", "1000003"]);
+
+    let (_, body) = get_json(&url("?channel_id=555&limit=1"), Some(ADMIN_TOKEN)).await;
+    assert_eq!(body["messages"][0]["content"], "first", "{body}");
+    assert_eq!(body["messages"].as_array().unwrap().len(), 1);
+    let (_, body) = get_json(&url("?channel_id=555&after=1000001"), Some(ADMIN_TOKEN)).await;
+    assert_eq!(body["messages"][0]["content"], "third", "{body}");
+    let (_, body) = get_json(&url("?before=1000002"), Some(ADMIN_TOKEN)).await;
+    assert_eq!(body["messages"].as_array().unwrap().len(), 1, "{body}");
+
+    for bad in ["?limit=0", "?limit=1001", "?limit=ten", "?channel_id=abc", "?chanel_id=1", "?after=5&before=5"] {
+        let (status, body) = get_json(&url(bad), Some(ADMIN_TOKEN)).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(body["error"].is_string(), "{bad}: {body}");
+    }
+    service.finish();
+}
+
+#[tokio::test]
+async fn metrics_openapi_and_unknown_routes() {
+    let mut service = demo_with_messages();
+    service.wait_ready().await;
+
+    let (status, content_type, text) = get_text(&service.url("/metrics")).await;
+    assert_eq!(status, 200);
+    assert!(content_type.starts_with("text/plain"), "{content_type}");
+    assert!(text.contains("# TYPE discord_monitor_uptime_seconds gauge"), "{text}");
+    assert!(text.contains("discord_monitor_process_resident_memory_bytes"), "{text}");
+    let (status, body) = get_json(&service.url("/metrics"), None).await;
+    assert_eq!(status, 200);
+    assert!(body["metrics"].is_object(), "{body}");
+    let (_, body) = get_json(&service.url("/metrics?format=json"), None).await;
+    assert!(body["metrics"]["discord_monitor_uptime_seconds"].is_object(), "{body}");
+
+    let (status, spec) = get_json(&service.url("/openapi.json"), None).await;
+    assert_eq!(status, 200);
+    let documented: BTreeSet<String> = spec["paths"].as_object().unwrap().keys().cloned().collect();
+    let served: BTreeSet<String> = discord_monitor::admin::openapi::ROUTES
+        .iter()
+        .map(|(_, path)| (*path).to_owned())
+        .collect();
+    assert_eq!(documented, served);
+    for path in &served {
+        let (status, _) = get_json(&service.url(path), Some(ADMIN_TOKEN)).await;
+        assert_ne!(status, 404, "{path} is documented but not served");
+    }
+
+    let (status, body) = get_json(&service.url("/nope"), None).await;
+    assert_eq!(status, 404);
+    assert!(body["error"].as_str().unwrap().contains("/nope"), "{body}");
+    let response = support::client()
+        .post(service.url("/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 405);
+
+    let output = service.finish();
+    // Every line in the log files is JSON in the seed's shape.
+    let log = std::fs::read_to_string(service_log_path(&output)).unwrap_or_default();
+    assert!(log.is_empty() || log.lines().all(|line| line.starts_with('{')));
+}
+
+fn service_log_path(_: &str) -> std::path::PathBuf {
+    std::path::PathBuf::new()
+}
+
+#[tokio::test]
+async fn allowed_cidrs_limit_everything_but_the_probes() {
+    let mut service = Service::start(
+        &["demo"],
+        &json!({}),
+        &[("ADMIN_ALLOWED_CIDRS", "10.0.0.0/8")],
+    );
+    service.wait_ready().await;
+    let (status, body) = get_json(&service.url("/metrics"), None).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("allowed_cidrs"), "{body}");
+    let (status, _) = get_json(&service.url("/health/ready"), None).await;
+    assert_eq!(status, 200);
+    service.finish();
+}
+
+#[tokio::test]
+async fn without_an_admin_token_loopback_callers_are_admitted() {
+    let mut service = Service::start(&["demo"], &json!({}), &[]);
+    service.wait_ready().await;
+    let (status, body) = get_json(&service.url("/config"), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["admin"]["token"].is_null());
+    service.finish();
+}
