@@ -36,6 +36,8 @@ pub(super) type PooledSqlite = PooledConnection<ConnectionManager<SqliteConnecti
 pub struct Database {
     pool: SqlitePool,
     config: Arc<DatabaseConfig>,
+    /// Kept so that [`Database::reopen`] builds the same pool.
+    checkout_timeout: Duration,
 }
 
 impl std::fmt::Debug for Database {
@@ -51,6 +53,12 @@ impl Database {
     /// Opens (creating if needed) the database file and its pool. Does not migrate: the
     /// actor's start and `db migrate` do, through [`Database::run_pending_migrations`].
     pub fn open(config: &DatabaseConfig) -> Result<Self, DbError> {
+        Self::open_with(config, POOL_CHECKOUT_TIMEOUT)
+    }
+
+    /// [`Database::open`] with a chosen pool checkout timeout (tests use a short one to
+    /// provoke an unavailable pool).
+    fn open_with(config: &DatabaseConfig, checkout_timeout: Duration) -> Result<Self, DbError> {
         let path = config.path.as_path();
         let url = database_url(path)?;
         if let Some(parent) = path
@@ -89,19 +97,28 @@ impl Database {
             .max_size(config.connection_pool_size.max(1))
             // Connections are cheap to open; keep one warm and grow on demand.
             .min_idle(Some(1))
-            .connection_timeout(POOL_CHECKOUT_TIMEOUT)
+            .connection_timeout(checkout_timeout)
             .connection_customizer(Box::new(settings))
             .build(ConnectionManager::new(url))
             .map_err(DbError::Pool)?;
         Ok(Self {
             pool,
             config: Arc::new(config.clone()),
+            checkout_timeout,
         })
     }
 
     /// Opens the same file again with a fresh pool (what an actor restart does).
     pub fn reopen(&self) -> Result<Self, DbError> {
-        Self::open(&self.config)
+        Self::open_with(&self.config, self.checkout_timeout)
+    }
+
+    #[cfg(test)]
+    pub(super) fn open_for_tests(
+        config: &DatabaseConfig,
+        checkout_timeout: Duration,
+    ) -> Result<Self, DbError> {
+        Self::open_with(config, checkout_timeout)
     }
 
     pub fn path(&self) -> &Path {

@@ -52,3 +52,50 @@ pub fn message(offset: u64, channel_id: u64, content: &str) -> NewMessage {
         source: MessageSource::Gateway,
     }
 }
+
+/// A slog drain that keeps every record as one `LEVEL message key=value ...` line, so tests
+/// can assert on what was logged.
+#[derive(Clone, Default)]
+pub struct CapturedLogs(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl CapturedLogs {
+    pub fn logger(&self) -> slog::Logger {
+        slog::Logger::root(self.clone(), slog::o!())
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        self.0.lock().expect("log lock").clone()
+    }
+}
+
+impl slog::Drain for CapturedLogs {
+    type Ok = ();
+    type Err = slog::Never;
+
+    fn log(
+        &self,
+        record: &slog::Record<'_>,
+        values: &slog::OwnedKVList,
+    ) -> Result<Self::Ok, Self::Err> {
+        use slog::KV;
+
+        let mut line = format!("{} {}", record.level().as_str(), record.msg());
+        let mut serializer = LineSerializer(&mut line);
+        // Writing into a String cannot fail.
+        let _ = record.kv().serialize(record, &mut serializer);
+        let _ = values.serialize(record, &mut serializer);
+        self.0.lock().expect("log lock").push(line);
+        Ok(())
+    }
+}
+
+struct LineSerializer<'a>(&'a mut String);
+
+impl slog::Serializer for LineSerializer<'_> {
+    fn emit_arguments(&mut self, key: slog::Key, value: &std::fmt::Arguments<'_>) -> slog::Result {
+        use std::fmt::Write;
+
+        let _ = write!(self.0, " {key}={value}");
+        Ok(())
+    }
+}
