@@ -322,3 +322,248 @@ fn error_type(err: &DbError) -> &'static str {
         DbError::InvalidInput(_) => "invalid_input",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actors::db::config::DatabaseConfig;
+    use crate::actors::db::model::{ChannelRecord, GuildRecord, MessageQuery};
+    use crate::actors::db::test_support::{
+        BASE_ID, CHANNEL_A, CapturedLogs, GUILD_ID, config_at, message,
+    };
+
+    /// Generous: the machine running the tests may be busy.
+    const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
+    const NOT_SLOW: Duration = Duration::from_secs(3_600);
+
+    async fn ask<M>(addr: &Addr<DbActor>, msg: M) -> M::Result
+    where
+        M: Message + Send + 'static,
+        M::Result: Send,
+        DbActor: Handler<M>,
+    {
+        tokio::time::timeout(REPLY_TIMEOUT, addr.send(msg))
+            .await
+            .expect("reply within the timeout")
+            .expect("actor alive")
+    }
+
+    #[actix_rt::test]
+    async fn the_actor_migrates_first_then_answers_every_message() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        // Not migrated: the actor's start must do it before the first message.
+        let db = Database::open(&config_at(&dir.path().join("db.sqlite"))).expect("open");
+        let logs = CapturedLogs::default();
+        let addr = DbActor::new(db.clone(), logs.logger(), NOT_SLOW).start();
+
+        let stored = ask(
+            &addr,
+            StoreMessages {
+                messages: vec![
+                    message(1, CHANNEL_A, "alpha"),
+                    message(2, CHANNEL_A, "beta"),
+                ],
+            },
+        )
+        .await
+        .expect("store");
+        assert_eq!(stored.inserted, 2);
+        assert!(db.pending_migrations().expect("pending").is_empty());
+        assert!(
+            logs.lines()
+                .iter()
+                .any(|line| line.contains("Applied database migrations")
+                    && line.contains("logger=database"))
+        );
+
+        let guilds = UpsertGuilds {
+            guilds: vec![GuildRecord {
+                id: GUILD_ID,
+                name: "guild".to_owned(),
+                icon: None,
+                owner_id: None,
+            }],
+        };
+        assert_eq!(ask(&addr, guilds).await.expect("guilds"), 1);
+        let channels = UpsertChannels {
+            channels: vec![ChannelRecord {
+                id: CHANNEL_A,
+                guild_id: Some(GUILD_ID),
+                parent_id: None,
+                kind: 0,
+                name: "general".to_owned(),
+                topic: None,
+                is_thread: false,
+                archived: false,
+            }],
+        };
+        assert_eq!(ask(&addr, channels).await.expect("channels"), 1);
+
+        let query = MessageQuery::new(Some(CHANNEL_A), None, None, 10).expect("query");
+        let listed = ask(&addr, QueryMessages(query)).await.expect("query");
+        assert_eq!(
+            listed.iter().map(|m| m.id).collect::<Vec<_>>(),
+            [BASE_ID + 1, BASE_ID + 2]
+        );
+
+        let found = ask(
+            &addr,
+            SearchMessages {
+                text: "beta".to_owned(),
+                limit: 10,
+            },
+        )
+        .await
+        .expect("search");
+        assert_eq!(found.len(), 1);
+
+        let deleted = ask(
+            &addr,
+            MarkDeleted {
+                channel_id: CHANNEL_A,
+                message_ids: vec![BASE_ID + 1],
+            },
+        )
+        .await
+        .expect("delete");
+        assert_eq!(deleted.deleted, 1);
+
+        let cursor = SetCursor {
+            channel_id: CHANNEL_A,
+            last_message_id: BASE_ID + 2,
+        };
+        assert_eq!(
+            ask(&addr, cursor).await.expect("cursor").last_message_id,
+            BASE_ID + 2
+        );
+        let done = MarkBackfillComplete {
+            channel_id: CHANNEL_A,
+        };
+        assert!(ask(&addr, done).await.expect("backfill").backfill_complete);
+        assert_eq!(ask(&addr, GetCursors).await.expect("cursors").len(), 1);
+
+        let stats = ask(&addr, GetStats).await.expect("stats");
+        assert_eq!(stats.tables["messages"], 2);
+        assert!(ask(&addr, CheckIntegrity).await.expect("integrity").ok);
+        ask(&addr, ProbeWritable).await.expect("probe");
+        assert!(!ask(&addr, Checkpoint).await.expect("checkpoint").busy);
+    }
+
+    #[actix_rt::test]
+    async fn invalid_input_is_answered_and_the_actor_keeps_serving() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = Database::open(&config_at(&dir.path().join("db.sqlite"))).expect("open");
+        let addr = Supervisor::start(move |_| {
+            DbActor::new(db, CapturedLogs::default().logger(), NOT_SLOW)
+        });
+
+        let error = ask(
+            &addr,
+            SearchMessages {
+                text: "   ".to_owned(),
+                limit: 10,
+            },
+        )
+        .await
+        .expect_err("empty search");
+        assert!(error.is_invalid_input());
+        assert!(addr.connected());
+        ask(&addr, ProbeWritable).await.expect("still serving");
+    }
+
+    #[actix_rt::test]
+    async fn an_unavailable_pool_restarts_the_actor_with_a_fresh_pool() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = DatabaseConfig {
+            connection_pool_size: 1,
+            ..config_at(&dir.path().join("db.sqlite"))
+        };
+        let db = Database::open_for_tests(&config, Duration::from_millis(200)).expect("open");
+        let logs = CapturedLogs::default();
+        let actor_db = db.clone();
+        let logger = logs.logger();
+        let addr = Supervisor::start(move |_| DbActor::new(actor_db, logger, NOT_SLOW));
+        ask(&addr, ProbeWritable).await.expect("ready");
+
+        // Take the pool's only connection: the actor's next checkout times out.
+        let held = db.connection().expect("the only connection");
+        let error = ask(&addr, GetStats).await.expect_err("pool exhausted");
+        assert!(error.is_connection_failure(), "{error:?}");
+
+        // The supervisor restarts the actor, which opens its own pool and serves again.
+        ask(&addr, ProbeWritable)
+            .await
+            .expect("served by the fresh pool");
+        drop(held);
+        let lines = logs.lines();
+        assert!(
+            lines
+                .iter()
+                .any(|line| line.starts_with("ERROR Database unavailable")
+                    && line.contains("operation=stats")),
+            "{lines:#?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|line| line.contains("Database actor restarting")),
+            "{lines:#?}"
+        );
+    }
+
+    #[actix_rt::test]
+    async fn slow_operations_are_logged_under_performance_without_content() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = Database::open(&config_at(&dir.path().join("db.sqlite"))).expect("open");
+        let logs = CapturedLogs::default();
+        // Every operation is "slow" against a zero threshold.
+        let addr = DbActor::new(db, logs.logger(), Duration::ZERO).start();
+        let secret_body = "private words nobody may log";
+        ask(
+            &addr,
+            StoreMessages {
+                messages: vec![message(1, CHANNEL_A, secret_body)],
+            },
+        )
+        .await
+        .expect("store");
+        ask(
+            &addr,
+            SearchMessages {
+                text: "private".to_owned(),
+                limit: 5,
+            },
+        )
+        .await
+        .expect("search");
+
+        let lines = logs.lines();
+        let slow: Vec<&String> = lines
+            .iter()
+            .filter(|line| line.contains("logger=performance"))
+            .collect();
+        assert!(
+            slow.iter()
+                .any(|line| line.starts_with("WARNING Slow database operation")
+                    && line.contains("operation=store_messages")
+                    && line.contains("duration_ms=")),
+            "{lines:#?}"
+        );
+        assert!(
+            slow.iter()
+                .any(|line| line.contains("operation=search_messages"))
+        );
+        assert!(
+            lines.iter().all(|line| !line.contains("private")),
+            "{lines:#?}"
+        );
+    }
+
+    #[test]
+    fn start_retry_delay_doubles_up_to_its_ceiling() {
+        assert_eq!(start_retry_delay(0), Duration::ZERO);
+        assert_eq!(start_retry_delay(1), START_RETRY_BASE);
+        assert_eq!(start_retry_delay(2), START_RETRY_BASE * 2);
+        assert_eq!(start_retry_delay(40), START_RETRY_MAX);
+    }
+}

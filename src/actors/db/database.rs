@@ -36,6 +36,8 @@ pub(super) type PooledSqlite = PooledConnection<ConnectionManager<SqliteConnecti
 pub struct Database {
     pool: SqlitePool,
     config: Arc<DatabaseConfig>,
+    /// Kept so that [`Database::reopen`] builds the same pool.
+    checkout_timeout: Duration,
 }
 
 impl std::fmt::Debug for Database {
@@ -51,6 +53,12 @@ impl Database {
     /// Opens (creating if needed) the database file and its pool. Does not migrate: the
     /// actor's start and `db migrate` do, through [`Database::run_pending_migrations`].
     pub fn open(config: &DatabaseConfig) -> Result<Self, DbError> {
+        Self::open_with(config, POOL_CHECKOUT_TIMEOUT)
+    }
+
+    /// [`Database::open`] with a chosen pool checkout timeout (tests use a short one to
+    /// provoke an unavailable pool).
+    fn open_with(config: &DatabaseConfig, checkout_timeout: Duration) -> Result<Self, DbError> {
         let path = config.path.as_path();
         let url = database_url(path)?;
         if let Some(parent) = path
@@ -89,19 +97,28 @@ impl Database {
             .max_size(config.connection_pool_size.max(1))
             // Connections are cheap to open; keep one warm and grow on demand.
             .min_idle(Some(1))
-            .connection_timeout(POOL_CHECKOUT_TIMEOUT)
+            .connection_timeout(checkout_timeout)
             .connection_customizer(Box::new(settings))
             .build(ConnectionManager::new(url))
             .map_err(DbError::Pool)?;
         Ok(Self {
             pool,
             config: Arc::new(config.clone()),
+            checkout_timeout,
         })
     }
 
     /// Opens the same file again with a fresh pool (what an actor restart does).
     pub fn reopen(&self) -> Result<Self, DbError> {
-        Self::open(&self.config)
+        Self::open_with(&self.config, self.checkout_timeout)
+    }
+
+    #[cfg(test)]
+    pub(super) fn open_for_tests(
+        config: &DatabaseConfig,
+        checkout_timeout: Duration,
+    ) -> Result<Self, DbError> {
+        Self::open_with(config, checkout_timeout)
     }
 
     pub fn path(&self) -> &Path {
@@ -395,4 +412,212 @@ fn non_negative(value: i64) -> u64 {
 /// Unix time in milliseconds, the unit of every `_ms` column.
 pub(super) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actors::db::model::MessageQuery;
+    use crate::actors::db::test_support::{CHANNEL_A, config_at, message, migrated_db};
+
+    const INITIAL_MIGRATION: &str = "2026-11-28-000000_initial";
+
+    #[test]
+    fn open_creates_parent_directories_and_configures_every_connection() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("nested/deeper/db.sqlite");
+        let config = DatabaseConfig {
+            busy_timeout_ms: 4_321,
+            ..config_at(&path)
+        };
+        let db = Database::open(&config).expect("open");
+        assert!(path.is_file());
+
+        // Hold several connections at once so the pool has to open new ones.
+        let mut held: Vec<PooledSqlite> = (0..3).map(|_| db.connection().expect("conn")).collect();
+        for conn in &mut held {
+            assert_eq!(pragma_text(conn, "journal_mode").expect("mode"), "wal");
+            assert_eq!(pragma_number(conn, "foreign_keys").expect("fk"), 1);
+            // 1 = NORMAL
+            assert_eq!(pragma_number(conn, "synchronous").expect("sync"), 1);
+            assert_eq!(
+                query_value(conn, "SELECT timeout AS value FROM pragma_busy_timeout()")
+                    .expect("busy timeout"),
+                4_321
+            );
+        }
+    }
+
+    #[test]
+    fn open_refuses_paths_a_pool_cannot_share() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for path in [":memory:", "file::memory:?cache=shared", ""] {
+            let error = Database::open(&config_at(Path::new(path))).expect_err(path);
+            assert!(
+                matches!(error, DbError::InvalidPath { .. }),
+                "{path}: {error}"
+            );
+        }
+        let error = Database::open(&config_at(dir.path())).expect_err("directory");
+        assert!(matches!(error, DbError::InvalidPath { .. }), "{error}");
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_a_connection_failure() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("garbage.sqlite");
+        std::fs::write(&path, vec![0x5a_u8; 8_192]).expect("write garbage");
+        let error = Database::open(&config_at(&path)).expect_err("garbage file");
+        assert!(error.is_connection_failure(), "{error:?}");
+    }
+
+    #[test]
+    fn migrations_apply_to_an_empty_database_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = Database::open(&config_at(&dir.path().join("db.sqlite"))).expect("open");
+        assert_eq!(
+            db.pending_migrations().expect("pending"),
+            [INITIAL_MIGRATION]
+        );
+
+        assert_eq!(
+            db.run_pending_migrations().expect("migrate"),
+            [INITIAL_MIGRATION]
+        );
+        assert!(db.pending_migrations().expect("pending").is_empty());
+        assert!(
+            db.run_pending_migrations()
+                .expect("migrate again")
+                .is_empty()
+        );
+
+        let stats = db.stats().expect("stats");
+        assert_eq!(stats.tables.len(), TABLE_NAMES.len());
+        assert_eq!(stats.tables["health_probe"], 1);
+        assert_eq!(stats.tables["messages"], 0);
+    }
+
+    #[test]
+    fn migrations_on_an_existing_database_keep_its_data() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = config_at(&dir.path().join("db.sqlite"));
+        {
+            let db = Database::open(&config).expect("open");
+            db.run_pending_migrations().expect("migrate");
+            db.store_messages(&[message(1, CHANNEL_A, "kept across restarts")])
+                .expect("store");
+        }
+
+        let db = Database::open(&config).expect("reopen");
+        assert!(db.pending_migrations().expect("pending").is_empty());
+        assert!(db.run_pending_migrations().expect("migrate").is_empty());
+        let query = MessageQuery::new(Some(CHANNEL_A), None, None, 10).expect("query");
+        let stored = db.query_messages(&query).expect("query");
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].content, "kept across restarts");
+        assert_eq!(db.search("restarts", 10).expect("search").len(), 1);
+    }
+
+    #[test]
+    fn foreign_keys_are_enforced() {
+        let (_dir, db) = migrated_db();
+        let mut conn = db.connection().expect("conn");
+        let error = conn
+            .batch_execute(
+                "INSERT INTO message_revisions (message_id, kind, recorded_at_ms) \
+                 VALUES (12345, 'edit', 0)",
+            )
+            .expect_err("revision of a missing message");
+        assert!(error.to_string().contains("FOREIGN KEY"), "{error}");
+    }
+
+    #[test]
+    fn stats_count_rows_and_measure_files() {
+        let (_dir, db) = migrated_db();
+        let batch: Vec<_> = (0..25).map(|n| message(n, CHANNEL_A, "hello")).collect();
+        db.store_messages(&batch).expect("store");
+        db.mark_deleted(CHANNEL_A, &[crate::actors::db::test_support::BASE_ID])
+            .expect("delete");
+        db.set_cursor(CHANNEL_A, 7).expect("cursor");
+
+        let stats = db.stats().expect("stats");
+        assert_eq!(stats.tables["messages"], 25);
+        assert_eq!(stats.tables["message_revisions"], 1);
+        assert_eq!(stats.tables["channels"], 1);
+        assert_eq!(stats.tables["guilds"], 1);
+        assert_eq!(stats.tables["ingest_cursors"], 1);
+        assert_eq!(stats.journal_mode, "wal");
+        assert!(stats.file_size_bytes > 0);
+        assert!(stats.wal_size_bytes > 0, "writes land in the WAL first");
+        assert!(stats.page_size_bytes >= 512);
+        assert!(stats.page_count > 0);
+        let json = serde_json::to_value(&stats).expect("serialize");
+        assert_eq!(json["tables"]["messages"], 25);
+    }
+
+    #[test]
+    fn integrity_is_ok_on_a_used_database_and_notices_a_broken_index() {
+        let (_dir, db) = migrated_db();
+        let batch: Vec<_> = (0..10)
+            .map(|n| message(n, CHANNEL_A, "indexed words"))
+            .collect();
+        db.store_messages(&batch).expect("store");
+        db.mark_deleted(CHANNEL_A, &[crate::actors::db::test_support::BASE_ID + 3])
+            .expect("delete");
+
+        let report = db.integrity().expect("integrity");
+        assert!(report.ok, "{:?}", report.problems);
+        assert!(report.problems.is_empty());
+
+        // Change content behind the index's back: the FTS check must see the mismatch.
+        let mut conn = db.connection().expect("conn");
+        conn.batch_execute("DROP TRIGGER messages_fts_after_update")
+            .expect("drop trigger");
+        conn.batch_execute("UPDATE messages SET content = 'changed behind the index'")
+            .expect("update");
+        drop(conn);
+        let report = db.integrity().expect("integrity");
+        assert!(!report.ok);
+        assert!(
+            report
+                .problems
+                .iter()
+                .any(|problem| problem.contains("messages_fts")),
+            "{:?}",
+            report.problems
+        );
+    }
+
+    #[test]
+    fn probe_rewrites_the_probe_row() {
+        let (_dir, db) = migrated_db();
+        db.probe_writable().expect("probe");
+        db.probe_writable().expect("probe");
+        let mut conn = db.connection().expect("conn");
+        let count =
+            query_value(&mut conn, "SELECT probe_count AS value FROM health_probe").expect("count");
+        assert_eq!(count, 2);
+
+        // Recreated when missing.
+        conn.batch_execute("DELETE FROM health_probe")
+            .expect("delete");
+        drop(conn);
+        db.probe_writable().expect("probe recreates the row");
+        assert_eq!(db.stats().expect("stats").tables["health_probe"], 1);
+    }
+
+    #[test]
+    fn checkpoint_empties_the_wal() {
+        let (_dir, db) = migrated_db();
+        let batch: Vec<_> = (0..50)
+            .map(|n| message(n, CHANNEL_A, "wal content"))
+            .collect();
+        db.store_messages(&batch).expect("store");
+        assert!(db.stats().expect("stats").wal_size_bytes > 0);
+
+        let outcome = db.checkpoint().expect("checkpoint");
+        assert!(!outcome.busy);
+        assert_eq!(outcome.wal_frames, outcome.checkpointed_frames);
+        assert_eq!(db.stats().expect("stats").wal_size_bytes, 0);
+    }
 }

@@ -18,6 +18,8 @@ mod query;
 mod rows;
 pub mod schema;
 mod store;
+#[cfg(test)]
+mod test_support;
 
 pub use actor::DbActor;
 pub use config::DatabaseConfig;

@@ -115,3 +115,184 @@ fn fts_query(text: &str) -> Result<String, InvalidInput> {
     }
     Ok(terms.join(" "))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actors::db::model::NewMessage;
+    use crate::actors::db::test_support::{BASE_ID, CHANNEL_A, CHANNEL_B, message, migrated_db};
+
+    fn ids(messages: &[StoredMessage]) -> Vec<u64> {
+        messages
+            .iter()
+            .map(|message| message.id - BASE_ID)
+            .collect()
+    }
+
+    fn page(
+        db: &Database,
+        channel_id: Option<u64>,
+        after: Option<u64>,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Vec<u64> {
+        let query = MessageQuery::new(channel_id, after, before, limit).expect("valid query");
+        ids(&db.query_messages(&query).expect("query"))
+    }
+
+    #[test]
+    fn listings_are_ascending_and_honour_channel_bounds_and_limit() {
+        let (_dir, db) = migrated_db();
+        // Stored out of order, two channels interleaved: even offsets in A, odd in B.
+        let batch: Vec<NewMessage> = [7, 2, 9, 0, 4, 1, 8, 3, 6, 5]
+            .into_iter()
+            .map(|n| message(n, if n % 2 == 0 { CHANNEL_A } else { CHANNEL_B }, "x"))
+            .collect();
+        db.store_messages(&batch).expect("store");
+
+        assert_eq!(
+            page(&db, None, None, None, 1_000),
+            (0..10).collect::<Vec<_>>()
+        );
+        assert_eq!(page(&db, Some(CHANNEL_A), None, None, 100), [0, 2, 4, 6, 8]);
+        // Forward from a cursor: the oldest messages above it.
+        assert_eq!(
+            page(&db, Some(CHANNEL_A), Some(BASE_ID + 2), None, 2),
+            [4, 6]
+        );
+        // Without `after`: the newest messages (below `before`), still ascending.
+        assert_eq!(page(&db, Some(CHANNEL_B), None, None, 2), [7, 9]);
+        assert_eq!(
+            page(&db, Some(CHANNEL_B), None, Some(BASE_ID + 7), 2),
+            [3, 5]
+        );
+        // Both bounds are exclusive.
+        assert_eq!(
+            page(&db, None, Some(BASE_ID + 3), Some(BASE_ID + 7), 100),
+            [4, 5, 6]
+        );
+        assert_eq!(
+            page(&db, None, Some(BASE_ID + 9), None, 10),
+            Vec::<u64>::new()
+        );
+        assert_eq!(page(&db, Some(12_345), None, None, 10), Vec::<u64>::new());
+    }
+
+    #[test]
+    fn query_parameters_are_validated_when_built() {
+        assert_eq!(
+            MessageQuery::new(None, None, None, 0),
+            Err(InvalidInput::LimitOutOfRange {
+                got: 0,
+                min: 1,
+                max: 1_000
+            })
+        );
+        assert!(MessageQuery::new(None, None, None, 1_001).is_err());
+        assert!(MessageQuery::new(None, None, None, 1).is_ok());
+        assert!(MessageQuery::new(None, None, None, 1_000).is_ok());
+        assert_eq!(
+            MessageQuery::new(None, Some(5), Some(5), 10),
+            Err(InvalidInput::EmptyRange {
+                after: 5,
+                before: 5
+            })
+        );
+        assert!(matches!(
+            MessageQuery::new(Some(u64::MAX), None, None, 10),
+            Err(InvalidInput::SnowflakeOutOfRange { .. })
+        ));
+        let error = DbError::from(MessageQuery::new(None, None, None, 0).expect_err("limit 0"));
+        assert!(error.is_invalid_input());
+        assert!(!error.requires_restart());
+    }
+
+    #[test]
+    fn search_finds_new_and_edited_content_but_not_replaced_words() {
+        let (_dir, db) = migrated_db();
+        db.store_messages(&[
+            message(1, CHANNEL_A, "The zebra escaped from the zoo"),
+            message(2, CHANNEL_A, "Nothing to see here"),
+            message(3, CHANNEL_B, "Zèbre is zebra in French"),
+        ])
+        .expect("store");
+        assert_eq!(ids(&db.search("zebra", 10).expect("search")).len(), 2);
+        assert_eq!(ids(&db.search("ZEBRA zoo", 10).expect("search")), [1]);
+        // remove_diacritics: "zebre" finds "Zèbre".
+        assert_eq!(ids(&db.search("zebre", 10).expect("search")), [3]);
+
+        let edited = NewMessage {
+            content: "The giraffe escaped from the zoo".to_owned(),
+            edited_at_ms: Some(1_800_000_000_000),
+            ..message(1, CHANNEL_A, "")
+        };
+        db.store_messages(&[edited]).expect("edit");
+        assert_eq!(ids(&db.search("giraffe", 10).expect("search")), [1]);
+        assert_eq!(ids(&db.search("zebra", 10).expect("search")), [3]);
+        assert_eq!(ids(&db.search("gira*", 10).expect("prefix")), [1]);
+        assert_eq!(db.search("zebra", 1).expect("limit").len(), 1);
+    }
+
+    #[test]
+    fn search_treats_fts_syntax_in_input_as_plain_text() {
+        let (_dir, db) = migrated_db();
+        db.store_messages(&[message(1, CHANNEL_A, "deploy NEAR release: done (finally)")])
+            .expect("store");
+        for text in [
+            "\"unbalanced",
+            "deploy AND",
+            "NEAR(",
+            "content: deploy",
+            "-deploy",
+            "release:",
+            "(finally)",
+            "deploy*",
+            "deploy ** --",
+        ] {
+            let found = db
+                .search(text, 10)
+                .unwrap_or_else(|error| panic!("{text:?}: {error}"));
+            assert!(found.len() <= 1, "{text:?}");
+        }
+        assert_eq!(db.search("(finally)", 10).expect("search").len(), 1);
+        assert!(matches!(
+            db.search("  !!! ", 10),
+            Err(DbError::InvalidInput(InvalidInput::EmptySearch))
+        ));
+        assert!(matches!(
+            db.search("deploy", 0),
+            Err(DbError::InvalidInput(InvalidInput::LimitOutOfRange { .. }))
+        ));
+    }
+
+    #[test]
+    fn fts_query_quotes_every_word() {
+        assert_eq!(
+            fts_query("a \"b\" c*").expect("query"),
+            r#""a" """b""" "c"*"#
+        );
+        assert_eq!(fts_query("OR AND").expect("query"), r#""OR" "AND""#);
+        assert_eq!(fts_query(" -- ** "), Err(InvalidInput::EmptySearch));
+    }
+
+    #[test]
+    fn stored_messages_serialize_snowflakes_as_strings_and_json_as_values() {
+        let (_dir, db) = migrated_db();
+        let reply = NewMessage {
+            attachments: vec![serde_json::json!({"id": "1", "filename": "a.png"})],
+            reply_to_message_id: Some(BASE_ID + 1),
+            reply_to_channel_id: Some(CHANNEL_A),
+            ..message(2, CHANNEL_A, "see above")
+        };
+        db.store_messages(&[reply]).expect("store");
+        let stored = db.get_message(BASE_ID + 2).expect("get").expect("stored");
+        let json = serde_json::to_value(&stored).expect("serialize");
+        assert_eq!(json["id"], (BASE_ID + 2).to_string());
+        assert_eq!(json["channel_id"], CHANNEL_A.to_string());
+        assert_eq!(json["reply_to_message_id"], (BASE_ID + 1).to_string());
+        assert_eq!(json["attachments"][0]["filename"], "a.png");
+        assert_eq!(json["embeds"], serde_json::json!([]));
+        assert_eq!(json["edited_at_ms"], serde_json::Value::Null);
+        assert!(db.get_message(BASE_ID + 99).expect("get").is_none());
+    }
+}

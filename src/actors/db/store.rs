@@ -441,3 +441,433 @@ fn save_cursor(conn: &mut SqliteConnection, cursor: &CursorRow) -> QueryResult<(
         .execute(conn)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actors::db::model::{MessageQuery, MessageSource};
+    use crate::actors::db::test_support::{
+        BASE_ID, CHANNEL_A, CHANNEL_B, GUILD_ID, message, migrated_db,
+    };
+
+    fn all_messages(db: &Database) -> Vec<crate::actors::db::StoredMessage> {
+        let query = MessageQuery::new(None, Some(0), None, MessageQuery::MAX_LIMIT).expect("query");
+        db.query_messages(&query).expect("query")
+    }
+
+    #[test]
+    fn first_copy_is_inserted_with_placeholder_guild_and_channel() {
+        let (_dir, db) = migrated_db();
+        let outcome = db
+            .store_messages(&[message(1, CHANNEL_A, "hi"), message(2, CHANNEL_B, "there")])
+            .expect("store");
+        assert_eq!(
+            outcome,
+            StoreOutcome {
+                inserted: 2,
+                ..StoreOutcome::default()
+            }
+        );
+
+        let mut conn = db.connection().expect("conn");
+        let placeholder: (i32, String, Option<i64>, i64) = channels::table
+            .find(to_db_id("id", CHANNEL_A).expect("id"))
+            .select((
+                channels::kind,
+                channels::name,
+                channels::guild_id,
+                channels::updated_at_ms,
+            ))
+            .first(&mut conn)
+            .expect("placeholder channel");
+        assert_eq!(
+            placeholder,
+            (
+                PLACEHOLDER_CHANNEL_KIND,
+                String::new(),
+                Some(to_db_id("id", GUILD_ID).expect("id")),
+                0
+            )
+        );
+        let guild_count: i64 = guilds::table.count().get_result(&mut conn).expect("count");
+        assert_eq!(guild_count, 1);
+    }
+
+    #[test]
+    fn duplicate_ids_are_idempotent_upserts() {
+        let (_dir, db) = migrated_db();
+        let copy = message(1, CHANNEL_A, "same");
+        let first = db
+            .store_messages(&[copy.clone(), copy.clone()])
+            .expect("store");
+        assert_eq!((first.inserted, first.unchanged), (1, 1));
+
+        let again = db.store_messages(&[copy]).expect("store again");
+        assert_eq!(
+            again,
+            StoreOutcome {
+                unchanged: 1,
+                ..StoreOutcome::default()
+            }
+        );
+        assert_eq!(all_messages(&db).len(), 1);
+        assert!(
+            db.message_revisions(BASE_ID + 1)
+                .expect("revisions")
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn an_edit_keeps_the_previous_content_as_a_revision() {
+        let (_dir, db) = migrated_db();
+        db.store_messages(&[message(1, CHANNEL_A, "first words")])
+            .expect("store");
+        let edited = NewMessage {
+            content: "second words".to_owned(),
+            edited_at_ms: Some(1_800_000_000_000),
+            ..message(1, CHANNEL_A, "")
+        };
+        let outcome = db.store_messages(&[edited]).expect("edit");
+        assert_eq!(
+            outcome,
+            StoreOutcome {
+                updated: 1,
+                revisions: 1,
+                ..StoreOutcome::default()
+            }
+        );
+
+        let stored = db.get_message(BASE_ID + 1).expect("get").expect("stored");
+        assert_eq!(stored.content, "second words");
+        assert_eq!(stored.edited_at_ms, Some(1_800_000_000_000));
+        assert_eq!(stored.source, "gateway");
+        let revisions = db.message_revisions(BASE_ID + 1).expect("revisions");
+        assert_eq!(revisions.len(), 1);
+        assert_eq!(revisions[0].kind, RevisionKind::Edit);
+        assert_eq!(
+            revisions[0].previous_content.as_deref(),
+            Some("first words")
+        );
+        assert_eq!(revisions[0].previous_edited_at_ms, None);
+        assert_eq!(revisions[0].new_edited_at_ms, Some(1_800_000_000_000));
+    }
+
+    #[test]
+    fn a_stale_copy_does_not_overwrite_a_newer_edit() {
+        let (_dir, db) = migrated_db();
+        let original = message(1, CHANNEL_A, "original");
+        let edited = NewMessage {
+            content: "edited".to_owned(),
+            edited_at_ms: Some(1_800_000_000_000),
+            ..original.clone()
+        };
+        db.store_messages(&[original.clone(), edited])
+            .expect("store");
+
+        let late_backfill = NewMessage {
+            source: MessageSource::Backfill,
+            ..original
+        };
+        let outcome = db.store_messages(&[late_backfill]).expect("stale");
+        assert_eq!(outcome.unchanged, 1);
+        let stored = db.get_message(BASE_ID + 1).expect("get").expect("stored");
+        assert_eq!(stored.content, "edited");
+        assert_eq!(
+            db.message_revisions(BASE_ID + 1).expect("revisions").len(),
+            1
+        );
+    }
+
+    #[test]
+    fn an_embed_unfurl_updates_without_a_revision() {
+        let (_dir, db) = migrated_db();
+        let posted = message(1, CHANNEL_A, "look https://example.com");
+        db.store_messages(std::slice::from_ref(&posted))
+            .expect("store");
+        let unfurled = NewMessage {
+            embeds: vec![serde_json::json!({"type": "link", "url": "https://example.com"})],
+            ..posted
+        };
+        let outcome = db.store_messages(&[unfurled]).expect("unfurl");
+        assert_eq!(
+            outcome,
+            StoreOutcome {
+                updated: 1,
+                ..StoreOutcome::default()
+            }
+        );
+        let stored = db.get_message(BASE_ID + 1).expect("get").expect("stored");
+        assert_eq!(stored.embeds[0]["type"], "link");
+        assert!(
+            db.message_revisions(BASE_ID + 1)
+                .expect("revisions")
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_delete_flags_the_message_and_keeps_its_last_content() {
+        let (_dir, db) = migrated_db();
+        db.store_messages(&[message(1, CHANNEL_A, "regrettable")])
+            .expect("store");
+        let outcome = db.mark_deleted(CHANNEL_A, &[BASE_ID + 1]).expect("delete");
+        assert_eq!(
+            outcome,
+            DeleteOutcome {
+                deleted: 1,
+                ..DeleteOutcome::default()
+            }
+        );
+        let stored = db.get_message(BASE_ID + 1).expect("get").expect("stored");
+        assert!(stored.deleted);
+        assert!(stored.deleted_at_ms.is_some());
+        assert_eq!(stored.content, "regrettable");
+        let revisions = db.message_revisions(BASE_ID + 1).expect("revisions");
+        assert_eq!(revisions.len(), 1);
+        assert_eq!(revisions[0].kind, RevisionKind::Delete);
+        assert_eq!(
+            revisions[0].previous_content.as_deref(),
+            Some("regrettable")
+        );
+
+        let again = db
+            .mark_deleted(CHANNEL_A, &[BASE_ID + 1])
+            .expect("delete again");
+        assert_eq!(
+            again,
+            DeleteOutcome {
+                already_deleted: 1,
+                ..DeleteOutcome::default()
+            }
+        );
+        assert_eq!(
+            db.message_revisions(BASE_ID + 1).expect("revisions").len(),
+            1
+        );
+
+        // A later copy (e.g. a gateway replay) cannot resurrect it.
+        let replay = NewMessage {
+            embeds: vec![serde_json::json!({"type": "rich"})],
+            ..message(1, CHANNEL_A, "regrettable")
+        };
+        db.store_messages(&[replay]).expect("replay");
+        assert!(
+            db.get_message(BASE_ID + 1)
+                .expect("get")
+                .expect("stored")
+                .deleted
+        );
+    }
+
+    #[test]
+    fn a_delete_of_an_unknown_message_leaves_a_tombstone_a_late_copy_fills() {
+        let (_dir, db) = migrated_db();
+        db.upsert_channels(&[channel(CHANNEL_B, "general")])
+            .expect("channel");
+        let outcome = db
+            .mark_deleted(CHANNEL_B, &[BASE_ID + 9, BASE_ID + 9])
+            .expect("delete");
+        assert_eq!(
+            outcome,
+            DeleteOutcome {
+                tombstones: 1,
+                already_deleted: 1,
+                ..DeleteOutcome::default()
+            }
+        );
+        let tombstone = db
+            .get_message(BASE_ID + 9)
+            .expect("get")
+            .expect("tombstone");
+        assert!(tombstone.deleted);
+        assert_eq!(tombstone.source, TOMBSTONE_SOURCE);
+        assert_eq!(tombstone.guild_id, Some(GUILD_ID), "taken from the channel");
+        assert_eq!(
+            tombstone.created_at_ms,
+            snowflake_created_at_ms(BASE_ID + 9),
+            "derived from the snowflake"
+        );
+        let revisions = db.message_revisions(BASE_ID + 9).expect("revisions");
+        assert_eq!(revisions.len(), 1);
+        assert_eq!(revisions[0].previous_content, None);
+
+        // A backfill page fetched before the delete arrives afterwards.
+        let late = NewMessage {
+            source: MessageSource::Backfill,
+            ..message(9, CHANNEL_B, "said then deleted")
+        };
+        let outcome = db.store_messages(&[late]).expect("late copy");
+        assert_eq!(outcome.updated, 1);
+        let filled = db.get_message(BASE_ID + 9).expect("get").expect("filled");
+        assert!(filled.deleted);
+        assert_eq!(filled.content, "said then deleted");
+        assert_eq!(filled.source, "backfill");
+        assert_eq!(filled.deleted_at_ms, tombstone.deleted_at_ms);
+    }
+
+    #[test]
+    fn a_delete_for_an_unknown_channel_creates_its_placeholder() {
+        let (_dir, db) = migrated_db();
+        let outcome = db.mark_deleted(CHANNEL_A, &[BASE_ID + 1]).expect("delete");
+        assert_eq!(outcome.tombstones, 1);
+        // A message that names the guild later attaches it to the placeholder channel.
+        db.store_messages(&[message(2, CHANNEL_A, "hello")])
+            .expect("store");
+        let mut conn = db.connection().expect("conn");
+        let guild_id: Option<i64> = channels::table
+            .find(to_db_id("id", CHANNEL_A).expect("id"))
+            .select(channels::guild_id)
+            .first(&mut conn)
+            .expect("channel");
+        assert_eq!(guild_id, Some(to_db_id("id", GUILD_ID).expect("id")));
+    }
+
+    fn channel(id: u64, name: &str) -> ChannelRecord {
+        ChannelRecord {
+            id,
+            guild_id: Some(GUILD_ID),
+            parent_id: None,
+            kind: 0,
+            name: name.to_owned(),
+            topic: None,
+            is_thread: false,
+            archived: false,
+        }
+    }
+
+    #[test]
+    fn guild_and_channel_upserts_replace_placeholders_and_keep_names_current() {
+        let (_dir, db) = migrated_db();
+        db.store_messages(&[message(1, CHANNEL_A, "before the channel")])
+            .expect("store");
+
+        let written = db
+            .upsert_guilds(&[GuildRecord {
+                id: GUILD_ID,
+                name: "Rustaceans".to_owned(),
+                icon: Some("abc".to_owned()),
+                owner_id: Some(BASE_ID - 7),
+            }])
+            .expect("guilds");
+        assert_eq!(written, 1);
+        let thread = ChannelRecord {
+            id: CHANNEL_B,
+            parent_id: Some(CHANNEL_A),
+            kind: 11,
+            is_thread: true,
+            ..channel(CHANNEL_B, "a thread")
+        };
+        db.upsert_channels(&[channel(CHANNEL_A, "general"), thread])
+            .expect("channels");
+        db.upsert_channels(&[ChannelRecord {
+            topic: Some("talk".to_owned()),
+            ..channel(CHANNEL_A, "renamed")
+        }])
+        .expect("rename");
+
+        let mut conn = db.connection().expect("conn");
+        type ChannelFigures = (i64, String, i32, Option<i64>, Option<String>);
+        let rows: Vec<ChannelFigures> = channels::table
+            .order(channels::id.asc())
+            .select((
+                channels::id,
+                channels::name,
+                channels::kind,
+                channels::parent_id,
+                channels::topic,
+            ))
+            .load(&mut conn)
+            .expect("channels");
+        let a = to_db_id("id", CHANNEL_A).expect("id");
+        let b = to_db_id("id", CHANNEL_B).expect("id");
+        assert_eq!(
+            rows,
+            [
+                (b, "a thread".to_owned(), 11, Some(a), None),
+                (a, "renamed".to_owned(), 0, None, Some("talk".to_owned())),
+            ]
+        );
+        let guild: (String, i64) = guilds::table
+            .select((guilds::name, guilds::updated_at_ms))
+            .first(&mut conn)
+            .expect("guild");
+        assert_eq!(guild.0, "Rustaceans");
+        assert!(guild.1 > 0);
+    }
+
+    #[test]
+    fn a_channel_of_an_unknown_guild_gets_a_placeholder_guild() {
+        let (_dir, db) = migrated_db();
+        db.upsert_channels(&[channel(CHANNEL_A, "general")])
+            .expect("channel");
+        assert_eq!(db.stats().expect("stats").tables["guilds"], 1);
+    }
+
+    #[test]
+    fn the_cursor_never_moves_backwards() {
+        let (_dir, db) = migrated_db();
+        assert_eq!(
+            db.set_cursor(CHANNEL_A, 100).expect("set").last_message_id,
+            100
+        );
+        assert_eq!(
+            db.set_cursor(CHANNEL_A, 50).expect("set").last_message_id,
+            100
+        );
+        assert_eq!(
+            db.set_cursor(CHANNEL_A, 150).expect("set").last_message_id,
+            150
+        );
+        let done = db.mark_backfill_complete(CHANNEL_A).expect("complete");
+        assert!(done.backfill_complete);
+        assert_eq!(done.last_message_id, 150);
+        let moved = db.set_cursor(CHANNEL_A, 200).expect("set");
+        assert!(moved.backfill_complete, "advancing keeps the backfill flag");
+        db.mark_backfill_complete(CHANNEL_B).expect("complete");
+
+        let cursors = db.get_cursors().expect("cursors");
+        let figures: Vec<(u64, u64, bool)> = cursors
+            .iter()
+            .map(|cursor| {
+                (
+                    cursor.channel_id,
+                    cursor.last_message_id,
+                    cursor.backfill_complete,
+                )
+            })
+            .collect();
+        assert_eq!(figures, [(CHANNEL_B, 0, true), (CHANNEL_A, 200, true)]);
+    }
+
+    #[test]
+    fn five_thousand_messages_are_stored_in_one_call() {
+        let (_dir, db) = migrated_db();
+        let batch: Vec<NewMessage> = (0..5_000)
+            .map(|n| {
+                let channel = if n % 2 == 0 { CHANNEL_A } else { CHANNEL_B };
+                message(n, channel, &format!("message number {n}"))
+            })
+            .collect();
+        let outcome = db.store_messages(&batch).expect("store");
+        assert_eq!(outcome.inserted, 5_000);
+        assert_eq!(db.stats().expect("stats").tables["messages"], 5_000);
+        assert_eq!(db.store_messages(&batch).expect("again").unchanged, 5_000);
+        assert_eq!(db.search("4999", 10).expect("search").len(), 1);
+    }
+
+    #[test]
+    fn an_invalid_message_rejects_the_whole_batch() {
+        let (_dir, db) = migrated_db();
+        let too_big = NewMessage {
+            id: u64::MAX,
+            ..message(0, CHANNEL_A, "overflow")
+        };
+        let error = db
+            .store_messages(&[message(1, CHANNEL_A, "fine"), too_big])
+            .expect_err("out of range");
+        assert!(error.is_invalid_input(), "{error}");
+        assert!(!error.is_connection_failure());
+        assert!(all_messages(&db).is_empty());
+    }
+}
