@@ -14,7 +14,7 @@ use clap::Parser;
 
 use cli::{Cli, Command, ConfigCommand, DbCommand, HealthcheckArgs};
 use discord_monitor::actors::db::Database;
-use discord_monitor::app::{self, AppError, Mode};
+use discord_monitor::app::{self, Mode};
 use discord_monitor::config::{self, Config, ConfigError, ProcessEnv};
 use discord_monitor::logging::{self, LogSettings};
 
@@ -79,7 +79,9 @@ fn write_sample(output: Option<&Path>) -> anyhow::Result<()> {
                 .write(true)
                 .create_new(true)
                 .open(path)
-                .with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))?;
+                .with_context(|| {
+                    format!("cannot create {} (it must not exist yet)", path.display())
+                })?;
             file.write_all(sample.as_bytes())?;
             eprintln!("Wrote a sample configuration to {}", path.display());
         }
@@ -178,7 +180,10 @@ fn db_command(config: &Config, command: DbCommand) -> anyhow::Result<ExitCode> {
                 );
                 println!("Journal mode: {}", stats.journal_mode);
                 if !pending.is_empty() {
-                    println!("Pending migrations: {} (run `db migrate`)", pending.join(", "));
+                    println!(
+                        "Pending migrations: {} (run `db migrate`)",
+                        pending.join(", ")
+                    );
                 }
                 println!("{:<24} {:>12}", "table", "rows");
                 for (table, rows) in &stats.tables {
@@ -220,4 +225,3 @@ fn serve(config: Config, mode: Mode) -> anyhow::Result<ExitCode> {
     result?;
     Ok(ExitCode::SUCCESS)
 }
-

@@ -90,7 +90,13 @@ async fn protected_routes_need_the_token_and_never_show_secrets() {
 
     let (status, body) = get_json(&service.url("/status"), Some(ADMIN_TOKEN)).await;
     assert_eq!(status, 200, "{body}");
-    for key in ["service", "discord_client_health", "processing_status", "database", "llm"] {
+    for key in [
+        "service",
+        "discord_client_health",
+        "processing_status",
+        "database",
+        "llm",
+    ] {
         assert!(!body[key].is_null(), "/status lacks {key}: {body}");
     }
     assert_eq!(body["service"]["mode"], "demo");
@@ -124,7 +130,14 @@ async fn messages_are_listed_in_id_order_with_clear_errors_for_bad_parameters() 
     let (_, body) = get_json(&url("?before=1000002"), Some(ADMIN_TOKEN)).await;
     assert_eq!(body["messages"].as_array().unwrap().len(), 1, "{body}");
 
-    for bad in ["?limit=0", "?limit=1001", "?limit=ten", "?channel_id=abc", "?chanel_id=1", "?after=5&before=5"] {
+    for bad in [
+        "?limit=0",
+        "?limit=1001",
+        "?limit=ten",
+        "?channel_id=abc",
+        "?chanel_id=1",
+        "?after=5&before=5",
+    ] {
         let (status, body) = get_json(&url(bad), Some(ADMIN_TOKEN)).await;
         assert_eq!(status, 400, "{bad}: {body}");
         assert!(body["error"].is_string(), "{bad}: {body}");
@@ -140,13 +153,22 @@ async fn metrics_openapi_and_unknown_routes() {
     let (status, content_type, text) = get_text(&service.url("/metrics")).await;
     assert_eq!(status, 200);
     assert!(content_type.starts_with("text/plain"), "{content_type}");
-    assert!(text.contains("# TYPE discord_monitor_uptime_seconds gauge"), "{text}");
-    assert!(text.contains("discord_monitor_process_resident_memory_bytes"), "{text}");
+    assert!(
+        text.contains("# TYPE discord_monitor_uptime_seconds gauge"),
+        "{text}"
+    );
+    assert!(
+        text.contains("discord_monitor_process_resident_memory_bytes"),
+        "{text}"
+    );
     let (status, body) = get_json(&service.url("/metrics"), None).await;
     assert_eq!(status, 200);
     assert!(body["metrics"].is_object(), "{body}");
     let (_, body) = get_json(&service.url("/metrics?format=json"), None).await;
-    assert!(body["metrics"]["discord_monitor_uptime_seconds"].is_object(), "{body}");
+    assert!(
+        body["metrics"]["discord_monitor_uptime_seconds"].is_object(),
+        "{body}"
+    );
 
     let (status, spec) = get_json(&service.url("/openapi.json"), None).await;
     assert_eq!(status, 200);
@@ -191,7 +213,10 @@ async fn allowed_cidrs_limit_everything_but_the_probes() {
     service.wait_ready().await;
     let (status, body) = get_json(&service.url("/metrics"), None).await;
     assert_eq!(status, 403, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("allowed_cidrs"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("allowed_cidrs"),
+        "{body}"
+    );
     let (status, _) = get_json(&service.url("/health/ready"), None).await;
     assert_eq!(status, 200);
     service.finish();

@@ -44,7 +44,11 @@ fn three_mistakes_are_all_reported_with_key_paths() {
         "processing.worker_count",
         "3 problems",
     ] {
-        assert!(out.stderr.contains(expected), "missing {expected:?} in:\n{}", out.stderr);
+        assert!(
+            out.stderr.contains(expected),
+            "missing {expected:?} in:\n{}",
+            out.stderr
+        );
     }
 }
 
@@ -95,34 +99,66 @@ fn bad_environment_values_name_the_variable() {
         ],
     );
     assert_eq!(out.code(), 1, "{out:?}");
-    for expected in ["WORKER_COUNT", "processing.worker_count", "HEALTH_CHECK_PORT", "DISCORD_TOKEN_FILE"] {
-        assert!(out.stderr.contains(expected), "missing {expected:?} in:\n{}", out.stderr);
+    for expected in [
+        "WORKER_COUNT",
+        "processing.worker_count",
+        "HEALTH_CHECK_PORT",
+        "DISCORD_TOKEN_FILE",
+    ] {
+        assert!(
+            out.stderr.contains(expected),
+            "missing {expected:?} in:\n{}",
+            out.stderr
+        );
     }
 }
 
 #[test]
 fn sample_writes_a_commented_file_that_loads_back() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run_cli(dir.path(), &["config", "sample", "--output", "sample.json"], &[]);
+    let out = run_cli(
+        dir.path(),
+        &["config", "sample", "--output", "sample.json"],
+        &[],
+    );
     assert_eq!(out.code(), 0, "{out:?}");
     let text = std::fs::read_to_string(dir.path().join("sample.json")).unwrap();
     assert!(text.contains("//"), "the sample explains its keys");
-    assert!(text.contains("DISCORD_TOKEN"), "the sample names the env variables");
-    let out = run_cli(dir.path(), &["--config", "sample.json", "config", "validate"], &[]);
+    assert!(
+        text.contains("DISCORD_TOKEN"),
+        "the sample names the env variables"
+    );
+    let out = run_cli(
+        dir.path(),
+        &["--config", "sample.json", "config", "validate"],
+        &[],
+    );
     assert_eq!(out.code(), 0, "{out:?}");
-    let again = run_cli(dir.path(), &["config", "sample", "--output", "sample.json"], &[]);
+    let again = run_cli(
+        dir.path(),
+        &["config", "sample", "--output", "sample.json"],
+        &[],
+    );
     assert_eq!(again.code(), 1, "refuses to overwrite: {again:?}");
 }
 
 #[test]
 fn an_explicit_missing_config_file_is_an_error_but_the_default_one_is_optional() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run_cli(dir.path(), &["--config", "nope.json", "config", "validate"], &[]);
+    let out = run_cli(
+        dir.path(),
+        &["--config", "nope.json", "config", "validate"],
+        &[],
+    );
     assert_eq!(out.code(), 1, "{out:?}");
     assert!(out.stderr.contains("nope.json"), "{out:?}");
     let out = run_cli(dir.path(), &["config", "validate"], &[]);
     assert_eq!(out.code(), 0, "{out:?}");
-    let out = run_cli(dir.path(), &["config", "validate"], &[("DM_CONFIG", "missing.json")]);
+    let out = run_cli(
+        dir.path(),
+        &["config", "validate"],
+        &[("DM_CONFIG", "missing.json")],
+    );
     assert_eq!(out.code(), 1, "{out:?}");
 }
 

@@ -139,7 +139,15 @@ mod tests {
         let policy = AccessPolicy::new(None, vec!["10.0.0.0/8".parse().unwrap()]);
         assert!(policy.check_network("/metrics", ip("10.9.9.9")).is_ok());
         assert!(policy.check_network("/metrics", ip("192.168.0.1")).is_err());
-        assert!(policy.check_network("/health/ready", ip("192.168.0.1")).is_ok());
-        assert!(policy.check_network("/metrics", ip("::ffff:10.0.0.1")).is_ok());
+        assert!(
+            policy
+                .check_network("/health/ready", ip("192.168.0.1"))
+                .is_ok()
+        );
+        assert!(
+            policy
+                .check_network("/metrics", ip("::ffff:10.0.0.1"))
+                .is_ok()
+        );
     }
 }

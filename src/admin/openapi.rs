@@ -18,9 +18,7 @@ pub const ROUTES: &[(&str, &str)] = &[
 
 pub fn document(version: &str) -> Value {
     let error = json!({"$ref": "#/components/schemas/Error"});
-    let json_error = |description: &str| {
-        json!({"description": description, "content": {"application/json": {"schema": error}}})
-    };
+    let json_error = |description: &str| json!({"description": description, "content": {"application/json": {"schema": error}}});
     let admin_security = json!([{"bearer": []}]);
     let snowflake_param = |name: &str, description: &str| {
         json!({"name": name, "in": "query", "required": false, "description": description,

@@ -44,7 +44,10 @@ impl FromRequest for AdminAccess {
     }
 }
 
-async fn health_report(state: &AdminState, refresh_probes: bool) -> Result<HealthReport, AdminError> {
+async fn health_report(
+    state: &AdminState,
+    refresh_probes: bool,
+) -> Result<HealthReport, AdminError> {
     state
         .health
         .send(GetHealth { refresh_probes })
@@ -114,7 +117,11 @@ pub async fn metrics(req: HttpRequest, state: web::Data<AdminState>) -> HttpResp
         .headers()
         .get(header::ACCEPT)
         .and_then(|value| value.to_str().ok());
-    let format = if req.query_string().split('&').any(|pair| pair == "format=json") {
+    let format = if req
+        .query_string()
+        .split('&')
+        .any(|pair| pair == "format=json")
+    {
         ExpositionFormat::Json
     } else {
         ExpositionFormat::from_accept(accept)
@@ -265,8 +272,14 @@ mod tests {
     fn every_bad_parameter_is_reported() {
         let err = parse_message_query("limit=0&channel_id=abc&chanel_id=1").unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("limit must be an integer from 1 to 1000"), "{text}");
-        assert!(text.contains("channel_id must be a Discord snowflake"), "{text}");
+        assert!(
+            text.contains("limit must be an integer from 1 to 1000"),
+            "{text}"
+        );
+        assert!(
+            text.contains("channel_id must be a Discord snowflake"),
+            "{text}"
+        );
         assert!(text.contains("unknown parameter \"chanel_id\""), "{text}");
         assert!(parse_message_query("limit=1001").is_err());
         assert!(parse_message_query("after=10&before=10").is_err());

@@ -80,8 +80,9 @@ pub(super) struct HttpMetrics {
 }
 
 /// Seconds; admin requests are small, so the interesting range is 1 ms .. 5 s.
-pub(super) const HTTP_LATENCY_BUCKETS_SECONDS: &[f64] =
-    &[0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+pub(super) const HTTP_LATENCY_BUCKETS_SECONDS: &[f64] = &[
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
 
 impl HttpMetrics {
     pub(super) fn requests(&self, route: &str, status: u16) -> Option<Counter> {

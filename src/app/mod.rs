@@ -198,7 +198,9 @@ async fn start_database(
     let handle = components.supervise(
         DATABASE_COMPONENT,
         RestartPolicy::default(),
-        move |lifecycle| DbActor::new(db.clone(), actor_log.clone(), slow).with_lifecycle(lifecycle),
+        move |lifecycle| {
+            DbActor::new(db.clone(), actor_log.clone(), slow).with_lifecycle(lifecycle)
+        },
     );
     let probe_handle = handle.clone();
     health

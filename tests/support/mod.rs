@@ -154,8 +154,7 @@ impl Service {
 
     /// Waits until `/health/ready` answers 200.
     pub async fn wait_ready(&mut self) {
-        self.wait_for("/health/ready", |status| status == 200)
-            .await;
+        self.wait_for("/health/ready", |status| status == 200).await;
     }
 
     async fn wait_for(&mut self, path: &str, done: impl Fn(u16) -> bool) {

@@ -6,8 +6,9 @@
 //! ([`DbError::requires_restart`]) is answered, then the actor stops so that its supervisor
 //! restarts it; the restart opens a fresh pool. Invalid input and single failed statements
 //! are only answered. A start (migrations, and the reopen after a restart) that fails stops
-//! the actor again after a delay that doubles with each consecutive failure, so a broken
-//! disk does not turn into a restart storm.
+//! the actor too; the supervisor's backoff and restart budget keep a broken disk from turning
+//! into a restart storm. Under [`crate::supervisor`] the actor reports itself up once
+//! migrated, and each error that stops it, through its [`Lifecycle`].
 
 use std::time::{Duration, Instant};
 
@@ -25,11 +26,7 @@ use super::model::{
     CheckpointOutcome, DbStats, DeleteOutcome, IngestCursor, IntegrityReport, StoreOutcome,
     StoredMessage,
 };
-
-/// Delay before retrying after the first failed start; doubles per consecutive failure.
-const START_RETRY_BASE: Duration = Duration::from_millis(500);
-/// Ceiling of that delay: a broken database is retried at least twice a minute.
-const START_RETRY_MAX: Duration = Duration::from_secs(30);
+use crate::supervisor::Lifecycle;
 
 pub struct DbActor {
     db: Database,
@@ -41,8 +38,8 @@ pub struct DbActor {
     /// Set by `restarting()`: the next start replaces the pool, whose connections may be the
     /// reason for the restart.
     reopen_on_start: bool,
-    /// Consecutive starts that failed; sets the delay before the next attempt.
-    failed_starts: u32,
+    /// Present when run by [`crate::supervisor`]: health reporting.
+    lifecycle: Option<Lifecycle>,
 }
 
 impl DbActor {
@@ -53,7 +50,22 @@ impl DbActor {
             log: log.new(o!("logger" => "database")),
             slow_threshold,
             reopen_on_start: false,
-            failed_starts: 0,
+            lifecycle: None,
+        }
+    }
+
+    /// Reports to the supervisor (and through it the HealthActor) when the database is
+    /// ready and why the actor stops.
+    pub fn with_lifecycle(mut self, lifecycle: Lifecycle) -> Self {
+        self.lifecycle = Some(lifecycle);
+        self
+    }
+
+    /// Records the error with the supervisor, then stops so that it restarts us.
+    fn stop_with(&self, err: &DbError, ctx: &mut Context<Self>) {
+        match &self.lifecycle {
+            Some(lifecycle) => lifecycle.fail(ctx, error_chain(err)),
+            None => ctx.stop(),
         }
     }
 
@@ -100,7 +112,7 @@ impl DbActor {
                 "operation" => operation,
                 "error" => cause,
                 "error_type" => error_type(err));
-            ctx.stop();
+            self.stop_with(err, ctx);
         } else {
             warn!(self.log, "Database operation failed";
                 "operation" => operation,
@@ -118,11 +130,7 @@ impl Actor for DbActor {
     fn started(&mut self, ctx: &mut Self::Context) {
         let db = self.db.clone();
         let reopen = std::mem::take(&mut self.reopen_on_start);
-        let delay = start_retry_delay(self.failed_starts);
         let start = async move {
-            if !delay.is_zero() {
-                tokio::time::sleep(delay).await;
-            }
             tokio::task::spawn_blocking(move || {
                 let db = if reopen { db.reopen()? } else { db };
                 let applied = db.run_pending_migrations()?;
@@ -135,7 +143,6 @@ impl Actor for DbActor {
             |result: Result<(Database, Vec<String>), DbError>, actor, ctx| match result {
                 Ok((db, applied)) => {
                     actor.db = db;
-                    actor.failed_starts = 0;
                     if applied.is_empty() {
                         debug!(actor.log, "Database schema up to date");
                     } else {
@@ -143,15 +150,15 @@ impl Actor for DbActor {
                             "count" => applied.len(), "migrations" => applied.join(","));
                     }
                     info!(actor.log, "Database ready"; "path" => %actor.db.path().display());
+                    if let Some(lifecycle) = &actor.lifecycle {
+                        lifecycle.up();
+                    }
                 }
                 Err(err) => {
-                    actor.failed_starts = actor.failed_starts.saturating_add(1);
                     error!(actor.log, "Database start failed";
                         "error" => error_chain(&err),
-                        "error_type" => error_type(&err),
-                        "failed_starts" => actor.failed_starts,
-                        "retry_in_ms" => duration_ms(start_retry_delay(actor.failed_starts)));
-                    ctx.stop();
+                        "error_type" => error_type(&err));
+                    actor.stop_with(&err, ctx);
                 }
             },
         ));
@@ -164,7 +171,7 @@ impl Actor for DbActor {
 
 impl Supervised for DbActor {
     fn restarting(&mut self, _ctx: &mut Self::Context) {
-        warn!(self.log, "Database actor restarting"; "failed_starts" => self.failed_starts);
+        warn!(self.log, "Database actor restarting");
         self.reopen_on_start = true;
     }
 }
@@ -279,16 +286,6 @@ impl Handler<Checkpoint> for DbActor {
     fn handle(&mut self, _msg: Checkpoint, _ctx: &mut Self::Context) -> Self::Result {
         self.run("checkpoint", Database::checkpoint)
     }
-}
-
-fn start_retry_delay(failed_starts: u32) -> Duration {
-    if failed_starts == 0 {
-        return Duration::ZERO;
-    }
-    let doublings = (failed_starts - 1).min(16);
-    START_RETRY_BASE
-        .saturating_mul(1 << doublings)
-        .min(START_RETRY_MAX)
 }
 
 fn duration_ms(duration: Duration) -> u64 {
@@ -557,13 +554,5 @@ mod tests {
             lines.iter().all(|line| !line.contains("private")),
             "{lines:#?}"
         );
-    }
-
-    #[test]
-    fn start_retry_delay_doubles_up_to_its_ceiling() {
-        assert_eq!(start_retry_delay(0), Duration::ZERO);
-        assert_eq!(start_retry_delay(1), START_RETRY_BASE);
-        assert_eq!(start_retry_delay(2), START_RETRY_BASE * 2);
-        assert_eq!(start_retry_delay(40), START_RETRY_MAX);
     }
 }
