@@ -122,9 +122,13 @@ async fn messages_are_listed_in_id_order_with_clear_errors_for_bad_parameters() 
         .collect();
     assert_eq!(ids, ["1000001", "1000002", "1000003"]);
 
+    // Like Discord's history pages: without `after`, the newest messages; with it, the
+    // oldest ones above it. Either way ascending.
     let (_, body) = get_json(&url("?channel_id=555&limit=1"), Some(ADMIN_TOKEN)).await;
-    assert_eq!(body["messages"][0]["content"], "first", "{body}");
+    assert_eq!(body["messages"][0]["content"], "third", "{body}");
     assert_eq!(body["messages"].as_array().unwrap().len(), 1);
+    let (_, body) = get_json(&url("?channel_id=555&after=0&limit=1"), Some(ADMIN_TOKEN)).await;
+    assert_eq!(body["messages"][0]["content"], "first", "{body}");
     let (_, body) = get_json(&url("?channel_id=555&after=1000001"), Some(ADMIN_TOKEN)).await;
     assert_eq!(body["messages"][0]["content"], "third", "{body}");
     let (_, body) = get_json(&url("?before=1000002"), Some(ADMIN_TOKEN)).await;

@@ -81,6 +81,10 @@ pub fn document(version: &str) -> Value {
                     "403": json_error("not allowed from this address")}}},
             "/api/messages": {"get": {
                 "summary": "Stored messages, ascending by id",
+                "description": "Pages like Discord's history: with `after`, the oldest \
+                    `limit` messages above it; without, the newest `limit` messages (below \
+                    `before` when given). Ids are strings (snowflakes exceed JSON's safe \
+                    integers).",
                 "security": admin_security,
                 "parameters": [
                     snowflake_param("channel_id", "only this channel"),
