@@ -13,7 +13,7 @@ pub enum ComponentError {
     /// The component was stopped for shutdown.
     #[error("component {0} is stopped")]
     Stopped(String),
-    /// The mailbox is at capacity (`try_send` only; `send` waits for room instead).
+    /// The mailbox is at capacity (`try_send` only: actix's `send` queues past the capacity).
     #[error("mailbox of component {0} is full")]
     MailboxFull(String),
     /// The message was taken but not answered, e.g. it timed out.

@@ -144,9 +144,10 @@ impl<A: Actor<Context = Context<A>>> ComponentHandle<A> {
         self.shared.with_addr(Addr::clone)
     }
 
-    /// Sends `msg` and waits for the answer. The message is queued before this returns; the
-    /// future does not borrow the handle. While the actor backs off before a restart the
-    /// message waits in its mailbox.
+    /// Sends `msg` and waits for the answer; the future does not borrow the handle. While the
+    /// actor backs off before a restart the message waits in its mailbox. Like actix's own
+    /// `send`, this does not wait for room: a full mailbox takes the message anyway, so
+    /// bound hot paths with [`try_send`](Self::try_send) or a limit on requests in flight.
     pub fn send<M>(
         &self,
         msg: M,
@@ -162,7 +163,9 @@ impl<A: Actor<Context = Context<A>>> ComponentHandle<A> {
         async move { request?.await.map_err(|error| shared.mailbox_error(error)) }
     }
 
-    /// Queues `msg` without waiting for room or an answer.
+    /// Queues `msg` without waiting for an answer, or answers [`ComponentError::MailboxFull`]
+    /// once the mailbox is at its capacity (all clones of the handle share one sender, which
+    /// is what lets actix notice).
     pub fn try_send<M>(&self, msg: M) -> Result<(), ComponentError>
     where
         A: Handler<M>,

@@ -12,7 +12,8 @@ use slog::{Logger, o};
 
 use super::*;
 use crate::actors::health::{
-    ComponentStatus, GetHealth, HealthActor, HealthReport, RegisterComponent,
+    ComponentStatus, ComponentStatusChanged, GetHealth, HealthActor, HealthReport,
+    RegisterComponent,
 };
 
 /// Deadline for anything the tests wait for; far above what an idle machine needs, so a busy
@@ -581,4 +582,95 @@ async fn degraded_and_up_are_reported() {
 
     lifecycle.up();
     health_shows(&health, "llm", ComponentStatus::Up).await;
+}
+
+#[actix_rt::test]
+async fn component_on_another_arbiter_is_supervised_there() {
+    let arbiter = Arbiter::new();
+    let health = health_actor();
+    let counters = Arc::new(Counters::default());
+    let worker = supervise_in(
+        &arbiter.handle(),
+        "worker",
+        fast_policy(),
+        health.clone().recipient(),
+        worker_factory(&counters),
+    );
+    assert_eq!(worker.send(Work).await.unwrap(), 1);
+    assert!(worker.send(Panic).await.is_err());
+    let handled = eventually("the rebuilt worker to answer", || async {
+        worker.send(Work).await.ok()
+    })
+    .await;
+    assert_eq!(handled, 1);
+    assert_eq!(Counters::get(&counters.built), 2);
+
+    actix_rt::time::timeout(GENEROUS_WAIT, worker.stop())
+        .await
+        .expect("stopped");
+    health_shows(&health, "worker", ComponentStatus::Stopped).await;
+    arbiter.stop();
+}
+
+/// A HealthActor stand-in whose mailbox holds one message and which handles nothing for a
+/// while, so status reports pile up.
+struct SlowStatusSink {
+    stall: Duration,
+    seen: Arc<Mutex<Vec<ComponentStatusChanged>>>,
+}
+
+impl Actor for SlowStatusSink {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(1);
+        ctx.wait(fut::wrap_future(actix_rt::time::sleep(self.stall)));
+    }
+}
+
+impl Handler<ComponentStatusChanged> for SlowStatusSink {
+    type Result = ();
+
+    fn handle(&mut self, msg: ComponentStatusChanged, _ctx: &mut Context<Self>) {
+        self.seen.lock().unwrap().push(msg);
+    }
+}
+
+#[actix_rt::test]
+async fn newest_status_reaches_a_busy_health_actor() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = SlowStatusSink {
+        stall: Duration::from_millis(300),
+        seen: Arc::clone(&seen),
+    }
+    .start();
+    let counters = Arc::new(Counters::default());
+    let worker = supervise(
+        "worker",
+        fast_policy(),
+        sink.recipient(),
+        worker_factory(&counters),
+    );
+    for _ in 0..3 {
+        assert_eq!(
+            worker.send(Fail).await.unwrap(),
+            Err("disk full".to_owned())
+        );
+    }
+    assert_eq!(worker.send(Work).await.unwrap(), 1);
+
+    let newest = eventually("the newest status to be delivered", || async {
+        let seen = seen.lock().unwrap();
+        seen.last()
+            .filter(|newest| newest.status == ComponentStatus::Up && newest.restarts == 3)
+            .cloned()
+    })
+    .await;
+    assert_eq!(newest.name, "worker");
+    let seen = seen.lock().unwrap();
+    assert!(
+        seen.windows(2)
+            .all(|pair| pair[0].restarts <= pair[1].restarts),
+        "snapshots arrive in order: {seen:?}"
+    );
 }
