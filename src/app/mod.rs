@@ -197,7 +197,7 @@ async fn start_database(
     let actor_log = log.clone();
     let handle = components.supervise(
         DATABASE_COMPONENT,
-        RestartPolicy::default(),
+        RestartPolicy::from_config(&config.monitoring),
         move |lifecycle| {
             DbActor::new(db.clone(), actor_log.clone(), slow).with_lifecycle(lifecycle)
         },

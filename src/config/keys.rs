@@ -307,6 +307,27 @@ pub const KEYS: &[KeyDoc] = &[
         "Seconds a SIGTERM/SIGINT shutdown may take before the process exits anyway.",
         range(1.0, 600.0),
     ),
+    key(
+        "monitoring.component_restart_limit",
+        "Restarts a component may need within the restart window before it is marked failed \
+         (readiness off) instead of restarted again.",
+        range(1.0, 1000.0),
+    ),
+    key(
+        "monitoring.component_restart_window_secs",
+        "Seconds over which component restarts are counted.",
+        range(1.0, 86_400.0),
+    ),
+    key(
+        "monitoring.component_restart_backoff_initial_ms",
+        "Milliseconds before the first restart of a failed component; doubles per restart.",
+        range(1.0, 600_000.0),
+    ),
+    key(
+        "monitoring.component_restart_backoff_max_ms",
+        "Ceiling of the restart backoff, in milliseconds.",
+        range(1.0, 3_600_000.0),
+    ),
     key("alerts", "Where operational alerts are delivered.", ANY),
     key("alerts.email_enabled", "Send alerts by email.", ANY),
     key(

@@ -35,6 +35,16 @@ pub struct MonitoringConfig {
     /// Seconds a SIGTERM/SIGINT shutdown may take before the process exits anyway; below
     /// Kubernetes' default 30 s grace period.
     pub shutdown_timeout_secs: u64,
+    /// Restarts a component may need within `component_restart_window_secs` before it is
+    /// marked failed (readiness off) instead of being restarted again.
+    pub component_restart_limit: u32,
+    /// The window over which restarts are counted.
+    pub component_restart_window_secs: u64,
+    /// Wait before the first restart of a failed component; doubles with each restart in
+    /// the window.
+    pub component_restart_backoff_initial_ms: u64,
+    /// Ceiling of that wait.
+    pub component_restart_backoff_max_ms: u64,
 }
 
 impl Default for MonitoringConfig {
@@ -52,6 +62,10 @@ impl Default for MonitoringConfig {
             health_check_port: default_health_check_port(),
             health_check_host: default_health_check_host(),
             shutdown_timeout_secs: default_shutdown_timeout_secs(),
+            component_restart_limit: default_component_restart_limit(),
+            component_restart_window_secs: default_component_restart_window_secs(),
+            component_restart_backoff_initial_ms: default_component_restart_backoff_initial_ms(),
+            component_restart_backoff_max_ms: default_component_restart_backoff_max_ms(),
         }
     }
 }
@@ -98,6 +112,28 @@ pub fn default_health_check_host() -> String {
 /// Seconds; leaves headroom inside Kubernetes' 30 s termination grace period.
 pub const fn default_shutdown_timeout_secs() -> u64 {
     20
+}
+
+/// Five restarts in ten minutes: enough to ride out a flapping dependency, few enough that a
+/// component that cannot work is reported failed within minutes.
+pub const fn default_component_restart_limit() -> u32 {
+    5
+}
+
+/// Seconds; see [`default_component_restart_limit`].
+pub const fn default_component_restart_window_secs() -> u64 {
+    600
+}
+
+/// Milliseconds: most transient failures (a dropped connection, a locked database) are over
+/// within a second, and it keeps a crash loop from burning CPU.
+pub const fn default_component_restart_backoff_initial_ms() -> u64 {
+    1_000
+}
+
+/// Milliseconds: a component is retried at least once a minute.
+pub const fn default_component_restart_backoff_max_ms() -> u64 {
+    60_000
 }
 
 /// Log levels named as the seed's log lines name them (`WARNING`, not `WARN`).

@@ -81,8 +81,5 @@ pub use components::ComponentSupervisor;
 pub use error::ComponentError;
 pub use handle::{ComponentHandle, ComponentRecipient};
 pub use lifecycle::Lifecycle;
-pub use policy::{
-    RestartPolicy, default_initial_backoff, default_max_backoff, default_max_restarts,
-    default_window,
-};
+pub use policy::RestartPolicy;
 pub use runner::{supervise, supervise_in};

@@ -23,6 +23,16 @@ pub struct RestartPolicy {
 }
 
 impl RestartPolicy {
+    /// The policy `monitoring.component_restart_*` asks for.
+    pub fn from_config(config: &crate::config::MonitoringConfig) -> Self {
+        Self {
+            initial_backoff: Duration::from_millis(config.component_restart_backoff_initial_ms),
+            max_backoff: Duration::from_millis(config.component_restart_backoff_max_ms),
+            max_restarts: config.component_restart_limit,
+            window: Duration::from_secs(config.component_restart_window_secs),
+        }
+    }
+
     /// Wait before the `nth` restart of the current window (1-based), before jitter.
     pub fn backoff(&self, nth: u32) -> Duration {
         let doublings = nth.saturating_sub(1);
@@ -39,37 +49,11 @@ impl RestartPolicy {
     }
 }
 
+/// The defaults of `monitoring.component_restart_*`: one source for the figures.
 impl Default for RestartPolicy {
     fn default() -> Self {
-        Self {
-            initial_backoff: default_initial_backoff(),
-            max_backoff: default_max_backoff(),
-            max_restarts: default_max_restarts(),
-            window: default_window(),
-        }
+        Self::from_config(&crate::config::MonitoringConfig::default())
     }
-}
-
-/// One second: most transient failures (a dropped connection, a locked database) are over by
-/// then, and it keeps a crash loop from burning CPU.
-pub const fn default_initial_backoff() -> Duration {
-    Duration::from_secs(1)
-}
-
-/// One minute: a dependency that comes back is picked up within a minute.
-pub const fn default_max_backoff() -> Duration {
-    Duration::from_secs(60)
-}
-
-/// Five restarts in `default_window` (the figure): enough for a flaky network, few
-/// enough that a component that cannot work is reported failed within minutes.
-pub const fn default_max_restarts() -> u32 {
-    5
-}
-
-/// Ten minutes (the figure).
-pub const fn default_window() -> Duration {
-    Duration::from_secs(600)
 }
 
 /// The restarts of one component within the policy's window.
