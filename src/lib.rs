@@ -2,7 +2,34 @@
 //! user what matters.
 //!
 //! # Layout
-//! (filled in as the components land)
+//! Every long-lived component is an actix actor in its own directory under `actors/`, holding
+//! its config section, messages, handlers and errors, and runs under [`supervisor`].
+//!
+//! - [`app`]: the service. Builds the components, serves the admin API, and on SIGTERM/SIGINT
+//!   shuts down in order (readiness off, intake stopped, writes flushed, DB checkpointed).
+//! - [`supervisor`]: runs each component: restarts after `ctx.stop()` (same instance,
+//!   `restarting()` resets it) or a panic (fresh instance from its factory), with exponential
+//!   backoff and a restart budget, then marks it failed. Callers talk to components through
+//!   its [`supervisor::ComponentHandle`], which follows rebuilds.
+//! - [`actors::health`]: the HealthActor. Status of every component, readiness probes (e.g.
+//!   "database writable"), liveness and readiness.
+//! - [`actors::db`]: the DbActor and [`actors::db::Database`]: SQLite over an r2d2 pool (WAL,
+//!   foreign keys, embedded migrations in `migrations/`), batched idempotent writes, message
+//!   revisions, ingest cursors, FTS5 search; diesel runs on tokio's blocking pool.
+//! - [`actors::gateway`], [`actors::llm`], [`actors::alert`]: config sections of the Discord
+//!   gateway, the LLM router and the alert delivery (their actors arrive with their issues).
+//! - [`admin`]: the actix-web admin API (health probes, metrics, sanitized config, status,
+//!   stored messages, OpenAPI) with its access policy.
+//! - [`config`]: the JSON configuration (the seed's sections), environment overrides with
+//!   `NAME_FILE` secrets, every problem reported at once, `config sample|validate|show`.
+//! - [`logging`]: slog JSON lines in the seed's shape to stdout and rotated files, secret
+//!   scrubbing, the `log`-facade bridge, slow-operation and panic lines.
+//! - [`metrics`]: the registry behind `/metrics` (Prometheus text and JSON).
+//! - [`system_stats`]: process memory and CPU from `sysinfo`, against the cgroup limit.
+//! - [`tls`]: the one rustls crypto provider (ring) for every client.
+//!
+//! The binary (`src/main.rs`, `src/cli.rs`) parses the command line and maps errors to exit
+//! codes; nothing else uses `anyhow`.
 
 pub mod actors;
 pub mod admin;

@@ -215,6 +215,15 @@ fn serve(config: Config, mode: Mode) -> anyhow::Result<ExitCode> {
     let logging = logging::init(settings).context("cannot start logging")?;
     // A second bridge (never in this binary) would only mean records go to the first one.
     let _ = logging::install_log_bridge(&logging.logger, config.monitoring.log_level);
+    logging::install_panic_hook(&logging.logger);
+    if mode == Mode::Demo {
+        eprintln!(
+            "discord-monitor demo: admin API on http://127.0.0.1:{port} (try /health/detailed, \
+             /metrics, /status, /openapi.json); data and logs under ./{dir}; Ctrl-C to stop",
+            port = config.monitoring.health_check_port,
+            dir = app::DEMO_DATA_DIR,
+        );
+    }
     let log = logging.logger.clone();
     let result = actix_rt::System::new().block_on(app::serve(config, mode, log.clone()));
     if let Err(err) = &result {

@@ -197,14 +197,29 @@ async fn metrics_openapi_and_unknown_routes() {
         .unwrap();
     assert_eq!(response.status().as_u16(), 405);
 
-    let output = service.finish();
-    // Every line in the log files is JSON in the seed's shape.
-    let log = std::fs::read_to_string(service_log_path(&output)).unwrap_or_default();
-    assert!(log.is_empty() || log.lines().all(|line| line.starts_with('{')));
-}
-
-fn service_log_path(_: &str) -> std::path::PathBuf {
-    std::path::PathBuf::new()
+    assert!(service.terminate().success());
+    let log_file = service
+        .dir
+        .path()
+        .join("demo-data/logs/discord_monitor.jsonl");
+    // Every line of the log file is JSON in the seed's shape.
+    let log = std::fs::read_to_string(&log_file).expect("the demo logs under demo-data/logs");
+    service.finish();
+    assert!(log.lines().count() > 3, "{log}");
+    for line in log.lines() {
+        let record: serde_json::Value = serde_json::from_str(line).expect("JSON line");
+        for key in ["ts", "level", "logger", "message"] {
+            assert!(record[key].is_string(), "{key} missing in {line}");
+        }
+    }
+    assert!(
+        log.contains(r#""logger":"http""#),
+        "admin requests are logged"
+    );
+    assert!(
+        !log.to_lowercase().contains("authorization"),
+        "headers are never logged"
+    );
 }
 
 #[tokio::test]
@@ -234,4 +249,29 @@ async fn without_an_admin_token_loopback_callers_are_admitted() {
     assert_eq!(status, 200, "{body}");
     assert!(body["admin"]["token"].is_null());
     service.finish();
+}
+
+#[tokio::test]
+async fn healthcheck_command_follows_readiness() {
+    let mut service = Service::start(&["demo"], &json!({}), &[]);
+    service.wait_ready().await;
+    let url = service.url("/health/ready");
+    let dir = tempfile::tempdir().unwrap();
+    let out = support::run_cli(dir.path(), &["healthcheck", "--url", &url], &[]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(out.stdout.contains("ready"), "{out:?}");
+    let out = support::run_cli(
+        dir.path(),
+        &["healthcheck"],
+        &[("HEALTH_CHECK_PORT", &service.port.to_string())],
+    );
+    assert_eq!(out.code(), 0, "default URL from the config port: {out:?}");
+    service.finish();
+    let out = support::run_cli(
+        dir.path(),
+        &["healthcheck", "--url", &url, "--timeout-secs", "2"],
+        &[],
+    );
+    assert_eq!(out.code(), 1, "{out:?}");
+    assert!(out.stdout.contains("not ready"), "{out:?}");
 }

@@ -170,3 +170,18 @@ fn run_refuses_to_start_without_a_discord_token() {
     assert!(out.stderr.contains("DISCORD_TOKEN"), "{out:?}");
     assert!(!dir.path().join("data").exists(), "nothing was created");
 }
+
+#[test]
+fn the_readme_configuration_table_is_current() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let table = discord_monitor::config::reference_markdown();
+    if std::env::var_os("PRINT_CONFIG_TABLE").is_some() {
+        println!("{table}");
+    }
+    assert!(
+        readme.contains(table.trim()),
+        "README.md's configuration table is stale: paste the output of \
+         `PRINT_CONFIG_TABLE=1 cargo test --test cli_config readme -- --nocapture`"
+    );
+}

@@ -207,13 +207,6 @@ pub fn parse_message_query(query_string: &str) -> Result<MessageQuery, AdminErro
             )),
         }
     }
-    if let (Some(after), Some(before)) = (after, before) {
-        if after >= before {
-            problems.push(format!(
-                "after ({after}) must be less than before ({before})"
-            ));
-        }
-    }
     if !problems.is_empty() {
         return Err(AdminError::BadRequest(problems.join("; ")));
     }

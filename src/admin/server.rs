@@ -13,6 +13,7 @@ use super::auth::PROBE_PATHS;
 use super::error::AdminError;
 use super::routes;
 use super::state::AdminState;
+use crate::logging::log_if_slow;
 
 /// Worker threads for the admin server: it serves probes, scrapes and an operator, never bulk
 /// traffic, so two keep it responsive without taking cores from the pipeline.
@@ -100,6 +101,12 @@ async fn access_and_log(
     if let Some(histogram) = state.http.latency(&route) {
         histogram.observe_duration(elapsed);
     }
+    log_if_slow(
+        &state.log,
+        &format!("http {method} {route}"),
+        elapsed,
+        state.slow_threshold,
+    );
     let caller = caller.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
     let latency_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
     // Probes arrive every few seconds from orchestrators: keep them out of the INFO log.

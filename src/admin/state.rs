@@ -30,6 +30,8 @@ pub struct AdminState {
     pub llm_summary: serde_json::Value,
     pub sampler: Option<Mutex<ProcessSampler>>,
     pub log: Logger,
+    /// Requests slower than this are logged under `performance`.
+    pub slow_threshold: std::time::Duration,
     pub(super) probe_refresh: ProbeRefresh,
     pub(super) http: HttpMetrics,
 }
@@ -119,6 +121,7 @@ pub struct AdminStateParts {
     pub llm_summary: serde_json::Value,
     pub sampler: Option<ProcessSampler>,
     pub log: Logger,
+    pub slow_threshold: std::time::Duration,
 }
 
 impl AdminState {
@@ -138,6 +141,7 @@ impl AdminState {
             llm_summary: parts.llm_summary,
             sampler: parts.sampler.map(Mutex::new),
             log: parts.log.new(slog::o!("logger" => "http")),
+            slow_threshold: parts.slow_threshold,
             probe_refresh: ProbeRefresh {
                 last: Mutex::new(None),
             },

@@ -114,6 +114,7 @@ pub async fn serve(config: Config, mode: Mode, log: Logger) -> Result<(), AppErr
         llm_summary: llm_summary(&config),
         sampler: ProcessSampler::new(config.processing.memory_limit_mb).ok(),
         log: log.clone(),
+        slow_threshold: Duration::from_millis(config.monitoring.slow_operation_threshold_ms),
     }));
 
     health

@@ -24,6 +24,7 @@ mod format;
 mod level;
 mod memory;
 mod output;
+mod panic;
 mod pipeline;
 mod redact;
 mod rotate;
@@ -45,6 +46,7 @@ pub use format::DEFAULT_LOGGER;
 pub use level::level_name;
 pub use memory::{LogBuffer, memory_logger};
 pub use output::LogStats;
+pub use panic::{PANIC_LOGGER, install_panic_hook};
 pub use rotate::RotationPolicy;
 pub use slow::{PERFORMANCE_LOGGER, log_if_slow};
 

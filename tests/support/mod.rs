@@ -168,10 +168,10 @@ impl Service {
                     self.stdout()
                 );
             }
-            if let Ok(response) = client.get(self.url(path)).send().await {
-                if done(response.status().as_u16()) {
-                    return;
-                }
+            if let Ok(response) = client.get(self.url(path)).send().await
+                && done(response.status().as_u16())
+            {
+                return;
             }
             assert!(
                 Instant::now() < deadline,

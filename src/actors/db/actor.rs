@@ -26,14 +26,13 @@ use super::model::{
     CheckpointOutcome, DbStats, DeleteOutcome, IngestCursor, IntegrityReport, StoreOutcome,
     StoredMessage,
 };
+use crate::logging::log_if_slow;
 use crate::supervisor::Lifecycle;
 
 pub struct DbActor {
     db: Database,
     /// `logger = database`: lifecycle and failures.
     log: Logger,
-    /// `logger = performance`: operations slower than `slow_threshold`.
-    perf_log: Logger,
     slow_threshold: Duration,
     /// Set by `restarting()`: the next start replaces the pool, whose connections may be the
     /// reason for the restart.
@@ -46,7 +45,6 @@ impl DbActor {
     pub fn new(db: Database, log: Logger, slow_threshold: Duration) -> Self {
         Self {
             db,
-            perf_log: log.new(o!("logger" => "performance")),
             log: log.new(o!("logger" => "database")),
             slow_threshold,
             reopen_on_start: false,
@@ -88,13 +86,12 @@ impl DbActor {
                 .map_err(DbError::Worker)?
         };
         Box::pin(blocking.into_actor(self).map(move |result, actor, ctx| {
-            let elapsed = started.elapsed();
-            if elapsed > actor.slow_threshold {
-                warn!(actor.perf_log, "Slow database operation";
-                    "operation" => operation,
-                    "duration_ms" => duration_ms(elapsed),
-                    "threshold_ms" => duration_ms(actor.slow_threshold));
-            }
+            log_if_slow(
+                &actor.log,
+                &format!("db.{operation}"),
+                started.elapsed(),
+                actor.slow_threshold,
+            );
             if let Err(err) = &result {
                 actor.report_failure(operation, err, ctx);
             }
@@ -286,10 +283,6 @@ impl Handler<Checkpoint> for DbActor {
     fn handle(&mut self, _msg: Checkpoint, _ctx: &mut Self::Context) -> Self::Result {
         self.run("checkpoint", Database::checkpoint)
     }
-}
-
-fn duration_ms(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The error and its sources, `: `-separated, for the `error` field of a log line.
@@ -540,15 +533,15 @@ mod tests {
             .filter(|line| line.contains("logger=performance"))
             .collect();
         assert!(
-            slow.iter()
-                .any(|line| line.starts_with("WARNING Slow database operation")
-                    && line.contains("operation=store_messages")
-                    && line.contains("duration_ms=")),
+            slow.iter().any(|line| line
+                .starts_with("WARNING Slow operation: db.store_messages took")
+                && line.contains("operation=db.store_messages")
+                && line.contains("duration_ms=")),
             "{lines:#?}"
         );
         assert!(
             slow.iter()
-                .any(|line| line.contains("operation=search_messages"))
+                .any(|line| line.contains("operation=db.search_messages"))
         );
         assert!(
             lines.iter().all(|line| !line.contains("private")),
