@@ -12,7 +12,7 @@ use actix_web::web;
 use discord_monitor::actors::db::{Database, DbActor};
 use discord_monitor::actors::health::{HealthActor, RegisterComponent};
 use discord_monitor::admin::auth::AccessPolicy;
-use discord_monitor::admin::{AdminState, AdminStateParts, ServiceFacts};
+use discord_monitor::admin::{AdminState, ProbeRefresh, ServiceFacts};
 use discord_monitor::config::{DatabaseConfig, LogLevel};
 use discord_monitor::logging::memory_logger;
 use discord_monitor::metrics::Metrics;
@@ -101,7 +101,7 @@ async fn restarts_are_reported_and_a_spent_budget_turns_readiness_off() {
     });
 
     let port = free_port();
-    let state = web::Data::new(AdminState::new(AdminStateParts {
+    let state = web::Data::new(AdminState {
         health: health.clone(),
         db,
         metrics: Arc::new(Metrics::new()),
@@ -119,9 +119,10 @@ async fn restarts_are_reported_and_a_spent_budget_turns_readiness_off() {
         processing_status: json!({}),
         llm_summary: json!({}),
         sampler: None,
-        log: log.clone(),
+        log: log.new(slog::o!("logger" => "http")),
         slow_threshold: Duration::from_secs(1),
-    }));
+        probe_refresh: ProbeRefresh::default(),
+    });
     let (server, handle) = discord_monitor::admin::start(
         state,
         ("127.0.0.1".to_owned(), port),

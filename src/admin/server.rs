@@ -95,12 +95,7 @@ async fn access_and_log(
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
     let elapsed = started.elapsed();
-    if let Some(counter) = state.http.requests(&route, status) {
-        counter.inc();
-    }
-    if let Some(histogram) = state.http.latency(&route) {
-        histogram.observe_duration(elapsed);
-    }
+    state.record_request(&route, status, elapsed);
     log_if_slow(
         &state.log,
         &format!("http {method} {route}"),

@@ -11,11 +11,12 @@ use slog::Logger;
 use super::auth::AccessPolicy;
 use crate::actors::db::DbActor;
 use crate::actors::health::HealthActor;
-use crate::metrics::{Counter, Histogram, Metrics};
+use crate::metrics::Metrics;
 use crate::supervisor::ComponentHandle;
 use crate::system_stats::ProcessSampler;
 
-/// Shared by every worker of the HTTP server (hence `Arc`/`Mutex` inside).
+/// Shared by every worker of the HTTP server (hence the `Mutex`es inside). Built by the
+/// service with all fields public; `log` is the `http` logger.
 pub struct AdminState {
     pub health: Addr<HealthActor>,
     pub db: ComponentHandle<DbActor>,
@@ -32,8 +33,7 @@ pub struct AdminState {
     pub log: Logger,
     /// Requests slower than this are logged under `performance`.
     pub slow_threshold: std::time::Duration,
-    pub(super) probe_refresh: ProbeRefresh,
-    pub(super) http: HttpMetrics,
+    pub probe_refresh: ProbeRefresh,
 }
 
 /// Facts about this process shown in `/status`.
@@ -51,8 +51,9 @@ pub struct ServiceFacts {
 /// `/health/ready` runs the probes (so a database that stopped being writable is seen at once),
 /// but at most once per [`PROBE_REFRESH_MIN_INTERVAL`]: the route is open to everyone and must
 /// not turn into a write load on the database.
-pub(super) struct ProbeRefresh {
-    pub(super) last: Mutex<Option<Instant>>,
+#[derive(Debug, Default)]
+pub struct ProbeRefresh {
+    last: Mutex<Option<Instant>>,
 }
 
 /// Seconds between on-demand probe runs triggered by `/health/ready`.
@@ -75,77 +76,29 @@ impl ProbeRefresh {
     }
 }
 
-/// Request counters and latency per route pattern and status (bounded label sets: patterns,
-/// not raw paths).
-pub(super) struct HttpMetrics {
-    pub(super) metrics: Arc<Metrics>,
-}
-
 /// Seconds; admin requests are small, so the interesting range is 1 ms .. 5 s.
 pub(super) const HTTP_LATENCY_BUCKETS_SECONDS: &[f64] = &[
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 
-impl HttpMetrics {
-    pub(super) fn requests(&self, route: &str, status: u16) -> Option<Counter> {
-        self.metrics
-            .counter(
-                "discord_monitor_http_requests_total",
-                "Admin API requests by route pattern and status code",
-                &[("route", route), ("status", &status.to_string())],
-            )
-            .ok()
-    }
-
-    pub(super) fn latency(&self, route: &str) -> Option<Histogram> {
-        self.metrics
-            .histogram(
-                "discord_monitor_http_request_duration_seconds",
-                "Admin API request latency by route pattern",
-                HTTP_LATENCY_BUCKETS_SECONDS,
-                &[("route", route)],
-            )
-            .ok()
-    }
-}
-
-pub struct AdminStateParts {
-    pub health: Addr<HealthActor>,
-    pub db: ComponentHandle<DbActor>,
-    pub metrics: Arc<Metrics>,
-    pub policy: AccessPolicy,
-    pub service: ServiceFacts,
-    pub sanitized_config: serde_json::Value,
-    pub discord_status: serde_json::Value,
-    pub processing_status: serde_json::Value,
-    pub llm_summary: serde_json::Value,
-    pub sampler: Option<ProcessSampler>,
-    pub log: Logger,
-    pub slow_threshold: std::time::Duration,
-}
-
 impl AdminState {
-    pub fn new(parts: AdminStateParts) -> Self {
-        let http = HttpMetrics {
-            metrics: Arc::clone(&parts.metrics),
-        };
-        Self {
-            health: parts.health,
-            db: parts.db,
-            metrics: parts.metrics,
-            policy: parts.policy,
-            service: parts.service,
-            sanitized_config: parts.sanitized_config,
-            discord_status: parts.discord_status,
-            processing_status: parts.processing_status,
-            llm_summary: parts.llm_summary,
-            sampler: parts.sampler.map(Mutex::new),
-            log: parts.log.new(slog::o!("logger" => "http")),
-            slow_threshold: parts.slow_threshold,
-            probe_refresh: ProbeRefresh {
-                last: Mutex::new(None),
-            },
-            http,
+    /// Counts one request and its latency, per route pattern and status (patterns, not raw
+    /// paths, so the label sets stay bounded).
+    pub(super) fn record_request(&self, route: &str, status: u16, elapsed: std::time::Duration) {
+        if let Ok(counter) = self.metrics.counter(
+            "discord_monitor_http_requests_total",
+            "Admin API requests by route pattern and status code",
+            &[("route", route), ("status", &status.to_string())],
+        ) {
+            counter.inc();
+        }
+        if let Ok(histogram) = self.metrics.histogram(
+            "discord_monitor_http_request_duration_seconds",
+            "Admin API request latency by route pattern",
+            HTTP_LATENCY_BUCKETS_SECONDS,
+            &[("route", route)],
+        ) {
+            histogram.observe_duration(elapsed);
         }
     }
 }

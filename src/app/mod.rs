@@ -21,7 +21,7 @@ use crate::actors::health::{
     ComponentStatus, ComponentStatusChanged, HealthActor, Probe, RegisterComponent, RegisterProbe,
 };
 use crate::admin::auth::AccessPolicy;
-use crate::admin::{AdminState, AdminStateParts, ServiceFacts};
+use crate::admin::{AdminState, ProbeRefresh, ServiceFacts};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::supervisor::{ComponentHandle, ComponentSupervisor, RestartPolicy};
@@ -89,7 +89,7 @@ pub async fn serve(config: Config, mode: Mode, log: Logger) -> Result<(), AppErr
             .allowed_networks()
             .map_err(|err| AppError::Config(err.to_string()))?,
     );
-    let state = web::Data::new(AdminState::new(AdminStateParts {
+    let state = web::Data::new(AdminState {
         health: health.clone(),
         db: db.clone(),
         metrics: Arc::clone(&metrics),
@@ -112,10 +112,13 @@ pub async fn serve(config: Config, mode: Mode, log: Logger) -> Result<(), AppErr
             "memory_limit_mb": config.processing.memory_limit_mb,
         }),
         llm_summary: llm_summary(&config),
-        sampler: ProcessSampler::new(config.processing.memory_limit_mb).ok(),
-        log: log.clone(),
+        sampler: ProcessSampler::new(config.processing.memory_limit_mb)
+            .ok()
+            .map(std::sync::Mutex::new),
+        log: log.new(o!("logger" => "http")),
         slow_threshold: Duration::from_millis(config.monitoring.slow_operation_threshold_ms),
-    }));
+        probe_refresh: ProbeRefresh::default(),
+    });
 
     health
         .send(RegisterComponent {
