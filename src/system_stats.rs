@@ -90,6 +90,42 @@ impl ProcessSampler {
     }
 }
 
+/// Readings closer together than this reuse the last one: several gauges read the same
+/// scrape, and CPU usage over microseconds is noise. One second keeps `/metrics` and
+/// `/health/detailed` fresh for any sane scrape interval.
+const MIN_SAMPLE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A [`ProcessSampler`] shared by the metrics gauges and the admin routes, read at most once
+/// per [`MIN_SAMPLE_INTERVAL`].
+pub struct SharedProcessSampler {
+    state: std::sync::Mutex<(ProcessSampler, Option<(std::time::Instant, ProcessFigures)>)>,
+}
+
+impl SharedProcessSampler {
+    pub fn new(memory_limit_mb: f64) -> Result<Self, SystemStatsError> {
+        Ok(Self {
+            state: std::sync::Mutex::new((ProcessSampler::new(memory_limit_mb)?, None)),
+        })
+    }
+
+    /// The latest reading, taken now unless one was taken within the last second.
+    pub fn figures(&self) -> Result<ProcessFigures, SystemStatsError> {
+        let mut state = self
+            .state
+            .lock()
+            .map_err(|_| SystemStatsError::Unavailable("sampler lock poisoned".to_owned()))?;
+        let (sampler, last) = &mut *state;
+        if let Some((at, figures)) = last
+            && at.elapsed() < MIN_SAMPLE_INTERVAL
+        {
+            return Ok(*figures);
+        }
+        let figures = sampler.sample()?;
+        *last = Some((std::time::Instant::now(), figures));
+        Ok(figures)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,5 +139,14 @@ mod tests {
         assert!(figures.memory_used_ratio > 0.0);
         // A second reading works too (CPU usage needs two).
         sampler.sample().unwrap();
+    }
+
+    #[test]
+    fn shared_readings_within_a_second_are_reused() {
+        let shared = SharedProcessSampler::new(512.0).unwrap();
+        let first = shared.figures().unwrap();
+        let second = shared.figures().unwrap();
+        assert_eq!(first, second);
+        assert_eq!(first.memory_limit_source, MemoryLimitSource::Config);
     }
 }

@@ -98,15 +98,10 @@ pub async fn detailed(state: web::Data<AdminState>) -> Result<HttpResponse, Admi
 }
 
 fn process_figures(state: &AdminState) -> Value {
-    let Some(sampler) = &state.sampler else {
-        return Value::Null;
-    };
-    match sampler.lock() {
-        Ok(mut sampler) => match sampler.sample() {
-            Ok(figures) => json!(figures),
-            Err(err) => json!({"error": err.to_string()}),
-        },
-        Err(_) => Value::Null,
+    match state.sampler.as_ref().map(|sampler| sampler.figures()) {
+        Some(Ok(figures)) => json!(figures),
+        Some(Err(err)) => json!({"error": err.to_string()}),
+        None => Value::Null,
     }
 }
 

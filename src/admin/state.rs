@@ -13,7 +13,7 @@ use crate::actors::db::DbActor;
 use crate::actors::health::HealthActor;
 use crate::metrics::Metrics;
 use crate::supervisor::ComponentHandle;
-use crate::system_stats::ProcessSampler;
+use crate::system_stats::SharedProcessSampler;
 
 /// Shared by every worker of the HTTP server (hence the `Mutex`es inside). Built by the
 /// service with all fields public; `log` is the `http` logger.
@@ -29,7 +29,7 @@ pub struct AdminState {
     pub discord_status: serde_json::Value,
     pub processing_status: serde_json::Value,
     pub llm_summary: serde_json::Value,
-    pub sampler: Option<Mutex<ProcessSampler>>,
+    pub sampler: Option<Arc<SharedProcessSampler>>,
     pub log: Logger,
     /// Requests slower than this are logged under `performance`.
     pub slow_threshold: std::time::Duration,

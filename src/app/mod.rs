@@ -25,7 +25,7 @@ use crate::admin::{AdminState, ProbeRefresh, ServiceFacts};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::supervisor::{ComponentHandle, ComponentSupervisor, RestartPolicy};
-use crate::system_stats::ProcessSampler;
+use crate::system_stats::{ProcessFigures, SharedProcessSampler};
 
 /// Component names as they appear in `/health/detailed` and the logs.
 pub const DATABASE_COMPONENT: &str = "database";
@@ -80,7 +80,11 @@ pub async fn serve(config: Config, mode: Mode, log: Logger) -> Result<(), AppErr
     let mut components = ComponentSupervisor::new(health.clone().recipient());
 
     let db = start_database(&config, &log, &health, &mut components).await?;
-    register_service_metrics(&metrics, &config, started);
+    let sampler = SharedProcessSampler::new(config.processing.memory_limit_mb)
+        .map(Arc::new)
+        .inspect_err(|err| warn!(log, "No process figures"; "error" => %err))
+        .ok();
+    register_service_metrics(&metrics, &config, started, sampler.as_ref());
 
     let policy = AccessPolicy::new(
         config.admin.token.clone(),
@@ -112,9 +116,7 @@ pub async fn serve(config: Config, mode: Mode, log: Logger) -> Result<(), AppErr
             "memory_limit_mb": config.processing.memory_limit_mb,
         }),
         llm_summary: llm_summary(&config),
-        sampler: ProcessSampler::new(config.processing.memory_limit_mb)
-            .ok()
-            .map(std::sync::Mutex::new),
+        sampler,
         log: log.new(o!("logger" => "http")),
         slow_threshold: Duration::from_millis(config.monitoring.slow_operation_threshold_ms),
         probe_refresh: ProbeRefresh::default(),
@@ -228,7 +230,15 @@ async fn start_database(
 }
 
 /// Process-level figures every scrape should see.
-fn register_service_metrics(metrics: &Metrics, config: &Config, started: Instant) {
+/// Name, help text and reading of one gauge computed from the process figures.
+type ProcessGauge = (&'static str, &'static str, fn(&ProcessFigures) -> f64);
+
+fn register_service_metrics(
+    metrics: &Metrics,
+    config: &Config,
+    started: Instant,
+    sampler: Option<&Arc<SharedProcessSampler>>,
+) {
     let _ = metrics.gauge_fn(
         "discord_monitor_uptime_seconds",
         "Seconds since the service started",
@@ -245,41 +255,36 @@ fn register_service_metrics(metrics: &Metrics, config: &Config, started: Instant
             ],
         )
         .map(|gauge| gauge.set(1.0));
-    if let Ok(sampler) = ProcessSampler::new(config.processing.memory_limit_mb) {
-        let sampler = Arc::new(std::sync::Mutex::new(sampler));
-        let figures = move || {
-            sampler
-                .lock()
-                .ok()
-                .and_then(|mut sampler| sampler.sample().ok())
-        };
-        let resident = figures.clone();
-        let _ = metrics.gauge_fn(
+    let Some(sampler) = sampler else {
+        return;
+    };
+    let gauges: [ProcessGauge; 4] = [
+        (
             "discord_monitor_process_resident_memory_bytes",
             "Resident memory of this process",
-            &[],
-            move || resident().map_or(0.0, |f| f.resident_memory_bytes as f64),
-        );
-        let limit = figures.clone();
-        let _ = metrics.gauge_fn(
+            |f| f.resident_memory_bytes as f64,
+        ),
+        (
             "discord_monitor_memory_limit_bytes",
             "Memory limit in force: the container's cgroup limit, else processing.memory_limit_mb",
-            &[],
-            move || limit().map_or(0.0, |f| f.memory_limit_bytes as f64),
-        );
-        let ratio = figures.clone();
-        let _ = metrics.gauge_fn(
+            |f| f.memory_limit_bytes as f64,
+        ),
+        (
             "discord_monitor_memory_used_ratio",
             "Resident memory divided by the memory limit in force",
-            &[],
-            move || ratio().map_or(0.0, |f| f.memory_used_ratio),
-        );
-        let _ = metrics.gauge_fn(
+            |f| f.memory_used_ratio,
+        ),
+        (
             "discord_monitor_process_cpu_usage_ratio",
-            "CPU used by this process since the previous scrape, in cores (1.0 = one full core)",
-            &[],
-            move || figures().map_or(0.0, |f| f64::from(f.cpu_percent) / 100.0),
-        );
+            "CPU used by this process between readings, in cores (1.0 = one full core)",
+            |f| f64::from(f.cpu_percent) / 100.0,
+        ),
+    ];
+    for (name, help, read) in gauges {
+        let sampler = Arc::clone(sampler);
+        let _ = metrics.gauge_fn(name, help, &[], move || {
+            sampler.figures().map_or(0.0, |figures| read(&figures))
+        });
     }
 }
 
