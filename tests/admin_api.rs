@@ -248,6 +248,9 @@ async fn without_an_admin_token_loopback_callers_are_admitted() {
     let (status, body) = get_json(&service.url("/config"), None).await;
     assert_eq!(status, 200, "{body}");
     assert!(body["admin"]["token"].is_null());
+    let exit = service.interrupt();
+    assert!(exit.success(), "Ctrl-C stops cleanly: {exit}");
+    assert!(service.all_output().contains("SIGINT"));
     service.finish();
 }
 

@@ -192,8 +192,17 @@ impl Service {
 
     /// Sends SIGTERM and waits for the exit; returns the status.
     pub fn terminate(&mut self) -> ExitStatus {
+        self.signal("TERM")
+    }
+
+    /// Sends SIGINT (what Ctrl-C sends) and waits for the exit; returns the status.
+    pub fn interrupt(&mut self) -> ExitStatus {
+        self.signal("INT")
+    }
+
+    fn signal(&mut self, signal: &str) -> ExitStatus {
         let child = self.child.as_mut().expect("service still running");
-        send_sigterm(child.id());
+        send_signal(child.id(), signal);
         let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
         loop {
             if let Some(status) = child.try_wait().unwrap() {
@@ -203,7 +212,7 @@ impl Service {
             if Instant::now() > deadline {
                 let _ = child.kill();
                 panic!(
-                    "discord-monitor did not stop within {SHUTDOWN_TIMEOUT:?} of SIGTERM\nstderr:\n{}",
+                    "discord-monitor did not stop within {SHUTDOWN_TIMEOUT:?} of SIG{signal}\nstderr:\n{}",
                     self.stderr()
                 );
             }
@@ -275,12 +284,12 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
-fn send_sigterm(pid: u32) {
+fn send_signal(pid: u32, signal: &str) {
     let status = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
+        .args([&format!("-{signal}"), &pid.to_string()])
         .status()
         .expect("run kill");
-    assert!(status.success(), "kill -TERM {pid} failed");
+    assert!(status.success(), "kill -{signal} {pid} failed");
 }
 
 /// Fails the test if `text` contains any test secret.
