@@ -20,6 +20,8 @@
 //!   gateway, the LLM router and the alert delivery (their actors arrive with their issues).
 //! - [`admin`]: the actix-web admin API (health probes, metrics, sanitized config, status,
 //!   stored messages, OpenAPI) with its access policy.
+//! - [`discord`]: Discord's wire formats (messages, channels, guilds, gateway envelope, close
+//!   codes, intents) and their conversion into database records.
 //! - [`config`]: the JSON configuration (the seed's sections), environment overrides with
 //!   `NAME_FILE` secrets, every problem reported at once, `config sample|validate|show`.
 //! - [`logging`]: slog JSON lines in the seed's shape to stdout and rotated files, secret
@@ -35,6 +37,7 @@ pub mod actors;
 pub mod admin;
 pub mod app;
 pub mod config;
+pub mod discord;
 pub mod logging;
 pub mod metrics;
 pub mod supervisor;

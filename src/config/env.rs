@@ -116,6 +116,28 @@ pub const ENV_OVERRIDES: &[EnvOverride] = &[
         "discord.max_retries",
         ValueKind::Integer,
     ),
+    env("DISCORD_TOKEN_TYPE", "discord.token_type", ValueKind::Text),
+    env(
+        "DISCORD_API_BASE_URL",
+        "discord.api_base_url",
+        ValueKind::Text,
+    ),
+    env(
+        "DISCORD_GATEWAY_URL",
+        "discord.gateway_url",
+        ValueKind::Text,
+    ),
+    env("DISCORD_GUILD_IDS", "discord.guild_ids", ValueKind::List),
+    env(
+        "DISCORD_CHANNEL_IDS",
+        "discord.channel_ids",
+        ValueKind::List,
+    ),
+    env(
+        "DISCORD_IGNORED_CHANNEL_IDS",
+        "discord.ignored_channel_ids",
+        ValueKind::List,
+    ),
     env("GOOGLE_API_KEY", "llm.google_api_key", ValueKind::Secret),
     env("OPENAI_API_KEY", "llm.openai_api_key", ValueKind::Secret),
     env(

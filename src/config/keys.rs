@@ -157,6 +157,68 @@ pub const KEYS: &[KeyDoc] = &[
         above_at_most(0.0, 300.0),
     ),
     key(
+        "discord.token_type",
+        "`bot` (recommended) or `user` (the seed's mode; automating a user account breaks \
+         Discord's terms).",
+        Allowed::OneOf(&["bot", "user"]),
+    ),
+    key(
+        "discord.api_base_url",
+        "REST base URL with the API version; change only for a proxy or discord-sim.",
+        ANY,
+    ),
+    key(
+        "discord.gateway_url",
+        "Gateway URL to use instead of the one GET /gateway/bot returns.",
+        ANY,
+    ),
+    key(
+        "discord.compression",
+        "Gateway transport compression.",
+        Allowed::OneOf(&["zlib-stream", "none"]),
+    ),
+    key(
+        "discord.intents",
+        "Gateway intents by name: GUILDS, GUILD_MESSAGES, DIRECT_MESSAGES, MESSAGE_CONTENT \
+         (privileged: enable it in the developer portal).",
+        ANY,
+    ),
+    key(
+        "discord.shard_id",
+        "This process's shard.",
+        range(0.0, 65_535.0),
+    ),
+    key(
+        "discord.shard_count",
+        "Number of shards (each serves up to 2500 guilds).",
+        range(1.0, 65_536.0),
+    ),
+    key(
+        "discord.guild_ids",
+        "Only these guilds; empty means every guild the token can see.",
+        ANY,
+    ),
+    key(
+        "discord.channel_ids",
+        "Only these channels (and their threads); empty means every channel.",
+        ANY,
+    ),
+    key(
+        "discord.ignored_channel_ids",
+        "Never these channels (nor their threads).",
+        ANY,
+    ),
+    key(
+        "discord.backfill_max_messages_per_channel",
+        "Messages fetched per channel on the first backfill; 0 starts from now.",
+        range(0.0, 1_000_000.0),
+    ),
+    key(
+        "discord.backfill_interval_secs",
+        "Seconds between scheduled backfill passes, the safety net behind the gateway.",
+        range(10.0, 86_400.0),
+    ),
+    key(
         "llm",
         "Which LLM providers may be called and what they may cost.",
         ANY,

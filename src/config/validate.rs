@@ -20,6 +20,59 @@ pub(crate) fn check(config: &Config, origins: &Origins, problems: &mut Vec<Confi
     check_email(config, origins, problems);
     check_slack(config, origins, problems);
     check_allowed_cidrs(config, origins, problems);
+    check_discord(config, origins, problems);
+}
+
+fn check_discord(config: &Config, origins: &Origins, problems: &mut Vec<ConfigProblem>) {
+    let discord = &config.discord;
+    if !is_http_url(&discord.api_base_url) {
+        problems.push(origins.problem(
+            "discord.api_base_url",
+            "must be an http:// or https:// URL",
+            Some("default: https://discord.com/api/v10".to_owned()),
+        ));
+    }
+    if let Some(url) = &discord.gateway_url
+        && !(url.starts_with("wss://") || url.starts_with("ws://"))
+    {
+        problems.push(origins.problem(
+            "discord.gateway_url",
+            "must be a ws:// or wss:// URL",
+            Some("leave it unset to use the URL Discord returns".to_owned()),
+        ));
+    }
+    let known: Vec<&str> = crate::discord::gateway::intents::NAMED
+        .iter()
+        .map(|(name, _)| *name)
+        .collect();
+    for (index, name) in discord.intents.iter().enumerate() {
+        if !known.iter().any(|known| known.eq_ignore_ascii_case(name)) {
+            problems.push(origins.problem(
+                &format!("discord.intents[{index}]"),
+                format!("unknown intent `{name}`"),
+                Some(one_of_hint(&known, Some(name))),
+            ));
+        }
+    }
+    if discord.shard_id >= discord.shard_count {
+        problems.push(origins.problem(
+            "discord.shard_id",
+            format!(
+                "shard {} does not exist with shard_count {}",
+                discord.shard_id, discord.shard_count
+            ),
+            Some("shard ids run from 0 to shard_count - 1".to_owned()),
+        ));
+    }
+}
+
+fn is_http_url(url: &str) -> bool {
+    ["https://", "http://"].iter().any(|scheme| {
+        url.len() > scheme.len()
+            && url
+                .get(..scheme.len())
+                .is_some_and(|prefix| prefix.eq_ignore_ascii_case(scheme))
+    })
 }
 
 /// Ranges and allowed values, read from the serialized config so the catalogue alone decides.
@@ -189,15 +242,6 @@ fn is_plausible_email(address: &str) -> bool {
         }
         None => false,
     }
-}
-
-fn is_http_url(url: &str) -> bool {
-    ["https://", "http://"].iter().any(|scheme| {
-        url.len() > scheme.len()
-            && url
-                .get(..scheme.len())
-                .is_some_and(|prefix| prefix.eq_ignore_ascii_case(scheme))
-    })
 }
 
 #[cfg(test)]

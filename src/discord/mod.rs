@@ -1,0 +1,17 @@
+//! Discord's wire formats as we read them: the objects we store (messages, channels, guilds),
+//! the gateway envelope and its opcodes, close codes and intents, and the conversions into
+//! the database's records. Shared by the GatewayActor, the REST client and backfill.
+//!
+//! Parsing is liberal on purpose: unknown fields are ignored, explicit `null`s are accepted
+//! wherever Discord sends them, snowflakes may be strings or integers, and fields we do not
+//! use (such as `nonce`, which is a string or an integer) are not modelled at all.
+
+mod convert;
+pub mod gateway;
+pub mod model;
+
+pub use convert::{ConvertError, channel_record, guild_record, new_message, parse_timestamp_ms};
+pub use model::{
+    Channel, Guild, Message, MessageDelete, MessageDeleteBulk, MessageReference, MessageUpdate,
+    PartialMember, Snowflake, ThreadMetadata, User, channel_type,
+};
