@@ -18,9 +18,9 @@ use slog::{Logger, debug, error, info, o, warn};
 use super::database::Database;
 use super::error::DbError;
 use super::messages::{
-    CheckIntegrity, Checkpoint, GetCursors, GetStats, MarkBackfillComplete, MarkDeleted,
-    ProbeWritable, QueryMessages, SearchMessages, SetCursor, StoreMessages, UpsertChannels,
-    UpsertGuilds,
+    ApplyPartialUpdates, CheckIntegrity, Checkpoint, GetCursors, GetStats, MarkBackfillComplete,
+    MarkDeleted, ProbeWritable, QueryMessages, SearchMessages, SetCursor, StoreMessages,
+    UpsertChannels, UpsertGuilds,
 };
 use super::model::{
     CheckpointOutcome, DbStats, DeleteOutcome, IngestCursor, IntegrityReport, StoreOutcome,
@@ -178,6 +178,16 @@ impl Handler<StoreMessages> for DbActor {
 
     fn handle(&mut self, msg: StoreMessages, _ctx: &mut Self::Context) -> Self::Result {
         self.run("store_messages", move |db| db.store_messages(&msg.messages))
+    }
+}
+
+impl Handler<ApplyPartialUpdates> for DbActor {
+    type Result = ResponseActFuture<Self, Result<StoreOutcome, DbError>>;
+
+    fn handle(&mut self, msg: ApplyPartialUpdates, _ctx: &mut Self::Context) -> Self::Result {
+        self.run("apply_partial_updates", move |db| {
+            db.apply_partial_updates(&msg.updates)
+        })
     }
 }
 

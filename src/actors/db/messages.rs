@@ -8,7 +8,7 @@ use actix::Message;
 use super::error::DbError;
 use super::model::{
     ChannelRecord, CheckpointOutcome, DbStats, DeleteOutcome, GuildRecord, IngestCursor,
-    IntegrityReport, MessageQuery, NewMessage, StoreOutcome, StoredMessage,
+    IntegrityReport, MessageQuery, NewMessage, PartialMessageUpdate, StoreOutcome, StoredMessage,
 };
 
 /// Store a batch of message snapshots in one transaction.
@@ -16,6 +16,14 @@ use super::model::{
 #[rtype(result = "Result<StoreOutcome, DbError>")]
 pub struct StoreMessages {
     pub messages: Vec<NewMessage>,
+}
+
+/// Merge partial MESSAGE_UPDATEs into the stored messages; see
+/// [`Database::apply_partial_updates`](super::Database::apply_partial_updates).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<StoreOutcome, DbError>")]
+pub struct ApplyPartialUpdates {
+    pub updates: Vec<PartialMessageUpdate>,
 }
 
 /// Mark messages of one channel deleted (unknown ids become tombstones).

@@ -30,6 +30,18 @@ impl MessageSource {
     }
 }
 
+/// The fields a partial MESSAGE_UPDATE carries (only `id` and `channel_id` are certain).
+/// Merged into the stored snapshot; a message we never stored is left to backfill.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PartialMessageUpdate {
+    pub id: u64,
+    pub channel_id: u64,
+    pub content: Option<String>,
+    pub edited_at_ms: Option<i64>,
+    pub attachments: Option<Vec<serde_json::Value>>,
+    pub embeds: Option<Vec<serde_json::Value>>,
+}
+
 /// `messages.source` of a row created by a delete for a message we never stored: it keeps a
 /// late-arriving copy (a backfill page fetched before the delete) from resurrecting it.
 pub const TOMBSTONE_SOURCE: &str = "tombstone";

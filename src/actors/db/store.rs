@@ -21,8 +21,9 @@ use diesel::prelude::*;
 use super::database::{Database, now_ms};
 use super::error::DbError;
 use super::model::{
-    ChannelRecord, DeleteOutcome, GuildRecord, IngestCursor, NewMessage, PLACEHOLDER_CHANNEL_KIND,
-    RevisionKind, StoreOutcome, TOMBSTONE_SOURCE, snowflake_created_at_ms, to_db_id,
+    ChannelRecord, DeleteOutcome, GuildRecord, IngestCursor, MessageSource, NewMessage,
+    PLACEHOLDER_CHANNEL_KIND, PartialMessageUpdate, RevisionKind, StoreOutcome, StoredMessage,
+    TOMBSTONE_SOURCE, snowflake_created_at_ms, to_db_id,
 };
 use super::rows::{ChannelRow, CursorRow, GuildRow, MessageRow, NewRevisionRow};
 use super::schema::{channels, guilds, ingest_cursors, message_revisions, messages};
@@ -90,6 +91,29 @@ impl Database {
     }
 
     /// Marks messages of `channel_id` deleted now (see the module rules for unknown ids).
+    /// Merges partial updates into the stored snapshots and stores them under the usual rules
+    /// (a content change with an edit timestamp is an edit). Updates of messages we never
+    /// stored (or only as tombstones) are skipped and counted as `unchanged`: backfill brings
+    /// the whole message.
+    pub fn apply_partial_updates(
+        &self,
+        updates: &[PartialMessageUpdate],
+    ) -> Result<StoreOutcome, DbError> {
+        let mut merged = Vec::with_capacity(updates.len());
+        let mut skipped = 0;
+        for update in updates {
+            match self.get_message(update.id)? {
+                Some(stored) if stored.source != TOMBSTONE_SOURCE => {
+                    merged.push(merge_partial(stored, update));
+                }
+                _ => skipped += 1,
+            }
+        }
+        let mut outcome = self.store_messages(&merged)?;
+        outcome.unchanged += skipped;
+        Ok(outcome)
+    }
+
     pub fn mark_deleted(
         &self,
         channel_id: u64,
@@ -285,6 +309,40 @@ struct Rewrite {
 
 /// Decides what an incoming snapshot does to the stored row (module rules); `None` when it is
 /// identical or stale.
+fn merge_partial(stored: StoredMessage, update: &PartialMessageUpdate) -> NewMessage {
+    let json_list = |value: serde_json::Value| match value {
+        serde_json::Value::Array(items) => items,
+        _ => Vec::new(),
+    };
+    NewMessage {
+        id: stored.id,
+        channel_id: stored.channel_id,
+        guild_id: stored.guild_id,
+        author_id: stored.author_id,
+        author_name: stored.author_name,
+        author_is_bot: stored.author_is_bot,
+        content: update.content.clone().unwrap_or(stored.content),
+        created_at_ms: stored.created_at_ms,
+        edited_at_ms: update.edited_at_ms.or(stored.edited_at_ms),
+        kind: stored.kind,
+        attachments: update
+            .attachments
+            .clone()
+            .unwrap_or_else(|| json_list(stored.attachments)),
+        embeds: update
+            .embeds
+            .clone()
+            .unwrap_or_else(|| json_list(stored.embeds)),
+        reply_to_message_id: stored.reply_to_message_id,
+        reply_to_channel_id: stored.reply_to_channel_id,
+        source: if stored.source == MessageSource::Backfill.as_str() {
+            MessageSource::Backfill
+        } else {
+            MessageSource::Gateway
+        },
+    }
+}
+
 fn plan_update(stored: &MessageRow, incoming: MessageRow, now: i64) -> Option<Rewrite> {
     let keep_bookkeeping = |incoming: MessageRow, source: String| MessageRow {
         deleted: stored.deleted,
@@ -838,6 +896,50 @@ mod tests {
             })
             .collect();
         assert_eq!(figures, [(CHANNEL_B, 0, true), (CHANNEL_A, 200, true)]);
+    }
+
+    #[test]
+    fn partial_updates_merge_into_the_stored_message() {
+        let (_dir, db) = migrated_db();
+        db.store_messages(&[message(1, CHANNEL_A, "first words")])
+            .expect("store");
+        let id = crate::actors::db::test_support::BASE_ID + 1;
+        let unfurl = PartialMessageUpdate {
+            id,
+            channel_id: CHANNEL_A,
+            embeds: Some(vec![
+                serde_json::json!({"type": "link", "url": "https://x"}),
+            ]),
+            ..PartialMessageUpdate::default()
+        };
+        let outcome = db.apply_partial_updates(&[unfurl]).expect("unfurl");
+        assert_eq!((outcome.updated, outcome.revisions), (1, 0));
+        let edit = PartialMessageUpdate {
+            id,
+            channel_id: CHANNEL_A,
+            content: Some("second words".to_owned()),
+            edited_at_ms: Some(1_800_000_000_000),
+            ..PartialMessageUpdate::default()
+        };
+        let unknown = PartialMessageUpdate {
+            id: id + 1_000,
+            channel_id: CHANNEL_A,
+            content: Some("never stored".to_owned()),
+            ..PartialMessageUpdate::default()
+        };
+        let outcome = db.apply_partial_updates(&[edit, unknown]).expect("edit");
+        assert_eq!(
+            (outcome.updated, outcome.revisions, outcome.unchanged),
+            (1, 1, 1)
+        );
+        let stored = db.get_message(id).expect("get").expect("stored");
+        assert_eq!(stored.content, "second words");
+        assert_eq!(
+            stored.embeds.as_array().map(Vec::len),
+            Some(1),
+            "the unfurl stays"
+        );
+        assert!(db.get_message(id + 1_000).expect("get").is_none());
     }
 
     #[test]
