@@ -4,4 +4,5 @@ pub mod alert;
 pub mod db;
 pub mod gateway;
 pub mod health;
+pub mod ingest;
 pub mod llm;

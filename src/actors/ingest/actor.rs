@@ -1,0 +1,450 @@
+//! [`IngestActor`]: drains the queue in batches and writes them through the DbActor.
+//!
+//! A batch is whatever is queued when the writer looks (up to `max_batch_events`), so under
+//! load writes grow into large transactions and at rest each event is written at once. A
+//! write the database cannot take right now (its actor restarting, the file locked) is
+//! retried with backoff, holding the batch, and the queue fills meanwhile, which slows the
+//! gateway reader: backpressure instead of loss.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use serde::Serialize;
+use slog::{Logger, debug, error, info, o, warn};
+
+use super::directory::ChannelDirectory;
+use super::error::IngestError;
+use super::events::IngestEvent;
+use super::plan::{WriteOp, plan};
+use super::{IngestReceiver, IngestSender};
+use crate::actors::db::{
+    ApplyPartialUpdates, DbActor, DbError, MarkDeleted, StoreMessages, StoreOutcome,
+    UpsertChannels, UpsertGuilds,
+};
+use crate::config::DiscordConfig;
+use crate::logging::log_if_slow;
+use crate::metrics::Metrics;
+use crate::supervisor::{ComponentHandle, Lifecycle};
+
+/// First wait before retrying a write the database could not take; doubles per attempt.
+const RETRY_INITIAL: Duration = Duration::from_millis(100);
+/// Ceiling of that wait: the database is checked again at least every five seconds.
+const RETRY_MAX: Duration = Duration::from_secs(5);
+/// Attempts at a write that failed for a reason that is neither transient nor the data's
+/// fault (an unexpected SQL error) before it is dropped and left to backfill.
+const MAX_ATTEMPTS_FOR_UNEXPECTED_ERRORS: u32 = 3;
+/// Mailbox of the actor itself: it receives only `Flush` and status requests.
+const MAILBOX_CAPACITY: usize = 16;
+/// How often `Flush` looks whether the queue has drained.
+const FLUSH_POLL: Duration = Duration::from_millis(10);
+
+pub struct IngestSettings {
+    /// Which guilds and channels are stored (`guild_ids`, `channel_ids`, ...).
+    pub selection: DiscordConfig,
+    /// Events per batch at most: bounds one transaction's size and latency.
+    pub max_batch_events: usize,
+    pub slow_threshold: Duration,
+}
+
+/// Counters shared with `/status` and the metrics (readable while a write is in progress).
+#[derive(Debug, Default)]
+pub struct IngestStats {
+    pub events: AtomicU64,
+    pub batches: AtomicU64,
+    pub messages_inserted: AtomicU64,
+    pub messages_updated: AtomicU64,
+    pub revisions: AtomicU64,
+    pub deletions: AtomicU64,
+    pub unmonitored: AtomicU64,
+    pub invalid: AtomicU64,
+    pub retries: AtomicU64,
+    pub dropped_writes: AtomicU64,
+    /// Events taken off the queue whose writes have not finished.
+    pub in_flight: AtomicU64,
+    pub last_batch_at_ms: AtomicU64,
+}
+
+/// What `/status` shows of the storage path.
+#[derive(Debug, Clone, Serialize)]
+pub struct IngestStatus {
+    pub queue_depth: usize,
+    pub queue_capacity: usize,
+    pub events: u64,
+    pub batches: u64,
+    pub messages_inserted: u64,
+    pub messages_updated: u64,
+    pub revisions: u64,
+    pub deletions: u64,
+    pub unmonitored: u64,
+    pub invalid: u64,
+    pub retries: u64,
+    pub dropped_writes: u64,
+    pub last_batch_at_ms: Option<u64>,
+}
+
+impl IngestStats {
+    pub fn status(&self, queue: &IngestSender) -> IngestStatus {
+        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        IngestStatus {
+            queue_depth: queue.max_capacity() - queue.capacity(),
+            queue_capacity: queue.max_capacity(),
+            events: read(&self.events),
+            batches: read(&self.batches),
+            messages_inserted: read(&self.messages_inserted),
+            messages_updated: read(&self.messages_updated),
+            revisions: read(&self.revisions),
+            deletions: read(&self.deletions),
+            unmonitored: read(&self.unmonitored),
+            invalid: read(&self.invalid),
+            retries: read(&self.retries),
+            dropped_writes: read(&self.dropped_writes),
+            last_batch_at_ms: Some(read(&self.last_batch_at_ms)).filter(|at| *at > 0),
+        }
+    }
+}
+
+pub struct IngestActor {
+    /// Shared across restarts: the queue outlives any one instance of the actor.
+    receiver: Arc<tokio::sync::Mutex<IngestReceiver>>,
+    /// Kept only to measure the queue's depth.
+    queue: IngestSender,
+    db: ComponentHandle<DbActor>,
+    directory: ChannelDirectory,
+    settings: Arc<IngestSettings>,
+    stats: Arc<IngestStats>,
+    metrics: Arc<Metrics>,
+    lifecycle: Lifecycle,
+    log: Logger,
+}
+
+impl IngestActor {
+    #[allow(clippy::too_many_arguments)] // every one is a dependency handed in by the wiring
+    pub fn new(
+        receiver: Arc<tokio::sync::Mutex<IngestReceiver>>,
+        queue: IngestSender,
+        db: ComponentHandle<DbActor>,
+        directory: ChannelDirectory,
+        settings: Arc<IngestSettings>,
+        stats: Arc<IngestStats>,
+        metrics: Arc<Metrics>,
+        lifecycle: Lifecycle,
+        log: &Logger,
+    ) -> Self {
+        Self {
+            receiver,
+            queue,
+            db,
+            directory,
+            settings,
+            stats,
+            metrics,
+            lifecycle,
+            log: log.new(o!("logger" => "processing")),
+        }
+    }
+
+    fn writer(&self) -> Writer {
+        Writer {
+            receiver: Arc::clone(&self.receiver),
+            db: self.db.clone(),
+            directory: self.directory.clone(),
+            settings: Arc::clone(&self.settings),
+            stats: Arc::clone(&self.stats),
+            metrics: Arc::clone(&self.metrics),
+            log: self.log.clone(),
+        }
+    }
+}
+
+impl Actor for IngestActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
+        self.lifecycle.up();
+        let writer = self.writer();
+        ctx.spawn(
+            writer
+                .run()
+                .into_actor(self)
+                .map(|outcome, actor, ctx| match outcome {
+                    Ok(()) => {
+                        info!(actor.log, "Ingest queue closed; writer finished");
+                        ctx.stop();
+                    }
+                    Err(err) => {
+                        error!(actor.log, "Ingest writer failed";
+                        "error" => %err, "error_type" => "IngestError");
+                        actor.lifecycle.fail(ctx, &err);
+                    }
+                }),
+        );
+    }
+}
+
+impl Supervised for IngestActor {
+    /// The writer task died with the old run; everything else is shared state that must
+    /// survive (the queue, the counters, the directory).
+    fn restarting(&mut self, _ctx: &mut Context<Self>) {
+        warn!(self.log, "Ingest writer restarting");
+    }
+}
+
+/// Waits until every queued event has been written (or `timeout` passes): the shutdown's
+/// "flush queues" step, sent after the gateway has stopped.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "IngestStatus")]
+pub struct Flush {
+    pub timeout: Duration,
+}
+
+impl Handler<Flush> for IngestActor {
+    type Result = ResponseFuture<IngestStatus>;
+
+    fn handle(&mut self, msg: Flush, _ctx: &mut Context<Self>) -> Self::Result {
+        let queue = self.queue.clone();
+        let stats = Arc::clone(&self.stats);
+        Box::pin(async move {
+            let deadline = Instant::now() + msg.timeout;
+            loop {
+                let idle = queue.max_capacity() == queue.capacity()
+                    && stats.in_flight.load(Ordering::Acquire) == 0;
+                if idle || Instant::now() >= deadline {
+                    return stats.status(&queue);
+                }
+                tokio::time::sleep(FLUSH_POLL).await;
+            }
+        })
+    }
+}
+
+/// The loop that does the work; owns clones of the actor's dependencies so it can run as
+/// one future without borrowing the actor.
+struct Writer {
+    receiver: Arc<tokio::sync::Mutex<IngestReceiver>>,
+    db: ComponentHandle<DbActor>,
+    directory: ChannelDirectory,
+    settings: Arc<IngestSettings>,
+    stats: Arc<IngestStats>,
+    metrics: Arc<Metrics>,
+    log: Logger,
+}
+
+impl Writer {
+    /// Runs until the queue is closed (Ok) or a write fails for good (Err).
+    async fn run(self) -> Result<(), IngestError> {
+        loop {
+            let batch = {
+                let mut receiver = self.receiver.lock().await;
+                let Some(first) = receiver.recv().await else {
+                    return Ok(());
+                };
+                let mut batch = vec![first];
+                while batch.len() < self.settings.max_batch_events {
+                    match receiver.try_recv() {
+                        Ok(event) => batch.push(event),
+                        Err(_) => break,
+                    }
+                }
+                self.stats
+                    .in_flight
+                    .store(batch.len() as u64, Ordering::Release);
+                batch
+            };
+            let result = self.write_batch(batch).await;
+            self.stats.in_flight.store(0, Ordering::Release);
+            result?;
+        }
+    }
+
+    async fn write_batch(&self, batch: Vec<IngestEvent>) -> Result<(), IngestError> {
+        let started = Instant::now();
+        let events = batch.len();
+        self.count_events(&batch);
+        let plan = plan(batch, &self.settings.selection, &self.directory);
+        self.stats
+            .unmonitored
+            .fetch_add(plan.unmonitored as u64, Ordering::Relaxed);
+        if !plan.invalid.is_empty() {
+            self.stats
+                .invalid
+                .fetch_add(plan.invalid.len() as u64, Ordering::Relaxed);
+            warn!(self.log, "Skipped events that could not be converted";
+                "count" => plan.invalid.len(), "first" => &plan.invalid[0]);
+        }
+        for op in plan.ops {
+            self.write_with_retry(op).await?;
+        }
+        self.stats.batches.fetch_add(1, Ordering::Relaxed);
+        let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
+        self.stats.last_batch_at_ms.store(now_ms, Ordering::Relaxed);
+        let elapsed = started.elapsed();
+        if let Ok(histogram) = self.metrics.histogram(
+            "discord_monitor_ingest_batch_duration_seconds",
+            "Time to write one batch of gateway events to the database",
+            crate::metrics::LATENCY_BUCKETS_SECONDS,
+            &[],
+        ) {
+            histogram.observe_duration(elapsed);
+        }
+        log_if_slow(
+            &self.log,
+            &format!("ingest.batch of {events} events"),
+            elapsed,
+            self.settings.slow_threshold,
+        );
+        Ok(())
+    }
+
+    fn count_events(&self, batch: &[IngestEvent]) {
+        self.stats
+            .events
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        let mut kinds: BTreeMap<&'static str, u64> = BTreeMap::new();
+        for event in batch {
+            *kinds.entry(event.kind()).or_default() += 1;
+        }
+        for (kind, count) in kinds {
+            if let Ok(counter) = self.metrics.counter(
+                "discord_monitor_ingest_events_total",
+                "Gateway events taken off the ingest queue, by kind",
+                &[("kind", kind)],
+            ) {
+                counter.inc_by(count);
+            }
+        }
+    }
+
+    /// Writes `op`, retrying while the database is coming back; drops it (logged, counted,
+    /// left to backfill) only when it can never succeed.
+    async fn write_with_retry(&self, op: WriteOp) -> Result<(), IngestError> {
+        let mut attempt: u32 = 0;
+        let mut wait = RETRY_INITIAL;
+        loop {
+            attempt += 1;
+            let error = match self.write(&op).await {
+                Ok(()) => return Ok(()),
+                Err(error) => error,
+            };
+            if error.is_permanent()
+                || (!error.is_transient() && attempt >= MAX_ATTEMPTS_FOR_UNEXPECTED_ERRORS)
+            {
+                self.stats.dropped_writes.fetch_add(1, Ordering::Relaxed);
+                error!(self.log, "Dropped a write the database refused; backfill will recover it";
+                    "operation" => op.name(), "attempts" => attempt,
+                    "error" => %error_chain(&error), "error_type" => "IngestWriteDropped");
+                return Ok(());
+            }
+            if error.is_terminal() {
+                // The database component is gone for good: nothing to retry against.
+                return Err(error);
+            }
+            self.stats.retries.fetch_add(1, Ordering::Relaxed);
+            debug!(self.log, "Database write will be retried";
+                "operation" => op.name(), "attempt" => attempt,
+                "retry_in_ms" => wait.as_millis() as u64, "error" => %error_chain(&error));
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(RETRY_MAX);
+        }
+    }
+
+    async fn write(&self, op: &WriteOp) -> Result<(), IngestError> {
+        match op {
+            WriteOp::Guilds(guilds) => self
+                .ask(UpsertGuilds {
+                    guilds: guilds.clone(),
+                })
+                .await
+                .map(drop),
+            WriteOp::Channels(channels) => self
+                .ask(UpsertChannels {
+                    channels: channels.clone(),
+                })
+                .await
+                .map(drop),
+            WriteOp::Messages(messages) => {
+                let outcome = self
+                    .ask(StoreMessages {
+                        messages: messages.clone(),
+                    })
+                    .await?;
+                self.count_stored(&outcome);
+                Ok(())
+            }
+            WriteOp::PartialUpdates(updates) => {
+                let outcome = self
+                    .ask(ApplyPartialUpdates {
+                        updates: updates.clone(),
+                    })
+                    .await?;
+                self.count_stored(&outcome);
+                Ok(())
+            }
+            WriteOp::Deletes { channel_id, ids } => {
+                let outcome = self
+                    .ask(MarkDeleted {
+                        channel_id: *channel_id,
+                        message_ids: ids.clone(),
+                    })
+                    .await?;
+                self.stats.deletions.fetch_add(
+                    (outcome.deleted + outcome.tombstones) as u64,
+                    Ordering::Relaxed,
+                );
+                Ok(())
+            }
+        }
+    }
+
+    async fn ask<M, T>(&self, msg: M) -> Result<T, IngestError>
+    where
+        M: Message<Result = Result<T, DbError>> + Send + 'static,
+        T: Send + 'static,
+        DbActor: Handler<M>,
+    {
+        self.db
+            .send(msg)
+            .await
+            .map_err(IngestError::Unavailable)?
+            .map_err(IngestError::Database)
+    }
+
+    fn count_stored(&self, outcome: &StoreOutcome) {
+        self.stats
+            .messages_inserted
+            .fetch_add(outcome.inserted as u64, Ordering::Relaxed);
+        self.stats
+            .messages_updated
+            .fetch_add(outcome.updated as u64, Ordering::Relaxed);
+        self.stats
+            .revisions
+            .fetch_add(outcome.revisions as u64, Ordering::Relaxed);
+        for (outcome_label, count) in [
+            ("inserted", outcome.inserted),
+            ("updated", outcome.updated),
+            ("unchanged", outcome.unchanged),
+        ] {
+            if let Ok(counter) = self.metrics.counter(
+                "discord_monitor_messages_stored_total",
+                "Messages written by the storage path, by outcome",
+                &[("outcome", outcome_label)],
+            ) {
+                counter.inc_by(count as u64);
+            }
+        }
+    }
+}
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut chain = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        chain.push_str(": ");
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    chain
+}

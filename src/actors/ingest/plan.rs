@@ -1,0 +1,295 @@
+//! Turns a batch of events into the fewest database writes that keep their order: runs of
+//! the same kind of write are merged (one transaction each), and unmonitored channels are
+//! filtered out here, once.
+
+use crate::actors::db::{
+    ChannelRecord, GuildRecord, MessageSource, NewMessage, PartialMessageUpdate,
+};
+use crate::config::DiscordConfig;
+use crate::discord::{self, Message, Snowflake};
+
+use super::directory::ChannelDirectory;
+use super::events::IngestEvent;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteOp {
+    Guilds(Vec<GuildRecord>),
+    Channels(Vec<ChannelRecord>),
+    Messages(Vec<NewMessage>),
+    PartialUpdates(Vec<PartialMessageUpdate>),
+    Deletes { channel_id: u64, ids: Vec<u64> },
+}
+
+impl WriteOp {
+    pub const fn name(&self) -> &'static str {
+        match self {
+            WriteOp::Guilds(_) => "guilds",
+            WriteOp::Channels(_) => "channels",
+            WriteOp::Messages(_) => "messages",
+            WriteOp::PartialUpdates(_) => "partial_updates",
+            WriteOp::Deletes { .. } => "deletes",
+        }
+    }
+}
+
+#[derive(Debug, Default, PartialEq)]
+pub struct Plan {
+    pub ops: Vec<WriteOp>,
+    /// Message events of channels the configuration does not monitor.
+    pub unmonitored: usize,
+    /// Events whose content could not be converted (e.g. an unparsable timestamp).
+    pub invalid: Vec<String>,
+}
+
+impl Plan {
+    fn push(&mut self, op: WriteOp) {
+        match (self.ops.last_mut(), op) {
+            (Some(WriteOp::Guilds(run)), WriteOp::Guilds(more)) => run.extend(more),
+            (Some(WriteOp::Channels(run)), WriteOp::Channels(more)) => run.extend(more),
+            (Some(WriteOp::Messages(run)), WriteOp::Messages(more)) => run.extend(more),
+            (Some(WriteOp::PartialUpdates(run)), WriteOp::PartialUpdates(more)) => {
+                run.extend(more);
+            }
+            (
+                Some(WriteOp::Deletes { channel_id, ids }),
+                WriteOp::Deletes {
+                    channel_id: next_channel,
+                    ids: more,
+                },
+            ) if *channel_id == next_channel => ids.extend(more),
+            (_, op) => self.ops.push(op),
+        }
+    }
+}
+
+/// Plans `events` in order. Guilds outside `discord.guild_ids` are ignored entirely; every
+/// channel of a monitored guild is recorded (names are useful even for unmonitored ones);
+/// messages are kept only for monitored channels.
+pub fn plan(
+    events: Vec<IngestEvent>,
+    selection: &DiscordConfig,
+    directory: &ChannelDirectory,
+) -> Plan {
+    let mut plan = Plan::default();
+    let guild_selected = |guild_id: Option<Snowflake>| {
+        guild_id
+            .is_none_or(|id| selection.guild_ids.is_empty() || selection.guild_ids.contains(&id))
+    };
+    for event in events {
+        match event {
+            IngestEvent::GuildUpserted(guild) => {
+                if !guild_selected(Some(guild.id)) || guild.unavailable {
+                    continue;
+                }
+                directory.remember_guild(&guild);
+                plan.push(WriteOp::Guilds(vec![discord::guild_record(&guild)]));
+                let channels: Vec<ChannelRecord> = guild
+                    .channels
+                    .iter()
+                    .chain(&guild.threads)
+                    .map(|channel| discord::channel_record(channel, Some(guild.id.get())))
+                    .collect();
+                if !channels.is_empty() {
+                    plan.push(WriteOp::Channels(channels));
+                }
+            }
+            IngestEvent::ChannelUpserted(channel) => {
+                let guild_id = channel
+                    .guild_id
+                    .or_else(|| directory.get(channel.id).and_then(|info| info.guild_id));
+                if !guild_selected(guild_id) {
+                    continue;
+                }
+                directory.remember(&channel, guild_id);
+                plan.push(WriteOp::Channels(vec![discord::channel_record(
+                    &channel,
+                    guild_id.map(Snowflake::get),
+                )]));
+            }
+            IngestEvent::ThreadsSynced { guild_id, threads } => {
+                if !guild_selected(Some(guild_id)) {
+                    continue;
+                }
+                let records = threads
+                    .iter()
+                    .map(|thread| {
+                        directory.remember(thread, Some(guild_id));
+                        discord::channel_record(thread, Some(guild_id.get()))
+                    })
+                    .collect();
+                plan.push(WriteOp::Channels(records));
+            }
+            IngestEvent::MessageCreated(message) | IngestEvent::MessageUpdated(message) => {
+                plan_message(&mut plan, &message, selection, directory);
+            }
+            IngestEvent::MessagePartiallyUpdated(update) => {
+                if !monitored(selection, directory, update.guild_id, update.channel_id) {
+                    plan.unmonitored += 1;
+                    continue;
+                }
+                let edited_at_ms = match update
+                    .edited_timestamp
+                    .as_deref()
+                    .map(discord::parse_timestamp_ms)
+                    .transpose()
+                {
+                    Ok(edited) => edited,
+                    Err(err) => {
+                        plan.invalid.push(format!("message {}: {err}", update.id));
+                        continue;
+                    }
+                };
+                plan.push(WriteOp::PartialUpdates(vec![PartialMessageUpdate {
+                    id: update.id.get(),
+                    channel_id: update.channel_id.get(),
+                    content: update.content,
+                    edited_at_ms,
+                    attachments: update.attachments,
+                    embeds: update.embeds,
+                }]));
+            }
+            IngestEvent::MessagesDeleted {
+                channel_id,
+                guild_id,
+                ids,
+            } => {
+                if !monitored(selection, directory, guild_id, channel_id) {
+                    plan.unmonitored += ids.len();
+                    continue;
+                }
+                plan.push(WriteOp::Deletes {
+                    channel_id: channel_id.get(),
+                    ids: ids.into_iter().map(Snowflake::get).collect(),
+                });
+            }
+        }
+    }
+    plan
+}
+
+fn plan_message(
+    plan: &mut Plan,
+    message: &Message,
+    selection: &DiscordConfig,
+    directory: &ChannelDirectory,
+) {
+    let known_guild = directory
+        .get(message.channel_id)
+        .and_then(|info| info.guild_id);
+    if !monitored(selection, directory, message.guild_id, message.channel_id) {
+        plan.unmonitored += 1;
+        return;
+    }
+    match discord::new_message(
+        message,
+        known_guild.map(Snowflake::get),
+        MessageSource::Gateway,
+    ) {
+        Ok(row) => plan.push(WriteOp::Messages(vec![row])),
+        Err(err) => plan.invalid.push(format!("message {}: {err}", message.id)),
+    }
+}
+
+/// Whether `channel_id` is monitored, using what the directory knows of its guild and parent.
+pub fn monitored(
+    selection: &DiscordConfig,
+    directory: &ChannelDirectory,
+    guild_id: Option<Snowflake>,
+    channel_id: Snowflake,
+) -> bool {
+    let info = directory.get(channel_id);
+    let guild_id = guild_id.or_else(|| info.and_then(|info| info.guild_id));
+    selection.monitors(guild_id, channel_id, info.and_then(|info| info.parent_id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::discord::Guild;
+
+    fn message(id: u64, channel: u64, content: &str) -> Message {
+        serde_json::from_value(serde_json::json!({
+            "id": id.to_string(), "channel_id": channel.to_string(), "guild_id": "1",
+            "author": {"id": "5", "username": "ann"}, "content": content,
+            "timestamp": "2026-01-01T00:00:00+00:00", "type": 0
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn runs_of_the_same_write_merge_and_order_is_kept() {
+        let selection = DiscordConfig::default();
+        let directory = ChannelDirectory::default();
+        let events = vec![
+            IngestEvent::MessageCreated(message(100, 10, "a")),
+            IngestEvent::MessageCreated(message(101, 10, "b")),
+            IngestEvent::MessagesDeleted {
+                channel_id: Snowflake(10),
+                guild_id: Some(Snowflake(1)),
+                ids: vec![Snowflake(100)],
+            },
+            IngestEvent::MessagesDeleted {
+                channel_id: Snowflake(10),
+                guild_id: Some(Snowflake(1)),
+                ids: vec![Snowflake(101)],
+            },
+            IngestEvent::MessageCreated(message(102, 10, "c")),
+        ];
+        let plan = plan(events, &selection, &directory);
+        let names: Vec<&str> = plan.ops.iter().map(WriteOp::name).collect();
+        assert_eq!(names, ["messages", "deletes", "messages"]);
+        assert_eq!(
+            plan.ops[1],
+            WriteOp::Deletes {
+                channel_id: 10,
+                ids: vec![100, 101]
+            }
+        );
+    }
+
+    #[test]
+    fn unmonitored_channels_and_guilds_are_filtered_using_thread_parents() {
+        let selection = DiscordConfig {
+            channel_ids: vec![Snowflake(10)],
+            ..DiscordConfig::default()
+        };
+        let directory = ChannelDirectory::default();
+        let guild: Guild = serde_json::from_value(serde_json::json!({
+            "id": "1", "name": "g",
+            "channels": [{"id": "10", "type": 0}, {"id": "20", "type": 0}],
+            "threads": [{"id": "11", "type": 11, "parent_id": "10"}]
+        }))
+        .unwrap();
+        let events = vec![
+            IngestEvent::GuildUpserted(guild),
+            IngestEvent::MessageCreated(message(100, 10, "kept")),
+            IngestEvent::MessageCreated(message(101, 11, "thread of a monitored channel")),
+            IngestEvent::MessageCreated(message(102, 20, "not monitored")),
+        ];
+        let plan = plan(events, &selection, &directory);
+        assert_eq!(plan.unmonitored, 1);
+        let WriteOp::Messages(rows) = &plan.ops[2] else {
+            panic!("{:?}", plan.ops);
+        };
+        let ids: Vec<u64> = rows.iter().map(|row| row.id).collect();
+        assert_eq!(ids, [100, 101]);
+        // Every channel of the monitored guild is recorded, monitored or not.
+        let WriteOp::Channels(channels) = &plan.ops[1] else {
+            panic!("{:?}", plan.ops);
+        };
+        assert_eq!(channels.len(), 3);
+    }
+
+    #[test]
+    fn invalid_timestamps_are_reported_not_stored() {
+        let mut bad = message(100, 10, "x");
+        bad.timestamp = "not a time".to_owned();
+        let plan = plan(
+            vec![IngestEvent::MessageCreated(bad)],
+            &DiscordConfig::default(),
+            &ChannelDirectory::default(),
+        );
+        assert!(plan.ops.is_empty());
+        assert_eq!(plan.invalid.len(), 1);
+    }
+}

@@ -1,0 +1,187 @@
+//! The storage path end to end on a real actor system: events in the queue come out as rows
+//! in a real SQLite file, in order, filtered, and none are lost while the database actor is
+//! away.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use super::*;
+use crate::actors::db::{Database, DbActor, MessageQuery, QueryMessages};
+use crate::actors::health::HealthActor;
+use crate::config::{DatabaseConfig, DiscordConfig, LogLevel};
+use crate::discord::{Message, Snowflake};
+use crate::logging::memory_logger;
+use crate::metrics::Metrics;
+use crate::supervisor::{ComponentHandle, ComponentSupervisor, RestartPolicy};
+
+const GENEROUS_WAIT: Duration = Duration::from_secs(30);
+
+fn message(id: u64, channel: u64, content: &str) -> Message {
+    serde_json::from_value(serde_json::json!({
+        "id": id.to_string(), "channel_id": channel.to_string(), "guild_id": "1",
+        "author": {"id": "5", "username": "ann"}, "content": content,
+        "timestamp": "2026-01-01T00:00:00+00:00", "type": 0, "nonce": 12345
+    }))
+    .unwrap()
+}
+
+struct Pipeline {
+    _dir: tempfile::TempDir,
+    sender: IngestSender,
+    db: ComponentHandle<DbActor>,
+    ingest: ComponentHandle<IngestActor>,
+    stats: Arc<IngestStats>,
+    _components: ComponentSupervisor,
+}
+
+fn pipeline(selection: DiscordConfig, capacity: usize) -> Pipeline {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = memory_logger(LogLevel::Info);
+    let health = HealthActor::new(Duration::from_secs(600), &log).start();
+    let mut components = ComponentSupervisor::new(health.recipient());
+    let database = Database::open(&DatabaseConfig {
+        path: dir.path().join("db.sqlite"),
+        ..DatabaseConfig::default()
+    })
+    .unwrap();
+    let db_log = log.clone();
+    let db = components.supervise("database", RestartPolicy::default(), move |lifecycle| {
+        DbActor::new(database.clone(), db_log.clone(), Duration::from_secs(5))
+            .with_lifecycle(lifecycle)
+    });
+    let (sender, receiver) = queue(capacity);
+    let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
+    let stats = Arc::new(IngestStats::default());
+    let settings = Arc::new(IngestSettings {
+        selection,
+        max_batch_events: 500,
+        slow_threshold: Duration::from_secs(5),
+    });
+    let (queue_probe, ingest_db, ingest_stats) = (sender.clone(), db.clone(), Arc::clone(&stats));
+    let ingest = components.supervise("ingest", RestartPolicy::default(), move |lifecycle| {
+        IngestActor::new(
+            Arc::clone(&receiver),
+            queue_probe.clone(),
+            ingest_db.clone(),
+            ChannelDirectory::default(),
+            Arc::clone(&settings),
+            Arc::clone(&ingest_stats),
+            Arc::new(Metrics::new()),
+            lifecycle,
+            &log,
+        )
+    });
+    Pipeline {
+        _dir: dir,
+        sender,
+        db,
+        ingest,
+        stats,
+        _components: components,
+    }
+}
+
+async fn stored(db: &ComponentHandle<DbActor>, channel: u64) -> Vec<(u64, String, bool)> {
+    let query = MessageQuery::new(Some(channel), Some(0), None, 1000).unwrap();
+    db.send(QueryMessages(query))
+        .await
+        .unwrap()
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.id, m.content, m.deleted))
+        .collect()
+}
+
+#[actix_rt::test]
+async fn events_become_rows_in_order_with_edits_and_deletes() {
+    let pipeline = pipeline(DiscordConfig::default(), 64);
+    let mut edited = message(101, 10, "b, edited");
+    edited.edited_timestamp = Some("2026-01-01T00:01:00+00:00".to_owned());
+    for event in [
+        IngestEvent::MessageCreated(message(100, 10, "a")),
+        IngestEvent::MessageCreated(message(101, 10, "b")),
+        IngestEvent::MessageUpdated(edited),
+        IngestEvent::MessagesDeleted {
+            channel_id: Snowflake(10),
+            guild_id: Some(Snowflake(1)),
+            ids: vec![Snowflake(100)],
+        },
+        IngestEvent::MessageCreated(message(100, 10, "a")), // a late duplicate
+    ] {
+        pipeline.sender.send(event).await.unwrap();
+    }
+    let status = pipeline
+        .ingest
+        .send(Flush {
+            timeout: GENEROUS_WAIT,
+        })
+        .await
+        .unwrap();
+    assert_eq!(status.queue_depth, 0);
+    assert_eq!(status.events, 5);
+    assert_eq!(
+        stored(&pipeline.db, 10).await,
+        [
+            (100, "a".to_owned(), true),
+            (101, "b, edited".to_owned(), false)
+        ]
+    );
+    let status = pipeline.stats.status(&pipeline.sender);
+    assert_eq!((status.revisions, status.deletions), (1, 1));
+}
+
+#[actix_rt::test]
+async fn a_full_queue_makes_the_sender_wait_and_loses_nothing() {
+    let pipeline = pipeline(DiscordConfig::default(), 4);
+    let sender = pipeline.sender.clone();
+    let producer = actix_rt::spawn(async move {
+        for id in 1_000..1_300 {
+            sender
+                .send(IngestEvent::MessageCreated(message(id, 20, "burst")))
+                .await
+                .unwrap();
+        }
+    });
+    producer.await.unwrap();
+    pipeline
+        .ingest
+        .send(Flush {
+            timeout: GENEROUS_WAIT,
+        })
+        .await
+        .unwrap();
+    assert_eq!(stored(&pipeline.db, 20).await.len(), 300);
+}
+
+#[actix_rt::test]
+async fn unmonitored_channels_are_not_stored() {
+    let pipeline = pipeline(
+        DiscordConfig {
+            ignored_channel_ids: vec![Snowflake(30)],
+            ..DiscordConfig::default()
+        },
+        16,
+    );
+    pipeline
+        .sender
+        .send(IngestEvent::MessageCreated(message(1, 30, "ignored")))
+        .await
+        .unwrap();
+    pipeline
+        .sender
+        .send(IngestEvent::MessageCreated(message(2, 31, "kept")))
+        .await
+        .unwrap();
+    let status = pipeline
+        .ingest
+        .send(Flush {
+            timeout: GENEROUS_WAIT,
+        })
+        .await
+        .unwrap();
+    assert_eq!(status.unmonitored, 1);
+    assert!(stored(&pipeline.db, 30).await.is_empty());
+    assert_eq!(stored(&pipeline.db, 31).await.len(), 1);
+}
