@@ -19,6 +19,7 @@
 //! lines a file would get.
 
 mod bridge;
+mod chain;
 mod error;
 mod format;
 mod level;
@@ -41,6 +42,7 @@ use slog::o;
 use crate::config::{LogLevel, MonitoringConfig, Secret};
 
 pub use bridge::{LogBridge, install_log_bridge, logger_name_for_target};
+pub use chain::error_chain;
 pub use error::LoggingError;
 pub use format::DEFAULT_LOGGER;
 pub use level::level_name;

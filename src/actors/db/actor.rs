@@ -26,7 +26,7 @@ use super::model::{
     CheckpointOutcome, DbStats, DeleteOutcome, IngestCursor, IntegrityReport, StoreOutcome,
     StoredMessage,
 };
-use crate::logging::log_if_slow;
+use crate::logging::{error_chain, log_if_slow};
 use crate::supervisor::Lifecycle;
 
 pub struct DbActor {
@@ -62,7 +62,7 @@ impl DbActor {
     /// Records the error with the supervisor, then stops so that it restarts us.
     fn stop_with(&self, err: &DbError, ctx: &mut Context<Self>) {
         match &self.lifecycle {
-            Some(lifecycle) => lifecycle.fail(ctx, error_chain(err)),
+            Some(lifecycle) => lifecycle.fail(ctx, error_chain(&err)),
             None => ctx.stop(),
         }
     }
@@ -100,7 +100,7 @@ impl DbActor {
     }
 
     fn report_failure(&self, operation: &'static str, err: &DbError, ctx: &mut Context<Self>) {
-        let cause = error_chain(err);
+        let cause = error_chain(&err);
         if err.is_invalid_input() {
             debug!(self.log, "Rejected database request";
                 "operation" => operation, "error" => cause);
@@ -293,18 +293,6 @@ impl Handler<Checkpoint> for DbActor {
     fn handle(&mut self, _msg: Checkpoint, _ctx: &mut Self::Context) -> Self::Result {
         self.run("checkpoint", Database::checkpoint)
     }
-}
-
-/// The error and its sources, `: `-separated, for the `error` field of a log line.
-fn error_chain(err: &DbError) -> String {
-    let mut chain = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        chain.push_str(": ");
-        chain.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    chain
 }
 
 /// A small fixed vocabulary for the `error_type` log field.

@@ -25,7 +25,7 @@ use crate::actors::db::{
     UpsertChannels, UpsertGuilds,
 };
 use crate::config::DiscordConfig;
-use crate::logging::log_if_slow;
+use crate::logging::{error_chain, log_if_slow};
 use crate::metrics::Metrics;
 use crate::supervisor::{ComponentHandle, Lifecycle};
 
@@ -436,15 +436,4 @@ impl Writer {
             }
         }
     }
-}
-
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut chain = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        chain.push_str(": ");
-        chain.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    chain
 }
