@@ -5,3 +5,4 @@ pub mod db;
 pub mod gateway;
 pub mod health;
 pub mod llm;
+pub mod ratelimit;
