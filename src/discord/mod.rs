@@ -9,6 +9,7 @@
 mod convert;
 pub mod gateway;
 pub mod model;
+pub mod rest;
 
 pub use convert::{ConvertError, channel_record, guild_record, new_message, parse_timestamp_ms};
 pub use model::{
