@@ -6,6 +6,7 @@
 //! wherever Discord sends them, snowflakes may be strings or integers, and fields we do not
 //! use (such as `nonce`, which is a string or an integer) are not modelled at all.
 
+pub mod check;
 mod convert;
 pub mod gateway;
 pub mod model;
