@@ -255,6 +255,14 @@ async fn requests_wait_for_the_reset_their_bucket_headers_announce() {
         h.metric("discord_monitor_rest_rate_limit_wait_seconds_count")
             .is_some()
     );
+    assert!(
+        h.metric("discord_monitor_rest_rate_limit_buckets ")
+            .is_some()
+    );
+    assert!(
+        h.metric("discord_monitor_rest_invalid_requests 0")
+            .is_some()
+    );
 }
 
 #[actix_rt::test]
