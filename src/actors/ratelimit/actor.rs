@@ -25,6 +25,7 @@ use super::messages::{
     AcquirePermit, GetRateLimitStatus, Permit, RateLimitStatus, ReportResponse, RequestRecord,
     TokenRejected,
 };
+use super::route::Route;
 use super::token::TokenState;
 use crate::metrics::Metrics;
 use crate::supervisor::Lifecycle;
@@ -43,7 +44,7 @@ const TOKEN_REJECTED_REASON: &str =
     "Discord rejected the token (401): check DISCORD_TOKEN and discord.token_type";
 
 struct Waiter {
-    route: super::route::Route,
+    route: Route,
     reply: oneshot::Sender<Result<Permit, RateLimitError>>,
 }
 
