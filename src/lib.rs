@@ -16,12 +16,15 @@
 //! - [`actors::db`]: the DbActor and [`actors::db::Database`]: SQLite over an r2d2 pool (WAL,
 //!   foreign keys, embedded migrations in `migrations/`), batched idempotent writes, message
 //!   revisions, ingest cursors, FTS5 search; diesel runs on tokio's blocking pool.
+//! - [`actors::ratelimit`]: the RateLimiterActor. Every Discord REST call asks it for a permit
+//!   (per-route buckets, the global limit, our own ceiling, 429 pauses, a dead token).
 //! - [`actors::gateway`], [`actors::llm`], [`actors::alert`]: config sections of the Discord
 //!   gateway, the LLM router and the alert delivery (their actors arrive with their issues).
 //! - [`admin`]: the actix-web admin API (health probes, metrics, sanitized config, status,
 //!   stored messages, OpenAPI) with its access policy.
 //! - [`discord`]: Discord's wire formats (messages, channels, guilds, gateway envelope, close
-//!   codes, intents) and their conversion into database records.
+//!   codes, intents) and their conversion into database records; the REST client
+//!   ([`discord::rest`]) and `discord check` ([`discord::check`]).
 //! - [`config`]: the JSON configuration (the seed's sections), environment overrides with
 //!   `NAME_FILE` secrets, every problem reported at once, `config sample|validate|show`.
 //! - [`logging`]: slog JSON lines in the seed's shape to stdout and rotated files, secret

@@ -6,3 +6,4 @@ pub mod gateway;
 pub mod health;
 pub mod ingest;
 pub mod llm;
+pub mod ratelimit;

@@ -6,9 +6,11 @@
 //! wherever Discord sends them, snowflakes may be strings or integers, and fields we do not
 //! use (such as `nonce`, which is a string or an integer) are not modelled at all.
 
+pub mod check;
 mod convert;
 pub mod gateway;
 pub mod model;
+pub mod rest;
 
 pub use convert::{ConvertError, channel_record, guild_record, new_message, parse_timestamp_ms};
 pub use model::{

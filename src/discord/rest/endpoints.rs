@@ -1,0 +1,267 @@
+//! The endpoints the service uses, typed, with their routes (template plus major parameter,
+//! which is what the limiter keys buckets by).
+
+use serde::{Deserialize, Serialize};
+
+use super::client::DiscordRest;
+use super::error::RestError;
+use crate::discord::gateway::GatewayBot;
+use crate::discord::{Channel, Guild, Message, Snowflake, User};
+
+/// Discord's page size for message history.
+pub const MAX_MESSAGES_PER_PAGE: u8 = 100;
+
+/// Discord's page size for `GET /users/@me/guilds`.
+const GUILDS_PER_PAGE: usize = 200;
+
+/// Pages of guilds read at most (a million guilds): a server that keeps answering full pages
+/// must not keep us looping.
+const MAX_GUILD_PAGES: usize = 5_000;
+
+pub mod routes {
+    use crate::actors::ratelimit::Route;
+
+    pub const GATEWAY: Route = Route::get("/gateway");
+    pub const GATEWAY_BOT: Route = Route::get("/gateway/bot");
+    pub const CURRENT_USER: Route = Route::get("/users/@me");
+    pub const CURRENT_APPLICATION: Route = Route::get("/applications/@me");
+    pub const CURRENT_USER_GUILDS: Route = Route::get("/users/@me/guilds");
+    pub const GUILD: Route = Route::get("/guilds/{guild_id}");
+    pub const GUILD_CHANNELS: Route = Route::get("/guilds/{guild_id}/channels");
+    pub const GUILD_ACTIVE_THREADS: Route = Route::get("/guilds/{guild_id}/threads/active");
+    pub const CHANNEL: Route = Route::get("/channels/{channel_id}");
+    pub const CHANNEL_MESSAGES: Route = Route::get("/channels/{channel_id}/messages");
+}
+
+/// Application flags that say whether the MESSAGE_CONTENT intent is enabled
+/// (`resources/application#application-object-application-flags`).
+pub mod application_flags {
+    /// Enabled for a verified bot in 100 or more servers (approved by Discord).
+    pub const GATEWAY_MESSAGE_CONTENT: u64 = 1 << 18;
+    /// Enabled in the developer portal for a bot in fewer than 100 servers.
+    pub const GATEWAY_MESSAGE_CONTENT_LIMITED: u64 = 1 << 19;
+}
+
+/// `GET /applications/@me`, the fields we read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Application {
+    pub id: Snowflake,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub flags: Option<u64>,
+    #[serde(default)]
+    pub approximate_guild_count: Option<u64>,
+}
+
+/// Whether guild messages arrive with their content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageContentIntent {
+    /// Approved by Discord (verified bot).
+    Enabled,
+    /// Switched on in the developer portal (bot in fewer than 100 servers).
+    EnabledLimited,
+    /// Off: content, embeds and attachments of guild messages arrive empty, and IDENTIFY
+    /// with the intent closes with 4014.
+    Disabled,
+}
+
+impl Application {
+    pub fn message_content_intent(&self) -> MessageContentIntent {
+        let flags = self.flags.unwrap_or(0);
+        if flags & application_flags::GATEWAY_MESSAGE_CONTENT != 0 {
+            MessageContentIntent::Enabled
+        } else if flags & application_flags::GATEWAY_MESSAGE_CONTENT_LIMITED != 0 {
+            MessageContentIntent::EnabledLimited
+        } else {
+            MessageContentIntent::Disabled
+        }
+    }
+}
+
+/// `GET /gateway`: the URL only (what a user token may ask for).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatewayUrl {
+    pub url: String,
+}
+
+#[derive(Deserialize)]
+struct ActiveThreads {
+    #[serde(default)]
+    threads: Vec<Channel>,
+}
+
+fn page_query(
+    anchor: &'static str,
+    id: Option<Snowflake>,
+    limit: u8,
+) -> Vec<(&'static str, String)> {
+    let mut query = Vec::with_capacity(2);
+    if let Some(id) = id {
+        query.push((anchor, id.to_string()));
+    }
+    query.push(("limit", limit.to_string()));
+    query
+}
+
+fn check_limit(limit: u8) -> Result<(), RestError> {
+    if (1..=MAX_MESSAGES_PER_PAGE).contains(&limit) {
+        Ok(())
+    } else {
+        Err(RestError::InvalidLimit(limit))
+    }
+}
+
+impl DiscordRest {
+    /// `GET /gateway/bot`: URL, recommended shards, `session_start_limit` (bot tokens).
+    pub async fn get_gateway_bot(&self) -> Result<GatewayBot, RestError> {
+        self.get(routes::GATEWAY_BOT, "/gateway/bot", &[]).await
+    }
+
+    /// `GET /gateway`: the URL alone, for user tokens.
+    pub async fn get_gateway(&self) -> Result<GatewayUrl, RestError> {
+        self.get(routes::GATEWAY, "/gateway", &[]).await
+    }
+
+    /// `GET /users/@me`: who the token belongs to (the token check).
+    pub async fn current_user(&self) -> Result<User, RestError> {
+        self.get(routes::CURRENT_USER, "/users/@me", &[]).await
+    }
+
+    /// `GET /applications/@me` (bot tokens): the flags tell whether MESSAGE_CONTENT is on.
+    pub async fn current_application(&self) -> Result<Application, RestError> {
+        self.get(routes::CURRENT_APPLICATION, "/applications/@me", &[])
+            .await
+    }
+
+    /// `GET /users/@me/guilds`, every page: the guilds the token can see (partial objects:
+    /// id, name, icon).
+    pub async fn current_user_guilds(&self) -> Result<Vec<Guild>, RestError> {
+        let mut guilds: Vec<Guild> = Vec::new();
+        for _ in 0..MAX_GUILD_PAGES {
+            let mut query = vec![("limit", GUILDS_PER_PAGE.to_string())];
+            if let Some(last) = guilds.last() {
+                query.push(("after", last.id.to_string()));
+            }
+            let page: Vec<Guild> = self
+                .get(routes::CURRENT_USER_GUILDS, "/users/@me/guilds", &query)
+                .await?;
+            let full = page.len() >= GUILDS_PER_PAGE;
+            guilds.extend(page);
+            if !full {
+                break;
+            }
+        }
+        Ok(guilds)
+    }
+
+    /// `GET /guilds/{guild_id}`.
+    pub async fn guild(&self, guild_id: Snowflake) -> Result<Guild, RestError> {
+        self.get(
+            routes::GUILD.for_guild(guild_id),
+            &format!("/guilds/{guild_id}"),
+            &[],
+        )
+        .await
+    }
+
+    /// `GET /guilds/{guild_id}/channels`: channels, categories, forums; not threads.
+    pub async fn guild_channels(&self, guild_id: Snowflake) -> Result<Vec<Channel>, RestError> {
+        self.get(
+            routes::GUILD_CHANNELS.for_guild(guild_id),
+            &format!("/guilds/{guild_id}/channels"),
+            &[],
+        )
+        .await
+    }
+
+    /// `GET /guilds/{guild_id}/threads/active` (bot tokens): active threads and forum posts.
+    pub async fn active_threads(&self, guild_id: Snowflake) -> Result<Vec<Channel>, RestError> {
+        let active: ActiveThreads = self
+            .get(
+                routes::GUILD_ACTIVE_THREADS.for_guild(guild_id),
+                &format!("/guilds/{guild_id}/threads/active"),
+                &[],
+            )
+            .await?;
+        Ok(active.threads)
+    }
+
+    /// `GET /channels/{channel_id}`.
+    pub async fn channel(&self, channel_id: Snowflake) -> Result<Channel, RestError> {
+        self.get(
+            routes::CHANNEL.for_channel(channel_id),
+            &format!("/channels/{channel_id}"),
+            &[],
+        )
+        .await
+    }
+
+    /// `GET /channels/{channel_id}/messages?after=..&limit=..`: up to `limit` (1..=100)
+    /// messages newer than `after`, **newest first** within the page; without `after`, the
+    /// newest messages. Page forward by passing the largest id seen as the next `after`.
+    pub async fn channel_messages(
+        &self,
+        channel_id: Snowflake,
+        after: Option<Snowflake>,
+        limit: u8,
+    ) -> Result<Vec<Message>, RestError> {
+        check_limit(limit)?;
+        self.get(
+            routes::CHANNEL_MESSAGES.for_channel(channel_id),
+            &format!("/channels/{channel_id}/messages"),
+            &page_query("after", after, limit),
+        )
+        .await
+    }
+
+    /// `GET /channels/{channel_id}/messages?before=..&limit=..`: up to `limit` messages older
+    /// than `before` (the newest ones without it), newest first; for a first run that reads
+    /// history backwards from now.
+    pub async fn channel_messages_before(
+        &self,
+        channel_id: Snowflake,
+        before: Option<Snowflake>,
+        limit: u8,
+    ) -> Result<Vec<Message>, RestError> {
+        check_limit(limit)?;
+        self.get(
+            routes::CHANNEL_MESSAGES.for_channel(channel_id),
+            &format!("/channels/{channel_id}/messages"),
+            &page_query("before", before, limit),
+        )
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_content_intent_from_application_flags() {
+        let app = |flags| Application {
+            id: Snowflake(1),
+            name: "bot".into(),
+            flags,
+            approximate_guild_count: None,
+        };
+        assert_eq!(
+            app(Some(1 << 18)).message_content_intent(),
+            MessageContentIntent::Enabled
+        );
+        assert_eq!(
+            app(Some((1 << 19) | (1 << 23))).message_content_intent(),
+            MessageContentIntent::EnabledLimited
+        );
+        assert_eq!(
+            app(Some(1 << 15)).message_content_intent(),
+            MessageContentIntent::Disabled
+        );
+        assert_eq!(
+            app(None).message_content_intent(),
+            MessageContentIntent::Disabled
+        );
+    }
+}
