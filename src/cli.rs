@@ -32,6 +32,9 @@ pub enum Command {
     /// Database maintenance
     #[command(subcommand)]
     Db(DbCommand),
+    /// Discord troubleshooting
+    #[command(subcommand)]
+    Discord(DiscordCommand),
     /// Exit 0 when the running service answers ready (for container health checks)
     Healthcheck(HealthcheckArgs),
 }
@@ -69,6 +72,17 @@ pub enum DbCommand {
     },
     /// Run SQLite's integrity and foreign-key checks and the full-text index check
     Integrity,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DiscordCommand {
+    /// Verify the token and show the gateway, the MESSAGE_CONTENT intent, and which guilds
+    /// and channels are visible, monitored or forbidden
+    Check {
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]

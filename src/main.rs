@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 
-use cli::{Cli, Command, ConfigCommand, DbCommand, HealthcheckArgs};
+use cli::{Cli, Command, ConfigCommand, DbCommand, DiscordCommand, HealthcheckArgs};
 use discord_monitor::actors::db::Database;
 use discord_monitor::app::{self, Mode};
 use discord_monitor::config::{self, Config, ConfigError, ProcessEnv};
@@ -50,6 +50,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Db(command) => {
             let config = load(&path, explicit)?;
             db_command(&config, command)
+        }
+        Command::Discord(DiscordCommand::Check { json }) => {
+            let config = load(&path, explicit)?;
+            discord_check(&config, json)
         }
         Command::Run => {
             let config = load(&path, explicit)?;
@@ -204,6 +208,30 @@ fn db_command(config: &Config, command: DbCommand) -> anyhow::Result<ExitCode> {
                 }
                 Ok(ExitCode::FAILURE)
             }
+        }
+    }
+}
+
+/// `discord check`: needs an actix System for its rate limiter. Internal log lines are not
+/// wanted on a terminal: everything worth saying is in the report.
+fn discord_check(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
+    let log = slog::Logger::root(slog::Discard, slog::o!());
+    let outcome = actix_rt::System::new().block_on(discord_monitor::discord::check::run_check(
+        &config.discord,
+        &log,
+    ));
+    match outcome {
+        Ok(report) if json => {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(report) => {
+            print!("{report}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(err) => {
+            eprintln!("error: {}", logging::error_chain(&err));
+            Ok(ExitCode::FAILURE)
         }
     }
 }

@@ -1,6 +1,7 @@
 //! One directory per actor: its config, messages, handlers and errors.
 
 pub mod alert;
+pub mod backfill;
 pub mod db;
 pub mod gateway;
 pub mod health;

@@ -14,7 +14,8 @@ pub struct DiscordConfig {
     pub token: Option<Secret>,
     /// Our own ceiling on REST calls, below Discord's published limits (seed key).
     pub rate_limit_requests_per_minute: u32,
-    /// Attempts per REST call before it is reported failed (seed key).
+    /// Retries of a failed REST call (5xx, transport) before it is reported failed; one call
+    /// makes at most `1 + max_retries` attempts (seed key).
     pub max_retries: u32,
     /// Seconds to wait for a TCP/TLS connection to Discord (seed key, hence no unit suffix).
     pub connection_timeout: f64,

@@ -1,0 +1,454 @@
+//! [`BackfillActor`]: runs backfill passes one at a time (a request during a pass is
+//! remembered and runs right after it), reporting progress to the log and `/status`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use chrono::Utc;
+use slog::{Logger, debug, error, info, o, warn};
+
+use super::error::BackfillError;
+use super::status::{ChannelProgress, PassSummary, SharedBackfillStatus};
+use crate::actors::db::{
+    DbActor, DbError, GetCursors, MessageSource, SetCursor, StoreMessages, UpsertChannels,
+    UpsertGuilds,
+};
+use crate::actors::ingest::ChannelDirectory;
+use crate::config::DiscordConfig;
+use crate::discord::rest::{DiscordRest, RestError};
+use crate::discord::{self, Channel, Message, Snowflake, channel_type};
+use crate::logging::error_chain;
+use crate::metrics::Metrics;
+use crate::supervisor::{ComponentHandle, Lifecycle};
+
+/// Messages per history request: Discord's maximum.
+const PAGE_LIMIT: u8 = 100;
+/// A progress line every this many channels, so a long first pass shows it is moving.
+const PROGRESS_EVERY_CHANNELS: usize = 25;
+/// Mailbox: `RunBackfill` requests only.
+const MAILBOX_CAPACITY: usize = 16;
+
+pub struct BackfillSettings {
+    pub selection: DiscordConfig,
+    /// Messages fetched per channel on its first pass (0: start from now).
+    pub first_run_max_messages: u32,
+    /// Between scheduled passes.
+    pub interval: Duration,
+}
+
+/// Asks for a pass. `reason` shows in the log and `/status` (`start`, `schedule`,
+/// `session lost`, ...).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct RunBackfill {
+    pub reason: String,
+}
+
+pub struct BackfillActor {
+    rest: DiscordRest,
+    db: ComponentHandle<DbActor>,
+    directory: ChannelDirectory,
+    settings: Arc<BackfillSettings>,
+    status: SharedBackfillStatus,
+    metrics: Arc<Metrics>,
+    lifecycle: Lifecycle,
+    log: Logger,
+    running: bool,
+    /// A pass asked for while one was running; runs when it ends.
+    queued: Option<String>,
+}
+
+impl BackfillActor {
+    #[allow(clippy::too_many_arguments)] // every one is a dependency handed in by the wiring
+    pub fn new(
+        rest: DiscordRest,
+        db: ComponentHandle<DbActor>,
+        directory: ChannelDirectory,
+        settings: Arc<BackfillSettings>,
+        status: SharedBackfillStatus,
+        metrics: Arc<Metrics>,
+        lifecycle: Lifecycle,
+        log: &Logger,
+    ) -> Self {
+        Self {
+            rest,
+            db,
+            directory,
+            settings,
+            status,
+            metrics,
+            lifecycle,
+            log: log.new(o!("logger" => "discord.backfill")),
+            running: false,
+            queued: None,
+        }
+    }
+
+    fn pass(&self, reason: String) -> Pass {
+        Pass {
+            rest: self.rest.clone(),
+            db: self.db.clone(),
+            directory: self.directory.clone(),
+            settings: Arc::clone(&self.settings),
+            status: Arc::clone(&self.status),
+            metrics: Arc::clone(&self.metrics),
+            log: self.log.clone(),
+            summary: PassSummary {
+                reason,
+                started_at: Utc::now(),
+                finished_at: None,
+                channels_total: 0,
+                channels_done: 0,
+                messages_fetched: 0,
+                requests: 0,
+                errors: 0,
+            },
+        }
+    }
+
+    fn halted(&self) -> bool {
+        self.status
+            .lock()
+            .map(|status| status.halted.is_some())
+            .unwrap_or(false)
+    }
+}
+
+impl Actor for BackfillActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
+        self.lifecycle.up();
+        ctx.notify(RunBackfill {
+            reason: "start".to_owned(),
+        });
+        ctx.run_interval(self.settings.interval, |_, ctx| {
+            ctx.notify(RunBackfill {
+                reason: "schedule".to_owned(),
+            });
+        });
+    }
+}
+
+impl Supervised for BackfillActor {
+    /// The pass in progress died with the old run; the next `started()` begins a new one.
+    fn restarting(&mut self, _ctx: &mut Context<Self>) {
+        self.running = false;
+        self.queued = None;
+    }
+}
+
+impl Handler<RunBackfill> for BackfillActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: RunBackfill, ctx: &mut Context<Self>) {
+        if self.halted() {
+            return;
+        }
+        if self.running {
+            debug!(self.log, "Backfill pass queued behind the running one"; "reason" => &msg.reason);
+            self.queued.get_or_insert(msg.reason);
+            return;
+        }
+        self.running = true;
+        let pass = self.pass(msg.reason);
+        ctx.spawn(pass.run().into_actor(self).map(|outcome, actor, ctx| {
+            actor.running = false;
+            if let Err(err) = outcome {
+                if err.is_fatal() {
+                    error!(actor.log, "Backfill halted: Discord rejected the token";
+                        "error" => %err, "error_type" => "DiscordAuthError");
+                    if let Ok(mut status) = actor.status.lock() {
+                        status.halted = Some(err.to_string());
+                    }
+                    actor.lifecycle.degraded(&err);
+                    return;
+                }
+                warn!(actor.log, "Backfill pass ended early; the next pass continues from the cursors";
+                    "error" => %error_chain(&err));
+            }
+            if let Some(reason) = actor.queued.take() {
+                ctx.notify(RunBackfill { reason });
+            }
+        }));
+    }
+}
+
+/// One pass, with clones of what it needs so it runs as a single future.
+struct Pass {
+    rest: DiscordRest,
+    db: ComponentHandle<DbActor>,
+    directory: ChannelDirectory,
+    settings: Arc<BackfillSettings>,
+    status: SharedBackfillStatus,
+    metrics: Arc<Metrics>,
+    log: Logger,
+    summary: PassSummary,
+}
+
+/// A channel to page, with what the pass learned about it.
+struct Target {
+    channel: Channel,
+    guild_id: Option<Snowflake>,
+}
+
+impl Pass {
+    async fn run(mut self) -> Result<(), BackfillError> {
+        let started = Instant::now();
+        info!(self.log, "Backfill pass started"; "reason" => &self.summary.reason);
+        let result = self.run_inner().await;
+        self.summary.finished_at = Some(Utc::now());
+        if let Ok(mut status) = self.status.lock() {
+            status.running = None;
+            status.passes += 1;
+            status.last_pass = Some(self.summary.clone());
+        }
+        if let Ok(counter) = self.metrics.counter(
+            "discord_monitor_backfill_passes_total",
+            "Backfill passes finished (or ended early)",
+            &[],
+        ) {
+            counter.inc();
+        }
+        info!(self.log, "Backfill pass finished";
+            "reason" => &self.summary.reason,
+            "channels" => self.summary.channels_done,
+            "messages_fetched" => self.summary.messages_fetched,
+            "requests" => self.summary.requests,
+            "errors" => self.summary.errors,
+            "duration_ms" => started.elapsed().as_millis() as u64,
+            "complete" => result.is_ok());
+        result
+    }
+
+    async fn run_inner(&mut self) -> Result<(), BackfillError> {
+        let targets = self.discover().await?;
+        self.summary.channels_total = targets.len();
+        self.publish();
+        let cursors: HashMap<u64, u64> = self
+            .ask(GetCursors)
+            .await?
+            .into_iter()
+            .map(|cursor| (cursor.channel_id, cursor.last_message_id))
+            .collect();
+        for (index, target) in targets.iter().enumerate() {
+            let cursor = cursors.get(&target.channel.id.get()).copied();
+            match self.backfill_channel(target, cursor).await {
+                Ok(fetched) => self.record_channel(target, fetched, None),
+                Err(BackfillError::Rest(RestError::Forbidden { .. })) => {
+                    self.rest.forbidden_channels().insert(target.channel.id);
+                    self.record_channel(target, 0, Some("forbidden (403): no access".to_owned()));
+                }
+                Err(err) if err.is_fatal() => return Err(err),
+                Err(err @ (BackfillError::DatabaseUnavailable(_) | BackfillError::Database(_))) => {
+                    return Err(err);
+                }
+                Err(err) => {
+                    self.summary.errors += 1;
+                    warn!(self.log, "Backfill of a channel failed; it is retried next pass";
+                        "channel_id" => target.channel.id.get(), "error" => %error_chain(&err));
+                    self.record_channel(target, 0, Some(error_chain(&err)));
+                }
+            }
+            self.summary.channels_done = index + 1;
+            if (index + 1) % PROGRESS_EVERY_CHANNELS == 0 {
+                info!(self.log, "Backfill progress";
+                    "channels_done" => index + 1, "channels_total" => targets.len(),
+                    "messages_fetched" => self.summary.messages_fetched);
+            }
+            self.publish();
+        }
+        Ok(())
+    }
+
+    /// Lists the guilds, channels and active threads the token can see, records them, and
+    /// returns the monitored channels that hold messages and are not known to be forbidden.
+    async fn discover(&mut self) -> Result<Vec<Target>, BackfillError> {
+        let selection = &self.settings.selection;
+        self.summary.requests += 1;
+        let guilds = self.rest.current_user_guilds().await?;
+        let mut targets = Vec::new();
+        for guild in guilds {
+            if !selection.guild_ids.is_empty() && !selection.guild_ids.contains(&guild.id) {
+                continue;
+            }
+            self.summary.requests += 2;
+            let channels = self.rest.guild_channels(guild.id).await?;
+            let threads = match self.rest.active_threads(guild.id).await {
+                Ok(threads) => threads,
+                Err(RestError::Forbidden { .. }) => Vec::new(),
+                Err(err) => return Err(err.into()),
+            };
+            self.ask(UpsertGuilds {
+                guilds: vec![discord::guild_record(&guild)],
+            })
+            .await?;
+            let records = channels
+                .iter()
+                .chain(&threads)
+                .map(|channel| discord::channel_record(channel, Some(guild.id.get())))
+                .collect();
+            self.ask(UpsertChannels { channels: records }).await?;
+            for channel in channels.into_iter().chain(threads) {
+                self.directory.remember(&channel, Some(guild.id));
+                let wanted = channel_type::holds_messages(channel.kind)
+                    && selection.monitors(Some(guild.id), channel.id, channel.parent_id)
+                    && !self.rest.forbidden_channels().contains(channel.id);
+                if wanted {
+                    targets.push(Target {
+                        channel,
+                        guild_id: Some(guild.id),
+                    });
+                }
+            }
+        }
+        Ok(targets)
+    }
+
+    /// Brings one channel up to date; returns the messages fetched.
+    async fn backfill_channel(
+        &mut self,
+        target: &Target,
+        cursor: Option<u64>,
+    ) -> Result<u64, BackfillError> {
+        match cursor {
+            Some(cursor) => self.page_forward(target, Snowflake(cursor)).await,
+            None => self.first_run(target).await,
+        }
+    }
+
+    /// Pages `after=cursor` until a short page; the cursor moves after each stored page.
+    async fn page_forward(
+        &mut self,
+        target: &Target,
+        mut cursor: Snowflake,
+    ) -> Result<u64, BackfillError> {
+        let mut fetched = 0;
+        loop {
+            self.summary.requests += 1;
+            let page = self
+                .rest
+                .channel_messages(target.channel.id, Some(cursor), PAGE_LIMIT)
+                .await?;
+            let full_page = page.len() >= usize::from(PAGE_LIMIT);
+            let Some(newest) = page.iter().map(|message| message.id).max() else {
+                return Ok(fetched);
+            };
+            fetched += self.store(target, &page).await?;
+            self.ask(SetCursor {
+                channel_id: target.channel.id.get(),
+                last_message_id: newest.get(),
+            })
+            .await?;
+            cursor = newest;
+            if !full_page {
+                return Ok(fetched);
+            }
+        }
+    }
+
+    /// A channel seen for the first time: its newest messages, up to the configured number,
+    /// paging backwards; the cursor starts at the newest one (or at "now" for an empty
+    /// channel or `0` configured), so the next pass continues forward from there.
+    async fn first_run(&mut self, target: &Target) -> Result<u64, BackfillError> {
+        let limit = u64::from(self.settings.first_run_max_messages);
+        let mut fetched = 0;
+        let mut newest: Option<Snowflake> = None;
+        let mut before: Option<Snowflake> = None;
+        while fetched < limit {
+            let want =
+                u8::try_from((limit - fetched).min(u64::from(PAGE_LIMIT))).unwrap_or(PAGE_LIMIT);
+            self.summary.requests += 1;
+            let page = self
+                .rest
+                .channel_messages_before(target.channel.id, before, want)
+                .await?;
+            let Some(oldest) = page.iter().map(|message| message.id).min() else {
+                break;
+            };
+            let page_newest = page.iter().map(|message| message.id).max();
+            newest = newest.max(page_newest);
+            fetched += self.store(target, &page).await?;
+            before = Some(oldest);
+            if page.len() < usize::from(want) {
+                break;
+            }
+        }
+        let start = newest.unwrap_or_else(|| {
+            Snowflake::from_timestamp_ms(u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0))
+        });
+        self.ask(SetCursor {
+            channel_id: target.channel.id.get(),
+            last_message_id: start.get(),
+        })
+        .await?;
+        Ok(fetched)
+    }
+
+    async fn store(&mut self, target: &Target, page: &[Message]) -> Result<u64, BackfillError> {
+        let guild_id = target.guild_id.map(Snowflake::get);
+        let mut rows = Vec::with_capacity(page.len());
+        for message in page {
+            match discord::new_message(message, guild_id, MessageSource::Backfill) {
+                Ok(row) => rows.push(row),
+                Err(err) => {
+                    self.summary.errors += 1;
+                    warn!(self.log, "Skipped a message that could not be converted";
+                        "message_id" => message.id.get(), "error" => %err);
+                }
+            }
+        }
+        let count = rows.len() as u64;
+        if !rows.is_empty() {
+            self.ask(StoreMessages { messages: rows }).await?;
+        }
+        self.summary.messages_fetched += count;
+        if let Ok(counter) = self.metrics.counter(
+            "discord_monitor_backfill_messages_total",
+            "Messages fetched by backfill",
+            &[],
+        ) {
+            counter.inc_by(count);
+        }
+        Ok(count)
+    }
+
+    async fn ask<M, T>(&self, msg: M) -> Result<T, BackfillError>
+    where
+        M: actix::Message<Result = Result<T, DbError>> + Send + 'static,
+        T: Send + 'static,
+        DbActor: Handler<M>,
+    {
+        self.db
+            .send(msg)
+            .await
+            .map_err(BackfillError::DatabaseUnavailable)?
+            .map_err(BackfillError::Database)
+    }
+
+    fn record_channel(&self, target: &Target, fetched: u64, error: Option<String>) {
+        let Ok(mut status) = self.status.lock() else {
+            return;
+        };
+        let forbidden = self.rest.forbidden_channels().contains(target.channel.id);
+        let entry = status
+            .channels
+            .entry(target.channel.id.to_string())
+            .or_insert_with(ChannelProgress::default);
+        entry.guild_id = target.guild_id.map(|id| id.to_string());
+        entry.name = target.channel.name.clone().unwrap_or_default();
+        entry.last_fetched = fetched;
+        entry.last_run_at = Some(Utc::now());
+        entry.forbidden = forbidden;
+        entry.last_error = error;
+    }
+
+    fn publish(&self) {
+        if let Ok(mut status) = self.status.lock() {
+            status.running = Some(self.summary.clone());
+        }
+    }
+}
