@@ -237,7 +237,10 @@ impl Pass {
         for (index, target) in targets.iter().enumerate() {
             let cursor = cursors.get(&target.channel.id.get()).copied();
             match self.backfill_channel(target, cursor).await {
-                Ok(fetched) => self.record_channel(target, fetched, None),
+                Ok((fetched, cursor)) => {
+                    self.record_channel(target, fetched, None);
+                    self.record_cursor(target, cursor);
+                }
                 Err(BackfillError::Rest(RestError::Forbidden { .. })) => {
                     self.rest.forbidden_channels().insert(target.channel.id);
                     self.record_channel(target, 0, Some("forbidden (403): no access".to_owned()));
@@ -308,12 +311,12 @@ impl Pass {
         Ok(targets)
     }
 
-    /// Brings one channel up to date; returns the messages fetched.
+    /// Brings one channel up to date; returns the messages fetched and the new cursor.
     async fn backfill_channel(
         &mut self,
         target: &Target,
         cursor: Option<u64>,
-    ) -> Result<u64, BackfillError> {
+    ) -> Result<(u64, Snowflake), BackfillError> {
         match cursor {
             Some(cursor) => self.page_forward(target, Snowflake(cursor)).await,
             None => self.first_run(target).await,
@@ -325,7 +328,7 @@ impl Pass {
         &mut self,
         target: &Target,
         mut cursor: Snowflake,
-    ) -> Result<u64, BackfillError> {
+    ) -> Result<(u64, Snowflake), BackfillError> {
         let mut fetched = 0;
         loop {
             self.summary.requests += 1;
@@ -335,7 +338,7 @@ impl Pass {
                 .await?;
             let full_page = page.len() >= usize::from(PAGE_LIMIT);
             let Some(newest) = page.iter().map(|message| message.id).max() else {
-                return Ok(fetched);
+                return Ok((fetched, cursor));
             };
             fetched += self.store(target, &page).await?;
             self.ask(SetCursor {
@@ -345,7 +348,7 @@ impl Pass {
             .await?;
             cursor = newest;
             if !full_page {
-                return Ok(fetched);
+                return Ok((fetched, cursor));
             }
         }
     }
@@ -353,7 +356,7 @@ impl Pass {
     /// A channel seen for the first time: its newest messages, up to the configured number,
     /// paging backwards; the cursor starts at the newest one (or at "now" for an empty
     /// channel or `0` configured), so the next pass continues forward from there.
-    async fn first_run(&mut self, target: &Target) -> Result<u64, BackfillError> {
+    async fn first_run(&mut self, target: &Target) -> Result<(u64, Snowflake), BackfillError> {
         let limit = u64::from(self.settings.first_run_max_messages);
         let mut fetched = 0;
         let mut newest: Option<Snowflake> = None;
@@ -385,7 +388,7 @@ impl Pass {
             last_message_id: start.get(),
         })
         .await?;
-        Ok(fetched)
+        Ok((fetched, start))
     }
 
     async fn store(&mut self, target: &Target, page: &[Message]) -> Result<u64, BackfillError> {
@@ -444,6 +447,14 @@ impl Pass {
         entry.last_run_at = Some(Utc::now());
         entry.forbidden = forbidden;
         entry.last_error = error;
+    }
+
+    fn record_cursor(&self, target: &Target, cursor: Snowflake) {
+        if let Ok(mut status) = self.status.lock()
+            && let Some(entry) = status.channels.get_mut(&target.channel.id.to_string())
+        {
+            entry.cursor = Some(cursor.to_string());
+        }
     }
 
     fn publish(&self) {
