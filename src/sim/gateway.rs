@@ -277,14 +277,16 @@ impl Connection {
         }
         self.closing_since = Some(Instant::now());
         self.end.close_code_sent = Some(code);
-        *self
-            .shared
-            .lock()
-            .gateway
-            .stats
-            .close_codes_sent
-            .entry(code)
-            .or_default() += 1;
+        {
+            let mut state = self.shared.lock();
+            *state
+                .gateway
+                .stats
+                .close_codes_sent
+                .entry(code)
+                .or_default() += 1;
+            state.closing(self.id, code);
+        }
         let frame = CloseFrame {
             code: CloseCode::from(code),
             reason: reason.into(),
@@ -363,7 +365,9 @@ impl Connection {
                 Flow::Continue
             }
             Some(Ok(Message::Close(frame))) => {
-                self.end.close_code_received = Some(frame.map_or(1005, |f| u16::from(f.code)));
+                let code = frame.map_or(1005, |f| u16::from(f.code));
+                self.end.close_code_received = Some(code);
+                self.shared.lock().client_closing(self.id, code);
                 if self.zombie || self.closing_since.is_some() {
                     // A zombie never answers; after our own close the exchange is complete.
                     return Flow::Stop;

@@ -619,3 +619,398 @@ pub(crate) fn serve(
     .run();
     Ok(server)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::config::{RouteLimit, SimConfig};
+    use crate::sim::ratelimit::RateLimitViolation;
+    use crate::sim::state::Urls;
+
+    fn shared(config: SimConfig) -> Shared {
+        let urls = Urls {
+            rest_base: "http://sim/api/v10".to_owned(),
+            gateway: "ws://sim-gateway".to_owned(),
+            resume_gateway: "ws://sim-resume".to_owned(),
+        };
+        Shared::new(config, urls, crate::sim::snowflake::now_unix_ms())
+    }
+
+    fn get(shared: &Shared, path_and_query: &str) -> Outgoing {
+        let token = shared.lock().token.clone();
+        get_as(shared, path_and_query, Some(format!("Bot {token}")))
+    }
+
+    fn get_as(shared: &Shared, path_and_query: &str, authorization: Option<String>) -> Outgoing {
+        let (path, query) = path_and_query
+            .split_once('?')
+            .unwrap_or((path_and_query, ""));
+        respond(
+            shared,
+            &Incoming {
+                method: "GET".to_owned(),
+                path: format!("{API_PREFIX}{path}"),
+                query: query.to_owned(),
+                authorization,
+                user_agent: Some("DiscordBot (test, 1)".to_owned()),
+            },
+        )
+    }
+
+    fn body(response: &Outgoing) -> Value {
+        serde_json::from_slice(&response.body).expect("json body")
+    }
+
+    fn first_text_channel(shared: &Shared) -> u64 {
+        shared
+            .lock()
+            .world
+            .sim_channels()
+            .iter()
+            .find(|c| c.kind == crate::sim::world::CHANNEL_TEXT && !c.forbidden)
+            .map(|c| c.id)
+            .expect("a text channel")
+    }
+
+    #[test]
+    fn authorization_follows_the_token_kind() {
+        let bot = shared(SimConfig::default());
+        let token = bot.lock().token.clone();
+        for header in [None, Some("Bot wrong".to_owned()), Some(token.clone())] {
+            let response = get_as(&bot, "/users/@me", header);
+            assert_eq!(response.status, 401);
+            assert_eq!(
+                body(&response),
+                json!({"message": "401: Unauthorized", "code": 0})
+            );
+        }
+        assert_eq!(get(&bot, "/users/@me").status, 200);
+        // GET /gateway needs no token at all.
+        let gateway = get_as(&bot, "/gateway", None);
+        assert_eq!(body(&gateway), json!({"url": "ws://sim-gateway"}));
+
+        let user = shared(SimConfig {
+            token_kind: TokenKind::User,
+            ..SimConfig::default()
+        });
+        assert_eq!(get_as(&user, "/users/@me", Some(token.clone())).status, 200);
+        assert_eq!(
+            get_as(&user, "/users/@me", Some(format!("Bot {token}"))).status,
+            401
+        );
+        let log = user.lock().rest.log.clone();
+        assert_eq!(log.len(), 2);
+        assert!(log[0].authorized && !log[1].authorized);
+    }
+
+    #[test]
+    fn bucket_headers_count_down_per_major_parameter_then_429() {
+        let sim = shared(SimConfig {
+            route_limits: vec![RouteLimit {
+                route: "GET /channels/{channel_id}/messages".to_owned(),
+                limit: 2,
+                reset_ms: 60_000,
+            }],
+            ..SimConfig::default()
+        });
+        let channel = first_text_channel(&sim);
+        let path = format!("/channels/{channel}/messages?limit=1");
+        let first = get(&sim, &path);
+        assert_eq!(first.status, 200);
+        assert_eq!(first.header_value("X-RateLimit-Limit"), Some("2"));
+        assert_eq!(first.header_value("X-RateLimit-Remaining"), Some("1"));
+        let reset_after: f64 = first
+            .header_value("X-RateLimit-Reset-After")
+            .and_then(|v| v.parse().ok())
+            .expect("reset-after");
+        assert!(reset_after > 50.0 && reset_after <= 60.0, "{reset_after}");
+        let reset: f64 = first
+            .header_value("X-RateLimit-Reset")
+            .and_then(|v| v.parse().ok())
+            .expect("reset epoch");
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock")
+            .as_secs_f64();
+        assert!((reset - now - reset_after).abs() < 5.0);
+        let bucket = first
+            .header_value("X-RateLimit-Bucket")
+            .expect("bucket")
+            .to_owned();
+
+        let second = get(&sim, &path);
+        assert_eq!(second.header_value("X-RateLimit-Remaining"), Some("0"));
+        assert_eq!(
+            second.header_value("X-RateLimit-Bucket"),
+            Some(bucket.as_str())
+        );
+
+        let refused = get(&sim, &path);
+        assert_eq!(refused.status, 429);
+        assert_eq!(refused.header_value("X-RateLimit-Scope"), Some("user"));
+        let retry_after: u64 = refused
+            .header_value("Retry-After")
+            .and_then(|v| v.parse().ok())
+            .expect("Retry-After");
+        assert!((50..=60).contains(&retry_after));
+        let refusal = body(&refused);
+        assert_eq!(refusal["global"], json!(false));
+        assert!(refusal["retry_after"].as_f64().is_some_and(|s| s > 50.0));
+
+        // Another channel has its own counter under the same bucket id.
+        let other = sim
+            .lock()
+            .world
+            .sim_channels()
+            .iter()
+            .find(|c| c.kind == crate::sim::world::CHANNEL_TEXT && c.id != channel)
+            .map(|c| c.id)
+            .expect("second channel");
+        let elsewhere = get(&sim, &format!("/channels/{other}/messages"));
+        assert_eq!(elsewhere.status, 200);
+        assert_eq!(
+            elsewhere.header_value("X-RateLimit-Bucket"),
+            Some(bucket.as_str())
+        );
+
+        let log = sim.lock().rest.log.clone();
+        let violations: Vec<_> = log.iter().filter_map(|r| r.violation).collect();
+        assert_eq!(violations, vec![RateLimitViolation::Bucket]);
+        assert_eq!(log[2].route, Some(ROUTE_CHANNEL_MESSAGES));
+        assert_eq!(log[2].major, channel.to_string());
+    }
+
+    #[test]
+    fn every_429_shape_and_server_errors() {
+        let sim = shared(SimConfig::default());
+        let hold = Duration::from_secs(30);
+        let state_faults = |fault: RestFault| {
+            sim.lock()
+                .rest
+                .faults
+                .push_back(crate::sim::state::FaultRule {
+                    fault,
+                    remaining: 1,
+                    path_contains: None,
+                });
+        };
+
+        state_faults(RestFault::RateLimited {
+            scope: RateLimitScope::Shared,
+            retry_after: hold,
+            shape: RateLimitShape::HeaderOnly,
+        });
+        let header_only = get(&sim, "/users/@me");
+        assert_eq!(header_only.status, 429);
+        assert!(header_only.body.is_empty() && header_only.content_type.is_none());
+        assert_eq!(header_only.header_value("Retry-After"), Some("30"));
+        assert_eq!(
+            header_only.header_value("X-RateLimit-Scope"),
+            Some("shared")
+        );
+        assert_eq!(header_only.header_value("X-RateLimit-Remaining"), Some("0"));
+        // The shared window blocks that bucket only.
+        assert_eq!(get(&sim, "/users/@me").status, 429);
+        assert_eq!(get(&sim, "/users/@me/guilds").status, 200);
+
+        state_faults(RestFault::RateLimited {
+            scope: RateLimitScope::Global,
+            retry_after: Duration::from_millis(1500),
+            shape: RateLimitShape::JsonBody,
+        });
+        let global = get(&sim, "/users/@me/guilds");
+        assert_eq!(global.status, 429);
+        assert_eq!(global.header_value("X-RateLimit-Global"), Some("true"));
+        assert_eq!(global.header_value("X-RateLimit-Scope"), Some("global"));
+        assert_eq!(global.header_value("Retry-After"), Some("2"));
+        assert_eq!(
+            body(&global),
+            json!({"message": "You are being rate limited.", "retry_after": 1.5, "global": true})
+        );
+        let inside = get(&sim, "/gateway/bot");
+        assert_eq!(inside.status, 429);
+        let log = sim.lock().rest.log.clone();
+        let last = log.last().expect("logged");
+        assert_eq!(last.violation, Some(RateLimitViolation::Global));
+        assert!(!last.scripted);
+        assert!(log.iter().filter(|r| r.scripted).count() == 2);
+    }
+
+    #[test]
+    fn cloudflare_html_and_server_errors_are_not_json() {
+        let sim = shared(SimConfig::default());
+        let push = |fault: RestFault| {
+            sim.lock()
+                .rest
+                .faults
+                .push_back(crate::sim::state::FaultRule {
+                    fault,
+                    remaining: 1,
+                    path_contains: Some("/guilds".to_owned()),
+                });
+        };
+        push(RestFault::ServerError { status: 502 });
+        push(RestFault::ServerError { status: 500 });
+        // Faults limited to /guilds leave other routes alone.
+        assert_eq!(get(&sim, "/users/@me").status, 200);
+        let bad_gateway = get(&sim, "/users/@me/guilds");
+        assert_eq!(bad_gateway.status, 502);
+        assert_eq!(bad_gateway.content_type, Some("text/html"));
+        assert!(bad_gateway.headers.is_empty());
+        let internal = get(&sim, "/users/@me/guilds");
+        assert_eq!(internal.status, 500);
+        assert_eq!(body(&internal)["code"], json!(0));
+
+        push(RestFault::RateLimited {
+            scope: RateLimitScope::User,
+            retry_after: Duration::from_secs(60),
+            shape: RateLimitShape::CloudflareHtml,
+        });
+        let html = get(&sim, "/users/@me/guilds");
+        assert_eq!(html.status, 429);
+        assert_eq!(
+            html.headers,
+            vec![("Retry-After".to_owned(), "60".to_owned())]
+        );
+        assert!(String::from_utf8_lossy(&html.body).contains("<!DOCTYPE html>"));
+        // A Cloudflare ban covers every route.
+        let after = get(&sim, "/users/@me");
+        assert_eq!(after.status, 429);
+        assert_eq!(
+            sim.lock().rest.log.last().and_then(|r| r.violation),
+            Some(RateLimitViolation::Global)
+        );
+    }
+
+    #[test]
+    fn message_pages_are_newest_first_like_discord() {
+        let sim = shared(SimConfig {
+            history_per_channel: 30,
+            bucket_limit: 1000,
+            ..SimConfig::default()
+        });
+        let channel = first_text_channel(&sim);
+        let ids = |response: &Outgoing| -> Vec<u64> {
+            body(response)
+                .as_array()
+                .expect("array")
+                .iter()
+                .map(|m| {
+                    m["id"]
+                        .as_str()
+                        .and_then(|s| s.parse().ok())
+                        .expect("string id")
+                })
+                .collect()
+        };
+        let all = ids(&get(
+            &sim,
+            &format!("/channels/{channel}/messages?limit=100"),
+        ));
+        assert_eq!(all.len(), 30);
+        assert!(all.windows(2).all(|w| w[0] > w[1]), "newest first");
+        assert_eq!(
+            ids(&get(&sim, &format!("/channels/{channel}/messages"))).len(),
+            30
+        );
+
+        let oldest = all[29];
+        let after = ids(&get(
+            &sim,
+            &format!("/channels/{channel}/messages?after={oldest}&limit=5"),
+        ));
+        // The five messages right after the cursor, still newest first.
+        assert_eq!(after, vec![all[24], all[25], all[26], all[27], all[28]]);
+        let before = ids(&get(
+            &sim,
+            &format!("/channels/{channel}/messages?before={}&limit=3", all[10]),
+        ));
+        assert_eq!(before, vec![all[11], all[12], all[13]]);
+        let around = ids(&get(
+            &sim,
+            &format!("/channels/{channel}/messages?around={}&limit=4", all[10]),
+        ));
+        assert_eq!(around, vec![all[8], all[9], all[10], all[11]]);
+
+        let page = body(&get(&sim, &format!("/channels/{channel}/messages?limit=1")));
+        assert!(
+            page[0].get("guild_id").is_none(),
+            "REST messages carry no guild_id"
+        );
+        assert!(page[0].get("nonce").is_none());
+        assert!(page[0]["edited_timestamp"].is_null() || page[0]["edited_timestamp"].is_string());
+
+        sim.lock()
+            .world
+            .delete_message(channel, all[0])
+            .expect("delete");
+        let latest = ids(&get(&sim, &format!("/channels/{channel}/messages?limit=1")));
+        assert_eq!(latest, vec![all[1]]);
+
+        for bad in ["limit=0", "limit=101", "limit=abc", "after=xyz"] {
+            let response = get(&sim, &format!("/channels/{channel}/messages?{bad}"));
+            assert_eq!(response.status, 400, "{bad}");
+            assert_eq!(body(&response)["code"], json!(50035));
+        }
+    }
+
+    #[test]
+    fn missing_access_unknown_and_content_approval() {
+        let sim = shared(SimConfig {
+            forbidden_channels_per_guild: 1,
+            message_content: MessageContentApproval::Disabled,
+            history_per_channel: 3,
+            bucket_limit: 1000,
+            ..SimConfig::default()
+        });
+        let channels = sim.lock().world.sim_channels();
+        let forbidden = channels
+            .iter()
+            .find(|c| c.forbidden)
+            .expect("forbidden channel");
+        let denied = get(&sim, &format!("/channels/{}/messages", forbidden.id));
+        assert_eq!(denied.status, 403);
+        assert_eq!(
+            body(&denied),
+            json!({"message": "Missing Access", "code": 50001})
+        );
+        assert_eq!(
+            body(&get(&sim, "/channels/1/messages"))["code"],
+            json!(10003)
+        );
+        assert_eq!(body(&get(&sim, "/guilds/1"))["code"], json!(10004));
+        let category = channels
+            .iter()
+            .find(|c| c.kind == crate::sim::world::CHANNEL_CATEGORY)
+            .expect("category");
+        assert_eq!(
+            body(&get(&sim, &format!("/channels/{}/messages", category.id)))["code"],
+            json!(50024)
+        );
+        assert_eq!(get(&sim, "/nope").status, 404);
+
+        let application = body(&get(&sim, "/oauth2/applications/@me"));
+        assert_eq!(application["flags"], json!(0));
+        let channel = first_text_channel(&sim);
+        let page = body(&get(&sim, &format!("/channels/{channel}/messages")));
+        for message in page.as_array().expect("array") {
+            assert_eq!(message["content"], json!(""));
+            assert_eq!(message["embeds"], json!([]));
+            assert_eq!(message["attachments"], json!([]));
+        }
+
+        let approved = shared(SimConfig::default());
+        let flags = body(&get(&approved, "/oauth2/applications/@me"))["flags"].as_u64();
+        assert_eq!(
+            flags,
+            Some(crate::sim::state::APP_FLAG_GATEWAY_MESSAGE_CONTENT_LIMITED)
+        );
+        let gateway_bot = body(&get(&approved, "/gateway/bot"));
+        assert_eq!(gateway_bot["url"], json!("ws://sim-gateway"));
+        assert_eq!(gateway_bot["session_start_limit"]["remaining"], json!(1000));
+        assert_eq!(
+            gateway_bot["session_start_limit"]["max_concurrency"],
+            json!(1)
+        );
+    }
+}

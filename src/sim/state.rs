@@ -359,6 +359,33 @@ impl SimState {
         }
     }
 
+    /// The sim is closing `connection` with `code`: codes that end a session end it now, so
+    /// a RESUME racing the close handshake is already refused.
+    pub(crate) fn closing(&mut self, connection: u64, code: u16) {
+        self.session_ends_with(connection, SESSION_ENDING_CLOSE_CODES.contains(&code));
+    }
+
+    /// The client sent a close frame: 1000/1001 end its session (Discord's rule).
+    pub(crate) fn client_closing(&mut self, connection: u64, code: u16) {
+        self.session_ends_with(connection, code == 1000 || code == 1001);
+    }
+
+    fn session_ends_with(&mut self, connection: u64, ends: bool) {
+        if !ends {
+            return;
+        }
+        let session = self
+            .gateway
+            .connections
+            .get_mut(&connection)
+            .and_then(|c| c.session.take());
+        if let Some(session) = session
+            && self.end_session(&session)
+        {
+            self.gateway.stats.sessions_invalidated += 1;
+        }
+    }
+
     pub(crate) fn is_authenticated(&self, connection: u64) -> bool {
         self.gateway
             .connections

@@ -1101,7 +1101,10 @@ impl World {
         let user_ids: Vec<u64> = self.users.iter().map(|u| u.id).collect();
         let generated = content::body(&mut self.rng, users, |i| user_ids[i]);
         let (text, mentions, link) = match spec.content {
-            Some(text) => (text, Vec::new(), None),
+            Some(text) => {
+                let mentions = mentioned_users(&text, &user_ids);
+                (text, mentions, None)
+            }
             None => (generated.text, generated.mentioned_users, generated.link),
         };
 
@@ -1767,4 +1770,23 @@ impl World {
     pub(crate) fn token_kind(&self) -> TokenKind {
         self.token_kind
     }
+}
+
+/// Indexes of the users a text mentions as `<@id>` or `<@!id>`.
+fn mentioned_users(text: &str, user_ids: &[u64]) -> Vec<usize> {
+    let mut found = Vec::new();
+    for piece in text.split("<@").skip(1) {
+        let digits: String = piece
+            .trim_start_matches('!')
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        if let Ok(id) = digits.parse::<u64>()
+            && let Some(index) = user_ids.iter().position(|u| *u == id)
+            && !found.contains(&index)
+        {
+            found.push(index);
+        }
+    }
+    found
 }
