@@ -226,10 +226,11 @@ pub(crate) fn edited_text(rng: &mut StdRng, previous: &str) -> String {
     text
 }
 
-pub(crate) fn attachment_name(
-    rng: &mut StdRng,
-) -> (&'static str, &'static str, Option<(u32, u32)>) {
-    const FILES: &[(&str, &str, Option<(u32, u32)>)] = &[
+/// File name, content type and image dimensions of a sample attachment.
+pub(crate) type SampleFile = (&'static str, &'static str, Option<(u32, u32)>);
+
+pub(crate) fn attachment_name(rng: &mut StdRng) -> SampleFile {
+    const FILES: &[SampleFile] = &[
         ("screenshot.png", "image/png", Some((1920, 1080))),
         ("photo 📷.jpg", "image/jpeg", Some((4032, 3024))),
         ("report-2024.pdf", "application/pdf", None),

@@ -88,6 +88,8 @@ async fn connection(stream: TcpStream, listener: GatewayListener, shared: Arc<Sh
     let _ = stream.set_nodelay(true);
     let fault = shared.lock().take_connect_fault();
     let mut path_and_query = String::from("/");
+    // tungstenite fixes the callback's signature, large error response included.
+    #[allow(clippy::result_large_err)]
     let callback = |request: &Request, response: Response| {
         path_and_query = request
             .uri()

@@ -323,7 +323,7 @@ pub(crate) fn respond(shared: &Shared, request: &Incoming) -> Outgoing {
     let response = decide(shared, &mut state, request, now, &mut record);
     record.status = response.status;
     state.rest.log.push(record);
-    if state.rest.log.len() % 1024 == 0 {
+    if state.rest.log.len().is_multiple_of(1024) {
         state.rest.limiter.prune(now);
     }
     response
