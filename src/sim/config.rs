@@ -155,6 +155,9 @@ pub struct SimConfig {
     /// Default bucket window in milliseconds, counted from the first request of a window.
     pub bucket_reset_ms: u64,
     pub route_limits: Vec<RouteLimit>,
+    /// REST requests kept in the log (oldest dropped first), so a long-running binary stays
+    /// bounded; tests see everything unless they send more than this.
+    pub rest_log_limit: usize,
 }
 
 impl Default for SimConfig {
@@ -197,6 +200,7 @@ impl Default for SimConfig {
             bucket_limit: 5,
             bucket_reset_ms: 5_000,
             route_limits: Vec::new(),
+            rest_log_limit: 200_000,
         }
     }
 }
@@ -251,6 +255,9 @@ impl SimConfig {
         if self.shards == 0 || self.session_start_limit.max_concurrency == 0 {
             problems
                 .push("shards and session_start_limit.max_concurrency must be positive".to_owned());
+        }
+        if self.rest_log_limit == 0 {
+            problems.push("rest_log_limit must be positive".to_owned());
         }
         if self.bucket_limit == 0 || self.bucket_reset_ms == 0 {
             problems.push("bucket_limit and bucket_reset_ms must be positive".to_owned());

@@ -567,7 +567,7 @@ impl SimHandle {
     }
 
     pub fn rest_log(&self) -> Vec<RestRecord> {
-        self.shared.lock().rest.log.clone()
+        self.shared.lock().rest.log.iter().cloned().collect()
     }
 
     /// Requests that arrived while their bucket or the global limit was exhausted.

@@ -322,8 +322,13 @@ pub(crate) fn respond(shared: &Shared, request: &Incoming) -> Outgoing {
     };
     let response = decide(shared, &mut state, request, now, &mut record);
     record.status = response.status;
-    state.rest.log.push(record);
-    if state.rest.log.len().is_multiple_of(1024) {
+    state.rest.log.push_back(record);
+    while state.rest.log.len() > shared.config.rest_log_limit {
+        state.rest.log.pop_front();
+    }
+    state.rest.requests += 1;
+    // Idle buckets are dropped now and then so the map cannot grow without bound.
+    if state.rest.requests.is_multiple_of(1024) {
         state.rest.limiter.prune(now);
     }
     response
@@ -830,7 +835,7 @@ mod tests {
         let inside = get(&sim, "/gateway/bot");
         assert_eq!(inside.status, 429);
         let log = sim.lock().rest.log.clone();
-        let last = log.last().expect("logged");
+        let last = log.back().expect("logged");
         assert_eq!(last.violation, Some(RateLimitViolation::Global));
         assert!(!last.scripted);
         assert!(log.iter().filter(|r| r.scripted).count() == 2);
@@ -877,7 +882,7 @@ mod tests {
         let after = get(&sim, "/users/@me");
         assert_eq!(after.status, 429);
         assert_eq!(
-            sim.lock().rest.log.last().and_then(|r| r.violation),
+            sim.lock().rest.log.back().and_then(|r| r.violation),
             Some(RateLimitViolation::Global)
         );
     }

@@ -145,7 +145,9 @@ pub(crate) struct GatewayState {
 pub(crate) struct RestState {
     pub limiter: RateLimiter,
     pub faults: VecDeque<FaultRule>,
-    pub log: Vec<RestRecord>,
+    pub log: VecDeque<RestRecord>,
+    /// Requests answered since start (the log may have dropped old ones).
+    pub requests: u64,
 }
 
 /// A scripted REST fault waiting for matching requests.
@@ -158,6 +160,8 @@ pub(crate) struct FaultRule {
 
 pub(crate) struct StreamState {
     pub status: StreamStatus,
+    /// A READY has been queued once: `StreamStart::OnFirstReady` has fired.
+    pub first_ready_seen: bool,
     pub rng: StdRng,
 }
 
@@ -212,7 +216,8 @@ impl Shared {
             rest: RestState {
                 limiter: RateLimiter::new(&config),
                 faults: VecDeque::new(),
-                log: Vec::new(),
+                log: VecDeque::new(),
+                requests: 0,
             },
             stream: StreamState {
                 status: StreamStatus {
@@ -225,6 +230,7 @@ impl Shared {
                     structure_events: 0,
                     unknown_events: 0,
                 },
+                first_ready_seen: false,
                 rng: StdRng::seed_from_u64(config.seed ^ 0x57_2ea3),
             },
             token: config.token.clone(),
@@ -637,9 +643,10 @@ impl SimState {
         for (t, d) in payloads {
             self.session_dispatch(&session_id, t, &d, &[], config);
         }
-        if config.stream_start == StreamStart::OnFirstReady && self.stream.status.created == 0 {
+        if config.stream_start == StreamStart::OnFirstReady && !self.stream.first_ready_seen {
             self.stream.status.running = true;
         }
+        self.stream.first_ready_seen = true;
         None
     }
 
