@@ -43,7 +43,7 @@ const MESSAGE_REPLY: u8 = 19;
 /// VIEW_CHANNEL permission bit, denied to @everyone on forbidden channels.
 const PERMISSION_VIEW_CHANNEL: u64 = 1 << 10;
 
-/// Seconds between two history messages of one channel: history reaches back
+/// Milliseconds between two history messages of one channel: history reaches back
 /// `history_per_channel * 30 s` from the sim's start.
 const HISTORY_SPACING_MS: u64 = 30_000;
 
