@@ -33,8 +33,8 @@
 //!   traffic, real rate-limit headers and scriptable faults; used in-process by tests and
 //!   `demo`, and as the `discord-sim` binary (`src/bin/discord-sim.rs`).
 //!
-//! The binary (`src/main.rs`, `src/cli.rs`) parses the command line and maps errors to exit
-//! codes; nothing else uses `anyhow`.
+//! The binaries (`src/main.rs` with `src/cli.rs`, and `src/bin/discord-sim.rs`) parse the
+//! command line and map errors to exit codes; nothing else uses `anyhow`.
 
 pub mod actors;
 pub mod admin;
