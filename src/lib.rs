@@ -32,9 +32,12 @@
 //! - [`metrics`]: the registry behind `/metrics` (Prometheus text and JSON).
 //! - [`system_stats`]: process memory and CPU from `sysinfo`, against the cgroup limit.
 //! - [`tls`]: the one rustls crypto provider (ring) for every client.
+//! - [`sim`]: discord-sim, a simulated Discord (REST + gateway) on loopback with seeded
+//!   traffic, real rate-limit headers and scriptable faults; used in-process by tests and
+//!   `demo`, and as the `discord-sim` binary (`src/bin/discord-sim.rs`).
 //!
-//! The binary (`src/main.rs`, `src/cli.rs`) parses the command line and maps errors to exit
-//! codes; nothing else uses `anyhow`.
+//! The binaries (`src/main.rs` with `src/cli.rs`, and `src/bin/discord-sim.rs`) parse the
+//! command line and map errors to exit codes; nothing else uses `anyhow`.
 
 pub mod actors;
 pub mod admin;
@@ -43,6 +46,7 @@ pub mod config;
 pub mod discord;
 pub mod logging;
 pub mod metrics;
+pub mod sim;
 pub mod supervisor;
 pub mod system_stats;
 pub mod tls;
