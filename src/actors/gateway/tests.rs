@@ -742,9 +742,8 @@ async fn a_broken_zlib_stream_closes_with_4000_and_resumes() {
     let mut first = harness.next_connection().await;
     harness.identify(&mut first, 1, "session-a").await;
     assert_ready(&harness.next_event().await, "session-a", false);
-    first.send_raw(WsMessage::binary(vec![
-        0x12, 0x34, 0x56, 0x00, 0x00, 0xff, 0xff,
-    ]));
+    // After a sync flush the inflater expects a block header; 0xff names the reserved type.
+    first.send_raw(WsMessage::binary(vec![0xff, 0x12, 0x00, 0x00, 0xff, 0xff]));
     assert_eq!(first.closed().await, Some(4000));
     let mut second = harness.next_connection().await;
     second.hello(QUIET_INTERVAL_MS);
