@@ -122,6 +122,9 @@ struct RunState {
     last_error: Option<String>,
     connected_since: Option<DateTime<Utc>>,
     latency: Option<Duration>,
+    /// Reported up since the (re)start: only a component that worked can be degraded; one
+    /// that never connected stays starting, hence not ready.
+    reported_up: bool,
 }
 
 impl RunState {
@@ -142,6 +145,7 @@ impl RunState {
             last_error: None,
             connected_since: None,
             latency: None,
+            reported_up: false,
         }
     }
 }
@@ -618,6 +622,7 @@ impl GatewayActor {
         self.run.last_error = None;
         self.metrics.connected.set(1.0);
         self.lifecycle.up();
+        self.run.reported_up = true;
     }
 
     fn on_closed(&mut self, ctx: &mut Context<Self>, code: Option<u16>, reason: String) {
@@ -698,7 +703,7 @@ impl GatewayActor {
         self.metrics.reconnects.inc();
         let delay = self.run.backoff.next_delay().max(min_delay);
         let attempts = self.run.backoff.attempts();
-        if attempts > self.settings.timing.degraded_after_failures {
+        if self.run.reported_up && attempts > self.settings.timing.degraded_after_failures {
             let reason = self
                 .run
                 .last_error

@@ -278,6 +278,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn gateway_settings_need_a_token_and_keep_the_rest() {
+        let missing = DiscordConfig::default();
+        assert!(matches!(
+            GatewaySettings::from_config(&missing),
+            Err(GatewayError::MissingToken)
+        ));
+        let blank = DiscordConfig {
+            token: Some(Secret::new("  ")),
+            ..DiscordConfig::default()
+        };
+        assert!(GatewaySettings::from_config(&blank).is_err());
+        let config = DiscordConfig {
+            token: Some(Secret::new("abc")),
+            shard_id: 1,
+            shard_count: 2,
+            connection_timeout: 2.5,
+            gateway_url: Some("ws://127.0.0.1:9/".to_owned()),
+            ..DiscordConfig::default()
+        };
+        let settings = GatewaySettings::from_config(&config).unwrap();
+        assert_eq!(settings.shard, [1, 2]);
+        assert_eq!(settings.intents, intents::DEFAULT);
+        assert_eq!(settings.connection_timeout, Duration::from_millis(2_500));
+        assert_eq!(settings.compression, Compression::ZlibStream);
+        assert!(
+            !format!("{settings:?}").contains("abc"),
+            "Debug redacts the token"
+        );
+    }
+
+    #[test]
     fn default_intents_are_what_storing_messages_needs() {
         assert_eq!(DiscordConfig::default().intent_bits(), intents::DEFAULT);
     }

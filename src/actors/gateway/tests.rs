@@ -265,6 +265,26 @@ fn assert_ready(event: &GatewayEvent, session: &str, resumed_expected: bool) {
     }
 }
 
+#[test]
+fn every_connection_uses_the_same_query_string() {
+    use super::actor::with_query;
+    assert_eq!(
+        with_query("wss://gateway.discord.gg", Compression::None),
+        "wss://gateway.discord.gg/?v=10&encoding=json"
+    );
+    assert_eq!(
+        with_query(
+            "wss://gateway-us-east1-b.discord.gg/",
+            Compression::ZlibStream
+        ),
+        "wss://gateway-us-east1-b.discord.gg/?v=10&encoding=json&compress=zlib-stream"
+    );
+    assert_eq!(
+        with_query("ws://127.0.0.1:9/gw?proxy=1", Compression::None),
+        "ws://127.0.0.1:9/gw?proxy=1&v=10&encoding=json"
+    );
+}
+
 #[actix_rt::test]
 async fn identify_ready_and_dispatches_become_events() {
     let mut harness = Harness::start(Options::default()).await;
