@@ -215,6 +215,7 @@ impl GatewayActor {
         let fetch = (self.gateway_info)();
         let step = fetch.into_actor(self).map(move |result, act, ctx| {
             if act.is_current(generation) {
+                act.run.pending = None;
                 act.gateway_info_arrived(ctx, generation, plan, result);
             }
         });
@@ -272,6 +273,7 @@ impl GatewayActor {
         }
         let timer = ctx.run_later(wait.duration(), move |act, ctx| {
             if act.is_current(generation) {
+                act.run.pending = None;
                 act.open_connection(ctx, generation, plan, url);
             }
         });
@@ -300,6 +302,7 @@ impl GatewayActor {
             if !act.is_current(generation) {
                 return;
             }
+            act.run.pending = None;
             match result {
                 Ok(socket) => act.connected(ctx, generation, plan, socket),
                 Err(err) => {
@@ -314,7 +317,6 @@ impl GatewayActor {
     }
 
     fn connected(&mut self, ctx: &mut Context<Self>, generation: u64, plan: Plan, socket: Socket) {
-        self.run.pending = None;
         let (sink, stream) = socket.split();
         let outbox =
             connection::spawn_writer(sink, self.settings.timing.close_timeout, self.log.clone());
@@ -719,6 +721,7 @@ impl GatewayActor {
         let generation = self.run.generation;
         let timer = ctx.run_later(delay, move |act, ctx| {
             if act.is_current(generation) {
+                act.run.pending = None;
                 act.start_attempt(ctx);
             }
         });

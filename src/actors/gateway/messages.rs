@@ -39,7 +39,7 @@ pub struct GatewayStatus {
     pub session: bool,
     /// The last sequence number received (null before the first READY).
     pub sequence: Option<u64>,
-    /// Round trip of the last acknowledged heartbeat on the current connection.
+    /// Round trip of the last acknowledged heartbeat (kept across reconnects).
     pub last_heartbeat_latency_ms: Option<u64>,
     /// Since the process started (these survive actor restarts).
     pub reconnects: u64,
