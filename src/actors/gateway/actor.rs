@@ -229,33 +229,31 @@ impl GatewayActor {
         plan: Plan,
         result: Result<GatewayBot, String>,
     ) {
-        let limit = match result {
-            Ok(bot) => {
+        let configured_url = self.settings.gateway_url.clone();
+        let (url, limit) = match (result, configured_url) {
+            (Ok(bot), configured_url) => {
                 debug!(self.log, "Gateway info";
                     "url" => &bot.url, "recommended_shards" => bot.shards,
                     "session_starts_remaining" => bot.session_start_limit.remaining,
                     "session_starts_total" => bot.session_start_limit.total,
                     "max_concurrency" => bot.session_start_limit.max_concurrency);
-                self.run.gateway_url = Some(bot.url);
-                Some(bot.session_start_limit)
+                self.run.gateway_url = Some(bot.url.clone());
+                (
+                    configured_url.unwrap_or(bot.url),
+                    Some(bot.session_start_limit),
+                )
             }
             // Identifying blind could spend the daily session starts; only a configured URL
             // (a proxy, discord-sim) is used without them.
-            Err(err) if self.settings.gateway_url.is_some() => {
+            (Err(err), Some(configured_url)) => {
                 warn!(self.log, "Gateway info unavailable; using the configured URL";
                     "error" => err);
-                None
+                (configured_url, None)
             }
-            Err(err) => {
+            (Err(err), None) => {
                 self.attempt_failed(ctx, plan, GatewayError::GatewayInfo(err));
                 return;
             }
-        };
-        let Some(url) = self.gateway_url() else {
-            // Unreachable: a successful answer sets the URL, a failed one needs the setting.
-            let err = GatewayError::GatewayInfo("no gateway URL".to_owned());
-            self.attempt_failed(ctx, plan, err);
-            return;
         };
         let wait = match plan {
             Plan::Identify => self.run.pacer.wait(limit.as_ref(), Instant::now()),

@@ -225,10 +225,6 @@ pub(super) struct ReaderItem {
     pub(super) inbound: Inbound,
 }
 
-impl actix::Message for ReaderItem {
-    type Result = ();
-}
-
 /// What the reader needs to turn frames into events.
 pub(super) struct ReaderSetup {
     pub(super) generation: u64,

@@ -57,6 +57,10 @@ struct Options {
     session_start_limit: SessionStartLimit,
     token_type: TokenType,
     timing: GatewayTiming,
+    /// `GET /gateway/bot` fails this many times before it answers.
+    info_failures: usize,
+    /// Set `discord.gateway_url` to the test server.
+    configured_url: bool,
 }
 
 impl Default for Options {
@@ -67,6 +71,8 @@ impl Default for Options {
             session_start_limit: plenty_of_session_starts(),
             token_type: TokenType::Bot,
             timing: fast_timing(),
+            info_failures: 0,
+            configured_url: false,
         }
     }
 }
@@ -97,10 +103,15 @@ impl Harness {
             session_start_limit: options.session_start_limit,
         };
         let calls = Arc::clone(&info_calls);
+        let info_failures = options.info_failures;
         let gateway_info: GatewayInfoSource = Arc::new(move || {
-            calls.fetch_add(1, Ordering::SeqCst);
-            let bot = bot.clone();
-            Box::pin(async move { Ok(bot) })
+            let call = calls.fetch_add(1, Ordering::SeqCst);
+            let answer = if call < info_failures {
+                Err("503 Service Unavailable".to_owned())
+            } else {
+                Ok(bot.clone())
+            };
+            Box::pin(async move { answer })
         });
         let settings = GatewaySettings {
             token: Secret::new(TOKEN),
@@ -109,7 +120,7 @@ impl Harness {
             shard: [0, 1],
             compression: options.compression,
             connection_timeout: Duration::from_secs(5),
-            gateway_url: None,
+            gateway_url: options.configured_url.then(|| server.url()),
             timing: options.timing,
         };
         let (sender, events) = mpsc::channel(options.queue_capacity);
@@ -1042,5 +1053,38 @@ async fn a_closed_event_queue_restarts_the_actor_with_a_new_session() {
     second.hello(QUIET_INTERVAL_MS);
     second.expect_op(2).await;
     assert!(harness.gateway.restarts() >= 1);
+    harness.assert_no_token_logged();
+}
+
+#[actix_rt::test]
+async fn gateway_info_failures_are_retried_with_backoff() {
+    let mut harness = Harness::start(Options {
+        info_failures: 2,
+        ..Options::default()
+    })
+    .await;
+    let mut conn = harness.next_connection().await;
+    assert_eq!(harness.info_calls.load(Ordering::SeqCst), 3);
+    harness.identify(&mut conn, 1, "session-a").await;
+    assert_ready(&harness.next_event().await, "session-a", false);
+    let status = harness.status().await;
+    assert_eq!(status.reconnects, 2);
+    assert!(status.last_error.is_none(), "cleared once ready");
+    assert!(harness.logs.text().contains("503 Service Unavailable"));
+    harness.assert_no_token_logged();
+}
+
+#[actix_rt::test]
+async fn a_configured_url_is_used_when_gateway_info_is_unavailable() {
+    let mut harness = Harness::start(Options {
+        info_failures: usize::MAX,
+        configured_url: true,
+        ..Options::default()
+    })
+    .await;
+    let mut conn = harness.next_connection().await;
+    harness.identify(&mut conn, 1, "session-a").await;
+    assert_ready(&harness.next_event().await, "session-a", false);
+    assert_eq!(harness.info_calls.load(Ordering::SeqCst), 1);
     harness.assert_no_token_logged();
 }
