@@ -368,6 +368,7 @@ impl GatewayActor {
         let Some(connection) = self.run.connection.take() else {
             return;
         };
+        connection.activity.retire();
         ctx.cancel_future(connection.reader);
         let timers = [
             connection.hello_timer,

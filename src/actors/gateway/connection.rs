@@ -138,15 +138,24 @@ async fn write_loop(
     }
 }
 
-/// Whether the reader is waiting for room in the event queue; shared with the heartbeat so a
-/// backlog on our side is not taken for a dead connection.
+/// What the actor and the reader of one connection share: whether the reader is waiting for
+/// room in the event queue (so the heartbeat does not take our own backlog for a dead
+/// connection), and whether the actor has retired the connection.
 #[derive(Debug, Default)]
 pub(super) struct ReaderActivity {
     stalled: Cell<bool>,
     stalls: Cell<u64>,
+    retired: Cell<bool>,
 }
 
 impl ReaderActivity {
+    /// The actor is done with this connection. Cancelling the reader's stream is not enough:
+    /// actix polls a stream again right after the handler that cancelled it, and that poll
+    /// must not read (and deliver) another frame whose sequence the actor will not record.
+    pub(super) fn retire(&self) {
+        self.retired.set(true);
+    }
+
     pub(super) fn progress(&self) -> ReaderProgress {
         ReaderProgress {
             stalled_now: self.stalled.get(),
@@ -259,7 +268,7 @@ pub(super) fn reader(
         setup,
     };
     futures_util::stream::unfold(Some(reader), |reader| async move {
-        let mut reader = reader?;
+        let mut reader = reader.filter(|reader| !reader.setup.activity.retired.get())?;
         let inbound = reader.next_inbound().await;
         let item = ReaderItem {
             generation: reader.setup.generation,

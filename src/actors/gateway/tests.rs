@@ -552,7 +552,9 @@ async fn op_7_resumes_on_the_resume_url_with_the_last_sequence() {
     assert_eq!(message_id(&harness.next_event().await), 2);
     assert_eq!(message_id(&harness.next_event().await), 3);
 
+    // Right behind op 7: read or not, it must not be delivered, since the resume replays it.
     first.send(json!({"op": 7, "d": null, "s": null, "t": null}));
+    first.dispatch("MESSAGE_CREATE", 4, message(4, "missed"));
     assert_eq!(
         first.closed().await,
         Some(4000),
