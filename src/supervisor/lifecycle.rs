@@ -73,6 +73,16 @@ impl Lifecycle {
         ctx.stop();
     }
 
+    /// The component cannot work until its configuration changes (a rejected token, intents
+    /// the application may not use): reports it `Failed` for good, without spending the
+    /// restart budget on attempts that cannot succeed. The actor keeps running (e.g. to answer
+    /// status queries) and must stop trying; only shutdown ends it.
+    pub fn give_up(&self, error: impl fmt::Display) {
+        let state = self.core.lock_state();
+        self.core
+            .transition(&state, ComponentStatus::Failed, Some(error.to_string()));
+    }
+
     /// Restarts since the process started.
     pub fn restarts(&self) -> u32 {
         self.core.restarts()

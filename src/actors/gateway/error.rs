@@ -1,0 +1,52 @@
+//! Why a gateway connection attempt or the GatewayActor failed. Fatal closes are their own
+//! variant: they end the component for good instead of a reconnect.
+
+use std::time::Duration;
+
+use tokio_tungstenite::tungstenite;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("discord.token is not set")]
+    MissingToken,
+    /// Discord refused the connection for a reason only a configuration change can fix.
+    #[error("gateway closed the connection with fatal code {code}: {reason}")]
+    FatalClose { code: u16, reason: &'static str },
+    /// Whoever consumes [`super::GatewayEvent`]s dropped the receiver.
+    #[error("the gateway event queue is closed")]
+    EventQueueClosed,
+    #[error("could not get the gateway URL: {0}")]
+    GatewayInfo(String),
+    #[error("could not connect to the gateway")]
+    Connect(#[source] ConnectError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("connection timed out after {0:?}")]
+    Timeout(Duration),
+    #[error("websocket connection failed")]
+    WebSocket(#[source] tungstenite::Error),
+}
+
+/// Why a zlib-stream message could not be inflated.
+#[derive(Debug, thiserror::Error)]
+pub enum InflateError {
+    #[error("invalid zlib stream")]
+    Corrupt(#[source] flate2::DecompressError),
+    #[error("zlib stream made no progress on {0} buffered bytes")]
+    Stalled(usize),
+}
+
+/// An error with its sources, `outer: inner: innermost`, for one log field or health text.
+/// Never includes a payload: tungstenite's Display of a failed write names the failure only.
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

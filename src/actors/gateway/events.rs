@@ -1,0 +1,74 @@
+//! What the GatewayActor hands to the storage side, one variant per thing it needs, in the
+//! order the gateway sent them.
+
+use crate::discord::{
+    Channel, Guild, Message, MessageDelete, MessageDeleteBulk, MessageUpdate, Snowflake, User,
+};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum GatewayEvent {
+    /// A session started (`resumed: false`, after IDENTIFY) or continued (`resumed: true`,
+    /// after RESUME; the missed events were replayed before this).
+    Ready {
+        session_id: String,
+        user: User,
+        resumed: bool,
+    },
+    /// Sent right after the `Ready` of a new session that replaced a lost one (op 9
+    /// `d=false`, a close that ends the session, resumes given up, an actor restart):
+    /// whatever happened in between never reaches the gateway, so backfill must fetch it.
+    SessionLost,
+    MessageCreate(Message),
+    /// A MESSAGE_UPDATE carrying the whole message.
+    MessageUpdate(Message),
+    /// A MESSAGE_UPDATE carrying only some fields (an embed unfurl, older API behaviour).
+    MessageUpdatePartial(MessageUpdate),
+    MessageDelete(MessageDelete),
+    MessageDeleteBulk(MessageDeleteBulk),
+    GuildCreate(Guild),
+    GuildUpdate(Guild),
+    /// `unavailable: true` is an outage; `false` means we left or were removed.
+    GuildDelete {
+        id: Snowflake,
+        unavailable: bool,
+    },
+    ChannelCreate(Channel),
+    ChannelUpdate(Channel),
+    ChannelDelete(Channel),
+    /// Threads and forum posts: channels with a parent.
+    ThreadCreate(Channel),
+    ThreadUpdate(Channel),
+    ThreadDelete(Channel),
+    /// The active threads of `guild_id` (sent when we gain access to a channel).
+    ThreadListSync {
+        guild_id: Snowflake,
+        threads: Vec<Channel>,
+    },
+}
+
+impl GatewayEvent {
+    /// The dispatch type this came from, as Discord names it (`SESSION_LOST` is ours).
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            GatewayEvent::Ready { resumed: false, .. } => "READY",
+            GatewayEvent::Ready { resumed: true, .. } => "RESUMED",
+            GatewayEvent::SessionLost => "SESSION_LOST",
+            GatewayEvent::MessageCreate(_) => "MESSAGE_CREATE",
+            GatewayEvent::MessageUpdate(_) | GatewayEvent::MessageUpdatePartial(_) => {
+                "MESSAGE_UPDATE"
+            }
+            GatewayEvent::MessageDelete(_) => "MESSAGE_DELETE",
+            GatewayEvent::MessageDeleteBulk(_) => "MESSAGE_DELETE_BULK",
+            GatewayEvent::GuildCreate(_) => "GUILD_CREATE",
+            GatewayEvent::GuildUpdate(_) => "GUILD_UPDATE",
+            GatewayEvent::GuildDelete { .. } => "GUILD_DELETE",
+            GatewayEvent::ChannelCreate(_) => "CHANNEL_CREATE",
+            GatewayEvent::ChannelUpdate(_) => "CHANNEL_UPDATE",
+            GatewayEvent::ChannelDelete(_) => "CHANNEL_DELETE",
+            GatewayEvent::ThreadCreate(_) => "THREAD_CREATE",
+            GatewayEvent::ThreadUpdate(_) => "THREAD_UPDATE",
+            GatewayEvent::ThreadDelete(_) => "THREAD_DELETE",
+            GatewayEvent::ThreadListSync { .. } => "THREAD_LIST_SYNC",
+        }
+    }
+}
