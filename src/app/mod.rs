@@ -143,6 +143,7 @@ pub async fn serve(config: Config, mode: Mode, log: Logger) -> Result<(), AppErr
         status: ComponentStatus::Up,
         error: None,
         restarts: 0,
+        needs_reconfiguration: false,
     });
     info!(log, "Admin API listening";
         "address" => format!("{}:{}", config.monitoring.health_check_host,

@@ -78,7 +78,8 @@ impl Lifecycle {
     /// restart budget on attempts that cannot succeed. The actor keeps running (e.g. to answer
     /// status queries) and must stop trying; only shutdown ends it.
     pub fn give_up(&self, error: impl fmt::Display) {
-        let state = self.core.lock_state();
+        let mut state = self.core.lock_state();
+        state.needs_reconfiguration = true;
         self.core
             .transition(&state, ComponentStatus::Failed, Some(error.to_string()));
     }
@@ -118,6 +119,8 @@ struct CoreState {
     restarts: u32,
     pending_error: Option<String>,
     budget: RestartBudget,
+    /// Set by `Lifecycle::give_up`: failed for a reason only reconfiguration cures.
+    needs_reconfiguration: bool,
 }
 
 impl ComponentCore {
@@ -135,6 +138,7 @@ impl ComponentCore {
             state: Mutex::new(CoreState {
                 restarts: 0,
                 pending_error: None,
+                needs_reconfiguration: false,
                 budget: RestartBudget::default(),
             }),
             reporter: StatusReporter::new(health, arbiter),
@@ -258,6 +262,7 @@ impl ComponentCore {
             status: self.status(),
             error,
             restarts: state.restarts,
+            needs_reconfiguration: state.needs_reconfiguration,
         }
     }
 }

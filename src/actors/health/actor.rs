@@ -177,6 +177,7 @@ impl HealthActor {
             entry.last_error_at = Some(now);
         }
         entry.restarts = change.restarts;
+        entry.needs_reconfiguration = change.needs_reconfiguration;
         if status_changed {
             entry.since = now;
             entry.status = change.status;
@@ -235,11 +236,15 @@ impl HealthActor {
         reasons
     }
 
+    /// False once a required component failed for good for a reason a process restart may
+    /// cure; a component that needs reconfiguration (a rejected token) stays out of it, or an
+    /// orchestrator would restart the pod in a loop, each time trying the same bad token.
     fn live(&self) -> bool {
-        !self
-            .components
-            .values()
-            .any(|component| component.required && component.status == ComponentStatus::Failed)
+        !self.components.values().any(|component| {
+            component.required
+                && component.status == ComponentStatus::Failed
+                && !component.needs_reconfiguration
+        })
     }
 
     fn report(&self) -> HealthReport {
@@ -283,6 +288,7 @@ fn new_component(required: bool, now: DateTime<Utc>) -> ComponentHealth {
         last_error: None,
         last_error_at: None,
         restarts: 0,
+        needs_reconfiguration: false,
         since: now,
     }
 }

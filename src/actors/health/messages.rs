@@ -81,6 +81,9 @@ pub struct ComponentStatusChanged {
     pub error: Option<String>,
     /// Restarts since the process started.
     pub restarts: u32,
+    /// Failed because of its configuration (a rejected token, intents the application may
+    /// not use): restarting the process cannot help, so it does not count against liveness.
+    pub needs_reconfiguration: bool,
 }
 
 /// An asynchronous check the HealthActor runs every probe interval and on demand, e.g. "the
@@ -166,6 +169,8 @@ pub struct ComponentHealth {
     #[serde(serialize_with = "rfc3339_option")]
     pub last_error_at: Option<DateTime<Utc>>,
     pub restarts: u32,
+    /// See [`ComponentStatusChanged::needs_reconfiguration`].
+    pub needs_reconfiguration: bool,
     /// When `status` last changed.
     #[serde(serialize_with = "rfc3339")]
     pub since: DateTime<Utc>,

@@ -54,6 +54,7 @@ fn status(name: &str, status: ComponentStatus, error: Option<&str>) -> Component
         status,
         error: error.map(str::to_owned),
         restarts: 0,
+        needs_reconfiguration: false,
     }
 }
 
@@ -124,6 +125,26 @@ async fn readiness_follows_required_components() {
     assert_eq!(db.restarts, 5);
     assert_eq!(db.last_error.as_deref(), Some("disk full"));
     assert!(db.last_error_at.is_some());
+}
+
+#[actix_rt::test]
+async fn a_component_that_needs_reconfiguration_is_not_ready_but_keeps_the_process_live() {
+    let health = HealthActor::new(QUIET_PROBE_INTERVAL, &discard()).start();
+    health
+        .send(ComponentStatusChanged {
+            needs_reconfiguration: true,
+            ..status(
+                "gateway",
+                ComponentStatus::Failed,
+                Some("4004: token rejected"),
+            )
+        })
+        .await
+        .unwrap();
+    let failed = report(&health, false).await;
+    assert!(!failed.ready);
+    assert!(failed.live, "a pod restart would only retry the same token");
+    assert!(failed.components["gateway"].needs_reconfiguration);
 }
 
 #[actix_rt::test]

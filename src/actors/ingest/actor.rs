@@ -17,13 +17,14 @@ use slog::{Logger, debug, error, info, o, warn};
 
 use super::directory::ChannelDirectory;
 use super::error::IngestError;
-use super::events::IngestEvent;
 use super::plan::{WriteOp, plan};
 use super::{IngestReceiver, IngestSender};
+use crate::actors::backfill::{BackfillActor, RunBackfill};
 use crate::actors::db::{
     ApplyPartialUpdates, DbActor, DbError, MarkDeleted, StoreMessages, StoreOutcome,
     UpsertChannels, UpsertGuilds,
 };
+use crate::actors::gateway::GatewayEvent;
 use crate::config::DiscordConfig;
 use crate::logging::{error_chain, log_if_slow};
 use crate::metrics::Metrics;
@@ -47,6 +48,8 @@ pub struct IngestSettings {
     /// Events per batch at most: bounds one transaction's size and latency.
     pub max_batch_events: usize,
     pub slow_threshold: Duration,
+    /// Told when the gateway replaced a lost session: the gap is only in REST history.
+    pub backfill: Option<ComponentHandle<BackfillActor>>,
 }
 
 /// Counters shared with `/status` and the metrics (readable while a write is in progress).
@@ -260,11 +263,14 @@ impl Writer {
         }
     }
 
-    async fn write_batch(&self, batch: Vec<IngestEvent>) -> Result<(), IngestError> {
+    async fn write_batch(&self, batch: Vec<GatewayEvent>) -> Result<(), IngestError> {
         let started = Instant::now();
         let events = batch.len();
         self.count_events(&batch);
         let plan = plan(batch, &self.settings.selection, &self.directory);
+        if plan.session_lost {
+            self.request_backfill();
+        }
         self.stats
             .unmonitored
             .fetch_add(plan.unmonitored as u64, Ordering::Relaxed);
@@ -299,7 +305,22 @@ impl Writer {
         Ok(())
     }
 
-    fn count_events(&self, batch: &[IngestEvent]) {
+    fn request_backfill(&self) {
+        let Some(backfill) = &self.settings.backfill else {
+            return;
+        };
+        let request = RunBackfill {
+            reason: "gateway session lost".to_owned(),
+        };
+        match backfill.try_send(request) {
+            Ok(()) => info!(self.log, "Gateway session was lost; backfill requested"),
+            // A full mailbox already holds a request that covers this gap.
+            Err(err) => warn!(self.log, "Could not request backfill after a lost session";
+                "error" => %err),
+        }
+    }
+
+    fn count_events(&self, batch: &[GatewayEvent]) {
         self.stats
             .events
             .fetch_add(batch.len() as u64, Ordering::Relaxed);

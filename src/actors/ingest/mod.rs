@@ -10,7 +10,6 @@
 mod actor;
 mod directory;
 mod error;
-mod events;
 mod plan;
 #[cfg(test)]
 mod tests;
@@ -18,12 +17,13 @@ mod tests;
 pub use actor::{Flush, IngestActor, IngestSettings, IngestStats, IngestStatus};
 pub use directory::{ChannelDirectory, ChannelInfo};
 pub use error::IngestError;
-pub use events::IngestEvent;
+
+use crate::actors::gateway::GatewayEvent;
 
 /// The queue between the gateway and the IngestActor.
 pub fn queue(capacity: usize) -> (IngestSender, IngestReceiver) {
     tokio::sync::mpsc::channel(capacity.max(1))
 }
 
-pub type IngestSender = tokio::sync::mpsc::Sender<IngestEvent>;
-pub type IngestReceiver = tokio::sync::mpsc::Receiver<IngestEvent>;
+pub type IngestSender = tokio::sync::mpsc::Sender<GatewayEvent>;
+pub type IngestReceiver = tokio::sync::mpsc::Receiver<GatewayEvent>;

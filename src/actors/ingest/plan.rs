@@ -9,7 +9,7 @@ use crate::config::DiscordConfig;
 use crate::discord::{self, Message, Snowflake};
 
 use super::directory::ChannelDirectory;
-use super::events::IngestEvent;
+use crate::actors::gateway::GatewayEvent;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum WriteOp {
@@ -35,6 +35,8 @@ impl WriteOp {
 #[derive(Debug, Default, PartialEq)]
 pub struct Plan {
     pub ops: Vec<WriteOp>,
+    /// A new session replaced a lost one: the gap must be backfilled.
+    pub session_lost: bool,
     /// Message events of channels the configuration does not monitor.
     pub unmonitored: usize,
     /// Events whose content could not be converted (e.g. an unparsable timestamp).
@@ -66,7 +68,7 @@ impl Plan {
 /// channel of a monitored guild is recorded (names are useful even for unmonitored ones);
 /// messages are kept only for monitored channels.
 pub fn plan(
-    events: Vec<IngestEvent>,
+    events: Vec<GatewayEvent>,
     selection: &DiscordConfig,
     directory: &ChannelDirectory,
 ) -> Plan {
@@ -77,7 +79,7 @@ pub fn plan(
     };
     for event in events {
         match event {
-            IngestEvent::GuildUpserted(guild) => {
+            GatewayEvent::GuildCreate(guild) | GatewayEvent::GuildUpdate(guild) => {
                 if !guild_selected(Some(guild.id)) || guild.unavailable {
                     continue;
                 }
@@ -93,7 +95,10 @@ pub fn plan(
                     plan.push(WriteOp::Channels(channels));
                 }
             }
-            IngestEvent::ChannelUpserted(channel) => {
+            GatewayEvent::ChannelCreate(channel)
+            | GatewayEvent::ChannelUpdate(channel)
+            | GatewayEvent::ThreadCreate(channel)
+            | GatewayEvent::ThreadUpdate(channel) => {
                 let guild_id = channel
                     .guild_id
                     .or_else(|| directory.get(channel.id).and_then(|info| info.guild_id));
@@ -106,7 +111,7 @@ pub fn plan(
                     guild_id.map(Snowflake::get),
                 )]));
             }
-            IngestEvent::ThreadsSynced { guild_id, threads } => {
+            GatewayEvent::ThreadListSync { guild_id, threads } => {
                 if !guild_selected(Some(guild_id)) {
                     continue;
                 }
@@ -119,10 +124,10 @@ pub fn plan(
                     .collect();
                 plan.push(WriteOp::Channels(records));
             }
-            IngestEvent::MessageCreated(message) | IngestEvent::MessageUpdated(message) => {
+            GatewayEvent::MessageCreate(message) | GatewayEvent::MessageUpdate(message) => {
                 plan_message(&mut plan, &message, selection, directory);
             }
-            IngestEvent::MessagePartiallyUpdated(update) => {
+            GatewayEvent::MessageUpdatePartial(update) => {
                 if !monitored(selection, directory, update.guild_id, update.channel_id) {
                     plan.unmonitored += 1;
                     continue;
@@ -148,23 +153,54 @@ pub fn plan(
                     embeds: update.embeds,
                 }]));
             }
-            IngestEvent::MessagesDeleted {
-                channel_id,
-                guild_id,
-                ids,
-            } => {
-                if !monitored(selection, directory, guild_id, channel_id) {
-                    plan.unmonitored += ids.len();
-                    continue;
-                }
-                plan.push(WriteOp::Deletes {
-                    channel_id: channel_id.get(),
-                    ids: ids.into_iter().map(Snowflake::get).collect(),
-                });
+            GatewayEvent::MessageDelete(delete) => {
+                plan_deletes(
+                    &mut plan,
+                    selection,
+                    directory,
+                    delete.guild_id,
+                    delete.channel_id,
+                    vec![delete.id],
+                );
             }
+            GatewayEvent::MessageDeleteBulk(bulk) => {
+                plan_deletes(
+                    &mut plan,
+                    selection,
+                    directory,
+                    bulk.guild_id,
+                    bulk.channel_id,
+                    bulk.ids,
+                );
+            }
+            GatewayEvent::SessionLost => plan.session_lost = true,
+            // Nothing to store: a departed guild's history and a deleted channel's messages
+            // are kept (retention is the user's decision); sessions are the gateway's affair.
+            GatewayEvent::Ready { .. }
+            | GatewayEvent::GuildDelete { .. }
+            | GatewayEvent::ChannelDelete(_)
+            | GatewayEvent::ThreadDelete(_) => {}
         }
     }
     plan
+}
+
+fn plan_deletes(
+    plan: &mut Plan,
+    selection: &DiscordConfig,
+    directory: &ChannelDirectory,
+    guild_id: Option<Snowflake>,
+    channel_id: Snowflake,
+    ids: Vec<Snowflake>,
+) {
+    if !monitored(selection, directory, guild_id, channel_id) {
+        plan.unmonitored += ids.len();
+        return;
+    }
+    plan.push(WriteOp::Deletes {
+        channel_id: channel_id.get(),
+        ids: ids.into_iter().map(Snowflake::get).collect(),
+    });
 }
 
 fn plan_message(
@@ -205,7 +241,7 @@ pub fn monitored(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::discord::Guild;
+    use crate::discord::{Guild, MessageDelete, MessageDeleteBulk};
 
     fn message(id: u64, channel: u64, content: &str) -> Message {
         serde_json::from_value(serde_json::json!({
@@ -221,19 +257,19 @@ mod tests {
         let selection = DiscordConfig::default();
         let directory = ChannelDirectory::default();
         let events = vec![
-            IngestEvent::MessageCreated(message(100, 10, "a")),
-            IngestEvent::MessageCreated(message(101, 10, "b")),
-            IngestEvent::MessagesDeleted {
+            GatewayEvent::MessageCreate(message(100, 10, "a")),
+            GatewayEvent::MessageCreate(message(101, 10, "b")),
+            GatewayEvent::MessageDelete(MessageDelete {
+                id: Snowflake(100),
                 channel_id: Snowflake(10),
                 guild_id: Some(Snowflake(1)),
-                ids: vec![Snowflake(100)],
-            },
-            IngestEvent::MessagesDeleted {
-                channel_id: Snowflake(10),
-                guild_id: Some(Snowflake(1)),
+            }),
+            GatewayEvent::MessageDeleteBulk(MessageDeleteBulk {
                 ids: vec![Snowflake(101)],
-            },
-            IngestEvent::MessageCreated(message(102, 10, "c")),
+                channel_id: Snowflake(10),
+                guild_id: Some(Snowflake(1)),
+            }),
+            GatewayEvent::MessageCreate(message(102, 10, "c")),
         ];
         let plan = plan(events, &selection, &directory);
         let names: Vec<&str> = plan.ops.iter().map(WriteOp::name).collect();
@@ -261,10 +297,10 @@ mod tests {
         }))
         .unwrap();
         let events = vec![
-            IngestEvent::GuildUpserted(guild),
-            IngestEvent::MessageCreated(message(100, 10, "kept")),
-            IngestEvent::MessageCreated(message(101, 11, "thread of a monitored channel")),
-            IngestEvent::MessageCreated(message(102, 20, "not monitored")),
+            GatewayEvent::GuildCreate(guild),
+            GatewayEvent::MessageCreate(message(100, 10, "kept")),
+            GatewayEvent::MessageCreate(message(101, 11, "thread of a monitored channel")),
+            GatewayEvent::MessageCreate(message(102, 20, "not monitored")),
         ];
         let plan = plan(events, &selection, &directory);
         assert_eq!(plan.unmonitored, 1);
@@ -285,7 +321,7 @@ mod tests {
         let mut bad = message(100, 10, "x");
         bad.timestamp = "not a time".to_owned();
         let plan = plan(
-            vec![IngestEvent::MessageCreated(bad)],
+            vec![GatewayEvent::MessageCreate(bad)],
             &DiscordConfig::default(),
             &ChannelDirectory::default(),
         );

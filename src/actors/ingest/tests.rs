@@ -9,9 +9,10 @@ use actix::prelude::*;
 
 use super::*;
 use crate::actors::db::{Database, DbActor, MessageQuery, QueryMessages};
+use crate::actors::gateway::GatewayEvent;
 use crate::actors::health::HealthActor;
 use crate::config::{DatabaseConfig, DiscordConfig, LogLevel};
-use crate::discord::{Message, Snowflake};
+use crate::discord::{Message, MessageDelete, Snowflake};
 use crate::logging::memory_logger;
 use crate::metrics::Metrics;
 use crate::supervisor::{ComponentHandle, ComponentSupervisor, RestartPolicy};
@@ -58,6 +59,7 @@ fn pipeline(selection: DiscordConfig, capacity: usize) -> Pipeline {
         selection,
         max_batch_events: 500,
         slow_threshold: Duration::from_secs(5),
+        backfill: None,
     });
     let (queue_probe, ingest_db, ingest_stats) = (sender.clone(), db.clone(), Arc::clone(&stats));
     let ingest = components.supervise("ingest", RestartPolicy::default(), move |lifecycle| {
@@ -100,15 +102,15 @@ async fn events_become_rows_in_order_with_edits_and_deletes() {
     let mut edited = message(101, 10, "b, edited");
     edited.edited_timestamp = Some("2026-01-01T00:01:00+00:00".to_owned());
     for event in [
-        IngestEvent::MessageCreated(message(100, 10, "a")),
-        IngestEvent::MessageCreated(message(101, 10, "b")),
-        IngestEvent::MessageUpdated(edited),
-        IngestEvent::MessagesDeleted {
+        GatewayEvent::MessageCreate(message(100, 10, "a")),
+        GatewayEvent::MessageCreate(message(101, 10, "b")),
+        GatewayEvent::MessageUpdate(edited),
+        GatewayEvent::MessageDelete(MessageDelete {
+            id: Snowflake(100),
             channel_id: Snowflake(10),
             guild_id: Some(Snowflake(1)),
-            ids: vec![Snowflake(100)],
-        },
-        IngestEvent::MessageCreated(message(100, 10, "a")), // a late duplicate
+        }),
+        GatewayEvent::MessageCreate(message(100, 10, "a")), // a late duplicate
     ] {
         pipeline.sender.send(event).await.unwrap();
     }
@@ -139,7 +141,7 @@ async fn a_full_queue_makes_the_sender_wait_and_loses_nothing() {
     let producer = actix_rt::spawn(async move {
         for id in 1_000..1_300 {
             sender
-                .send(IngestEvent::MessageCreated(message(id, 20, "burst")))
+                .send(GatewayEvent::MessageCreate(message(id, 20, "burst")))
                 .await
                 .unwrap();
         }
@@ -166,12 +168,12 @@ async fn unmonitored_channels_are_not_stored() {
     );
     pipeline
         .sender
-        .send(IngestEvent::MessageCreated(message(1, 30, "ignored")))
+        .send(GatewayEvent::MessageCreate(message(1, 30, "ignored")))
         .await
         .unwrap();
     pipeline
         .sender
-        .send(IngestEvent::MessageCreated(message(2, 31, "kept")))
+        .send(GatewayEvent::MessageCreate(message(2, 31, "kept")))
         .await
         .unwrap();
     let status = pipeline
