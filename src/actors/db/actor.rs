@@ -18,12 +18,12 @@ use slog::{Logger, debug, error, info, o, warn};
 use super::database::Database;
 use super::error::DbError;
 use super::messages::{
-    ApplyPartialUpdates, CheckIntegrity, Checkpoint, GetCursors, GetStats, MarkBackfillComplete,
+    ApplyPartialUpdates, CheckIntegrity, CountMessagesPerChannel, Checkpoint, GetCursors, GetStats, MarkBackfillComplete,
     MarkDeleted, ProbeWritable, QueryMessages, SearchMessages, SetCursor, StoreMessages,
     UpsertChannels, UpsertGuilds,
 };
 use super::model::{
-    CheckpointOutcome, DbStats, DeleteOutcome, IngestCursor, IntegrityReport, StoreOutcome,
+    ChannelMessageCount, CheckpointOutcome, DbStats, DeleteOutcome, IngestCursor, IntegrityReport, StoreOutcome,
     StoredMessage,
 };
 use crate::logging::{error_chain, log_if_slow};
@@ -188,6 +188,14 @@ impl Handler<ApplyPartialUpdates> for DbActor {
         self.run("apply_partial_updates", move |db| {
             db.apply_partial_updates(&msg.updates)
         })
+    }
+}
+
+impl Handler<CountMessagesPerChannel> for DbActor {
+    type Result = ResponseActFuture<Self, Result<Vec<ChannelMessageCount>, DbError>>;
+
+    fn handle(&mut self, _: CountMessagesPerChannel, _ctx: &mut Self::Context) -> Self::Result {
+        self.run("channel_message_counts", Database::channel_message_counts)
     }
 }
 

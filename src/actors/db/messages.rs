@@ -7,7 +7,7 @@ use actix::Message;
 
 use super::error::DbError;
 use super::model::{
-    ChannelRecord, CheckpointOutcome, DbStats, DeleteOutcome, GuildRecord, IngestCursor,
+    ChannelMessageCount, ChannelRecord, CheckpointOutcome, DbStats, DeleteOutcome, GuildRecord, IngestCursor,
     IntegrityReport, MessageQuery, NewMessage, PartialMessageUpdate, StoreOutcome, StoredMessage,
 };
 
@@ -25,6 +25,12 @@ pub struct StoreMessages {
 pub struct ApplyPartialUpdates {
     pub updates: Vec<PartialMessageUpdate>,
 }
+
+/// Stored messages per channel; see
+/// [`Database::channel_message_counts`](super::Database::channel_message_counts).
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<Vec<ChannelMessageCount>, DbError>")]
+pub struct CountMessagesPerChannel;
 
 /// Mark messages of one channel deleted (unknown ids become tombstones).
 #[derive(Debug, Clone, Message)]

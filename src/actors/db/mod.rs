@@ -26,12 +26,12 @@ pub use config::DatabaseConfig;
 pub use database::{Database, MIGRATIONS};
 pub use error::{DbError, InvalidInput};
 pub use messages::{
-    ApplyPartialUpdates, CheckIntegrity, Checkpoint, GetCursors, GetStats, MarkBackfillComplete,
+    ApplyPartialUpdates, CheckIntegrity, CountMessagesPerChannel, Checkpoint, GetCursors, GetStats, MarkBackfillComplete,
     MarkDeleted, ProbeWritable, QueryMessages, SearchMessages, SetCursor, StoreMessages,
     UpsertChannels, UpsertGuilds,
 };
 pub use model::{
-    ChannelRecord, CheckpointOutcome, DISCORD_EPOCH_MS, DbStats, DeleteOutcome, GuildRecord,
+    ChannelMessageCount, ChannelRecord, CheckpointOutcome, DISCORD_EPOCH_MS, DbStats, DeleteOutcome, GuildRecord,
     IngestCursor, IntegrityReport, MessageQuery, MessageRevision, MessageSource, NewMessage,
     PLACEHOLDER_CHANNEL_KIND, PartialMessageUpdate, RevisionKind, StoreOutcome, StoredMessage,
     TOMBSTONE_SOURCE, snowflake_created_at_ms,

@@ -30,6 +30,15 @@ impl MessageSource {
     }
 }
 
+/// Messages stored for one channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChannelMessageCount {
+    #[serde(with = "snowflake")]
+    pub channel_id: u64,
+    pub name: String,
+    pub messages: u64,
+}
+
 /// The fields a partial MESSAGE_UPDATE carries (only `id` and `channel_id` are certain).
 /// Merged into the stored snapshot; a message we never stored is left to backfill.
 #[derive(Debug, Clone, PartialEq, Default)]

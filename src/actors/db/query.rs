@@ -6,7 +6,9 @@ use diesel::sql_types::{BigInt, Text};
 
 use super::database::Database;
 use super::error::{DbError, InvalidInput};
-use super::model::{MessageQuery, MessageRevision, StoredMessage, to_db_id, validate_limit};
+use super::model::{
+    ChannelMessageCount, MessageQuery, MessageRevision, StoredMessage, to_db_id, validate_limit,
+};
 use super::rows::{MessageRow, RevisionRow};
 use super::schema::{message_revisions, messages};
 
@@ -44,6 +46,36 @@ impl Database {
             rows.reverse();
         }
         rows.into_iter().map(MessageRow::into_stored).collect()
+    }
+
+    /// Stored messages per channel (deleted ones included), with the channel's name, busiest
+    /// first: the demo's progress lines and `/status`. Uses the `(channel_id, id)` index.
+    pub fn channel_message_counts(&self) -> Result<Vec<ChannelMessageCount>, DbError> {
+        #[derive(QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = BigInt)]
+            channel_id: i64,
+            #[diesel(sql_type = Text)]
+            name: String,
+            #[diesel(sql_type = BigInt)]
+            messages: i64,
+        }
+        let mut conn = self.connection()?;
+        let rows: Vec<Row> = diesel::sql_query(
+            "SELECT m.channel_id AS channel_id, COALESCE(c.name, '') AS name, \
+                    COUNT(*) AS messages \
+             FROM messages AS m LEFT JOIN channels AS c ON c.id = m.channel_id \
+             GROUP BY m.channel_id ORDER BY messages DESC, m.channel_id",
+        )
+        .load(&mut conn)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| ChannelMessageCount {
+                channel_id: u64::try_from(row.channel_id).unwrap_or_default(),
+                name: row.name,
+                messages: u64::try_from(row.messages).unwrap_or_default(),
+            })
+            .collect())
     }
 
     /// Full-text search over message content, best match first. `text` is taken as plain
@@ -121,6 +153,23 @@ mod tests {
     use super::*;
     use crate::actors::db::model::NewMessage;
     use crate::actors::db::test_support::{BASE_ID, CHANNEL_A, CHANNEL_B, message, migrated_db};
+
+    #[test]
+    fn message_counts_per_channel_busiest_first() {
+        let (_dir, db) = migrated_db();
+        let batch = [
+            message(1, CHANNEL_A, "a"),
+            message(2, CHANNEL_B, "b"),
+            message(3, CHANNEL_B, "c"),
+        ];
+        db.store_messages(&batch).expect("store");
+        let counts = db.channel_message_counts().expect("counts");
+        let summary: Vec<(u64, u64)> = counts
+            .iter()
+            .map(|count| (count.channel_id, count.messages))
+            .collect();
+        assert_eq!(summary, [(CHANNEL_B, 2), (CHANNEL_A, 1)]);
+    }
 
     fn ids(messages: &[StoredMessage]) -> Vec<u64> {
         messages
