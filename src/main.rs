@@ -62,8 +62,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Demo(args) => {
             let mut config = load(&path, explicit)?;
-            app::apply_demo_settings(&mut config, Path::new(app::DEMO_DATA_DIR), args.port);
-            serve(config, Mode::Demo)
+            let sim = app::demo::start(&mut config, Path::new(app::demo::DEMO_DATA_DIR), args.port)
+                .context("cannot start the simulated Discord")?;
+            let outcome = serve(config, Mode::Demo);
+            sim.shutdown();
+            outcome
         }
     }
 }
@@ -246,10 +249,12 @@ fn serve(config: Config, mode: Mode) -> anyhow::Result<ExitCode> {
     logging::install_panic_hook(&logging.logger);
     if mode == Mode::Demo {
         eprintln!(
-            "discord-monitor demo: admin API on http://127.0.0.1:{port} (try /health/detailed, \
-             /metrics, /status, /openapi.json); data and logs under ./{dir}; Ctrl-C to stop",
+            "discord-monitor demo: storing a simulated Discord ({api}); admin API on \
+             http://127.0.0.1:{port} (try /status, /health/detailed, /metrics, \
+             /api/messages); data and logs under ./{dir}; Ctrl-C to stop",
+            api = config.discord.api_base_url,
             port = config.monitoring.health_check_port,
-            dir = app::DEMO_DATA_DIR,
+            dir = app::demo::DEMO_DATA_DIR,
         );
     }
     let log = logging.logger.clone();

@@ -23,4 +23,4 @@ pub mod state;
 
 pub use error::AdminError;
 pub use server::{configure, start};
-pub use state::{AdminState, ProbeRefresh, ServiceFacts};
+pub use state::{AdminState, DiscordStatusSources, ProbeRefresh, ServiceFacts};

@@ -10,8 +10,9 @@ use serde_json::{Value, json};
 
 use super::error::AdminError;
 use super::openapi;
-use super::state::AdminState;
+use super::state::{AdminState, DiscordStatusSources};
 use crate::actors::db::{GetStats, MessageQuery, QueryMessages};
+use crate::actors::gateway::GetGatewayStatus;
 use crate::actors::health::{GetHealth, HealthReport};
 use crate::metrics::ExpositionFormat;
 
@@ -131,26 +132,77 @@ pub async fn config(_: AdminAccess, state: web::Data<AdminState>) -> HttpRespons
     HttpResponse::Ok().json(&state.sanitized_config)
 }
 
+/// Longest `/status` waits for any one component before showing it as unavailable.
+const STATUS_PART_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// `/status`: one look at everything an operator asks first.
 pub async fn status(_: AdminAccess, state: web::Data<AdminState>) -> HttpResponse {
     let report = health_report(&state, false).await.ok();
-    let database = match state.db.send(GetStats).await {
-        Ok(Ok(stats)) => json!({"status": "ok", "stats": stats}),
-        Ok(Err(err)) => json!({"status": "error", "error": err.to_string()}),
-        Err(err) => json!({"status": "unavailable", "error": err.to_string()}),
+    let database = match timed(state.db.send(GetStats)).await {
+        Some(Ok(Ok(stats))) => json!({"status": "ok", "stats": stats}),
+        Some(Ok(Err(err))) => json!({"status": "error", "error": err.to_string()}),
+        Some(Err(err)) => json!({"status": "unavailable", "error": err.to_string()}),
+        None => json!({"status": "unavailable", "error": "no answer within 2 s"}),
+    };
+    let (discord, ingest) = match &state.discord {
+        Some(sources) => (
+            discord_client_health(sources).await,
+            json!(sources.ingest_stats.status(&sources.queue)),
+        ),
+        None => (
+            json!({"state": "disabled", "connected": false}),
+            Value::Null,
+        ),
     };
     let mut service = json!(state.service);
     service["uptime_secs"] = json!(state.service.started.elapsed().as_secs());
     service["ready"] = json!(report.as_ref().map(|report| report.ready));
     HttpResponse::Ok().json(json!({
         "service": service,
-        "discord_client_health": state.discord_status,
-        "processing_status": state.processing_status,
+        "discord_client_health": discord,
+        "processing_status": {
+            "storage": ingest,
+            "limits": state.processing_limits,
+        },
         "database": database,
         "llm": state.llm_summary,
         "components": report.map(|report| report.components),
         "system": process_figures(&state),
     }))
+}
+
+/// The gateway's connection, the REST limiter (buckets, recent requests), forbidden channels
+/// and backfill progress: what the seed's `/status | jq .discord_client_health` shows.
+async fn discord_client_health(sources: &DiscordStatusSources) -> Value {
+    let gateway = match timed(sources.gateway.send(GetGatewayStatus)).await {
+        Some(Ok(status)) => json!(status),
+        Some(Err(err)) => json!({"state": "unavailable", "error": err.to_string()}),
+        None => json!({"state": "unavailable", "error": "no answer within 2 s"}),
+    };
+    let connected = gateway["state"] == "ready";
+    let rest = match timed(sources.rest.limiter().status()).await {
+        Some(Ok(status)) => json!(status),
+        Some(Err(err)) => json!({"error": err.to_string()}),
+        None => json!({"error": "no answer within 2 s"}),
+    };
+    let backfill = sources
+        .backfill
+        .lock()
+        .map(|status| json!(*status))
+        .unwrap_or(Value::Null);
+    json!({
+        "connected": connected,
+        "gateway": gateway,
+        "rest": rest,
+        "forbidden_channels": sources.rest.forbidden_channels().snapshot(),
+        "backfill": backfill,
+    })
+}
+
+async fn timed<T>(request: impl std::future::Future<Output = T>) -> Option<T> {
+    tokio::time::timeout(STATUS_PART_TIMEOUT, request)
+        .await
+        .ok()
 }
 
 /// `/api/messages?channel_id=&after=&before=&limit=`: stored messages ascending by id.

@@ -9,8 +9,12 @@ use chrono::{DateTime, Utc};
 use slog::Logger;
 
 use super::auth::AccessPolicy;
+use crate::actors::backfill::SharedBackfillStatus;
 use crate::actors::db::DbActor;
+use crate::actors::gateway::GatewayActor;
 use crate::actors::health::HealthActor;
+use crate::actors::ingest::{IngestSender, IngestStats};
+use crate::discord::rest::DiscordRest;
 use crate::metrics::Metrics;
 use crate::supervisor::ComponentHandle;
 use crate::system_stats::SharedProcessSampler;
@@ -25,15 +29,27 @@ pub struct AdminState {
     pub service: ServiceFacts,
     /// The effective configuration with secrets masked, computed once at start.
     pub sanitized_config: serde_json::Value,
-    /// What `/status` says about parts that are not actors of this build yet.
-    pub discord_status: serde_json::Value,
-    pub processing_status: serde_json::Value,
+    /// Where `/status` reads the Discord side from; `None` when the service runs without it.
+    pub discord: Option<DiscordStatusSources>,
+    /// The configured limits `/status` shows beside the storage path's figures.
+    pub processing_limits: serde_json::Value,
+    /// What `/status` says of the LLM configuration (the router arrives with its issue).
     pub llm_summary: serde_json::Value,
     pub sampler: Option<Arc<SharedProcessSampler>>,
     pub log: Logger,
     /// Requests slower than this are logged under `performance`.
     pub slow_threshold: std::time::Duration,
     pub probe_refresh: ProbeRefresh,
+}
+
+/// The live parts of the Discord side that `/status` asks.
+#[derive(Clone)]
+pub struct DiscordStatusSources {
+    pub gateway: ComponentHandle<GatewayActor>,
+    pub rest: DiscordRest,
+    pub backfill: SharedBackfillStatus,
+    pub ingest_stats: Arc<IngestStats>,
+    pub queue: IngestSender,
 }
 
 /// Facts about this process shown in `/status`.

@@ -1,10 +1,11 @@
 //! The service: builds every component under the supervisor, serves the admin API, and shuts
 //! down in order on SIGTERM/SIGINT. `run` and `demo` both end up in [`serve`].
 
+pub mod demo;
+pub mod discord;
 mod error;
 mod shutdown;
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,7 +22,7 @@ use crate::actors::health::{
     ComponentStatus, ComponentStatusChanged, HealthActor, Probe, RegisterComponent, RegisterProbe,
 };
 use crate::admin::auth::AccessPolicy;
-use crate::admin::{AdminState, ProbeRefresh, ServiceFacts};
+use crate::admin::{AdminState, DiscordStatusSources, ProbeRefresh, ServiceFacts};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::supervisor::{ComponentHandle, ComponentSupervisor, RestartPolicy};
@@ -32,9 +33,6 @@ pub const DATABASE_COMPONENT: &str = "database";
 pub const ADMIN_API_COMPONENT: &str = "admin_api";
 /// The probe behind "the DB is writable" in `/health/ready`.
 pub const DATABASE_WRITABLE_PROBE: &str = "database_writable";
-
-/// Where `demo` keeps its database, backups and logs, relative to the working directory.
-pub const DEMO_DATA_DIR: &str = "demo-data";
 
 /// Which command started the service; shown in `/status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,17 +47,6 @@ impl Mode {
             Mode::Run => "run",
             Mode::Demo => "demo",
         }
-    }
-}
-
-/// `demo` keeps all its data (database, backups, logs) under `data_dir`, and serves on `port`
-/// when given; every other setting, environment overrides included, stays as loaded.
-pub fn apply_demo_settings(config: &mut Config, data_dir: &Path, port: Option<u16>) {
-    config.database.path = data_dir.join("db.sqlite");
-    config.database.backup_dir = data_dir.join("backups");
-    config.monitoring.log_dir = data_dir.join("logs");
-    if let Some(port) = port {
-        config.monitoring.health_check_port = port;
     }
 }
 
@@ -80,6 +67,7 @@ pub async fn serve(config: Config, mode: Mode, log: Logger) -> Result<(), AppErr
     let mut components = ComponentSupervisor::new(health.clone().recipient());
 
     let db = start_database(&config, &log, &health, &mut components).await?;
+    let discord = discord::start(&config, &log, &health, &mut components, &db, &metrics).await?;
     let sampler = SharedProcessSampler::new(config.processing.memory_limit_mb)
         .map(Arc::new)
         .inspect_err(|err| warn!(log, "No process figures"; "error" => %err))
@@ -107,10 +95,14 @@ pub async fn serve(config: Config, mode: Mode, log: Logger) -> Result<(), AppErr
             started,
         },
         sanitized_config: config.sanitized_json(),
-        discord_status: discord_status(mode),
-        processing_status: json!({
-            "state": "idle",
-            "queue_depth": 0,
+        discord: Some(DiscordStatusSources {
+            gateway: discord.gateway.clone(),
+            rest: discord.rest.clone(),
+            backfill: Arc::clone(&discord.backfill_status),
+            ingest_stats: Arc::clone(&discord.ingest_stats),
+            queue: discord.queue.clone(),
+        }),
+        processing_limits: json!({
             "max_queue_size": config.processing.max_queue_size,
             "worker_count": config.processing.worker_count,
             "memory_limit_mb": config.processing.memory_limit_mb,
@@ -149,6 +141,9 @@ pub async fn serve(config: Config, mode: Mode, log: Logger) -> Result<(), AppErr
         "address" => format!("{}:{}", config.monitoring.health_check_host,
                              config.monitoring.health_check_port));
     let mut server_task = actix_rt::spawn(server);
+    if mode == Mode::Demo {
+        actix_rt::spawn(demo::report_progress(db.clone(), discord.gateway.clone()));
+    }
 
     let signal = tokio::select! {
         signal = shutdown::wait_for_signal() => signal?,
@@ -167,7 +162,7 @@ pub async fn serve(config: Config, mode: Mode, log: Logger) -> Result<(), AppErr
     let deadline = Duration::from_secs(config.monitoring.shutdown_timeout_secs);
     let outcome = tokio::time::timeout(
         deadline,
-        shutdown::ordered(&log, &health, &db, &components, server_handle),
+        shutdown::ordered(&log, &health, &discord, &db, &components, server_handle),
     )
     .await;
     match outcome {
@@ -287,15 +282,6 @@ fn register_service_metrics(
             sampler.figures().map_or(0.0, |figures| read(&figures))
         });
     }
-}
-
-fn discord_status(mode: Mode) -> serde_json::Value {
-    let detail = match mode {
-        Mode::Demo => "demo mode: no Discord connection",
-        Mode::Run => "this build has no Discord gateway yet: nothing is being ingested",
-    };
-    json!({"state": "disconnected", "connected": false, "detail": detail,
-           "reconnects": 0, "recent_requests": []})
 }
 
 fn llm_summary(config: &Config) -> serde_json::Value {

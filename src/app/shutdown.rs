@@ -1,12 +1,16 @@
 //! Signals and the order of a clean shutdown.
 
+use std::time::Duration;
+
 use actix::Addr;
 use actix_web::dev::ServerHandle;
 use slog::{Logger, info, warn};
 
+use super::discord::DiscordPipeline;
 use super::error::AppError;
 use crate::actors::db::{Checkpoint, DbActor};
 use crate::actors::health::{HealthActor, SetShuttingDown};
+use crate::actors::ingest::Flush;
 use crate::supervisor::{ComponentHandle, ComponentSupervisor};
 
 /// Waits for SIGTERM (Kubernetes, Docker, systemd) or SIGINT (Ctrl-C); returns its name.
@@ -20,17 +24,38 @@ pub async fn wait_for_signal() -> Result<&'static str, AppError> {
     })
 }
 
-/// Readiness off (load balancers stop sending), intake stopped, queued writes flushed and the
-/// WAL checkpointed, the admin API drained, then every component stopped.
+/// Longest the storage path may take to write what is queued at shutdown; the overall
+/// deadline (`monitoring.shutdown_timeout_secs`) still bounds everything.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Readiness off (load balancers stop sending), intake stopped (the gateway closes its
+/// session resumably), queued events written, the WAL checkpointed, the admin API drained,
+/// then every component stopped.
 pub async fn ordered(
     log: &Logger,
     health: &Addr<HealthActor>,
+    discord: &DiscordPipeline,
     db: &ComponentHandle<DbActor>,
     components: &ComponentSupervisor,
     server: ServerHandle,
 ) {
     if let Err(err) = health.send(SetShuttingDown).await {
         warn!(log, "Could not mark the service as shutting down"; "error" => %err);
+    }
+    discord.gateway.stop().await;
+    match discord
+        .ingest
+        .send(Flush {
+            timeout: FLUSH_TIMEOUT,
+        })
+        .await
+    {
+        Ok(status) if status.queue_depth == 0 => {
+            info!(log, "Ingest queue flushed"; "events" => status.events);
+        }
+        Ok(status) => warn!(log, "Ingest queue not empty at shutdown; backfill recovers the rest";
+            "queued" => status.queue_depth),
+        Err(err) => warn!(log, "Ingest unavailable at shutdown"; "error" => %err),
     }
     match db.send(Checkpoint).await {
         Ok(Ok(outcome)) => info!(log, "Database flushed"; "checkpoint" => ?outcome),

@@ -18,13 +18,13 @@ use slog::{Logger, debug, error, info, o, warn};
 use super::database::Database;
 use super::error::DbError;
 use super::messages::{
-    ApplyPartialUpdates, CheckIntegrity, CountMessagesPerChannel, Checkpoint, GetCursors, GetStats, MarkBackfillComplete,
-    MarkDeleted, ProbeWritable, QueryMessages, SearchMessages, SetCursor, StoreMessages,
-    UpsertChannels, UpsertGuilds,
+    ApplyPartialUpdates, CheckIntegrity, Checkpoint, CountMessagesPerChannel, GetCursors, GetStats,
+    MarkBackfillComplete, MarkDeleted, ProbeWritable, QueryMessages, SearchMessages, SetCursor,
+    StoreMessages, UpsertChannels, UpsertGuilds,
 };
 use super::model::{
-    ChannelMessageCount, CheckpointOutcome, DbStats, DeleteOutcome, IngestCursor, IntegrityReport, StoreOutcome,
-    StoredMessage,
+    ChannelMessageCount, CheckpointOutcome, DbStats, DeleteOutcome, IngestCursor, IntegrityReport,
+    StoreOutcome, StoredMessage,
 };
 use crate::logging::{error_chain, log_if_slow};
 use crate::supervisor::Lifecycle;

@@ -7,8 +7,9 @@ use actix::Message;
 
 use super::error::DbError;
 use super::model::{
-    ChannelMessageCount, ChannelRecord, CheckpointOutcome, DbStats, DeleteOutcome, GuildRecord, IngestCursor,
-    IntegrityReport, MessageQuery, NewMessage, PartialMessageUpdate, StoreOutcome, StoredMessage,
+    ChannelMessageCount, ChannelRecord, CheckpointOutcome, DbStats, DeleteOutcome, GuildRecord,
+    IngestCursor, IntegrityReport, MessageQuery, NewMessage, PartialMessageUpdate, StoreOutcome,
+    StoredMessage,
 };
 
 /// Store a batch of message snapshots in one transaction.

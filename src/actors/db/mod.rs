@@ -26,13 +26,13 @@ pub use config::DatabaseConfig;
 pub use database::{Database, MIGRATIONS};
 pub use error::{DbError, InvalidInput};
 pub use messages::{
-    ApplyPartialUpdates, CheckIntegrity, CountMessagesPerChannel, Checkpoint, GetCursors, GetStats, MarkBackfillComplete,
-    MarkDeleted, ProbeWritable, QueryMessages, SearchMessages, SetCursor, StoreMessages,
-    UpsertChannels, UpsertGuilds,
+    ApplyPartialUpdates, CheckIntegrity, Checkpoint, CountMessagesPerChannel, GetCursors, GetStats,
+    MarkBackfillComplete, MarkDeleted, ProbeWritable, QueryMessages, SearchMessages, SetCursor,
+    StoreMessages, UpsertChannels, UpsertGuilds,
 };
 pub use model::{
-    ChannelMessageCount, ChannelRecord, CheckpointOutcome, DISCORD_EPOCH_MS, DbStats, DeleteOutcome, GuildRecord,
-    IngestCursor, IntegrityReport, MessageQuery, MessageRevision, MessageSource, NewMessage,
-    PLACEHOLDER_CHANNEL_KIND, PartialMessageUpdate, RevisionKind, StoreOutcome, StoredMessage,
-    TOMBSTONE_SOURCE, snowflake_created_at_ms,
+    ChannelMessageCount, ChannelRecord, CheckpointOutcome, DISCORD_EPOCH_MS, DbStats,
+    DeleteOutcome, GuildRecord, IngestCursor, IntegrityReport, MessageQuery, MessageRevision,
+    MessageSource, NewMessage, PLACEHOLDER_CHANNEL_KIND, PartialMessageUpdate, RevisionKind,
+    StoreOutcome, StoredMessage, TOMBSTONE_SOURCE, snowflake_created_at_ms,
 };

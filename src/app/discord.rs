@@ -1,0 +1,224 @@
+//! Wires the Discord side: the REST rate limiter and client, backfill, the storage path
+//! (bounded queue + IngestActor) and the gateway, each a supervised component registered
+//! with the HealthActor. Started after the database, so stopped before it.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix::Addr;
+use slog::Logger;
+
+use super::error::AppError;
+use crate::actors::backfill::{
+    BackfillActor, BackfillSettings, BackfillStatus, SharedBackfillStatus,
+};
+use crate::actors::db::DbActor;
+use crate::actors::gateway::{GatewayActor, GatewayInfoSource, GatewayMetrics, GatewaySettings};
+use crate::actors::health::{HealthActor, RegisterComponent};
+use crate::actors::ingest::{
+    self, ChannelDirectory, IngestActor, IngestSender, IngestSettings, IngestStats,
+};
+use crate::actors::ratelimit::{
+    RateLimiterActor, RateLimiterHandle, RateLimiterSettings, TokenState,
+};
+use crate::config::{Config, TokenType};
+use crate::discord::gateway::{GatewayBot, SessionStartLimit};
+use crate::discord::rest::DiscordRest;
+use crate::metrics::Metrics;
+use crate::supervisor::{ComponentHandle, ComponentSupervisor, RestartPolicy};
+
+/// Component names in `/health/detailed` and the logs.
+pub const REST_COMPONENT: &str = "discord_rest";
+pub const GATEWAY_COMPONENT: &str = "discord_gateway";
+pub const INGEST_COMPONENT: &str = "ingest";
+pub const BACKFILL_COMPONENT: &str = "backfill";
+
+/// Gateway events per storage batch at most: a few hundred rows make one quick transaction
+/// (SQLite commits ~100k small rows/s), so a burst is absorbed without long write locks.
+const MAX_BATCH_EVENTS: usize = 500;
+
+/// What the rest of the service (shutdown, `/status`) needs of the Discord side.
+#[derive(Clone)]
+pub struct DiscordPipeline {
+    pub gateway: ComponentHandle<GatewayActor>,
+    pub ingest: ComponentHandle<IngestActor>,
+    pub backfill: ComponentHandle<BackfillActor>,
+    pub rest: DiscordRest,
+    pub ingest_stats: Arc<IngestStats>,
+    pub queue: IngestSender,
+    pub backfill_status: SharedBackfillStatus,
+}
+
+pub async fn start(
+    config: &Config,
+    log: &Logger,
+    health: &Addr<HealthActor>,
+    components: &mut ComponentSupervisor,
+    db: &ComponentHandle<DbActor>,
+    metrics: &Arc<Metrics>,
+) -> Result<DiscordPipeline, AppError> {
+    let discord = &config.discord;
+    let policy = RestartPolicy::from_config(&config.monitoring);
+    for name in [
+        REST_COMPONENT,
+        BACKFILL_COMPONENT,
+        INGEST_COMPONENT,
+        GATEWAY_COMPONENT,
+    ] {
+        health
+            .send(RegisterComponent {
+                name: name.to_owned(),
+                required: true,
+            })
+            .await
+            .map_err(|err| AppError::Startup(format!("health actor: {err}")))?;
+    }
+
+    let limiter_settings = RateLimiterSettings::from_config(discord);
+    let token_state = TokenState::new();
+    let (limiter_metrics, limiter_log) = (Arc::clone(metrics), log.clone());
+    let limiter = components.supervise(REST_COMPONENT, policy, move |lifecycle| {
+        RateLimiterActor::new(
+            limiter_settings.clone(),
+            token_state.clone(),
+            Arc::clone(&limiter_metrics),
+            &limiter_log,
+        )
+        .with_lifecycle(lifecycle)
+    });
+    let rest = DiscordRest::new(discord, RateLimiterHandle::from(limiter), log)
+        .map_err(|err| AppError::Config(crate::logging::error_chain(&err)))?;
+
+    let directory = ChannelDirectory::default();
+    let backfill_status: SharedBackfillStatus = Arc::new(Mutex::new(BackfillStatus::default()));
+    let backfill_settings = Arc::new(BackfillSettings {
+        selection: discord.clone(),
+        first_run_max_messages: discord.backfill_max_messages_per_channel,
+        interval: Duration::from_secs(discord.backfill_interval_secs),
+    });
+    let backfill = {
+        let (rest, db, directory) = (rest.clone(), db.clone(), directory.clone());
+        let (status, metrics, log) = (
+            Arc::clone(&backfill_status),
+            Arc::clone(metrics),
+            log.clone(),
+        );
+        components.supervise(BACKFILL_COMPONENT, policy, move |lifecycle| {
+            BackfillActor::new(
+                rest.clone(),
+                db.clone(),
+                directory.clone(),
+                Arc::clone(&backfill_settings),
+                Arc::clone(&status),
+                Arc::clone(&metrics),
+                lifecycle,
+                &log,
+            )
+        })
+    };
+
+    let (queue, receiver) = ingest::queue(config.processing.max_queue_size);
+    let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
+    let ingest_stats = Arc::new(IngestStats::default());
+    register_queue_metrics(metrics, &queue);
+    let ingest_settings = Arc::new(IngestSettings {
+        selection: discord.clone(),
+        max_batch_events: MAX_BATCH_EVENTS,
+        slow_threshold: Duration::from_millis(config.monitoring.slow_operation_threshold_ms),
+        backfill: Some(backfill.clone()),
+    });
+    let ingest = {
+        let (queue, db, directory) = (queue.clone(), db.clone(), directory.clone());
+        let (stats, metrics, log) = (Arc::clone(&ingest_stats), Arc::clone(metrics), log.clone());
+        components.supervise(INGEST_COMPONENT, policy, move |lifecycle| {
+            IngestActor::new(
+                Arc::clone(&receiver),
+                queue.clone(),
+                db.clone(),
+                directory.clone(),
+                Arc::clone(&ingest_settings),
+                Arc::clone(&stats),
+                Arc::clone(&metrics),
+                lifecycle,
+                &log,
+            )
+        })
+    };
+
+    let gateway_settings =
+        GatewaySettings::from_config(discord).map_err(|err| AppError::Config(err.to_string()))?;
+    let gateway_metrics = GatewayMetrics::register(metrics)
+        .map_err(|err| AppError::Startup(format!("gateway metrics: {err}")))?;
+    let gateway_info = gateway_info_source(rest.clone(), discord.token_type);
+    let gateway = {
+        let (events, log) = (queue.clone(), log.clone());
+        components.supervise(GATEWAY_COMPONENT, policy, move |lifecycle| {
+            GatewayActor::new(
+                gateway_settings.clone(),
+                Arc::clone(&gateway_info),
+                events.clone(),
+                gateway_metrics.clone(),
+                &log,
+                lifecycle,
+            )
+        })
+    };
+    Ok(DiscordPipeline {
+        gateway,
+        ingest,
+        backfill,
+        rest,
+        ingest_stats,
+        queue,
+        backfill_status,
+    })
+}
+
+/// `GET /gateway/bot` for bot tokens. User tokens may only call `GET /gateway`, which has no
+/// session-start budget: one shard and Discord's documented daily figures stand in for it.
+fn gateway_info_source(rest: DiscordRest, token_type: TokenType) -> GatewayInfoSource {
+    Arc::new(move || {
+        let rest = rest.clone();
+        Box::pin(async move {
+            match token_type {
+                TokenType::Bot => rest
+                    .get_gateway_bot()
+                    .await
+                    .map_err(|err| crate::logging::error_chain(&err)),
+                TokenType::User => rest
+                    .get_gateway()
+                    .await
+                    .map(|gateway| GatewayBot {
+                        url: gateway.url,
+                        shards: 1,
+                        session_start_limit: SessionStartLimit {
+                            total: USER_SESSION_STARTS_PER_DAY,
+                            remaining: USER_SESSION_STARTS_PER_DAY,
+                            reset_after: 0,
+                            max_concurrency: 1,
+                        },
+                    })
+                    .map_err(|err| crate::logging::error_chain(&err)),
+            }
+        })
+    })
+}
+
+/// Discord's documented daily identify budget, assumed for user tokens (which cannot ask).
+const USER_SESSION_STARTS_PER_DAY: u32 = 1_000;
+
+fn register_queue_metrics(metrics: &Metrics, queue: &IngestSender) {
+    let depth = queue.clone();
+    let _ = metrics.gauge_fn(
+        "discord_monitor_ingest_queue_depth",
+        "Gateway events waiting to be stored",
+        &[],
+        move || (depth.max_capacity() - depth.capacity()) as f64,
+    );
+    let _ = metrics.gauge(
+        "discord_monitor_ingest_queue_capacity",
+        "Gateway events the queue holds before the gateway reader waits (processing.max_queue_size)",
+        &[],
+    )
+    .map(|gauge| gauge.set(queue.max_capacity() as f64));
+}
