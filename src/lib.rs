@@ -6,7 +6,8 @@
 //! its config section, messages, handlers and errors, and runs under [`supervisor`].
 //!
 //! - [`app`]: the service. Builds the components, serves the admin API, and on SIGTERM/SIGINT
-//!   shuts down in order (readiness off, intake stopped, writes flushed, DB checkpointed).
+//!   shuts down in order (readiness off, intake stopped, writes flushed, DB checkpointed);
+//!   `app::discord` wires the Discord side, `app::demo` runs it against discord-sim.
 //! - [`supervisor`]: runs each component: restarts after `ctx.stop()` (same instance,
 //!   `restarting()` resets it) or a panic (fresh instance from its factory), with exponential
 //!   backoff and a restart budget, then marks it failed. Callers talk to components through
@@ -18,8 +19,17 @@
 //!   revisions, ingest cursors, FTS5 search; diesel runs on tokio's blocking pool.
 //! - [`actors::ratelimit`]: the RateLimiterActor. Every Discord REST call asks it for a permit
 //!   (per-route buckets, the global limit, our own ceiling, 429 pauses, a dead token).
-//! - [`actors::gateway`], [`actors::llm`], [`actors::alert`]: config sections of the Discord
-//!   gateway, the LLM router and the alert delivery (their actors arrive with their issues).
+//! - [`actors::gateway`]: the GatewayActor. One shard's WebSocket session: HELLO, heartbeats
+//!   and zombie detection, IDENTIFY/RESUME, op 7/op 9, close codes (fatal ones stop for good),
+//!   zlib-stream; hands events to the ingest queue, waiting when it is full.
+//! - [`actors::ingest`]: the storage path. A bounded queue from the gateway and the
+//!   IngestActor writing it in ordered batches (filtered by the channel selection), retrying
+//!   while the database is away; asks for backfill after a lost session.
+//! - [`actors::backfill`]: the BackfillActor, the source of completeness: pages each monitored
+//!   channel's REST history from its cursor (moved only after the rows are committed) at
+//!   start, after a lost session and on a schedule.
+//! - [`actors::llm`], [`actors::alert`]: config sections of the LLM router and the alert
+//!   delivery (their actors arrive with their issues).
 //! - [`admin`]: the actix-web admin API (health probes, metrics, sanitized config, status,
 //!   stored messages, OpenAPI) with its access policy.
 //! - [`discord`]: Discord's wire formats (messages, channels, guilds, gateway envelope, close

@@ -96,7 +96,7 @@ impl ProcessSampler {
 const MIN_SAMPLE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A [`ProcessSampler`] shared by the metrics gauges and the admin routes, read at most once
-/// per [`MIN_SAMPLE_INTERVAL`].
+/// per `MIN_SAMPLE_INTERVAL` (1 s).
 pub struct SharedProcessSampler {
     state: std::sync::Mutex<(ProcessSampler, Option<(std::time::Instant, ProcessFigures)>)>,
 }

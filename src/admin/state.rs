@@ -65,7 +65,7 @@ pub struct ServiceFacts {
 }
 
 /// `/health/ready` runs the probes (so a database that stopped being writable is seen at once),
-/// but at most once per [`PROBE_REFRESH_MIN_INTERVAL`]: the route is open to everyone and must
+/// but at most once per `PROBE_REFRESH_MIN_INTERVAL` (1 s): the route is open to everyone and must
 /// not turn into a write load on the database.
 #[derive(Debug, Default)]
 pub struct ProbeRefresh {
