@@ -117,6 +117,8 @@ pub async fn start(
         })
     };
 
+    register_backfill_metrics(metrics, &backfill_status);
+
     let (queue, receiver) = ingest::queue(config.processing.max_queue_size);
     let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
     let ingest_stats = Arc::new(IngestStats::default());
@@ -206,6 +208,38 @@ fn gateway_info_source(rest: DiscordRest, token_type: TokenType) -> GatewayInfoS
 
 /// Discord's documented daily identify budget, assumed for user tokens (which cannot ask).
 const USER_SESSION_STARTS_PER_DAY: u32 = 1_000;
+
+/// How far completeness may lag: the age of the newest finished pass (everything older than
+/// that pass's start is known to be stored), and how many channels it covered.
+fn register_backfill_metrics(metrics: &Metrics, status: &SharedBackfillStatus) {
+    let age = Arc::clone(status);
+    let _ = metrics.gauge_fn(
+        "discord_monitor_backfill_last_pass_age_seconds",
+        "Seconds since the last finished backfill pass started (-1 before the first)",
+        &[],
+        move || {
+            age.lock()
+                .ok()
+                .and_then(|status| status.last_pass.as_ref().map(|pass| pass.started_at))
+                .map_or(-1.0, |started| {
+                    (chrono::Utc::now() - started).num_milliseconds() as f64 / 1000.0
+                })
+        },
+    );
+    let channels = Arc::clone(status);
+    let _ = metrics.gauge_fn(
+        "discord_monitor_backfill_channels",
+        "Channels the last backfill pass covered",
+        &[],
+        move || {
+            channels
+                .lock()
+                .ok()
+                .and_then(|status| status.last_pass.as_ref().map(|pass| pass.channels_total))
+                .unwrap_or(0) as f64
+        },
+    );
+}
 
 fn register_queue_metrics(metrics: &Metrics, queue: &IngestSender) {
     let depth = queue.clone();
