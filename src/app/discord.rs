@@ -40,6 +40,7 @@ const MAX_BATCH_EVENTS: usize = 500;
 /// What the rest of the service (shutdown, `/status`) needs of the Discord side.
 #[derive(Clone)]
 pub struct DiscordPipeline {
+    pub limiter: ComponentHandle<RateLimiterActor>,
     pub gateway: ComponentHandle<GatewayActor>,
     pub ingest: ComponentHandle<IngestActor>,
     pub backfill: ComponentHandle<BackfillActor>,
@@ -86,7 +87,7 @@ pub async fn start(
         )
         .with_lifecycle(lifecycle)
     });
-    let rest = DiscordRest::new(discord, RateLimiterHandle::from(limiter), log)
+    let rest = DiscordRest::new(discord, RateLimiterHandle::from(limiter.clone()), log)
         .map_err(|err| AppError::Config(crate::logging::error_chain(&err)))?;
 
     let directory = ChannelDirectory::default();
@@ -166,6 +167,7 @@ pub async fn start(
         })
     };
     Ok(DiscordPipeline {
+        limiter,
         gateway,
         ingest,
         backfill,

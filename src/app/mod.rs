@@ -68,6 +68,11 @@ pub async fn serve(config: Config, mode: Mode, log: Logger) -> Result<(), AppErr
 
     let db = start_database(&config, &log, &health, &mut components).await?;
     let discord = discord::start(&config, &log, &health, &mut components, &db, &metrics).await?;
+    register_component_metrics(&metrics, &db);
+    register_component_metrics(&metrics, &discord.gateway);
+    register_component_metrics(&metrics, &discord.ingest);
+    register_component_metrics(&metrics, &discord.backfill);
+    register_component_metrics(&metrics, &discord.limiter);
     let sampler = SharedProcessSampler::new(config.processing.memory_limit_mb)
         .map(Arc::new)
         .inspect_err(|err| warn!(log, "No process figures"; "error" => %err))
@@ -226,6 +231,28 @@ async fn start_database(
 }
 
 /// Process-level figures every scrape should see.
+/// `discord_monitor_component_up{component}` (1 up or degraded, else 0) and its restarts.
+fn register_component_metrics<A: Actor<Context = actix::Context<A>>>(
+    metrics: &Metrics,
+    handle: &ComponentHandle<A>,
+) {
+    let name = handle.name().to_owned();
+    let up = handle.clone();
+    let _ = metrics.gauge_fn(
+        "discord_monitor_component_up",
+        "1 while the component is up (or degraded), 0 while starting, restarting or failed",
+        &[("component", &name)],
+        move || f64::from(u8::from(up.status().is_serving())),
+    );
+    let restarts = handle.clone();
+    let _ = metrics.counter_fn(
+        "discord_monitor_component_restarts_total",
+        "Restarts of the component by its supervisor",
+        &[("component", &name)],
+        move || f64::from(restarts.restarts()),
+    );
+}
+
 /// Name, help text and reading of one gauge computed from the process figures.
 type ProcessGauge = (&'static str, &'static str, fn(&ProcessFigures) -> f64);
 
