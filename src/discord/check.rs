@@ -14,6 +14,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use actix::Actor;
+
+use crate::logging::error_chain;
 use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 use slog::{Logger, info, o};
@@ -432,18 +434,6 @@ fn kind_name(kind: i32) -> &'static str {
         channel_type::GUILD_MEDIA => "media",
         _ => "other",
     }
-}
-
-/// The error and its causes on one line.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 impl fmt::Display for CheckReport {

@@ -37,7 +37,7 @@ use super::connection::{
     self, Inbound, NORMAL_CLOSE_CODE, Outbox, RESUMABLE_CLOSE_CODE, ReaderActivity, ReaderItem,
     ReaderSetup, SessionStart, Socket,
 };
-use super::error::{GatewayError, error_chain};
+use super::error::GatewayError;
 use super::events::GatewayEvent;
 use super::heartbeat::{Beat, Heartbeat};
 use super::limiter::{IdentifyPacer, IdentifyWait, SendClass, SendLimiter};
@@ -48,6 +48,7 @@ use crate::discord::gateway::{
     API_VERSION, CloseAction, GatewayBot, Identify, IdentifyProperties, OutboundFrame, Resume,
     close_action, close_code_reason, opcode,
 };
+use crate::logging::error_chain;
 use crate::supervisor::Lifecycle;
 
 /// Where the gateway URL and `session_start_limit` come from: `GET /gateway/bot` through the

@@ -37,16 +37,3 @@ pub enum InflateError {
     #[error("zlib stream made no progress on {0} buffered bytes")]
     Stalled(usize),
 }
-
-/// An error with its sources, `outer: inner: innermost`, for one log field or health text.
-/// Never includes a payload: tungstenite's Display of a failed write names the failure only.
-pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
