@@ -24,7 +24,7 @@
 //!   zlib-stream; hands events to the ingest queue, waiting when it is full.
 //! - [`actors::ingest`]: the storage path. A bounded queue from the gateway and the
 //!   IngestActor writing it in ordered batches (filtered by the channel selection), retrying
-//!   while the database is away; asks for backfill after a lost session.
+//!   while the database is away; asks for backfill whenever a new gateway session starts.
 //! - [`actors::backfill`]: the BackfillActor, the source of completeness: pages each monitored
 //!   channel's REST history from its cursor (moved only after the rows are committed) at
 //!   start, after a lost session and on a schedule.

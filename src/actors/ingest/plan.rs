@@ -35,8 +35,9 @@ impl WriteOp {
 #[derive(Debug, Default, PartialEq)]
 pub struct Plan {
     pub ops: Vec<WriteOp>,
-    /// A new session replaced a lost one: the gap must be backfilled.
-    pub session_lost: bool,
+    /// A new gateway session started (the first one, or one replacing a lost session): what
+    /// happened before its READY is only in REST history, so a backfill pass must follow.
+    pub backfill_needed: bool,
     /// Message events of channels the configuration does not monitor.
     pub unmonitored: usize,
     /// Events whose content could not be converted (e.g. an unparsable timestamp).
@@ -173,10 +174,14 @@ pub fn plan(
                     bulk.ids,
                 );
             }
-            GatewayEvent::SessionLost => plan.session_lost = true,
+            // Even the first session needs it: the startup pass may have paged a channel
+            // before this READY, and messages posted in between reach neither.
+            GatewayEvent::Ready { resumed: false, .. } | GatewayEvent::SessionLost => {
+                plan.backfill_needed = true;
+            }
             // Nothing to store: a departed guild's history and a deleted channel's messages
-            // are kept (retention is the user's decision); sessions are the gateway's affair.
-            GatewayEvent::Ready { .. }
+            // are kept (retention is the user's decision).
+            GatewayEvent::Ready { resumed: true, .. }
             | GatewayEvent::GuildDelete { .. }
             | GatewayEvent::ChannelDelete(_)
             | GatewayEvent::ThreadDelete(_) => {}
@@ -314,6 +319,22 @@ mod tests {
             panic!("{:?}", plan.ops);
         };
         assert_eq!(channels.len(), 3);
+    }
+
+    #[test]
+    fn a_new_session_asks_for_backfill_and_a_resumed_one_does_not() {
+        let user: crate::discord::User =
+            serde_json::from_value(serde_json::json!({"id": "9", "username": "bot"})).unwrap();
+        let ready = |resumed| GatewayEvent::Ready {
+            session_id: "s".to_owned(),
+            user: user.clone(),
+            resumed,
+        };
+        let selection = DiscordConfig::default();
+        let directory = ChannelDirectory::default();
+        assert!(plan(vec![ready(false)], &selection, &directory).backfill_needed);
+        assert!(!plan(vec![ready(true)], &selection, &directory).backfill_needed);
+        assert!(plan(vec![GatewayEvent::SessionLost], &selection, &directory).backfill_needed);
     }
 
     #[test]
