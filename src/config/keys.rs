@@ -250,6 +250,43 @@ pub const KEYS: &[KeyDoc] = &[
         ANY,
     ),
     key(
+        "llm.providers",
+        "Providers that may be called; empty builds them from the keys above. Each entry: \
+         `name` (unique), `kind` (gemini, openai, openrouter, openai-compatible for Ollama, \
+         vLLM or llama.cpp), `base_url` (default: the kind's public endpoint), `api_key` \
+         (default: the matching key above; never printed), `timeout_secs` (default 30), \
+         `max_output_tokens` (default 2048) and `models`: [{`name`, `input_usd_per_mtok`, \
+         `output_usd_per_mtok`, `context_tokens`}], prices in US dollars per million tokens \
+         (default: the known price; $0 for openai-compatible).",
+        ANY,
+    ),
+    key(
+        "llm.routes",
+        "Ordered fallback chains of `provider/model` targets per request kind.",
+        ANY,
+    ),
+    key(
+        "llm.routes.default",
+        "Chain for every kind without its own; empty means `default_provider` then \
+         `fallback_providers`, or every listed model in order.",
+        ANY,
+    ),
+    key(
+        "llm.routes.triage",
+        "Chain for message triage (a cheap model fits); empty uses `default`.",
+        ANY,
+    ),
+    key(
+        "llm.routes.digest",
+        "Chain for digests; empty uses `default`.",
+        ANY,
+    ),
+    key(
+        "llm.routes.ask",
+        "Chain for questions about the messages; empty uses `default`.",
+        ANY,
+    ),
+    key(
         "database",
         "Where messages are stored and how they are backed up.",
         ANY,

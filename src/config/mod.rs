@@ -127,15 +127,13 @@ impl Config {
     pub fn secrets(&self) -> Vec<&Secret> {
         [
             &self.discord.token,
-            &self.llm.google_api_key,
-            &self.llm.openai_api_key,
-            &self.llm.openrouter_api_key,
             &self.alerts.email_password,
             &self.alerts.slack_webhook_url,
             &self.admin.token,
         ]
         .into_iter()
         .flatten()
+        .chain(self.llm.secrets())
         .collect()
     }
 
@@ -649,6 +647,53 @@ mod tests {
         let from = problem_for(&problems, "alerts.email_from");
         assert_eq!(from.source, ProblemSource::Unset);
         assert!(from.hint.as_deref().unwrap().contains("EMAIL_FROM"));
+    }
+
+    #[test]
+    fn llm_providers_and_routes_load_and_are_checked() {
+        let good = r#"{"llm": {
+            "daily_cost_limit": 10.0,
+            "providers": [
+                {"name": "gemini", "kind": "gemini", "base_url": "https://generativelanguage.googleapis.com",
+                 "api_key": "zq-gem-key", "timeout_secs": 30,
+                 "models": [{"name": "gemini-2.5-flash", "input_usd_per_mtok": 0.30,
+                             "output_usd_per_mtok": 2.50, "context_tokens": 1048576}]},
+                {"name": "local", "kind": "openai-compatible", "base_url": "http://127.0.0.1:11434/v1",
+                 "models": [{"name": "smollm2", "input_usd_per_mtok": 0, "output_usd_per_mtok": 0}]}
+            ],
+            "routes": {"default": ["gemini/gemini-2.5-flash", "local/smollm2"],
+                       "triage": ["local/smollm2"]}
+        }}"#;
+        let config = load_str(good, &no_env()).unwrap();
+        assert_eq!(config.llm.providers.len(), 2);
+        assert_eq!(config.llm.routes.triage, ["local/smollm2"]);
+        assert_eq!(config.secrets().len(), 1);
+        assert!(!config.show_json().contains("zq-gem-key"));
+
+        let bad = r#"{"llm": {
+            "providers": [
+                {"name": "a", "kind": "openai", "base_url": "ftp://x",
+                 "models": [{"name": "m1", "input_usd_per_mtok": -1, "output_usd_per_mtok": 1}]},
+                {"name": "a", "kind": "openai-compatible", "models": [{"name": "m"}]}
+            ],
+            "routes": {"default": ["a/m1", "zz/m", "a/nope", "plain"]}
+        }}"#;
+        let problems = problems_of(load_str(bad, &no_env()));
+        let keys: BTreeSet<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        let expected: BTreeSet<&str> = [
+            "llm.providers[0].base_url",
+            "llm.providers[0].models[0].input_usd_per_mtok",
+            "llm.providers[1].name",
+            "llm.routes.default[1]",
+            "llm.routes.default[2]",
+            "llm.routes.default[3]",
+        ]
+        .into();
+        assert_eq!(keys, expected, "{problems:#?}");
+
+        let unknown_kind = r#"{"llm": {"providers": [{"name": "b", "kind": "gemeni"}]}}"#;
+        let problems = problems_of(load_str(unknown_kind, &no_env()));
+        assert_eq!(problems[0].key, "llm.providers[0].kind", "{problems:#?}");
     }
 
     #[test]

@@ -21,6 +21,180 @@ pub(crate) fn check(config: &Config, origins: &Origins, problems: &mut Vec<Confi
     check_slack(config, origins, problems);
     check_allowed_cidrs(config, origins, problems);
     check_discord(config, origins, problems);
+    check_llm(config, origins, problems);
+}
+
+/// Providers, models, prices and routes. Prices are checked on the effective providers, so a
+/// seed-style `fallback_providers` entry without a known price is reported too.
+fn check_llm(config: &Config, origins: &Origins, problems: &mut Vec<ConfigProblem>) {
+    use crate::actors::llm::config::{PROVIDER_KINDS, split_target};
+
+    let llm = &config.llm;
+    for (index, provider) in llm.providers.iter().enumerate() {
+        let at = format!("llm.providers[{index}]");
+        if provider.name.trim().is_empty() || provider.name.contains('/') {
+            problems.push(origins.problem(
+                &format!("{at}.name"),
+                format!("`{}` is not a usable provider name", provider.name),
+                Some("use a short name without `/`, such as gemini or local".to_owned()),
+            ));
+        } else if llm.providers[..index]
+            .iter()
+            .any(|earlier| earlier.name == provider.name)
+        {
+            problems.push(origins.problem(
+                &format!("{at}.name"),
+                format!("duplicate provider name `{}`", provider.name),
+                Some("each provider needs its own name".to_owned()),
+            ));
+        }
+        if let Some(url) = &provider.base_url
+            && !is_http_url(url)
+        {
+            problems.push(origins.problem(
+                &format!("{at}.base_url"),
+                format!("`{url}` is not an http:// or https:// URL"),
+                Some(format!(
+                    "default for {}: {}",
+                    provider.kind.as_str(),
+                    provider.kind.default_base_url()
+                )),
+            ));
+        }
+        if !(1..=600).contains(&provider.timeout_secs) {
+            problems.push(origins.problem(
+                &format!("{at}.timeout_secs"),
+                format!("{} is out of range", provider.timeout_secs),
+                Some("allowed: 1 to 600".to_owned()),
+            ));
+        }
+        if provider.max_output_tokens == 0 {
+            problems.push(origins.problem(
+                &format!("{at}.max_output_tokens"),
+                "0 is out of range",
+                Some("allowed: at least 1".to_owned()),
+            ));
+        }
+        if provider.models.is_empty() {
+            problems.push(origins.problem(
+                &format!("{at}.models"),
+                "a provider needs at least one model",
+                Some(format!("kinds: {}", PROVIDER_KINDS.join(", "))),
+            ));
+        }
+        for (model_index, model) in provider.models.iter().enumerate() {
+            let model_at = format!("{at}.models[{model_index}]");
+            if model.name.trim().is_empty() {
+                problems.push(origins.problem(
+                    &format!("{model_at}.name"),
+                    "model name must not be empty",
+                    None,
+                ));
+            } else if provider.models[..model_index]
+                .iter()
+                .any(|earlier| earlier.name == model.name)
+            {
+                problems.push(origins.problem(
+                    &format!("{model_at}.name"),
+                    format!(
+                        "duplicate model `{}` in provider `{}`",
+                        model.name, provider.name
+                    ),
+                    None,
+                ));
+            }
+            let prices = [
+                ("input_usd_per_mtok", model.input_usd_per_mtok),
+                ("output_usd_per_mtok", model.output_usd_per_mtok),
+            ];
+            for (name, price) in prices {
+                if let Some(price) = price
+                    && !(price.is_finite() && price >= 0.0)
+                {
+                    problems.push(origins.problem(
+                        &format!("{model_at}.{name}"),
+                        format!("{price} is not a price"),
+                        Some("US dollars per million tokens, 0 or more".to_owned()),
+                    ));
+                }
+            }
+            if model.context_tokens == Some(0) {
+                problems.push(origins.problem(
+                    &format!("{model_at}.context_tokens"),
+                    "0 is out of range",
+                    Some("allowed: at least 1".to_owned()),
+                ));
+            }
+            if !model.name.trim().is_empty() && model.price(provider.kind).is_none() {
+                problems.push(
+                    origins.problem(
+                        &format!("{model_at}.input_usd_per_mtok"),
+                        format!("no price known for `{}`", model.name),
+                        Some(
+                            "set input_usd_per_mtok and output_usd_per_mtok, or the budget cannot \
+                         be enforced"
+                                .to_owned(),
+                        ),
+                    ),
+                );
+            }
+        }
+    }
+
+    let providers = llm.effective_providers();
+    if llm.providers.is_empty() {
+        for (index, name) in llm.fallback_providers.iter().enumerate() {
+            let unpriced = providers
+                .iter()
+                .filter_map(|provider| provider.model(name).map(|model| (provider, model)))
+                .any(|(provider, model)| model.price(provider.kind).is_none());
+            if !name.trim().is_empty() && unpriced {
+                problems.push(
+                    origins.problem(
+                        &format!("llm.fallback_providers[{index}]"),
+                        format!("no price known for `{name}`"),
+                        Some(
+                            "list the model under `llm.providers` with its prices, or the budget \
+                         cannot be enforced"
+                                .to_owned(),
+                        ),
+                    ),
+                );
+            }
+        }
+    }
+
+    for (route, targets) in llm.routes.named() {
+        for (index, target) in targets.iter().enumerate() {
+            let at = format!("llm.routes.{route}[{index}]");
+            let Some((provider_name, model_name)) = split_target(target) else {
+                problems.push(origins.problem(
+                    &at,
+                    format!("`{target}` is not a `provider/model` target"),
+                    Some("write it as gemini/gemini-2.5-flash".to_owned()),
+                ));
+                continue;
+            };
+            let names: Vec<&str> = providers.iter().map(|p| p.name.as_str()).collect();
+            match providers.iter().find(|p| p.name == provider_name) {
+                None => problems.push(origins.problem(
+                    &at,
+                    format!("unknown provider `{provider_name}`"),
+                    Some(one_of_hint(&names, Some(provider_name))),
+                )),
+                Some(provider) if provider.model(model_name).is_none() => {
+                    let models: Vec<&str> =
+                        provider.models.iter().map(|m| m.name.as_str()).collect();
+                    problems.push(origins.problem(
+                        &at,
+                        format!("provider `{provider_name}` has no model `{model_name}`"),
+                        Some(one_of_hint(&models, Some(model_name))),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+    }
 }
 
 fn check_discord(config: &Config, origins: &Origins, problems: &mut Vec<ConfigProblem>) {
