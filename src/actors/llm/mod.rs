@@ -1,4 +1,24 @@
-//! The LLM router component: for now its `llm` config section; the LlmRouterActor arrives with
-//! the LLM issue.
+//! The LLM router: the one door to every model.
+//!
+//! - [`config`]: the `llm` section (providers, models with prices, routes per request kind,
+//!   the seed's flat keys).
+//! - [`request`]: what callers send ([`LlmRequest`], [`RequestKind`], [`Target`]).
+//! - [`client`]: one HTTP client per provider; [`gemini`] and [`openai`] hold the two wire
+//!   formats, and [`failure`] the failure classes every answer is sorted into.
+//! - [`schema`]: structured output in each dialect and the check of replies against it.
+//! - [`tokens`]: token estimates and truncation to the context window.
 
+pub mod client;
 pub mod config;
+pub mod error;
+pub mod failure;
+pub mod gemini;
+pub mod openai;
+pub mod request;
+pub mod schema;
+pub mod tokens;
+
+pub use client::ProviderClient;
+pub use error::{Attempt, LlmError};
+pub use failure::{CallFailure, FailureClass, ProviderReply, Usage};
+pub use request::{LlmRequest, PreparedCall, ReplySchema, RequestKind, Target};
