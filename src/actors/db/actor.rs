@@ -17,10 +17,12 @@ use slog::{Logger, debug, error, info, o, warn};
 
 use super::database::Database;
 use super::error::DbError;
+use super::llm_usage::LlmUsageTotal;
 use super::messages::{
-    ApplyPartialUpdates, CheckIntegrity, Checkpoint, CountMessagesPerChannel, GetCursors, GetStats,
-    MarkBackfillComplete, MarkDeleted, ProbeWritable, QueryMessages, SearchMessages, SetCursor,
-    StoreMessages, UpsertChannels, UpsertGuilds,
+    ApplyPartialUpdates, BookLlmUsage, CheckIntegrity, Checkpoint, CountMessagesPerChannel,
+    GetCursors, GetStats, LlmCostOnDay, LlmUsageSince, MarkBackfillComplete, MarkDeleted,
+    ProbeWritable, QueryMessages, SearchMessages, SetCursor, StoreMessages, UpsertChannels,
+    UpsertGuilds,
 };
 use super::model::{
     ChannelMessageCount, CheckpointOutcome, DbStats, DeleteOutcome, IngestCursor, IntegrityReport,
@@ -316,6 +318,34 @@ fn error_type(err: &DbError) -> &'static str {
         DbError::CorruptJson { .. } | DbError::FileSize { .. } => "database_data",
         DbError::Worker(_) => "database_worker",
         DbError::InvalidInput(_) => "invalid_input",
+    }
+}
+
+impl Handler<BookLlmUsage> for DbActor {
+    type Result = ResponseActFuture<Self, Result<i64, DbError>>;
+
+    fn handle(&mut self, msg: BookLlmUsage, _ctx: &mut Self::Context) -> Self::Result {
+        self.run("insert_llm_usage", move |db| {
+            db.insert_llm_usage(&msg.usage)
+        })
+    }
+}
+
+impl Handler<LlmCostOnDay> for DbActor {
+    type Result = ResponseActFuture<Self, Result<f64, DbError>>;
+
+    fn handle(&mut self, msg: LlmCostOnDay, _ctx: &mut Self::Context) -> Self::Result {
+        self.run("llm_cost_on_day", move |db| db.llm_cost_on_day(&msg.day))
+    }
+}
+
+impl Handler<LlmUsageSince> for DbActor {
+    type Result = ResponseActFuture<Self, Result<Vec<LlmUsageTotal>, DbError>>;
+
+    fn handle(&mut self, msg: LlmUsageSince, _ctx: &mut Self::Context) -> Self::Result {
+        self.run("llm_usage_since", move |db| {
+            db.llm_usage_since(&msg.first_day)
+        })
     }
 }
 

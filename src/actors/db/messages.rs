@@ -104,3 +104,24 @@ pub struct ProbeWritable;
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "Result<CheckpointOutcome, DbError>")]
 pub struct Checkpoint;
+
+/// Book one LLM call in the ledger; answers the row id.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<i64, DbError>")]
+pub struct BookLlmUsage {
+    pub usage: super::NewLlmUsage,
+}
+
+/// US dollars booked on one UTC day (`YYYY-MM-DD`).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<f64, DbError>")]
+pub struct LlmCostOnDay {
+    pub day: String,
+}
+
+/// Ledger totals per day, provider and model from `first_day` on.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Vec<super::LlmUsageTotal>, DbError>")]
+pub struct LlmUsageSince {
+    pub first_day: String,
+}

@@ -12,6 +12,7 @@ mod actor;
 pub mod config;
 mod database;
 mod error;
+mod llm_usage;
 mod messages;
 mod model;
 mod query;
@@ -25,10 +26,12 @@ pub use actor::DbActor;
 pub use config::DatabaseConfig;
 pub use database::{Database, MIGRATIONS};
 pub use error::{DbError, InvalidInput};
+pub use llm_usage::{LlmUsageTotal, NewLlmUsage};
 pub use messages::{
-    ApplyPartialUpdates, CheckIntegrity, Checkpoint, CountMessagesPerChannel, GetCursors, GetStats,
-    MarkBackfillComplete, MarkDeleted, ProbeWritable, QueryMessages, SearchMessages, SetCursor,
-    StoreMessages, UpsertChannels, UpsertGuilds,
+    ApplyPartialUpdates, BookLlmUsage, CheckIntegrity, Checkpoint, CountMessagesPerChannel,
+    GetCursors, GetStats, LlmCostOnDay, LlmUsageSince, MarkBackfillComplete, MarkDeleted,
+    ProbeWritable, QueryMessages, SearchMessages, SetCursor, StoreMessages, UpsertChannels,
+    UpsertGuilds,
 };
 pub use model::{
     ChannelMessageCount, ChannelRecord, CheckpointOutcome, DISCORD_EPOCH_MS, DbStats,
