@@ -7,18 +7,26 @@
 //!   formats, and [`failure`] the failure classes every answer is sorted into.
 //! - [`schema`]: structured output in each dialect and the check of replies against it.
 //! - [`tokens`]: token estimates and truncation to the context window.
+//! - [`router`]: fallback chains, retries, deadlines, repair of invalid answers and the
+//!   ledger; [`breaker`] the circuit per target and [`budget`] the daily cost limit.
 
+pub mod breaker;
+pub mod budget;
 pub mod client;
 pub mod config;
 pub mod error;
 pub mod failure;
 pub mod gemini;
+pub mod messages;
 pub mod openai;
 pub mod request;
+pub mod router;
 pub mod schema;
 pub mod tokens;
 
 pub use client::ProviderClient;
 pub use error::{Attempt, LlmError};
 pub use failure::{CallFailure, FailureClass, ProviderReply, Usage};
+pub use messages::{Complete, GetRouterStatus, LlmAlert};
 pub use request::{LlmRequest, PreparedCall, ReplySchema, RequestKind, Target};
+pub use router::{LlmAnswer, Router, RouterSettings, RouterStatus};
