@@ -240,7 +240,7 @@ mod tests {
         let mut breaker = Breaker::new(BreakerSettings::default());
         let now = Instant::now();
         for index in 0..10 {
-            if index % 2 == 0 {
+            if index % 2 == 1 {
                 breaker.record_failure(FailureClass::Transient, None, now);
             } else {
                 breaker.record_alive();
