@@ -3,6 +3,8 @@
 //! SIGTERM, and check that nothing it printed or logged contains a test secret.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod fake_llm;
+
 use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
