@@ -42,6 +42,10 @@ pub enum LlmError {
     #[error("no llm target answered ({} tried)", attempts.len())]
     AllTargetsFailed { attempts: Vec<Attempt> },
 
+    /// The router is (re)starting and has not read today's spend yet.
+    #[error("llm router not ready")]
+    NotReady,
+
     #[error("no route has targets for this request")]
     NoTargets,
 

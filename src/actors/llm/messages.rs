@@ -15,9 +15,9 @@ pub struct Complete {
     pub target: Option<Target>,
 }
 
-/// Routes, circuit states and today's spend.
+/// Routes, circuit states and today's spend; `None` while the router is starting.
 #[derive(Debug, Clone, Copy, Message)]
-#[rtype(result = "RouterStatus")]
+#[rtype(result = "Option<RouterStatus>")]
 pub struct GetRouterStatus;
 
 /// Something an operator should hear about; delivered to whoever subscribed a

@@ -1,4 +1,6 @@
-//! The LLM router: the one door to every model.
+//! The LLM router: the one door to every model. [`LlmRouterActor`] (supervised) answers
+//! [`Complete`] with an [`LlmAnswer`] or a typed [`LlmError`] (`BudgetExhausted` lets callers
+//! degrade to rules) and emits [`LlmAlert`]s to an optional `Recipient`.
 //!
 //! - [`config`]: the `llm` section (providers, models with prices, routes per request kind,
 //!   the seed's flat keys).
@@ -10,6 +12,7 @@
 //! - [`router`]: fallback chains, retries, deadlines, repair of invalid answers and the
 //!   ledger; [`breaker`] the circuit per target and [`budget`] the daily cost limit.
 
+mod actor;
 pub mod breaker;
 pub mod budget;
 pub mod client;
@@ -24,6 +27,7 @@ pub mod router;
 pub mod schema;
 pub mod tokens;
 
+pub use actor::LlmRouterActor;
 pub use client::ProviderClient;
 pub use error::{Attempt, LlmError};
 pub use failure::{CallFailure, FailureClass, ProviderReply, Usage};

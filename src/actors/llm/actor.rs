@@ -1,0 +1,133 @@
+//! The LlmRouterActor: the supervised door to every model. At start (and after each restart)
+//! it reads today's booked cost from the ledger, so the budget survives restarts, then builds
+//! the [`Router`]. Requests run concurrently as futures; the router's shared state (breakers,
+//! budget) lives behind its own lock, so the actor never blocks its arbiter.
+
+use actix::prelude::*;
+use slog::{Logger, error, info};
+
+use super::budget::utc_day;
+use super::config::LlmConfig;
+use super::error::LlmError;
+use super::messages::{Complete, GetRouterStatus, LlmAlert};
+use super::router::{LlmAnswer, Router, RouterSettings};
+use crate::actors::db::{BookLlmUsage, LlmCostOnDay};
+use crate::supervisor::Lifecycle;
+
+/// Requests queued before senders see a full mailbox: a triage pass sends a handful at a
+/// time, far below this.
+const MAILBOX_CAPACITY: usize = 256;
+
+pub struct LlmRouterActor {
+    config: LlmConfig,
+    settings: RouterSettings,
+    ledger: Recipient<BookLlmUsage>,
+    ledger_totals: Recipient<LlmCostOnDay>,
+    alerts: Option<Recipient<LlmAlert>>,
+    lifecycle: Lifecycle,
+    log: Logger,
+    /// Built in `started()` once today's spend is known; `None` before and after a failure.
+    router: Option<Router>,
+}
+
+impl LlmRouterActor {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        config: LlmConfig,
+        settings: RouterSettings,
+        ledger: Recipient<BookLlmUsage>,
+        ledger_totals: Recipient<LlmCostOnDay>,
+        alerts: Option<Recipient<LlmAlert>>,
+        lifecycle: Lifecycle,
+        log: &Logger,
+    ) -> Self {
+        Self {
+            config,
+            settings,
+            ledger,
+            ledger_totals,
+            alerts,
+            lifecycle,
+            log: log.new(slog::o!("logger" => "llm_router")),
+            router: None,
+        }
+    }
+}
+
+impl Actor for LlmRouterActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
+        let totals = self.ledger_totals.clone();
+        let load = async move { totals.send(LlmCostOnDay { day: utc_day() }).await };
+        // `wait` holds the mailbox until the budget is known: no request runs without it.
+        ctx.wait(load.into_actor(self).map(|result, actor, ctx| {
+            let spent = match result {
+                Ok(Ok(spent)) => spent,
+                Ok(Err(err)) => {
+                    error!(actor.log, "LLM ledger unreadable"; "error" => %err);
+                    actor.lifecycle.fail(ctx, LlmError::Ledger(err));
+                    return;
+                }
+                Err(err) => {
+                    error!(actor.log, "LLM ledger unreachable"; "error" => %err);
+                    actor
+                        .lifecycle
+                        .fail(ctx, format!("ledger unreachable: {err}"));
+                    return;
+                }
+            };
+            match Router::new(
+                &actor.config,
+                actor.settings,
+                spent,
+                actor.ledger.clone(),
+                actor.alerts.clone(),
+                &actor.log,
+            ) {
+                Ok(router) => {
+                    let status = router.status();
+                    info!(actor.log, "LLM router ready";
+                        "targets" => status.targets.len(),
+                        "spent_today_usd" => spent,
+                        "daily_cost_limit" => status.limit_usd);
+                    actor.router = Some(router);
+                    actor.lifecycle.up();
+                }
+                Err(err) => {
+                    error!(actor.log, "LLM router not built"; "error" => %err);
+                    actor.lifecycle.fail(ctx, err);
+                }
+            }
+        }));
+    }
+}
+
+impl Supervised for LlmRouterActor {
+    fn restarting(&mut self, _ctx: &mut Self::Context) {
+        self.router = None;
+    }
+}
+
+impl Handler<Complete> for LlmRouterActor {
+    type Result = ResponseFuture<Result<LlmAnswer, LlmError>>;
+
+    fn handle(&mut self, msg: Complete, _ctx: &mut Self::Context) -> Self::Result {
+        let router = self.router.clone();
+        Box::pin(async move {
+            match router {
+                Some(router) => router.complete(msg.request, msg.target).await,
+                None => Err(LlmError::NotReady),
+            }
+        })
+    }
+}
+
+impl Handler<GetRouterStatus> for LlmRouterActor {
+    type Result = MessageResult<GetRouterStatus>;
+
+    fn handle(&mut self, _: GetRouterStatus, _ctx: &mut Self::Context) -> Self::Result {
+        MessageResult(self.router.as_ref().map(Router::status))
+    }
+}
