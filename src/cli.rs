@@ -35,6 +35,9 @@ pub enum Command {
     /// Discord troubleshooting
     #[command(subcommand)]
     Discord(DiscordCommand),
+    /// LLM router checks and the cost ledger
+    #[command(subcommand)]
+    Llm(LlmCommand),
     /// Exit 0 when the running service answers ready (for container health checks)
     Healthcheck(HealthcheckArgs),
 }
@@ -82,6 +85,29 @@ pub enum DiscordCommand {
         /// Print JSON instead of text
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LlmCommand {
+    /// Send one small structured request through the router (or to one target) and show who
+    /// answered, the reply, tokens, cost and latency, or each target's classified failure
+    Check {
+        /// Only this target, as provider/model
+        #[arg(long)]
+        target: Option<String>,
+        /// Which route to use
+        #[arg(long, default_value = "triage", value_parser = ["triage", "digest", "ask"])]
+        kind: String,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Calls, tokens and cost per day, provider and model
+    Usage {
+        /// Days back, today included
+        #[arg(long, default_value_t = 7)]
+        days: u32,
     },
 }
 

@@ -28,8 +28,11 @@
 //! - [`actors::backfill`]: the BackfillActor, the source of completeness: pages each monitored
 //!   channel's REST history from its cursor (moved only after the rows are committed) at
 //!   start, after a lost session and on a schedule.
-//! - [`actors::llm`], [`actors::alert`]: config sections of the LLM router and the alert
-//!   delivery (their actors arrive with their issues).
+//! - [`actors::llm`]: the LlmRouterActor, the one door to every model: Gemini and
+//!   OpenAI-style clients with structured output, failure classes, fallback chains per request
+//!   kind, retries obeying server delays, per-target circuit breakers, the daily budget with
+//!   its ledger in the database; `llm check` / `llm usage`.
+//! - [`actors::alert`]: the `alerts` config section (the AlertActor arrives with its issue).
 //! - [`admin`]: the actix-web admin API (health probes, metrics, sanitized config, status,
 //!   stored messages, OpenAPI) with its access policy.
 //! - [`discord`]: Discord's wire formats (messages, channels, guilds, gateway envelope, close

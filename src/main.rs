@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 
-use cli::{Cli, Command, ConfigCommand, DbCommand, DiscordCommand, HealthcheckArgs};
+use cli::{Cli, Command, ConfigCommand, DbCommand, DiscordCommand, HealthcheckArgs, LlmCommand};
 use discord_monitor::actors::db::Database;
 use discord_monitor::app::{self, Mode};
 use discord_monitor::config::{self, Config, ConfigError, ProcessEnv};
@@ -50,6 +50,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Db(command) => {
             let config = load(&path, explicit)?;
             db_command(&config, command)
+        }
+        Command::Llm(command) => {
+            let config = load(&path, explicit)?;
+            llm_command(&config, command)
         }
         Command::Discord(DiscordCommand::Check { json }) => {
             let config = load(&path, explicit)?;
@@ -235,6 +239,72 @@ fn discord_check(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
         Err(err) => {
             eprintln!("error: {}", logging::error_chain(&err));
             Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// `llm check` (through the router; costs are booked like any call) and `llm usage`.
+fn llm_command(config: &Config, command: LlmCommand) -> anyhow::Result<ExitCode> {
+    use discord_monitor::actors::llm::RequestKind;
+    use discord_monitor::actors::llm::check;
+    let db = Database::open(&config.database)
+        .with_context(|| format!("cannot open {}", config.database.path.display()))?;
+    db.run_pending_migrations()?;
+    match command {
+        LlmCommand::Check { target, kind, json } => {
+            let kind = RequestKind::parse(&kind).unwrap_or(RequestKind::Triage);
+            let log = slog::Logger::root(slog::Discard, slog::o!());
+            let report = actix_rt::System::new().block_on(check::run_check(
+                &config.llm,
+                db,
+                kind,
+                target.as_deref(),
+                &log,
+            ))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{report}");
+            }
+            Ok(if report.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        LlmCommand::Usage { days } => {
+            let rows = check::usage(&db, days)?;
+            if rows.is_empty() {
+                println!("No LLM calls booked in the last {days} day(s)");
+            } else {
+                println!(
+                    "{:<10} {:<14} {:<24} {:>6} {:>6} {:>10} {:>10} {:>10}",
+                    "day",
+                    "provider",
+                    "model",
+                    "calls",
+                    "fails",
+                    "tokens_in",
+                    "tokens_out",
+                    "cost_usd"
+                );
+                for row in &rows {
+                    println!(
+                        "{:<10} {:<14} {:<24} {:>6} {:>6} {:>10} {:>10} {:>10.4}",
+                        row.day,
+                        row.provider,
+                        row.model,
+                        row.calls,
+                        row.failures,
+                        row.input_tokens,
+                        row.output_tokens,
+                        row.cost_usd
+                    );
+                }
+                let total: f64 = rows.iter().map(|row| row.cost_usd).sum();
+                println!("total: ${total:.4}");
+            }
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

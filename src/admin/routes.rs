@@ -14,6 +14,7 @@ use super::state::{AdminState, DiscordStatusSources};
 use crate::actors::db::{GetStats, MessageQuery, QueryMessages};
 use crate::actors::gateway::GetGatewayStatus;
 use crate::actors::health::{GetHealth, HealthReport};
+use crate::actors::llm::GetRouterStatus;
 use crate::metrics::ExpositionFormat;
 
 /// Messages per `/api/messages` answer when `limit` is not given.
@@ -154,6 +155,15 @@ pub async fn status(_: AdminAccess, state: web::Data<AdminState>) -> HttpRespons
             Value::Null,
         ),
     };
+    let llm = match &state.llm {
+        Some(router) => match timed(router.send(GetRouterStatus)).await {
+            Some(Ok(Some(status))) => json!(status),
+            Some(Ok(None)) => json!({"state": "starting"}),
+            Some(Err(err)) => json!({"state": "unavailable", "error": err.to_string()}),
+            None => json!({"state": "unavailable", "error": "no answer within 2 s"}),
+        },
+        None => json!({"state": "disabled"}),
+    };
     let mut service = json!(state.service);
     service["uptime_secs"] = json!(state.service.started.elapsed().as_secs());
     service["ready"] = json!(report.as_ref().map(|report| report.ready));
@@ -165,7 +175,7 @@ pub async fn status(_: AdminAccess, state: web::Data<AdminState>) -> HttpRespons
             "limits": state.processing_limits,
         },
         "database": database,
-        "llm": state.llm_summary,
+        "llm": llm,
         "components": report.map(|report| report.components),
         "system": process_figures(&state),
     }))

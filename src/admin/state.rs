@@ -14,6 +14,7 @@ use crate::actors::db::DbActor;
 use crate::actors::gateway::GatewayActor;
 use crate::actors::health::HealthActor;
 use crate::actors::ingest::{IngestSender, IngestStats};
+use crate::actors::llm::LlmRouterActor;
 use crate::discord::rest::DiscordRest;
 use crate::metrics::Metrics;
 use crate::supervisor::ComponentHandle;
@@ -33,8 +34,8 @@ pub struct AdminState {
     pub discord: Option<DiscordStatusSources>,
     /// The configured limits `/status` shows beside the storage path's figures.
     pub processing_limits: serde_json::Value,
-    /// What `/status` says of the LLM configuration (the router arrives with its issue).
-    pub llm_summary: serde_json::Value,
+    /// The LLM router, asked for its chain, budget and circuit states.
+    pub llm: Option<ComponentHandle<LlmRouterActor>>,
     pub sampler: Option<Arc<SharedProcessSampler>>,
     pub log: Logger,
     /// Requests slower than this are logged under `performance`.

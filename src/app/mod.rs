@@ -21,6 +21,7 @@ use crate::actors::db::{Database, DbActor, ProbeWritable};
 use crate::actors::health::{
     ComponentStatus, ComponentStatusChanged, HealthActor, Probe, RegisterComponent, RegisterProbe,
 };
+use crate::actors::llm::{LlmRouterActor, RouterSettings};
 use crate::admin::auth::AccessPolicy;
 use crate::admin::{AdminState, DiscordStatusSources, ProbeRefresh, ServiceFacts};
 use crate::config::Config;
@@ -31,6 +32,7 @@ use crate::system_stats::{ProcessFigures, SharedProcessSampler};
 /// Component names as they appear in `/health/detailed` and the logs.
 pub const DATABASE_COMPONENT: &str = "database";
 pub const ADMIN_API_COMPONENT: &str = "admin_api";
+pub const LLM_COMPONENT: &str = "llm_router";
 /// The probe behind "the DB is writable" in `/health/ready`.
 pub const DATABASE_WRITABLE_PROBE: &str = "database_writable";
 
@@ -73,6 +75,8 @@ pub async fn serve(config: Config, mode: Mode, log: Logger) -> Result<(), AppErr
     register_component_metrics(&metrics, &discord.ingest);
     register_component_metrics(&metrics, &discord.backfill);
     register_component_metrics(&metrics, &discord.limiter);
+    let llm = start_llm(&config, &log, &health, &mut components, &db).await?;
+    register_component_metrics(&metrics, &llm);
     let sampler = SharedProcessSampler::new(config.processing.memory_limit_mb)
         .map(Arc::new)
         .inspect_err(|err| warn!(log, "No process figures"; "error" => %err))
@@ -112,7 +116,7 @@ pub async fn serve(config: Config, mode: Mode, log: Logger) -> Result<(), AppErr
             "worker_count": config.processing.worker_count,
             "memory_limit_mb": config.processing.memory_limit_mb,
         }),
-        llm_summary: llm_summary(&config),
+        llm: Some(llm.clone()),
         sampler,
         log: log.new(o!("logger" => "http")),
         slow_threshold: Duration::from_millis(config.monitoring.slow_operation_threshold_ms),
@@ -311,20 +315,41 @@ fn register_service_metrics(
     }
 }
 
-fn llm_summary(config: &Config) -> serde_json::Value {
-    let llm = &config.llm;
-    let configured: Vec<&str> = [
-        ("gemini", llm.google_api_key.is_some()),
-        ("openai", llm.openai_api_key.is_some()),
-        ("openrouter", llm.openrouter_api_key.is_some()),
-    ]
-    .into_iter()
-    .filter_map(|(name, has_key)| has_key.then_some(name))
-    .collect();
-    json!({
-        "default_provider": llm.default_provider,
-        "fallback_providers": llm.fallback_providers,
-        "daily_cost_limit_usd": llm.daily_cost_limit,
-        "providers_with_keys": configured,
-    })
+/// The LLM router: every model call goes through it. Optional for readiness: without a
+/// usable model the assistant features degrade, but messages are still kept.
+async fn start_llm(
+    config: &Config,
+    log: &Logger,
+    health: &Addr<HealthActor>,
+    components: &mut ComponentSupervisor,
+    db: &ComponentHandle<DbActor>,
+) -> Result<ComponentHandle<LlmRouterActor>, AppError> {
+    health
+        .send(RegisterComponent {
+            name: LLM_COMPONENT.to_owned(),
+            required: false,
+        })
+        .await
+        .map_err(|err| AppError::Startup(format!("health actor: {err}")))?;
+    // The ledger is reached through the database actor's current address; a rebuilt database
+    // actor (after a panic) is picked up when the router itself restarts.
+    let db_addr = db
+        .addr()
+        .map_err(|err| AppError::Startup(format!("database: {err}")))?;
+    let (llm_config, log) = (config.llm.clone(), log.clone());
+    Ok(components.supervise(
+        LLM_COMPONENT,
+        RestartPolicy::from_config(&config.monitoring),
+        move |lifecycle| {
+            LlmRouterActor::new(
+                llm_config.clone(),
+                RouterSettings::default(),
+                db_addr.clone().recipient(),
+                db_addr.clone().recipient(),
+                None,
+                lifecycle,
+                &log,
+            )
+        },
+    ))
 }

@@ -15,6 +15,7 @@
 mod actor;
 pub mod breaker;
 pub mod budget;
+pub mod check;
 pub mod client;
 pub mod config;
 pub mod error;
