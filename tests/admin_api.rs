@@ -101,7 +101,9 @@ async fn protected_routes_need_the_token_and_never_show_secrets() {
     }
     assert_eq!(body["service"]["mode"], "demo");
     // The three stored before the start, plus what the demo's simulated Discord brings.
-    let stored = body["database"]["stats"]["tables"]["messages"].as_u64().unwrap();
+    let stored = body["database"]["stats"]["tables"]["messages"]
+        .as_u64()
+        .unwrap();
     assert!(stored >= 3, "{body}");
     support::assert_no_secrets(&body.to_string(), "/status");
 
