@@ -18,13 +18,13 @@ use slog::{Logger, debug, error, info, o, warn};
 use super::database::Database;
 use super::error::DbError;
 use super::messages::{
-    ApplyPartialUpdates, CheckIntegrity, Checkpoint, CountMessagesPerChannel, GetCursors, GetStats,
-    MarkBackfillComplete, MarkDeleted, ProbeWritable, QueryMessages, SearchMessages, SetCursor,
-    StoreMessages, UpsertChannels, UpsertGuilds,
+    ApplyPartialUpdates, CheckIntegrity, Checkpoint, CountMessagesPerChannel, GetCursors,
+    GetOpenThreads, GetStats, MarkBackfillComplete, MarkDeleted, ProbeWritable, QueryMessages,
+    SearchMessages, SetCursor, StoreMessages, UpsertChannels, UpsertGuilds,
 };
 use super::model::{
-    ChannelMessageCount, CheckpointOutcome, DbStats, DeleteOutcome, IngestCursor, IntegrityReport,
-    StoreOutcome, StoredMessage,
+    ChannelMessageCount, ChannelRecord, CheckpointOutcome, DbStats, DeleteOutcome, IngestCursor,
+    IntegrityReport, StoreOutcome, StoredMessage,
 };
 use crate::logging::{error_chain, log_if_slow};
 use crate::supervisor::Lifecycle;
@@ -252,6 +252,14 @@ impl Handler<GetCursors> for DbActor {
 
     fn handle(&mut self, _msg: GetCursors, _ctx: &mut Self::Context) -> Self::Result {
         self.run("get_cursors", Database::get_cursors)
+    }
+}
+
+impl Handler<GetOpenThreads> for DbActor {
+    type Result = ResponseActFuture<Self, Result<Vec<ChannelRecord>, DbError>>;
+
+    fn handle(&mut self, _msg: GetOpenThreads, _ctx: &mut Self::Context) -> Self::Result {
+        self.run("open_threads", Database::open_threads)
     }
 }
 

@@ -26,9 +26,9 @@ pub use config::DatabaseConfig;
 pub use database::{Database, MIGRATIONS};
 pub use error::{DbError, InvalidInput};
 pub use messages::{
-    ApplyPartialUpdates, CheckIntegrity, Checkpoint, CountMessagesPerChannel, GetCursors, GetStats,
-    MarkBackfillComplete, MarkDeleted, ProbeWritable, QueryMessages, SearchMessages, SetCursor,
-    StoreMessages, UpsertChannels, UpsertGuilds,
+    ApplyPartialUpdates, CheckIntegrity, Checkpoint, CountMessagesPerChannel, GetCursors,
+    GetOpenThreads, GetStats, MarkBackfillComplete, MarkDeleted, ProbeWritable, QueryMessages,
+    SearchMessages, SetCursor, StoreMessages, UpsertChannels, UpsertGuilds,
 };
 pub use model::{
     ChannelMessageCount, ChannelRecord, CheckpointOutcome, DISCORD_EPOCH_MS, DbStats,
