@@ -6,6 +6,7 @@
 
 mod support;
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use discord_monitor::sim::{
@@ -38,10 +39,60 @@ fn live_world(live_messages: usize, rate_per_sec: f64) -> SimConfig {
     }
 }
 
-/// Service connected (ready) and the start-up backfill pass done: history stored.
+/// Service connected (ready) and both backfill passes of a start done (the one at start
+/// and the one the first session asks for): history stored, backfill idle.
 async fn connected_and_caught_up(pipeline: &mut Pipeline) {
     pipeline.service.wait_ready().await;
-    pipeline.wait_backfill_passes(1).await;
+    let status = pipeline.wait_backfill_passes(2).await;
+    let last = &status["discord_client_health"]["backfill"]["last_pass"];
+    assert_eq!(last["reason"], "new gateway session", "{last}");
+}
+
+/// Structure changes while the service is not listening: a known thread gets messages and
+/// is archived (Discord then no longer lists it as active), a new channel and a new thread
+/// get messages. Returns the ids of those messages.
+///
+/// Tests that use this turn the stream's own structure events off: a thread created *and*
+/// archived while nobody listens cannot be found (only active threads are listed; archived
+/// ones need `GET /channels/{id}/threads/archived/public`, which neither our client nor
+/// discord-sim implements), and with the seeded stream that would be a matter of timing.
+fn change_structure_unseen(sim: &SimHandle) -> Vec<u64> {
+    let thread = sim
+        .channels()
+        .into_iter()
+        .find(|channel| channel.is_thread() && !channel.archived && !channel.deleted)
+        .expect("an open thread");
+    let parent = thread.parent_id.expect("a thread has a parent");
+    let mut posted = Vec::new();
+    for n in 0..3 {
+        posted.push(
+            sim.post_message(thread.id, format!("before the archive {n}"))
+                .unwrap(),
+        );
+    }
+    sim.update_thread(thread.id, None, Some(true)).unwrap();
+    let channel = sim.create_channel(thread.guild_id, None).unwrap();
+    let new_thread = sim.create_thread(parent).unwrap();
+    for n in 0..3 {
+        posted.push(
+            sim.post_message(channel, format!("in a new channel {n}"))
+                .unwrap(),
+        );
+        posted.push(
+            sim.post_message(new_thread, format!("in a new thread {n}"))
+                .unwrap(),
+        );
+    }
+    posted
+}
+
+fn assert_all_stored(stored: &Stored, ids: &[u64]) {
+    for id in ids {
+        assert!(
+            stored.messages.contains_key(id),
+            "message {id} is not stored"
+        );
+    }
 }
 
 async fn wait_created(pipeline: &Pipeline, at_least: usize) {
@@ -258,9 +309,11 @@ async fn op_7_resumes_on_the_resume_url_with_the_last_sequence_and_loses_nothing
 #[tokio::test]
 async fn op_9_not_resumable_identifies_again_and_backfill_recovers_the_gap() {
     // Deletions of messages the gateway never delivered could not be recovered by anyone:
-    // none here, so every message must be present.
+    // none here, so every message must be present. Structure changes in the gap are
+    // scripted (see `change_structure_unseen`).
     let world = SimConfig {
         delete_ratio: 0.0,
+        structure_event_ratio: 0.0,
         ..live_world(700, 100.0)
     };
     let mut pipeline = Pipeline::start(world, ServiceOptions::default());
@@ -268,6 +321,8 @@ async fn op_9_not_resumable_identifies_again_and_backfill_recovers_the_gap() {
     pipeline.sim.start_stream();
     wait_created(&pipeline, 100).await;
     pipeline.sim.invalidate_session(false);
+    // Nobody listens for at least a second now (Discord asks for 1-5 s before identifying).
+    let unseen = change_structure_unseen(&pipeline.sim);
     pipeline
         .wait_sim("a second READY", |sim| {
             sim.identifies()
@@ -278,20 +333,24 @@ async fn op_9_not_resumable_identifies_again_and_backfill_recovers_the_gap() {
         })
         .await;
     let stored = pipeline.wait_consistent(Check::RevisionsInOrder).await;
+    assert_all_stored(&stored, &unseen);
+    let problems = pipeline.structure_problems();
+    assert!(problems.is_empty(), "{problems:#?}");
 
     let lost = pipeline.sim.gateway_stats().events_without_session;
     assert!(lost > 0, "the gap held events no session received");
     // Live messages the gateway never delivered can only have come from backfill.
+    let live: BTreeSet<u64> = pipeline
+        .sim
+        .messages()
+        .iter()
+        .filter(|message| message.origin == MessageOrigin::Live)
+        .map(|message| message.id)
+        .collect();
     let recovered = stored
         .messages
         .values()
-        .filter(|row| row.source == "backfill")
-        .filter(|row| {
-            pipeline
-                .sim
-                .message(row.channel_id, row.id)
-                .is_some_and(|m| m.origin == MessageOrigin::Live)
-        })
+        .filter(|row| row.source == "backfill" && live.contains(&row.id))
         .count();
     assert!(
         recovered > 0,
@@ -543,20 +602,30 @@ async fn backfill_under_tight_buckets_and_a_global_429_sends_nothing_inside_a_wi
 
 #[tokio::test]
 async fn kill_9_mid_stream_then_restart_keeps_every_message_exactly_once() {
-    // Deletions the gateway lost while the service was down cannot be recovered by REST
-    // (it omits deleted messages): none here, so every message must be present.
+    // Only messages are compared here, not their later changes: the sim counts an event as
+    // delivered once written to the socket, but the killed process may not have stored it
+    // (still in its queue), and a new process identifies instead of resuming, so an edit or
+    // embed update in flight is gone, and REST has no feed of them. Deletions while the
+    // service was down cannot be recovered either (REST omits deleted messages).
+    // Structure changes while the service is down are scripted (see
+    // `change_structure_unseen`).
     let world = SimConfig {
+        edit_ratio: 0.0,
         delete_ratio: 0.0,
+        unfurl_ratio: 0.0,
+        structure_event_ratio: 0.0,
         ..live_world(900, 150.0)
     };
     let mut pipeline = Pipeline::start(world, ServiceOptions::default());
     connected_and_caught_up(&mut pipeline).await;
     pipeline.sim.start_stream();
     wait_created(&pipeline, 200).await;
+    let mut unseen = Vec::new();
     pipeline.kill_and_restart(|sim| {
         // The dead process's session is never resumed (a new process identifies): end it,
-        // so that the sim counts the edits it never delivered as lost to the gateway.
+        // so that what is posted from now on reaches no session at all.
         sim.expire_sessions();
+        unseen = change_structure_unseen(sim);
         // The stream goes on while the service is down.
         let created = sim.stream_status().created;
         sim.wait_until(Duration::from_secs(30), |sim| {
@@ -570,8 +639,16 @@ async fn kill_9_mid_stream_then_restart_keeps_every_message_exactly_once() {
     pipeline.service.wait_ready().await;
     let stored = pipeline.wait_consistent(Check::RevisionsInOrder).await;
 
+    assert_all_stored(&stored, &unseen);
+    let problems = pipeline.structure_problems();
+    assert!(problems.is_empty(), "{problems:#?}");
     let visible = pipeline.sim.messages().iter().filter(|m| m.visible).count();
     assert_eq!(stored.messages.len(), visible, "every message exactly once");
+    let unreceived = pipeline.sim.gateway_stats().events_without_session;
+    assert!(
+        unreceived >= 100,
+        "only {unreceived} events were posted while no one listened"
+    );
     assert_eq!(
         pipeline.sim.identifies().len(),
         2,
@@ -595,7 +672,12 @@ fn discord_check_lists_what_the_token_sees_and_explains_a_rejected_token() {
     let good = run_cli(
         dir.path(),
         &["discord", "check"],
-        &[("DISCORD_TOKEN", &token), ("DISCORD_API_BASE_URL", &base)],
+        &[
+            ("DISCORD_TOKEN", &token),
+            ("DISCORD_API_BASE_URL", &base),
+            // The seed's 50 a minute would pace the channel probes a second apart.
+            ("DISCORD_RATE_LIMIT_RPM", "3000"),
+        ],
     );
     assert_eq!(good.code(), 0, "{good:?}");
     assert!(

@@ -193,9 +193,10 @@ impl Pipeline {
                 panic!(
                     "the store does not match discord-sim after {GENEROUS_WAIT:?} \
                      (stream done: {stream_done}; {} problem(s), first {}):\n{shown:#?}\n\
-                     gateway: {:#?}\n/status: {status:#}\nstderr:\n{}",
+                     {}\ngateway: {:#?}\n/status: {status:#}\nstderr:\n{}",
                     problems.len(),
                     shown.len(),
+                    self.timeline(&truth, &stored),
                     self.sim.gateway_stats(),
                     self.service.stderr()
                 );
@@ -209,6 +210,58 @@ impl Pipeline {
         self.db();
         let db = self.db.as_ref().expect("opened above");
         structure_problems(&self.sim, db)
+    }
+
+    /// For a failure message: when the sim started, each gateway connection and backfill
+    /// pass, and the channels of missing messages, on one clock (ms since the sim started).
+    fn timeline(&self, truth: &[SimMessage], stored: &Stored) -> String {
+        let started_unix_ms = chrono::Utc::now().timestamp_millis() as u64
+            - self.sim.started_at().elapsed().as_millis() as u64;
+        let since = |unix_ms: u64| unix_ms as i64 - started_unix_ms as i64;
+        let mut lines = Vec::new();
+        for connection in self.sim.connections() {
+            lines.push(format!(
+                "connection {} {:?} opened at {} ms, closed at {:?} ms, identified {}, resumed {}",
+                connection.id,
+                connection.listener,
+                connection
+                    .opened_at
+                    .duration_since(self.sim.started_at())
+                    .as_millis(),
+                connection
+                    .closed_at
+                    .map(|at| at.duration_since(self.sim.started_at()).as_millis()),
+                connection.identified,
+                connection.resumed
+            ));
+        }
+        let missing: BTreeSet<u64> = truth
+            .iter()
+            .filter(|m| m.visible && !(m.deleted && m.gateway_missed_change))
+            .filter(|m| !stored.messages.contains_key(&m.id))
+            .map(|m| m.channel_id)
+            .collect();
+        for channel in self.sim.channels() {
+            if missing.contains(&channel.id) {
+                let first = truth
+                    .iter()
+                    .find(|m| m.channel_id == channel.id && !stored.messages.contains_key(&m.id));
+                lines.push(format!(
+                    "channel with missing messages: {channel:?}, created at {} ms, first missing message at {:?} ms",
+                    since(snowflake_unix_ms(channel.id)),
+                    first.map(|m| since(snowflake_unix_ms(m.id)))
+                ));
+            }
+        }
+        for line in self.service.stdout().lines() {
+            if line.contains("Backfill pass")
+                || line.contains("Gateway ready")
+                || line.contains("Backfilled a thread")
+            {
+                lines.push(line.chars().take(400).collect());
+            }
+        }
+        lines.join("\n")
     }
 
     /// Stops the service (SIGTERM, clean exit, no secret in any output), then the sim.
@@ -480,7 +533,7 @@ fn is_subsequence(part: &[&str], whole: &[&str]) -> bool {
 }
 
 /// Guild and channel rows compared with the sim: every guild with its name, every channel
-/// and thread with its name, parent and thread flag.
+/// and thread with its name, parent, thread flag and archived state.
 pub fn structure_problems(sim: &SimHandle, db: &Database) -> Vec<String> {
     let mut conn = raw_connection(db);
     let stored_guilds: BTreeMap<i64, String> = guilds::table
@@ -489,7 +542,7 @@ pub fn structure_problems(sim: &SimHandle, db: &Database) -> Vec<String> {
         .expect("load guilds")
         .into_iter()
         .collect();
-    type ChannelRow = (i64, Option<i64>, Option<i64>, String, bool);
+    type ChannelRow = (i64, Option<i64>, Option<i64>, String, bool, bool);
     let stored_channels: BTreeMap<i64, ChannelRow> = channels::table
         .select((
             channels::id,
@@ -497,6 +550,7 @@ pub fn structure_problems(sim: &SimHandle, db: &Database) -> Vec<String> {
             channels::parent_id,
             channels::name,
             channels::is_thread,
+            channels::archived,
         ))
         .load::<ChannelRow>(&mut conn)
         .expect("load channels")
@@ -524,6 +578,7 @@ pub fn structure_problems(sim: &SimHandle, db: &Database) -> Vec<String> {
                 .map(|parent| i64::try_from(parent).expect("id fits")),
             channel.name.clone(),
             channel.is_thread(),
+            channel.archived,
         );
         match stored_channels.get(&id) {
             Some(row) if *row == expected => {}
