@@ -205,11 +205,23 @@ impl Pipeline {
         }
     }
 
-    /// [`structure_problems`] of this pipeline.
-    pub fn structure_problems(&mut self) -> Vec<String> {
-        self.db();
-        let db = self.db.as_ref().expect("opened above");
-        structure_problems(&self.sim, db)
+    /// Waits until the guild and channel rows match the sim ([`structure_problems`]): the
+    /// last structural events may still be on their way when the messages already match.
+    pub async fn wait_structure_consistent(&mut self) {
+        let deadline = Instant::now() + GENEROUS_WAIT;
+        loop {
+            self.db();
+            let db = self.db.as_ref().expect("opened above");
+            let problems = structure_problems(&self.sim, db);
+            if problems.is_empty() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "guilds and channels do not match discord-sim: {problems:#?}"
+            );
+            tokio::time::sleep(POLL).await;
+        }
     }
 
     /// For a failure message: when the sim started, each gateway connection and backfill
