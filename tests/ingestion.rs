@@ -126,7 +126,8 @@ async fn api_messages(pipeline: &Pipeline) -> Vec<Value> {
 }
 
 /// `/api/messages` answers exactly what is stored, with the foundation issue's fields.
-async fn assert_api_matches_store(pipeline: &Pipeline, stored: &Stored) {
+async fn assert_api_matches_store(pipeline: &mut Pipeline) {
+    let stored = Stored::load(pipeline.db());
     let listed = api_messages(pipeline).await;
     let expected: Vec<Value> = stored
         .messages
@@ -207,7 +208,7 @@ async fn live_stream_is_stored_completely(compression: &'static str) {
         "one connection, never lost: {connections:#?}"
     );
     assert_eq!(connections[0].compress, compression == "zlib-stream");
-    assert_api_matches_store(&pipeline, &stored).await;
+    assert_api_matches_store(&mut pipeline).await;
     pipeline.finish();
 }
 
@@ -266,7 +267,7 @@ async fn op_7_resumes_on_the_resume_url_with_the_last_sequence_and_loses_nothing
     );
     assert!(
         Some(seq) >= closed.last_heartbeat_seq,
-        "resumed from {seq}, before the last acknowledged {:?}",
+        "resumed from {seq}, before the last sequence it heartbeat {:?}",
         closed.last_heartbeat_seq
     );
     assert_eq!(sim.identifies().len(), 1, "resumed, never identified again");
@@ -361,6 +362,7 @@ async fn op_9_not_resumable_identifies_again_and_backfill_recovers_the_gap() {
         pipeline.sim.resumes().is_empty(),
         "op 9 false means no resume"
     );
+    assert_eq!(pipeline.sim.identifies().len(), 2, "one new IDENTIFY");
     pipeline.finish();
 }
 
