@@ -33,16 +33,12 @@ pub const DATABASE_PATH: &str = "data/db.sqlite";
 pub struct ServiceOptions {
     /// `discord.compression`: `zlib-stream` or `none`.
     pub compression: &'static str,
-    /// `discord.backfill_interval_secs`: long by default, so that only the passes the test is
-    /// about (start, lost session) run.
-    pub backfill_interval_secs: u64,
 }
 
 impl Default for ServiceOptions {
     fn default() -> Self {
         Self {
             compression: "zlib-stream",
-            backfill_interval_secs: 86_400,
         }
     }
 }
@@ -81,7 +77,7 @@ impl Pipeline {
     ) -> Pipeline {
         let sim = Sim::start(sim_config).expect("start discord-sim");
         prepare(&sim);
-        let config = service_config(&sim, &options);
+        let config = service_config(&options);
         let env = vec![
             ("DISCORD_TOKEN".to_owned(), sim.token()),
             ("DISCORD_API_BASE_URL".to_owned(), sim.rest_base_url()),
@@ -285,16 +281,18 @@ impl Pipeline {
     }
 }
 
-fn service_config(sim: &SimHandle, options: &ServiceOptions) -> Value {
+/// `config.json` of the service; the sim's REST base and token come by environment, as a
+/// deployment passes them.
+fn service_config(options: &ServiceOptions) -> Value {
     json!({
         "environment": "development",
         "discord": {
-            "api_base_url": sim.rest_base_url(),
             "compression": options.compression,
             // discord-sim's default is Discord's 50 per second: the ceiling allows it, so
             // our own limiter, not the seed's cautious 50 a minute, sets the pace.
             "rate_limit_requests_per_minute": 3000,
-            "backfill_interval_secs": options.backfill_interval_secs,
+            // A day: only the passes a test is about run (at start, after a new session).
+            "backfill_interval_secs": 86_400,
             "connection_timeout": 10.0
         },
         "database": {
