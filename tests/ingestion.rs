@@ -9,13 +9,14 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use discord_monitor::config::Compression;
 use discord_monitor::sim::{
     ConnectFault, GatewayListener, IdentifyOutcome, MessageOrigin, RateLimitScope, RateLimitShape,
     RestFault, RouteLimit, SimConfig, SimHandle, StreamStart,
 };
 use serde_json::Value;
 use support::pipeline::{
-    Check, Pipeline, ServiceOptions, Stored, component, sim_config, status_code, thread_messages,
+    Check, Pipeline, Stored, component, sim_config, status_code, thread_messages,
 };
 use support::{ADMIN_TOKEN, DISCORD_TOKEN, get_json, get_text, run_cli};
 
@@ -159,14 +160,8 @@ async fn assert_api_matches_store(pipeline: &mut Pipeline) {
 
 /// The whole live path, start-up backfill then gateway stream with edits, deletes, unfurls,
 /// thread and channel events and unknown dispatches, on one connection.
-async fn live_stream_is_stored_completely(compression: &'static str) {
-    let mut pipeline = Pipeline::start(
-        live_world(400, 150.0),
-        ServiceOptions {
-            compression,
-            ..ServiceOptions::default()
-        },
-    );
+async fn live_stream_is_stored_completely(compression: Compression) {
+    let mut pipeline = Pipeline::start(live_world(400, 150.0), compression);
     connected_and_caught_up(&mut pipeline).await;
     pipeline.sim.start_stream();
     let stored = pipeline.wait_consistent(Check::ExactRevisions).await;
@@ -207,24 +202,27 @@ async fn live_stream_is_stored_completely(compression: &'static str) {
         1,
         "one connection, never lost: {connections:#?}"
     );
-    assert_eq!(connections[0].compress, compression == "zlib-stream");
+    assert_eq!(
+        connections[0].compress,
+        compression == Compression::ZlibStream
+    );
     assert_api_matches_store(&mut pipeline).await;
     pipeline.finish();
 }
 
 #[tokio::test]
 async fn live_stream_is_stored_completely_over_zlib_stream() {
-    live_stream_is_stored_completely("zlib-stream").await;
+    live_stream_is_stored_completely(Compression::ZlibStream).await;
 }
 
 #[tokio::test]
 async fn live_stream_is_stored_completely_without_compression() {
-    live_stream_is_stored_completely("none").await;
+    live_stream_is_stored_completely(Compression::None).await;
 }
 
 #[tokio::test]
 async fn op_7_resumes_on_the_resume_url_with_the_last_sequence_and_loses_nothing() {
-    let mut pipeline = Pipeline::start(live_world(500, 150.0), ServiceOptions::default());
+    let mut pipeline = Pipeline::start(live_world(500, 150.0), Compression::ZlibStream);
     connected_and_caught_up(&mut pipeline).await;
     let sim = &pipeline.sim;
 
@@ -319,7 +317,7 @@ async fn op_9_not_resumable_identifies_again_and_backfill_recovers_the_gap() {
         structure_event_ratio: 0.0,
         ..live_world(700, 100.0)
     };
-    let mut pipeline = Pipeline::start(world, ServiceOptions::default());
+    let mut pipeline = Pipeline::start(world, Compression::ZlibStream);
     connected_and_caught_up(&mut pipeline).await;
     pipeline.sim.start_stream();
     wait_created(&pipeline, 100).await;
@@ -375,7 +373,7 @@ async fn zombie_connection_is_replaced_within_two_heartbeat_intervals_without_lo
         heartbeat_grace_ms: None,
         ..live_world(500, 120.0)
     };
-    let mut pipeline = Pipeline::start(world, ServiceOptions::default());
+    let mut pipeline = Pipeline::start(world, Compression::ZlibStream);
     connected_and_caught_up(&mut pipeline).await;
     pipeline.sim.start_stream();
     wait_created(&pipeline, 100).await;
@@ -428,7 +426,7 @@ async fn zombie_connection_is_replaced_within_two_heartbeat_intervals_without_lo
 #[tokio::test]
 async fn tcp_drop_mid_burst_loses_nothing() {
     // As fast as the sim can produce: the drop lands in the middle of a burst.
-    let mut pipeline = Pipeline::start(live_world(1500, 0.0), ServiceOptions::default());
+    let mut pipeline = Pipeline::start(live_world(1500, 0.0), Compression::ZlibStream);
     connected_and_caught_up(&mut pipeline).await;
     pipeline.sim.drop_connections_after(300);
     pipeline.sim.start_stream();
@@ -466,7 +464,7 @@ async fn close_4004_is_fatal_after_one_attempt_and_only_readiness_goes_off() {
     let sim_faults = |sim: &SimHandle| {
         sim.queue_connect_fault(ConnectFault::CloseBeforeHello { code: 4004 });
     };
-    let mut pipeline = Pipeline::start_with(world, ServiceOptions::default(), sim_faults);
+    let mut pipeline = Pipeline::start_with(world, Compression::ZlibStream, sim_faults);
     pipeline.service.wait_serving().await;
     pipeline
         .wait_status("the gateway to fail", |status| {
@@ -512,13 +510,7 @@ async fn a_3_mb_guild_create_arrives_in_one_frame_and_is_stored() {
         ..live_world(150, 100.0)
     };
     // Uncompressed, the 3 MB payload is one WebSocket frame as it is.
-    let mut pipeline = Pipeline::start(
-        world,
-        ServiceOptions {
-            compression: "none",
-            ..ServiceOptions::default()
-        },
-    );
+    let mut pipeline = Pipeline::start(world, Compression::None);
     connected_and_caught_up(&mut pipeline).await;
     pipeline.sim.start_stream();
     pipeline.wait_consistent(Check::ExactRevisions).await;
@@ -575,7 +567,7 @@ async fn backfill_under_tight_buckets_and_a_global_429_sends_nothing_inside_a_wi
             1,
         );
     };
-    let mut pipeline = Pipeline::start_with(world, ServiceOptions::default(), global_429);
+    let mut pipeline = Pipeline::start_with(world, Compression::ZlibStream, global_429);
     connected_and_caught_up(&mut pipeline).await;
     let stored = pipeline.wait_consistent(Check::RevisionsInOrder).await;
 
@@ -641,7 +633,7 @@ async fn kill_9_mid_stream_then_restart_keeps_every_message_exactly_once() {
         structure_event_ratio: 0.0,
         ..live_world(900, 150.0)
     };
-    let mut pipeline = Pipeline::start(world, ServiceOptions::default());
+    let mut pipeline = Pipeline::start(world, Compression::ZlibStream);
     connected_and_caught_up(&mut pipeline).await;
     pipeline.sim.start_stream();
     wait_created(&pipeline, 200).await;

@@ -10,6 +10,7 @@ use discord_monitor::actors::db::schema::{channels, guilds, message_revisions};
 use discord_monitor::actors::db::{
     Database, DatabaseConfig, MessageQuery, StoredMessage, TOMBSTONE_SOURCE,
 };
+use discord_monitor::config::Compression;
 use discord_monitor::sim::{Sim, SimConfig, SimHandle, SimMessage, snowflake_unix_ms};
 use serde_json::{Value, json};
 
@@ -27,21 +28,6 @@ const PROBLEMS_SHOWN: usize = 25;
 
 /// Database file, relative to the service's directory.
 pub const DATABASE_PATH: &str = "data/db.sqlite";
-
-/// How the service is configured beyond pointing it at the sim.
-#[derive(Debug, Clone)]
-pub struct ServiceOptions {
-    /// `discord.compression`: `zlib-stream` or `none`.
-    pub compression: &'static str,
-}
-
-impl Default for ServiceOptions {
-    fn default() -> Self {
-        Self {
-            compression: "zlib-stream",
-        }
-    }
-}
 
 /// A sim and the service ingesting it.
 pub struct Pipeline {
@@ -63,21 +49,22 @@ pub fn sim_config() -> SimConfig {
 }
 
 impl Pipeline {
-    /// Starts the sim, then `discord-monitor run` against it.
-    pub fn start(sim_config: SimConfig, options: ServiceOptions) -> Pipeline {
-        Self::start_with(sim_config, options, |_| {})
+    /// Starts the sim, then `discord-monitor run` against it with this gateway transport
+    /// compression (`discord.compression`).
+    pub fn start(sim_config: SimConfig, compression: Compression) -> Pipeline {
+        Self::start_with(sim_config, compression, |_| {})
     }
 
     /// [`Pipeline::start`], scripting the sim (faults for the first connection or the first
     /// requests) before the service starts.
     pub fn start_with(
         sim_config: SimConfig,
-        options: ServiceOptions,
+        compression: Compression,
         prepare: impl FnOnce(&SimHandle),
     ) -> Pipeline {
         let sim = Sim::start(sim_config).expect("start discord-sim");
         prepare(&sim);
-        let config = service_config(&options);
+        let config = service_config(compression);
         let env = vec![
             ("DISCORD_TOKEN".to_owned(), sim.token()),
             ("DISCORD_API_BASE_URL".to_owned(), sim.rest_base_url()),
@@ -283,11 +270,11 @@ impl Pipeline {
 
 /// `config.json` of the service; the sim's REST base and token come by environment, as a
 /// deployment passes them.
-fn service_config(options: &ServiceOptions) -> Value {
+fn service_config(compression: Compression) -> Value {
     json!({
         "environment": "development",
         "discord": {
-            "compression": options.compression,
+            "compression": compression.as_str(),
             // discord-sim's default is Discord's 50 per second: the ceiling allows it, so
             // our own limiter, not the seed's cautious 50 a minute, sets the pace.
             "rate_limit_requests_per_minute": 3000,
