@@ -251,7 +251,7 @@ impl Pipeline {
         for line in self.service.stdout().lines() {
             if line.contains("Backfill pass")
                 || line.contains("Gateway ready")
-                || line.contains("Backfilled a thread")
+                || line.contains("Thread no longer active")
             {
                 lines.push(line.chars().take(400).collect());
             }

@@ -374,7 +374,7 @@ impl Pass {
         let Some(record) = &target.closed else {
             return Ok(());
         };
-        info!(self.log, "Backfilled a thread archived while we were not listening";
+        info!(self.log, "Thread no longer active, paged once more; recorded as archived";
             "channel_id" => record.id);
         self.ask(UpsertChannels {
             channels: vec![ChannelRecord {
