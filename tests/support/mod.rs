@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tempfile::TempDir;
 
+pub mod pipeline;
+
 /// Distinctive values used as credentials in tests; none may ever appear in output or logs.
 pub const DISCORD_TOKEN: &str = "dmtest-discord-token-7f3a9c";
 pub const ADMIN_TOKEN: &str = "dmtest-admin-token-51e0b2";
@@ -114,6 +116,23 @@ impl Service {
     }
 
     pub fn start_in(dir: TempDir, args: &[&str], env: &[(&str, &str)]) -> Service {
+        let stdout_path = dir.path().join("stdout.log");
+        let stderr_path = dir.path().join("stderr.log");
+        let mut service = Service {
+            child: None,
+            port: 0,
+            dir,
+            stdout_path,
+            stderr_path,
+        };
+        service.spawn(args, env);
+        service
+    }
+
+    /// Starts the binary in this service's directory, appending to its stdout/stderr files so
+    /// that a restarted service's earlier output is still checked by [`Service::finish`].
+    fn spawn(&mut self, args: &[&str], env: &[(&str, &str)]) {
+        assert!(self.child.is_none(), "the service is still running");
         let port = free_port();
         let port_text = port.to_string();
         let mut env: Vec<(&str, &str)> = env.to_vec();
@@ -121,27 +140,51 @@ impl Service {
             env.push(("HEALTH_CHECK_PORT", &port_text));
         }
         env.push(("HEALTH_CHECK_HOST", "127.0.0.1"));
-        let stdout_path = dir.path().join("stdout.log");
-        let stderr_path = dir.path().join("stderr.log");
-        let child = base_command(dir.path(), &env)
+        let append = |path: &Path| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .unwrap()
+        };
+        let child = base_command(self.dir.path(), &env)
             .args(args)
             .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&stdout_path).unwrap())
-            .stderr(std::fs::File::create(&stderr_path).unwrap())
+            .stdout(append(&self.stdout_path))
+            .stderr(append(&self.stderr_path))
             .spawn()
             .expect("spawn discord-monitor");
-        let port = env
+        self.port = env
             .iter()
             .find(|(name, _)| *name == "HEALTH_CHECK_PORT")
             .and_then(|(_, value)| value.parse().ok())
             .unwrap_or(port);
-        Service {
-            child: Some(child),
-            port,
-            dir,
-            stdout_path,
-            stderr_path,
-        }
+        self.child = Some(child);
+    }
+
+    /// `kill -9`: the process gets no chance to flush, close or checkpoint anything.
+    pub fn kill_hard(&mut self) {
+        let mut child = self.child.take().expect("service still running");
+        send_signal(child.id(), "KILL");
+        let status = child.wait().expect("wait for the killed service");
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(9),
+            "the service should have died of SIGKILL, got {status}"
+        );
+    }
+
+    /// Whether the process is still running (it has not exited on its own).
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|child| child.try_wait().expect("poll the service").is_none())
+    }
+
+    /// Starts the binary again in the same directory (same config, data and logs), on a new
+    /// admin port.
+    pub fn restart(&mut self, args: &[&str], env: &[(&str, &str)]) {
+        self.spawn(args, env);
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,7 +1,7 @@
 //! [`BackfillActor`]: runs backfill passes one at a time (a request during a pass is
 //! remembered and runs right after it), reporting progress to the log and `/status`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,8 +12,8 @@ use slog::{Logger, debug, error, info, o, warn};
 use super::error::BackfillError;
 use super::status::{ChannelProgress, PassSummary, SharedBackfillStatus};
 use crate::actors::db::{
-    DbActor, DbError, GetCursors, MessageSource, SetCursor, StoreMessages, UpsertChannels,
-    UpsertGuilds,
+    ChannelRecord, DbActor, DbError, GetCursors, GetOpenThreads, MessageSource, SetCursor,
+    StoreMessages, UpsertChannels, UpsertGuilds,
 };
 use crate::actors::ingest::ChannelDirectory;
 use crate::config::DiscordConfig;
@@ -39,7 +39,7 @@ pub struct BackfillSettings {
 }
 
 /// Asks for a pass. `reason` shows in the log and `/status` (`start`, `schedule`,
-/// `session lost`, ...).
+/// `new gateway session`, ...).
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "()")]
 pub struct RunBackfill {
@@ -193,6 +193,9 @@ struct Pass {
 struct Target {
     channel: Channel,
     guild_id: Option<Snowflake>,
+    /// Set for a thread the database holds as open that Discord no longer lists as active
+    /// (see [`Pass::closed_threads`]): recorded as archived once paged.
+    closed: Option<ChannelRecord>,
 }
 
 impl Pass {
@@ -240,6 +243,12 @@ impl Pass {
                 Ok((fetched, cursor)) => {
                     self.record_channel(target, fetched, None);
                     self.record_cursor(target, cursor);
+                    self.settle(target).await?;
+                }
+                // A closed thread that is gone: nothing left to fetch, stop asking.
+                Err(BackfillError::Rest(RestError::NotFound { .. })) if target.closed.is_some() => {
+                    self.record_channel(target, 0, Some("not found (404): deleted".to_owned()));
+                    self.settle(target).await?;
                 }
                 Err(BackfillError::Rest(RestError::Forbidden { .. })) => {
                     self.rest.forbidden_channels().insert(target.channel.id);
@@ -268,12 +277,15 @@ impl Pass {
     }
 
     /// Lists the guilds, channels and active threads the token can see, records them, and
-    /// returns the monitored channels that hold messages and are not known to be forbidden.
+    /// returns the monitored channels that hold messages and are not known to be forbidden,
+    /// then the [`Pass::closed_threads`].
     async fn discover(&mut self) -> Result<Vec<Target>, BackfillError> {
         let selection = &self.settings.selection;
         self.summary.requests += 1;
         let guilds = self.rest.current_user_guilds().await?;
         let mut targets = Vec::new();
+        let mut listed = HashSet::new();
+        let mut threads_listed_in = HashSet::new();
         for guild in guilds {
             if !selection.guild_ids.is_empty() && !selection.guild_ids.contains(&guild.id) {
                 continue;
@@ -281,7 +293,11 @@ impl Pass {
             self.summary.requests += 2;
             let channels = self.rest.guild_channels(guild.id).await?;
             let threads = match self.rest.active_threads(guild.id).await {
-                Ok(threads) => threads,
+                Ok(threads) => {
+                    threads_listed_in.insert(guild.id);
+                    threads
+                }
+                // User tokens cannot list threads: nothing can be concluded about them.
                 Err(RestError::Forbidden { .. }) => Vec::new(),
                 Err(err) => return Err(err.into()),
             };
@@ -297,6 +313,7 @@ impl Pass {
             self.ask(UpsertChannels { channels: records }).await?;
             for channel in channels.into_iter().chain(threads) {
                 self.directory.remember(&channel, Some(guild.id));
+                listed.insert(channel.id);
                 let wanted = channel_type::holds_messages(channel.kind)
                     && selection.monitors(Some(guild.id), channel.id, channel.parent_id)
                     && !self.rest.forbidden_channels().contains(channel.id);
@@ -304,11 +321,69 @@ impl Pass {
                     targets.push(Target {
                         channel,
                         guild_id: Some(guild.id),
+                        closed: None,
                     });
                 }
             }
         }
+        targets.extend(self.closed_threads(&listed, &threads_listed_in).await?);
         Ok(targets)
+    }
+
+    /// Threads the database holds as open that Discord no longer lists as active: archived
+    /// (or deleted) while we were not listening (a lost session, the process down), perhaps
+    /// right after messages we never received. Each is paged once more, then recorded as
+    /// archived so that later passes leave it ([`Pass::settle`]); if it is unarchived,
+    /// Discord lists it again and discovery records it open.
+    async fn closed_threads(
+        &self,
+        listed: &HashSet<Snowflake>,
+        threads_listed_in: &HashSet<Snowflake>,
+    ) -> Result<Vec<Target>, BackfillError> {
+        let selection = &self.settings.selection;
+        let open = self.ask(GetOpenThreads).await?;
+        let closed = open.into_iter().filter_map(|record| {
+            let id = Snowflake(record.id);
+            let guild_id = Snowflake(record.guild_id?);
+            let parent_id = record.parent_id.map(Snowflake);
+            let wanted = !listed.contains(&id)
+                && threads_listed_in.contains(&guild_id)
+                && selection.monitors(Some(guild_id), id, parent_id)
+                && !self.rest.forbidden_channels().contains(id);
+            wanted.then(|| Target {
+                channel: Channel {
+                    id,
+                    kind: record.kind,
+                    guild_id: Some(guild_id),
+                    name: Some(record.name.clone()),
+                    topic: record.topic.clone(),
+                    parent_id,
+                    position: None,
+                    last_message_id: None,
+                    thread_metadata: None,
+                },
+                guild_id: Some(guild_id),
+                closed: Some(record),
+            })
+        });
+        Ok(closed.collect())
+    }
+
+    /// Records a closed thread as archived once it has been paged.
+    async fn settle(&self, target: &Target) -> Result<(), BackfillError> {
+        let Some(record) = &target.closed else {
+            return Ok(());
+        };
+        info!(self.log, "Thread no longer active, paged once more; recorded as archived";
+            "channel_id" => record.id);
+        self.ask(UpsertChannels {
+            channels: vec![ChannelRecord {
+                archived: true,
+                ..record.clone()
+            }],
+        })
+        .await?;
+        Ok(())
     }
 
     /// Brings one channel up to date; returns the messages fetched and the new cursor.

@@ -1,14 +1,21 @@
 //! Backfill: the source of completeness. For every monitored channel and thread it pages
 //! `GET /channels/{id}/messages?after=<cursor>` until caught up, stores each page, and only
-//! then moves the channel's cursor. Runs at start, after the gateway lost a session (events
-//! of the gap are gone from the gateway), and every `discord.backfill_interval_secs`.
+//! then moves the channel's cursor. Runs at start, after every new gateway session (events
+//! from before it never come through the gateway: a lost session's gap, or whatever was
+//! posted while the process was down or starting), and every `discord.backfill_interval_secs`.
 //!
 //! A channel without a cursor is new: its newest `discord.backfill_max_messages_per_channel`
 //! messages are fetched (paging backwards), and the cursor starts at the newest of them.
+//!
+//! A thread stored as open that Discord no longer lists as active was archived (or deleted)
+//! while we were not listening, perhaps after messages we never received: it is paged once
+//! more, then recorded as archived so later passes leave it.
 
 mod actor;
 mod error;
 mod status;
+#[cfg(test)]
+mod tests;
 
 pub use actor::{BackfillActor, BackfillSettings, RunBackfill};
 pub use error::BackfillError;

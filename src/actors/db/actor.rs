@@ -20,13 +20,13 @@ use super::error::DbError;
 use super::llm_usage::LlmUsageTotal;
 use super::messages::{
     ApplyPartialUpdates, BookLlmUsage, CheckIntegrity, Checkpoint, CountMessagesPerChannel,
-    GetCursors, GetStats, LlmCostOnDay, LlmUsageSince, MarkBackfillComplete, MarkDeleted,
-    ProbeWritable, QueryMessages, SearchMessages, SetCursor, StoreMessages, UpsertChannels,
-    UpsertGuilds,
+    GetCursors, GetOpenThreads, GetStats, LlmCostOnDay, LlmUsageSince, MarkBackfillComplete,
+    MarkDeleted, ProbeWritable, QueryMessages, SearchMessages, SetCursor, StoreMessages,
+    UpsertChannels, UpsertGuilds,
 };
 use super::model::{
-    ChannelMessageCount, CheckpointOutcome, DbStats, DeleteOutcome, IngestCursor, IntegrityReport,
-    StoreOutcome, StoredMessage,
+    ChannelMessageCount, ChannelRecord, CheckpointOutcome, DbStats, DeleteOutcome, IngestCursor,
+    IntegrityReport, StoreOutcome, StoredMessage,
 };
 use crate::logging::{error_chain, log_if_slow};
 use crate::supervisor::Lifecycle;
@@ -254,6 +254,14 @@ impl Handler<GetCursors> for DbActor {
 
     fn handle(&mut self, _msg: GetCursors, _ctx: &mut Self::Context) -> Self::Result {
         self.run("get_cursors", Database::get_cursors)
+    }
+}
+
+impl Handler<GetOpenThreads> for DbActor {
+    type Result = ResponseActFuture<Self, Result<Vec<ChannelRecord>, DbError>>;
+
+    fn handle(&mut self, _msg: GetOpenThreads, _ctx: &mut Self::Context) -> Self::Result {
+        self.run("open_threads", Database::open_threads)
     }
 }
 

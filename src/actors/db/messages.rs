@@ -74,6 +74,12 @@ pub struct MarkBackfillComplete {
 #[rtype(result = "Result<Vec<IngestCursor>, DbError>")]
 pub struct GetCursors;
 
+/// Threads stored as not archived; see
+/// [`Database::open_threads`](super::Database::open_threads).
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<Vec<ChannelRecord>, DbError>")]
+pub struct GetOpenThreads;
+
 /// List messages; the query was validated when it was built.
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "Result<Vec<StoredMessage>, DbError>")]

@@ -29,9 +29,9 @@ pub use error::{DbError, InvalidInput};
 pub use llm_usage::{LlmUsageTotal, NewLlmUsage};
 pub use messages::{
     ApplyPartialUpdates, BookLlmUsage, CheckIntegrity, Checkpoint, CountMessagesPerChannel,
-    GetCursors, GetStats, LlmCostOnDay, LlmUsageSince, MarkBackfillComplete, MarkDeleted,
-    ProbeWritable, QueryMessages, SearchMessages, SetCursor, StoreMessages, UpsertChannels,
-    UpsertGuilds,
+    GetCursors, GetOpenThreads, GetStats, LlmCostOnDay, LlmUsageSince, MarkBackfillComplete,
+    MarkDeleted, ProbeWritable, QueryMessages, SearchMessages, SetCursor, StoreMessages,
+    UpsertChannels, UpsertGuilds,
 };
 pub use model::{
     ChannelMessageCount, ChannelRecord, CheckpointOutcome, DISCORD_EPOCH_MS, DbStats,

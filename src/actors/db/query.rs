@@ -7,10 +7,11 @@ use diesel::sql_types::{BigInt, Text};
 use super::database::Database;
 use super::error::{DbError, InvalidInput};
 use super::model::{
-    ChannelMessageCount, MessageQuery, MessageRevision, StoredMessage, to_db_id, validate_limit,
+    ChannelMessageCount, ChannelRecord, MessageQuery, MessageRevision, StoredMessage, from_db_id,
+    from_db_id_opt, to_db_id, validate_limit,
 };
 use super::rows::{MessageRow, RevisionRow};
-use super::schema::{message_revisions, messages};
+use super::schema::{channels, message_revisions, messages};
 
 impl Database {
     /// Messages in ascending id order. With `after`, the page is the `limit` messages just
@@ -110,6 +111,42 @@ impl Database {
             .transpose()
     }
 
+    /// Threads stored as not archived (as we last heard), by id. Backfill pages those Discord
+    /// no longer lists as active once more: they were archived (or deleted) while we were not
+    /// listening, perhaps after messages we never received.
+    pub fn open_threads(&self) -> Result<Vec<ChannelRecord>, DbError> {
+        type Row = (i64, Option<i64>, Option<i64>, i32, String, Option<String>);
+        let mut conn = self.connection()?;
+        let rows: Vec<Row> = channels::table
+            .filter(channels::is_thread.eq(true))
+            .filter(channels::archived.eq(false))
+            .order(channels::id.asc())
+            .select((
+                channels::id,
+                channels::guild_id,
+                channels::parent_id,
+                channels::kind,
+                channels::name,
+                channels::topic,
+            ))
+            .load(&mut conn)?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(id, guild_id, parent_id, kind, name, topic)| ChannelRecord {
+                    id: from_db_id(id),
+                    guild_id: from_db_id_opt(guild_id),
+                    parent_id: from_db_id_opt(parent_id),
+                    kind,
+                    name,
+                    topic,
+                    is_thread: true,
+                    archived: false,
+                },
+            )
+            .collect())
+    }
+
     /// Every kept edit and delete of a message, oldest first.
     pub fn message_revisions(&self, message_id: u64) -> Result<Vec<MessageRevision>, DbError> {
         let id = to_db_id("message id", message_id)?;
@@ -152,7 +189,42 @@ fn fts_query(text: &str) -> Result<String, InvalidInput> {
 mod tests {
     use super::*;
     use crate::actors::db::model::NewMessage;
-    use crate::actors::db::test_support::{BASE_ID, CHANNEL_A, CHANNEL_B, message, migrated_db};
+    use crate::actors::db::test_support::{
+        BASE_ID, CHANNEL_A, CHANNEL_B, GUILD_ID, message, migrated_db,
+    };
+
+    #[test]
+    fn open_threads_are_the_threads_not_known_to_be_archived() {
+        let (_dir, db) = migrated_db();
+        let channel = |id: u64, is_thread: bool, archived: bool| ChannelRecord {
+            id,
+            guild_id: Some(GUILD_ID),
+            parent_id: is_thread.then_some(CHANNEL_A),
+            kind: if is_thread { 11 } else { 0 },
+            name: format!("channel {id}"),
+            topic: None,
+            is_thread,
+            archived,
+        };
+        let open = channel(BASE_ID + 3, true, false);
+        db.upsert_channels(&[
+            channel(CHANNEL_A, false, false),
+            channel(BASE_ID + 1, true, true),
+            open.clone(),
+        ])
+        .expect("upsert");
+        assert_eq!(
+            db.open_threads().expect("threads"),
+            std::slice::from_ref(&open)
+        );
+        // Archived later (a THREAD_UPDATE, or backfill settling it): no longer open.
+        db.upsert_channels(&[ChannelRecord {
+            archived: true,
+            ..open
+        }])
+        .expect("upsert");
+        assert!(db.open_threads().expect("threads").is_empty());
+    }
 
     #[test]
     fn message_counts_per_channel_busiest_first() {

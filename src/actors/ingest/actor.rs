@@ -48,7 +48,7 @@ pub struct IngestSettings {
     /// Events per batch at most: bounds one transaction's size and latency.
     pub max_batch_events: usize,
     pub slow_threshold: Duration,
-    /// Told when a gateway session starts: what came before it is only in REST history.
+    /// Told when a new gateway session begins: what came before it is only in REST history.
     pub backfill: Option<ComponentHandle<BackfillActor>>,
 }
 
@@ -268,7 +268,7 @@ impl Writer {
         let events = batch.len();
         self.count_events(&batch);
         let plan = plan(batch, &self.settings.selection, &self.directory);
-        if plan.backfill_needed {
+        if plan.new_session {
             self.request_backfill();
         }
         self.stats
@@ -315,10 +315,10 @@ impl Writer {
         match backfill.try_send(request) {
             Ok(()) => info!(
                 self.log,
-                "New gateway session; backfill requested for the time before it"
+                "New gateway session; backfill requested for the gap"
             ),
             // A full mailbox already holds a request that covers this gap.
-            Err(err) => warn!(self.log, "Could not request backfill after a lost session";
+            Err(err) => warn!(self.log, "Could not request backfill after a new session";
                 "error" => %err),
         }
     }

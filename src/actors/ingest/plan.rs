@@ -35,9 +35,9 @@ impl WriteOp {
 #[derive(Debug, Default, PartialEq)]
 pub struct Plan {
     pub ops: Vec<WriteOp>,
-    /// A new gateway session started (the first one, or one replacing a lost session): what
-    /// happened before its READY is only in REST history, so a backfill pass must follow.
-    pub backfill_needed: bool,
+    /// A new session began (not a resume): the gateway delivers nothing from before it, so
+    /// the gap must be backfilled.
+    pub new_session: bool,
     /// Message events of channels the configuration does not monitor.
     pub unmonitored: usize,
     /// Events whose content could not be converted (e.g. an unparsable timestamp).
@@ -174,13 +174,15 @@ pub fn plan(
                     bulk.ids,
                 );
             }
-            // Even the first session needs it: the startup pass may have paged a channel
-            // before this READY, and messages posted in between reach neither.
+            // Not only after a lost session (which the gateway announces): the first session
+            // of a process replaces the session of the process before it, and the start-up
+            // backfill pass may have paged a channel before this READY. What was posted in
+            // between reaches neither the gateway nor that pass.
             GatewayEvent::Ready { resumed: false, .. } | GatewayEvent::SessionLost => {
-                plan.backfill_needed = true;
+                plan.new_session = true;
             }
             // Nothing to store: a departed guild's history and a deleted channel's messages
-            // are kept (retention is the user's decision).
+            // are kept (retention is the user's decision); sessions are the gateway's affair.
             GatewayEvent::Ready { resumed: true, .. }
             | GatewayEvent::GuildDelete { .. }
             | GatewayEvent::ChannelDelete(_)
@@ -322,19 +324,26 @@ mod tests {
     }
 
     #[test]
-    fn a_new_session_asks_for_backfill_and_a_resumed_one_does_not() {
-        let user: crate::discord::User =
-            serde_json::from_value(serde_json::json!({"id": "9", "username": "bot"})).unwrap();
+    fn every_new_session_needs_a_backfill_and_a_resume_does_not() {
+        let plan_of = |events| {
+            plan(
+                events,
+                &DiscordConfig::default(),
+                &ChannelDirectory::default(),
+            )
+        };
         let ready = |resumed| GatewayEvent::Ready {
             session_id: "s".to_owned(),
-            user: user.clone(),
+            user: serde_json::from_value(serde_json::json!({"id": "9", "username": "bot"}))
+                .unwrap(),
             resumed,
         };
-        let selection = DiscordConfig::default();
-        let directory = ChannelDirectory::default();
-        assert!(plan(vec![ready(false)], &selection, &directory).backfill_needed);
-        assert!(!plan(vec![ready(true)], &selection, &directory).backfill_needed);
-        assert!(plan(vec![GatewayEvent::SessionLost], &selection, &directory).backfill_needed);
+        // The first READY of a process: no SessionLost from the gateway, still a gap.
+        assert!(plan_of(vec![ready(false)]).new_session);
+        assert!(plan_of(vec![ready(false), GatewayEvent::SessionLost]).new_session);
+        assert!(plan_of(vec![GatewayEvent::SessionLost]).new_session);
+        // A resume replays what was missed.
+        assert!(!plan_of(vec![ready(true)]).new_session);
     }
 
     #[test]
