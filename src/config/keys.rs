@@ -420,6 +420,43 @@ pub const KEYS: &[KeyDoc] = &[
         "Slack incoming-webhook URL (http or https); required when Slack is enabled; never printed.",
         ANY,
     ),
+    key(
+        "alerts.routes",
+        "Further destinations, each an object with `name` (unique), `kind` (email, slack, \
+         webhook, discord_webhook), `enabled` (true), `min_severity` (info, warning, error, \
+         critical), `max_per_minute` (30) and `timeout_secs` (30); email: `smtp_host`, \
+         `smtp_port`, `tls` (starttls, implicit, none), `tls_ca_file`, `username`, `password`, \
+         `from`, `to`; slack: `webhook_url`; webhook: `url`, `headers`, `hmac_secret` \
+         (X-Signature-256 header); discord_webhook: `url`. The flat email/Slack keys above \
+         are the routes named `email` and `slack`. Secrets are never printed.",
+        ANY,
+    ),
+    key(
+        "alerts.cooldown_secs",
+        "Seconds before the same condition is sent again (as a reminder while it still fires).",
+        range(1.0, 604_800.0),
+    ),
+    key(
+        "alerts.retry_initial_secs",
+        "Seconds before the first retry of a failed delivery; doubles per attempt, with jitter.",
+        range(1.0, 3_600.0),
+    ),
+    key(
+        "alerts.retry_max_secs",
+        "Ceiling of the retry backoff, in seconds; undelivered alerts are retried forever.",
+        range(1.0, 86_400.0),
+    ),
+    key(
+        "alerts.breaker_failure_threshold",
+        "Failed deliveries in a row that open a route's circuit breaker and raise an alert on \
+         the other routes.",
+        range(1.0, 1_000.0),
+    ),
+    key(
+        "alerts.breaker_open_secs",
+        "Seconds an open breaker waits before one trial delivery.",
+        range(1.0, 86_400.0),
+    ),
     key("admin", "Who may use the admin API.", ANY),
     key(
         "admin.token",
