@@ -18,14 +18,16 @@ use slog::{Logger, debug, error, info, o, warn};
 use super::database::Database;
 use super::error::DbError;
 use super::messages::{
-    ApplyPartialUpdates, CheckIntegrity, Checkpoint, CountMessagesPerChannel, GetCursors, GetStats,
-    MarkBackfillComplete, MarkDeleted, ProbeWritable, QueryMessages, SearchMessages, SetCursor,
-    StoreMessages, UpsertChannels, UpsertGuilds,
+    AlertKeyExists, ApplyPartialUpdates, CheckIntegrity, Checkpoint, CountMessagesPerChannel,
+    DueAlerts, EnqueueAlerts, GetCursors, GetStats, MarkBackfillComplete, MarkDeleted,
+    NextAlertDue, PostponeAlert, ProbeWritable, QueryMessages, RecentAlerts, RecordAlertAttempt,
+    SearchMessages, SetCursor, StoreMessages, UpsertChannels, UpsertGuilds,
 };
 use super::model::{
     ChannelMessageCount, CheckpointOutcome, DbStats, DeleteOutcome, IngestCursor, IntegrityReport,
     StoreOutcome, StoredMessage,
 };
+use super::outbox::{Enqueued, OutboxAlert};
 use crate::logging::{error_chain, log_if_slow};
 use crate::supervisor::Lifecycle;
 
@@ -304,6 +306,68 @@ impl Handler<Checkpoint> for DbActor {
 }
 
 /// A small fixed vocabulary for the `error_type` log field.
+impl Handler<EnqueueAlerts> for DbActor {
+    type Result = ResponseActFuture<Self, Result<Vec<Enqueued>, DbError>>;
+
+    fn handle(&mut self, msg: EnqueueAlerts, _ctx: &mut Self::Context) -> Self::Result {
+        self.run("enqueue_alerts", move |db| db.enqueue_alerts(&msg.alerts))
+    }
+}
+
+impl Handler<DueAlerts> for DbActor {
+    type Result = ResponseActFuture<Self, Result<Vec<OutboxAlert>, DbError>>;
+
+    fn handle(&mut self, msg: DueAlerts, _ctx: &mut Self::Context) -> Self::Result {
+        self.run("due_alerts", move |db| db.due_alerts(msg.now_ms, msg.limit))
+    }
+}
+
+impl Handler<NextAlertDue> for DbActor {
+    type Result = ResponseActFuture<Self, Result<Option<i64>, DbError>>;
+
+    fn handle(&mut self, _msg: NextAlertDue, _ctx: &mut Self::Context) -> Self::Result {
+        self.run("next_alert_due", Database::next_alert_due_ms)
+    }
+}
+
+impl Handler<RecordAlertAttempt> for DbActor {
+    type Result = ResponseActFuture<Self, Result<(), DbError>>;
+
+    fn handle(&mut self, msg: RecordAlertAttempt, _ctx: &mut Self::Context) -> Self::Result {
+        self.run("record_alert_attempt", move |db| {
+            db.record_alert_attempt(msg.outbox_id, &msg.outcome)
+        })
+    }
+}
+
+impl Handler<PostponeAlert> for DbActor {
+    type Result = ResponseActFuture<Self, Result<(), DbError>>;
+
+    fn handle(&mut self, msg: PostponeAlert, _ctx: &mut Self::Context) -> Self::Result {
+        self.run("postpone_alert", move |db| {
+            db.postpone_alert(msg.outbox_id, msg.next_attempt_at_ms)
+        })
+    }
+}
+
+impl Handler<RecentAlerts> for DbActor {
+    type Result = ResponseActFuture<Self, Result<Vec<OutboxAlert>, DbError>>;
+
+    fn handle(&mut self, msg: RecentAlerts, _ctx: &mut Self::Context) -> Self::Result {
+        self.run("recent_alerts", move |db| db.recent_alerts(msg.limit))
+    }
+}
+
+impl Handler<AlertKeyExists> for DbActor {
+    type Result = ResponseActFuture<Self, Result<bool, DbError>>;
+
+    fn handle(&mut self, msg: AlertKeyExists, _ctx: &mut Self::Context) -> Self::Result {
+        self.run("alert_key_exists", move |db| {
+            db.alert_key_exists(&msg.prefix)
+        })
+    }
+}
+
 fn error_type(err: &DbError) -> &'static str {
     match err {
         DbError::InvalidPath { .. } | DbError::CreateDir { .. } => "database_path",

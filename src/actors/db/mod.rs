@@ -5,6 +5,7 @@
 //!   writable probe, checkpoint); blocking, also used directly by the `db` CLI commands.
 //! - `store.rs` / `query.rs`: the write and read API on [`Database`].
 //! - `model.rs`: the public types those take and return; `rows.rs`/`schema.rs` the diesel side.
+//! - `outbox.rs`: the durable alert outbox and its delivery attempts.
 //! - `actor.rs` / `messages.rs`: [`DbActor`] and the messages it handles.
 //! - `error.rs`: [`DbError`] and [`InvalidInput`].
 
@@ -14,6 +15,7 @@ mod database;
 mod error;
 mod messages;
 mod model;
+mod outbox;
 mod query;
 mod rows;
 pub mod schema;
@@ -26,13 +28,17 @@ pub use config::DatabaseConfig;
 pub use database::{Database, MIGRATIONS};
 pub use error::{DbError, InvalidInput};
 pub use messages::{
-    ApplyPartialUpdates, CheckIntegrity, Checkpoint, CountMessagesPerChannel, GetCursors, GetStats,
-    MarkBackfillComplete, MarkDeleted, ProbeWritable, QueryMessages, SearchMessages, SetCursor,
-    StoreMessages, UpsertChannels, UpsertGuilds,
+    AlertKeyExists, ApplyPartialUpdates, CheckIntegrity, Checkpoint, CountMessagesPerChannel,
+    DueAlerts, EnqueueAlerts, GetCursors, GetStats, MarkBackfillComplete, MarkDeleted,
+    NextAlertDue, PostponeAlert, ProbeWritable, QueryMessages, RecentAlerts, RecordAlertAttempt,
+    SearchMessages, SetCursor, StoreMessages, UpsertChannels, UpsertGuilds,
 };
 pub use model::{
     ChannelMessageCount, ChannelRecord, CheckpointOutcome, DISCORD_EPOCH_MS, DbStats,
     DeleteOutcome, GuildRecord, IngestCursor, IntegrityReport, MessageQuery, MessageRevision,
     MessageSource, NewMessage, PLACEHOLDER_CHANNEL_KIND, PartialMessageUpdate, RevisionKind,
     StoreOutcome, StoredMessage, TOMBSTONE_SOURCE, snowflake_created_at_ms,
+};
+pub use outbox::{
+    AlertAttempt, AttemptOutcome, Enqueued, NewOutboxAlert, OutboxAlert, OutboxState,
 };
