@@ -22,7 +22,9 @@ const POOL_MAX_SIZE: u32 = 2;
 const POOL_IDLE_SECS: u64 = 60;
 
 pub struct EmailSender {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    /// Always `Some` until dropped: lettre's pool spawns a tokio task when dropped, which panics when
+    /// the actor is dropped after the runtime ended (at process exit); see `Drop`.
+    transport: Option<AsyncSmtpTransport<Tokio1Executor>>,
     from: Mailbox,
     to: Vec<Mailbox>,
 }
@@ -66,7 +68,7 @@ impl EmailSender {
             builder = builder.credentials(Credentials::new(username.clone(), password));
         }
         Ok(EmailSender {
-            transport: builder.build(),
+            transport: Some(builder.build()),
             from: mailbox(&target.from)?,
             to: target
                 .to
@@ -90,11 +92,22 @@ impl EmailSender {
                 email_html(notice),
             ))
             .map_err(SendError::Message)?;
-        self.transport
+        let transport = self.transport.as_ref().ok_or(SendError::Closed)?;
+        transport
             .send(message)
             .await
             .map(drop)
             .map_err(SendError::Smtp)
+    }
+}
+
+impl Drop for EmailSender {
+    fn drop(&mut self) {
+        if tokio::runtime::Handle::try_current().is_err() {
+            // Without a runtime the process is ending: leaving the idle connections to the
+            // OS beats a panic in the pool's drop.
+            std::mem::forget(self.transport.take());
+        }
     }
 }
 

@@ -45,6 +45,9 @@ pub enum SendError {
         retry_after_secs: Option<u64>,
     },
 
+    #[error("email transport is closed")]
+    Closed,
+
     #[error("delivery timed out after {0:?}")]
     Timeout(std::time::Duration),
 }

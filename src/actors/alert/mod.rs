@@ -19,6 +19,8 @@ mod messages;
 pub mod render;
 mod sender;
 #[cfg(test)]
+mod smtp_tests;
+#[cfg(test)]
 mod tests;
 
 pub use actor::{AlertActor, AlertSettings, ROUTE_FAILING_EVENT};
