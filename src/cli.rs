@@ -35,6 +35,9 @@ pub enum Command {
     /// Discord troubleshooting
     #[command(subcommand)]
     Discord(DiscordCommand),
+    /// Alert routes
+    #[command(subcommand)]
+    Alert(AlertCommand),
     /// Exit 0 when the running service answers ready (for container health checks)
     Healthcheck(HealthcheckArgs),
 }
@@ -80,6 +83,19 @@ pub enum DiscordCommand {
     /// and channels are visible, monitored or forbidden
     Check {
         /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertCommand {
+    /// Send a test alert through every configured route now; exit 1 if any route failed
+    Test {
+        /// Only this route (`email` and `slack` are the seed's flat keys)
+        #[arg(long, value_name = "NAME")]
+        route: Option<String>,
+        /// Print JSON (`{"results": [{"route", "ok", "error"}]}`) instead of text
         #[arg(long)]
         json: bool,
     },

@@ -17,6 +17,7 @@ use slog::{Logger, error, info, o, warn};
 
 pub use error::AppError;
 
+use crate::actors::alert::{AlertActor, AlertSettings};
 use crate::actors::db::{Database, DbActor, ProbeWritable};
 use crate::actors::health::{
     ComponentStatus, ComponentStatusChanged, HealthActor, Probe, RegisterComponent, RegisterProbe,
@@ -31,6 +32,7 @@ use crate::system_stats::{ProcessFigures, SharedProcessSampler};
 /// Component names as they appear in `/health/detailed` and the logs.
 pub const DATABASE_COMPONENT: &str = "database";
 pub const ADMIN_API_COMPONENT: &str = "admin_api";
+pub const ALERTS_COMPONENT: &str = "alerts";
 /// The probe behind "the DB is writable" in `/health/ready`.
 pub const DATABASE_WRITABLE_PROBE: &str = "database_writable";
 
@@ -67,8 +69,10 @@ pub async fn serve(config: Config, mode: Mode, log: Logger) -> Result<(), AppErr
     let mut components = ComponentSupervisor::new(health.clone().recipient());
 
     let db = start_database(&config, &log, &health, &mut components).await?;
+    let alerts = start_alerts(&config, &log, &health, &mut components, &db).await?;
     let discord = discord::start(&config, &log, &health, &mut components, &db, &metrics).await?;
     register_component_metrics(&metrics, &db);
+    register_component_metrics(&metrics, &alerts);
     register_component_metrics(&metrics, &discord.gateway);
     register_component_metrics(&metrics, &discord.ingest);
     register_component_metrics(&metrics, &discord.backfill);
@@ -89,6 +93,7 @@ pub async fn serve(config: Config, mode: Mode, log: Logger) -> Result<(), AppErr
     let state = web::Data::new(AdminState {
         health: health.clone(),
         db: db.clone(),
+        alerts: Some(alerts.clone()),
         metrics: Arc::clone(&metrics),
         policy,
         service: ServiceFacts {
@@ -228,6 +233,33 @@ async fn start_database(
         .await
         .map_err(|err| AppError::Startup(format!("health actor: {err}")))?;
     Ok(handle)
+}
+
+/// The AlertActor, supervised. Not required for readiness: a receiver being down must not
+/// take the service out of its load balancer, and undelivered alerts wait in the outbox.
+async fn start_alerts(
+    config: &Config,
+    log: &Logger,
+    health: &Addr<HealthActor>,
+    components: &mut ComponentSupervisor,
+    db: &ComponentHandle<DbActor>,
+) -> Result<ComponentHandle<AlertActor>, AppError> {
+    health
+        .send(RegisterComponent {
+            name: ALERTS_COMPONENT.to_owned(),
+            required: false,
+        })
+        .await
+        .map_err(|err| AppError::Startup(format!("health actor: {err}")))?;
+    let settings = Arc::new(AlertSettings::from_config(&config.alerts));
+    info!(log, "Alert routes"; "routes" => settings.routes.iter()
+        .map(|route| route.name.as_str()).collect::<Vec<_>>().join(","));
+    let (db, log) = (db.clone(), log.clone());
+    Ok(components.supervise(
+        ALERTS_COMPONENT,
+        RestartPolicy::from_config(&config.monitoring),
+        move |lifecycle| AlertActor::new(Arc::clone(&settings), db.clone(), lifecycle, &log),
+    ))
 }
 
 /// Process-level figures every scrape should see.

@@ -120,23 +120,7 @@ impl AlertActor {
         log: &Logger,
     ) -> Self {
         let log = log.new(o!("logger" => "alerts"));
-        let routes = settings
-            .routes
-            .iter()
-            .map(|route| {
-                let sender = RouteSender::new(route).map_err(|err| error_chain(&err));
-                if let Err(err) = &sender {
-                    warn!(log, "Alert route unusable"; "route" => &route.name, "error" => err);
-                }
-                (
-                    route.name.clone(),
-                    RouteEntry {
-                        route: route.clone(),
-                        sender,
-                    },
-                )
-            })
-            .collect();
+        let routes = route_entries(&settings.routes, &log);
         AlertActor {
             guards: Arc::new(Mutex::new(new_guards(&settings))),
             settings,
@@ -240,6 +224,27 @@ impl AlertActor {
     }
 }
 
+/// One sender per route, by name; a route whose sender cannot be built (unreadable CA file)
+/// keeps the reason, and every delivery to it fails with it.
+fn route_entries(routes: &[Route], log: &Logger) -> BTreeMap<String, RouteEntry> {
+    routes
+        .iter()
+        .map(|route| {
+            let sender = RouteSender::new(route).map_err(|err| error_chain(&err));
+            if let Err(err) = &sender {
+                warn!(log, "Alert route unusable"; "route" => &route.name, "error" => err);
+            }
+            (
+                route.name.clone(),
+                RouteEntry {
+                    route: route.clone(),
+                    sender,
+                },
+            )
+        })
+        .collect()
+}
+
 fn new_guards(settings: &AlertSettings) -> BTreeMap<String, Guard> {
     let now = Instant::now();
     settings
@@ -305,56 +310,68 @@ impl Handler<TestRoutes> for AlertActor {
     fn handle(&mut self, msg: TestRoutes, _ctx: &mut Self::Context) -> Self::Result {
         let routes = Arc::clone(&self.routes);
         let log = self.log.clone();
-        Box::pin(async move {
-            let names: Vec<String> = match &msg.route {
-                Some(name) if routes.contains_key(name) => vec![name.clone()],
-                Some(name) => return Err(AlertError::UnknownRoute(name.clone())),
-                None if routes.is_empty() => return Err(AlertError::NoRoutes),
-                None => routes.keys().cloned().collect(),
-            };
-            let created_at_ms = now_ms();
-            let tests = names.into_iter().map(|name| {
-                let routes = Arc::clone(&routes);
-                let log = log.clone();
-                async move {
-                    let entry = &routes[&name];
-                    let notice = Notice {
-                        id: format!("test#{created_at_ms}@{name}"),
-                        event: "alert_test".to_owned(),
-                        severity: Severity::Info,
-                        phase: Phase::Test,
-                        title: "Test alert from discord-monitor".to_owned(),
-                        body: format!(
-                            "This is a test of the alert route `{name}`. If you read this, \
-                             the route works."
-                        ),
-                        fields: vec![("route".to_owned(), name.clone())],
-                        links: Vec::new(),
-                        created_at_ms,
-                    };
-                    let result = match &entry.sender {
-                        Ok(sender) => sender
-                            .send(&notice, Duration::from_secs(entry.route.timeout_secs))
-                            .await
-                            .map_err(|err| error_chain(&err)),
-                        Err(err) => Err(err.clone()),
-                    };
-                    match &result {
-                        Ok(()) => info!(log, "Test alert delivered"; "route" => &name),
-                        Err(err) => {
-                            warn!(log, "Test alert failed"; "route" => &name, "error" => err)
-                        }
-                    }
-                    RouteTestResult {
-                        route: name,
-                        ok: result.is_ok(),
-                        error: result.err(),
-                    }
-                }
-            });
-            Ok(join_all(tests).await)
-        })
+        Box::pin(async move { send_tests(&routes, msg.route.as_deref(), &log).await })
     }
+}
+
+/// Sends a test alert through every route of `routes` (or only `only`) now, without the
+/// outbox, and answers each route's result: `alert test` on the command line uses this
+/// without an actor system or database.
+pub async fn test_routes(
+    routes: &[Route],
+    only: Option<&str>,
+    log: &Logger,
+) -> Result<Vec<RouteTestResult>, AlertError> {
+    send_tests(&route_entries(routes, log), only, log).await
+}
+
+async fn send_tests(
+    routes: &BTreeMap<String, RouteEntry>,
+    only: Option<&str>,
+    log: &Logger,
+) -> Result<Vec<RouteTestResult>, AlertError> {
+    let names: Vec<&String> = match only {
+        Some(name) => match routes.get_key_value(name) {
+            Some((name, _)) => vec![name],
+            None => return Err(AlertError::UnknownRoute(name.to_owned())),
+        },
+        None if routes.is_empty() => return Err(AlertError::NoRoutes),
+        None => routes.keys().collect(),
+    };
+    let created_at_ms = now_ms();
+    let tests = names.into_iter().map(|name| async move {
+        let entry = &routes[name];
+        let notice = Notice {
+            id: format!("test#{created_at_ms}@{name}"),
+            event: "alert_test".to_owned(),
+            severity: Severity::Info,
+            phase: Phase::Test,
+            title: "Test alert from discord-monitor".to_owned(),
+            body: format!(
+                "This is a test of the alert route `{name}`. If you read this, the route works."
+            ),
+            fields: vec![("route".to_owned(), name.clone())],
+            links: Vec::new(),
+            created_at_ms,
+        };
+        let result = match &entry.sender {
+            Ok(sender) => sender
+                .send(&notice, Duration::from_secs(entry.route.timeout_secs))
+                .await
+                .map_err(|err| error_chain(&err)),
+            Err(err) => Err(err.clone()),
+        };
+        match &result {
+            Ok(()) => info!(log, "Test alert delivered"; "route" => name),
+            Err(err) => warn!(log, "Test alert failed"; "route" => name, "error" => err),
+        }
+        RouteTestResult {
+            route: name.clone(),
+            ok: result.is_ok(),
+            error: result.err(),
+        }
+    });
+    Ok(join_all(tests).await)
 }
 
 impl Handler<ListAlerts> for AlertActor {

@@ -23,7 +23,7 @@ mod smtp_tests;
 #[cfg(test)]
 mod tests;
 
-pub use actor::{AlertActor, AlertSettings, ROUTE_FAILING_EVENT};
+pub use actor::{AlertActor, AlertSettings, ROUTE_FAILING_EVENT, test_routes};
 pub use config::{Route, Severity};
 pub use error::{AlertError, SendError};
 pub use http::{IDEMPOTENCY_HEADER, SIGNATURE_HEADER, signature};

@@ -496,3 +496,97 @@ async fn a_failing_route_raises_an_alert_on_the_others_and_resolves_it() {
     good.stop().await;
     flaky.stop().await;
 }
+
+#[actix_rt::test]
+async fn the_admin_api_tests_routes_and_lists_alerts() {
+    use crate::admin::auth::AccessPolicy;
+    use crate::admin::{AdminState, ProbeRefresh, ServiceFacts};
+    use actix_web::test;
+
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start();
+    let hook = route(
+        "hook",
+        RouteTarget::Webhook(WebhookTarget {
+            url: receiver.url("/hook"),
+            headers: BTreeMap::new(),
+            hmac_secret: None,
+        }),
+    );
+    let service = Service::start(&dir.path().join("db.sqlite"), settings(vec![hook]));
+    service.alerts.send(disk_alert()).await.unwrap().unwrap();
+    let (log, _) = memory_logger(LogLevel::Info);
+    let state = web::Data::new(AdminState {
+        health: HealthActor::new(Duration::from_secs(600), &log).start(),
+        db: service.db.clone(),
+        alerts: Some(service.alerts.clone()),
+        metrics: Arc::new(crate::metrics::Metrics::new()),
+        policy: AccessPolicy::new(Some(Secret::new("zq-admin")), Vec::new()),
+        service: ServiceFacts {
+            name: "discord-monitor",
+            version: "test",
+            environment: "development",
+            mode: "test",
+            started_at: chrono::Utc::now(),
+            started: std::time::Instant::now(),
+        },
+        sanitized_config: serde_json::json!({}),
+        discord: None,
+        processing_limits: serde_json::json!({}),
+        llm_summary: serde_json::json!({}),
+        sampler: None,
+        log,
+        slow_threshold: Duration::from_secs(1),
+        probe_refresh: ProbeRefresh::default(),
+    });
+    let app = test::init_service(
+        App::new()
+            .app_data(state)
+            .configure(crate::admin::configure),
+    )
+    .await;
+    let admin = ("Authorization", "Bearer zq-admin");
+
+    let request = test::TestRequest::post()
+        .uri("/api/alerts/test")
+        .insert_header(admin)
+        .to_request();
+    let answer: Value = test::call_and_read_body_json(&app, request).await;
+    assert_eq!(
+        answer,
+        serde_json::json!({"results": [{"route": "hook", "ok": true, "error": null}]})
+    );
+    let request = test::TestRequest::post()
+        .uri("/api/alerts/test")
+        .insert_header(admin)
+        .set_payload(r#"{"route": "nope"}"#)
+        .to_request();
+    assert_eq!(test::call_service(&app, request).await.status(), 400);
+    let request = test::TestRequest::post()
+        .uri("/api/alerts/test")
+        .to_request();
+    assert_eq!(test::call_service(&app, request).await.status(), 401);
+    let request = test::TestRequest::get()
+        .uri("/api/alerts/test")
+        .insert_header(admin)
+        .to_request();
+    assert_eq!(test::call_service(&app, request).await.status(), 405);
+
+    wait_until("the alert delivered", || async {
+        service.outbox().await[0].state == OutboxState::Delivered
+    })
+    .await;
+    let request = test::TestRequest::get()
+        .uri("/api/alerts?limit=5")
+        .insert_header(admin)
+        .to_request();
+    let answer: Value = test::call_and_read_body_json(&app, request).await;
+    let alert = &answer["alerts"][0];
+    assert_eq!(alert["event"], "disk_full");
+    assert_eq!(alert["route"], "hook");
+    assert_eq!(alert["state"], "delivered");
+    assert_eq!(alert["phase"], "firing");
+    assert_eq!(alert["attempts"], 1);
+    service.stop().await;
+    receiver.stop().await;
+}
