@@ -457,6 +457,50 @@ pub const KEYS: &[KeyDoc] = &[
         "Seconds an open breaker waits before one trial delivery.",
         range(1.0, 86_400.0),
     ),
+    key(
+        "alerts.rules_interval_secs",
+        "Seconds between evaluations of the operational alert rules.",
+        range(1.0, 3_600.0),
+    ),
+    key(
+        "alerts.memory_percent",
+        "Memory use, in percent of the container's cgroup limit (else \
+         `processing.memory_limit_mb`), above which `memory_high` fires.",
+        above_at_most(0.0, 100.0),
+    ),
+    key(
+        "alerts.memory_sustain_secs",
+        "Seconds memory must stay above `memory_percent` before the alert fires.",
+        range(0.0, 86_400.0),
+    ),
+    key(
+        "alerts.cpu_percent",
+        "CPU use, in percent of the container's CPU quota (else the host's cores), above which \
+         `cpu_high` fires.",
+        above_at_most(0.0, 100.0),
+    ),
+    key(
+        "alerts.cpu_sustain_secs",
+        "Seconds CPU must stay above `cpu_percent` before the alert fires.",
+        range(0.0, 86_400.0),
+    ),
+    key(
+        "alerts.discord_errors_per_minute",
+        "Discord API errors (4xx/5xx/429 answers, gateway reconnects) per minute that count as \
+         a spike.",
+        above_at_most(0.0, 1_000_000.0),
+    ),
+    key(
+        "alerts.pipeline_stall_secs",
+        "Seconds work may wait without progress before the pipeline counts as stalled.",
+        range(1.0, 86_400.0),
+    ),
+    key(
+        "alerts.llm_budget_warning_percent",
+        "Percent of `llm.daily_cost_limit` spent that raises the budget warning; 100% raises a \
+         critical alert.",
+        above_at_most(0.0, 100.0),
+    ),
     key("admin", "Who may use the admin API.", ANY),
     key(
         "admin.token",

@@ -64,6 +64,23 @@ pub struct AlertsConfig {
     pub breaker_failure_threshold: u32,
     /// Seconds a route's breaker stays open before one trial delivery.
     pub breaker_open_secs: u64,
+    /// Seconds between evaluations of the operational alert rules.
+    pub rules_interval_secs: u64,
+    /// Percent of the memory limit (cgroup, else `processing.memory_limit_mb`) above which
+    /// `memory_high` fires.
+    pub memory_percent: f64,
+    /// Seconds memory must stay above `memory_percent` before the alert fires.
+    pub memory_sustain_secs: u64,
+    /// Percent of the CPU the process may use (cgroup quota, else the host's cores).
+    pub cpu_percent: f64,
+    /// Seconds CPU must stay above `cpu_percent` before the alert fires.
+    pub cpu_sustain_secs: u64,
+    /// Discord API errors (4xx/5xx/429, gateway reconnects) per minute that count as a spike.
+    pub discord_errors_per_minute: f64,
+    /// Seconds work may wait without progress before the pipeline counts as stalled.
+    pub pipeline_stall_secs: u64,
+    /// Percent of `llm.daily_cost_limit` that raises the budget warning (100% is critical).
+    pub llm_budget_warning_percent: f64,
 }
 
 impl Default for AlertsConfig {
@@ -84,9 +101,22 @@ impl Default for AlertsConfig {
             retry_max_secs: default_retry_max_secs(),
             breaker_failure_threshold: default_breaker_failure_threshold(),
             breaker_open_secs: default_breaker_open_secs(),
+            rules_interval_secs: 30,
+            memory_percent: 85.0,
+            memory_sustain_secs: 60,
+            cpu_percent: 90.0,
+            cpu_sustain_secs: 300,
+            discord_errors_per_minute: 30.0,
+            pipeline_stall_secs: 600,
+            llm_budget_warning_percent: 80.0,
         }
     }
 }
+
+// The rule defaults above are the seed's "Default Alerts": memory 85%, CPU 90% sustained
+// (5 minutes: shorter bursts are normal during backfill), and the LLM budget at 80/100%. A
+// Discord error spike is 30 a minute (one every two seconds is far beyond normal noise);
+// a pipeline stall is ten minutes without progress with work waiting.
 
 /// SMTP submission with STARTTLS (the seed's value).
 pub const fn default_email_smtp_port() -> u16 {

@@ -7,6 +7,8 @@
 //!   Discord messages), within each receiver's limits.
 //! - `email.rs`, `http.rs`, `sender.rs`: the senders.
 //! - `breaker.rs`: per-route circuit breaker and rate limit.
+//! - `rules.rs`: the operational alert rules (memory, CPU, Discord errors, database,
+//!   pipeline, LLM budget, failed components, backups); `ops.rs` the actor evaluating them.
 //! - `actor.rs`: the actor: outbox first, then a delivery loop with backoff and jitter.
 
 mod actor;
@@ -17,6 +19,7 @@ mod error;
 mod http;
 mod messages;
 pub mod render;
+pub mod rules;
 mod sender;
 #[cfg(test)]
 mod smtp_tests;
