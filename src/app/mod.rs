@@ -17,11 +17,14 @@ use slog::{Logger, error, info, o, warn};
 
 pub use error::AppError;
 
-use crate::actors::alert::{AlertActor, AlertSettings};
+use crate::actors::alert::ops::{OpsSources, cpu_limit_cores, discord_errors_from};
+use crate::actors::alert::rules::OpsThresholds;
+use crate::actors::alert::{AlertActor, AlertSettings, OpsActor};
 use crate::actors::db::{Database, DbActor, ProbeWritable};
 use crate::actors::health::{
     ComponentStatus, ComponentStatusChanged, HealthActor, Probe, RegisterComponent, RegisterProbe,
 };
+use crate::actors::ingest::{IngestSender, IngestStats};
 use crate::admin::auth::AccessPolicy;
 use crate::admin::{AdminState, DiscordStatusSources, ProbeRefresh, ServiceFacts};
 use crate::config::Config;
@@ -33,6 +36,7 @@ use crate::system_stats::{ProcessFigures, SharedProcessSampler};
 pub const DATABASE_COMPONENT: &str = "database";
 pub const ADMIN_API_COMPONENT: &str = "admin_api";
 pub const ALERTS_COMPONENT: &str = "alerts";
+pub const OPS_RULES_COMPONENT: &str = "ops_rules";
 /// The probe behind "the DB is writable" in `/health/ready`.
 pub const DATABASE_WRITABLE_PROBE: &str = "database_writable";
 
@@ -82,6 +86,21 @@ pub async fn serve(config: Config, mode: Mode, log: Logger) -> Result<(), AppErr
         .inspect_err(|err| warn!(log, "No process figures"; "error" => %err))
         .ok();
     register_service_metrics(&metrics, &config, started, sampler.as_ref());
+    let ops = start_ops_rules(
+        &config,
+        &log,
+        &health,
+        &mut components,
+        &alerts,
+        OpsInputs {
+            sampler: sampler.clone(),
+            metrics: Arc::clone(&metrics),
+            ingest_stats: Arc::clone(&discord.ingest_stats),
+            queue: discord.queue.clone(),
+        },
+    )
+    .await?;
+    register_component_metrics(&metrics, &ops);
 
     let policy = AccessPolicy::new(
         config.admin.token.clone(),
@@ -259,6 +278,76 @@ async fn start_alerts(
         ALERTS_COMPONENT,
         RestartPolicy::from_config(&config.monitoring),
         move |lifecycle| AlertActor::new(Arc::clone(&settings), db.clone(), lifecycle, &log),
+    ))
+}
+
+/// What the ops rules read from the rest of the service.
+struct OpsInputs {
+    sampler: Option<Arc<SharedProcessSampler>>,
+    metrics: Arc<Metrics>,
+    ingest_stats: Arc<IngestStats>,
+    queue: IngestSender,
+}
+
+/// The ops alert rules, supervised; optional for readiness like the alerts themselves.
+async fn start_ops_rules(
+    config: &Config,
+    log: &Logger,
+    health: &Addr<HealthActor>,
+    components: &mut ComponentSupervisor,
+    alerts: &ComponentHandle<AlertActor>,
+    inputs: OpsInputs,
+) -> Result<ComponentHandle<OpsActor>, AppError> {
+    health
+        .send(RegisterComponent {
+            name: OPS_RULES_COMPONENT.to_owned(),
+            required: false,
+        })
+        .await
+        .map_err(|err| AppError::Startup(format!("health actor: {err}")))?;
+    let metrics = inputs.metrics;
+    let (stats, queue) = (inputs.ingest_stats, inputs.queue);
+    let waiting_since = std::sync::Mutex::new(None::<u64>);
+    let sources = OpsSources {
+        sampler: inputs.sampler,
+        cpu_limit_cores: cpu_limit_cores(),
+        health: Some(health.clone()),
+        discord_errors: Some(Arc::new(move || discord_errors_from(&metrics))),
+        // Stalled for as long as events have been waiting with no batch finished since:
+        // measured from the later of "the queue stopped being empty" and the last batch, so
+        // an event arriving after a quiet hour is not a stall.
+        pipeline_stall: Some(Arc::new(move || {
+            let now_ms = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0);
+            let Ok(mut waiting_since) = waiting_since.lock() else {
+                return Duration::ZERO;
+            };
+            if queue.max_capacity() == queue.capacity() {
+                *waiting_since = None;
+                return Duration::ZERO;
+            }
+            let since = *waiting_since.get_or_insert(now_ms);
+            let last_batch_ms = stats
+                .last_batch_at_ms
+                .load(std::sync::atomic::Ordering::Relaxed);
+            Duration::from_millis(now_ms.saturating_sub(since.max(last_batch_ms)))
+        })),
+    };
+    let thresholds = OpsThresholds::from_config(&config.alerts);
+    let interval = Duration::from_secs(config.alerts.rules_interval_secs.max(1));
+    let (recipient, log) = (alerts.recipient(), log.clone());
+    Ok(components.supervise(
+        OPS_RULES_COMPONENT,
+        RestartPolicy::from_config(&config.monitoring),
+        move |lifecycle| {
+            OpsActor::new(
+                thresholds.clone(),
+                interval,
+                sources.clone(),
+                recipient.clone(),
+                lifecycle,
+                &log,
+            )
+        },
     ))
 }
 

@@ -18,6 +18,7 @@ mod email;
 mod error;
 mod http;
 mod messages;
+pub mod ops;
 pub mod render;
 pub mod rules;
 mod sender;
@@ -33,3 +34,4 @@ pub use http::{IDEMPOTENCY_HEADER, SIGNATURE_HEADER, signature};
 pub use messages::{
     Alert, AlertAccepted, AlertLink, ListAlerts, Phase, RouteTestResult, TestRoutes,
 };
+pub use ops::{BackupOutcome, DatabaseCheckOutcome, EvaluateNow, LlmSpend, OpsActor, OpsSources};

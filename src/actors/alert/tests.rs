@@ -163,7 +163,7 @@ pub(super) fn settings(routes: Vec<Route>) -> AlertSettings {
 pub(super) struct Service {
     pub db: ComponentHandle<DbActor>,
     pub alerts: ComponentHandle<AlertActor>,
-    components: ComponentSupervisor,
+    pub components: ComponentSupervisor,
 }
 
 impl Service {
@@ -588,5 +588,143 @@ async fn the_admin_api_tests_routes_and_lists_alerts() {
     assert_eq!(alert["phase"], "firing");
     assert_eq!(alert["attempts"], 1);
     service.stop().await;
+    receiver.stop().await;
+}
+
+#[actix_rt::test]
+async fn ops_rules_reach_the_routes_and_resolve() {
+    use super::ops::{BackupOutcome, EvaluateNow, LlmSpend, OpsActor, OpsSources};
+    use super::rules::OpsThresholds;
+    use crate::actors::health::{ComponentStatus, ComponentStatusChanged, RegisterComponent};
+
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start();
+    let hook = route(
+        "hook",
+        RouteTarget::Webhook(WebhookTarget {
+            url: receiver.url("/hook"),
+            headers: BTreeMap::new(),
+            hmac_secret: None,
+        }),
+    );
+    let mut service = Service::start(&dir.path().join("db.sqlite"), settings(vec![hook]));
+    let (log, _) = memory_logger(LogLevel::Info);
+    let health = HealthActor::new(Duration::from_secs(600), &log).start();
+    health
+        .send(RegisterComponent {
+            name: "gateway".to_owned(),
+            required: true,
+        })
+        .await
+        .unwrap();
+    let stall = Arc::new(Mutex::new(Duration::ZERO));
+    let stall_reading = Arc::clone(&stall);
+    let sources = OpsSources {
+        health: Some(health.clone()),
+        pipeline_stall: Some(Arc::new(move || *stall_reading.lock().unwrap())),
+        cpu_limit_cores: 1.0,
+        ..OpsSources::default()
+    };
+    let thresholds = OpsThresholds::from_config(&super::config::AlertsConfig::default());
+    let alerts = service.alerts.recipient();
+    // An hour between scheduled evaluations: the test drives them with EvaluateNow.
+    let ops = service
+        .components
+        .supervise("ops", RestartPolicy::default(), move |lifecycle| {
+            OpsActor::new(
+                thresholds.clone(),
+                Duration::from_secs(3_600),
+                sources.clone(),
+                alerts.clone(),
+                lifecycle,
+                &log,
+            )
+        });
+
+    assert_eq!(ops.send(EvaluateNow).await.unwrap(), 0, "all quiet");
+    ops.send(LlmSpend {
+        spent_usd: 8.5,
+        limit_usd: 10.0,
+    })
+    .await
+    .unwrap();
+    ops.send(BackupOutcome {
+        error: Some("no space left on device".to_owned()),
+    })
+    .await
+    .unwrap();
+    *stall.lock().unwrap() = Duration::from_secs(900);
+    health
+        .send(ComponentStatusChanged {
+            name: "gateway".to_owned(),
+            status: ComponentStatus::Failed,
+            error: Some("token rejected".to_owned()),
+            restarts: 5,
+            needs_reconfiguration: false,
+        })
+        .await
+        .unwrap();
+    assert_eq!(ops.send(EvaluateNow).await.unwrap(), 4);
+
+    let events = |receiver: &Receiver| -> Vec<(String, String)> {
+        let mut events: Vec<(String, String)> = receiver
+            .at("/hook")
+            .iter()
+            .map(|request| {
+                let payload = request.json();
+                (
+                    payload["event"].as_str().unwrap().to_owned(),
+                    payload["phase"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        events.sort();
+        events
+    };
+    let expected_firing: Vec<(String, String)> = [
+        "backup_failed",
+        "component_failed",
+        "llm_budget_warning",
+        "pipeline_stalled",
+    ]
+    .iter()
+    .map(|event| ((*event).to_owned(), "firing".to_owned()))
+    .collect();
+    wait_until("four ops alerts", || async {
+        events(&receiver) == expected_firing
+    })
+    .await;
+    // Raised again while they hold: collapsed, nothing new is sent.
+    assert_eq!(ops.send(EvaluateNow).await.unwrap(), 4);
+
+    ops.send(LlmSpend {
+        spent_usd: 0.0,
+        limit_usd: 10.0,
+    })
+    .await
+    .unwrap();
+    ops.send(BackupOutcome { error: None }).await.unwrap();
+    *stall.lock().unwrap() = Duration::ZERO;
+    health
+        .send(ComponentStatusChanged {
+            name: "gateway".to_owned(),
+            status: ComponentStatus::Up,
+            error: None,
+            restarts: 5,
+            needs_reconfiguration: false,
+        })
+        .await
+        .unwrap();
+    assert_eq!(ops.send(EvaluateNow).await.unwrap(), 4);
+    wait_until("four resolved messages", || async {
+        events(&receiver)
+            .iter()
+            .filter(|(_, phase)| phase == "resolved")
+            .count()
+            == 4
+    })
+    .await;
+    assert_eq!(receiver.at("/hook").len(), 8);
+    service.components.stop_all().await;
     receiver.stop().await;
 }
