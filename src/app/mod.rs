@@ -312,6 +312,7 @@ async fn start_ops_rules(
         sampler: inputs.sampler,
         cpu_limit_cores: cpu_limit_cores(),
         health: Some(health.clone()),
+        database_probe: Some(DATABASE_WRITABLE_PROBE.to_owned()),
         discord_errors: Some(Arc::new(move || discord_errors_from(&metrics))),
         // Stalled for as long as events have been waiting with no batch finished since:
         // measured from the later of "the queue stopped being empty" and the last batch, so

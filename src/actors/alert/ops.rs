@@ -2,7 +2,8 @@
 //! `alerts.rules_interval_secs` and sends what they raise or resolve to the AlertActor.
 //!
 //! Figures it reads itself on each evaluation ([`OpsSources`]): process memory and CPU
-//! (`sysinfo`, against the cgroup limits when present), failed components (the HealthActor),
+//! (`sysinfo`, against the cgroup limits when present), failed components and the database
+//! probe (the HealthActor),
 //! the Discord error count and the pipeline's stall time (functions the wiring provides).
 //! Facts others push to it, through `Recipient`s handed out at wiring time: the LLM spend
 //! ([`LlmSpend`], so the LLM router can report its budget), backup outcomes
@@ -17,7 +18,7 @@ use slog::{Logger, debug, o, warn};
 
 use super::messages::Alert;
 use super::rules::{OpsRules, OpsSnapshot, OpsThresholds};
-use crate::actors::health::{ComponentStatus, GetHealth, HealthActor};
+use crate::actors::health::{ComponentStatus, GetHealth, HealthActor, ProbeStatus};
 use crate::logging::error_chain;
 use crate::metrics::Metrics;
 use crate::supervisor::{ComponentRecipient, Lifecycle};
@@ -35,6 +36,8 @@ pub struct OpsSources {
     /// Cores the process may use (see [`cpu_limit_cores`]).
     pub cpu_limit_cores: f64,
     pub health: Option<Addr<HealthActor>>,
+    /// A HealthActor probe whose failure counts as a database problem (`database_writable`).
+    pub database_probe: Option<String>,
     pub discord_errors: Option<CountFn>,
     pub pipeline_stall: Option<StallFn>,
 }
@@ -124,6 +127,7 @@ impl OpsActor {
     fn evaluate(&mut self) -> ResponseActFuture<Self, usize> {
         let snapshot = self.read_snapshot();
         let health = self.sources.health.clone();
+        let database_probe = self.sources.database_probe.clone();
         let read_health = async move {
             let health = health?;
             let report = health
@@ -132,21 +136,31 @@ impl OpsActor {
                 })
                 .await
                 .ok()?;
-            Some(
-                report
-                    .components
-                    .into_iter()
-                    .filter(|(_, component)| component.status == ComponentStatus::Failed)
-                    .map(|(name, component)| (name, component.last_error.unwrap_or_default()))
-                    .collect::<BTreeMap<_, _>>(),
-            )
+            let probe = database_probe
+                .and_then(|name| report.probes.get(&name).cloned())
+                .and_then(|probe| match probe.status {
+                    ProbeStatus::Passing => Some(None),
+                    ProbeStatus::Failing => Some(Some(probe.last_error.unwrap_or_default())),
+                    ProbeStatus::Pending => None,
+                });
+            let failed = report
+                .components
+                .into_iter()
+                .filter(|(_, component)| component.status == ComponentStatus::Failed)
+                .map(|(name, component)| (name, component.last_error.unwrap_or_default()))
+                .collect::<BTreeMap<_, _>>();
+            Some((failed, probe))
         };
         Box::pin(
             read_health
                 .into_actor(self)
-                .then(move |failed, actor, _ctx| {
+                .then(move |health, actor, _ctx| {
                     let mut snapshot = snapshot;
-                    snapshot.failed_components = failed;
+                    if let Some((failed, probe)) = health {
+                        snapshot.failed_components = Some(failed);
+                        snapshot.database_problem =
+                            worst_database_problem(snapshot.database_problem.take(), probe);
+                    }
                     let alerts = actor.rules.evaluate(&snapshot, Instant::now());
                     let count = alerts.len();
                     let recipient = actor.alerts.clone();
@@ -224,6 +238,18 @@ impl Handler<EvaluateNow> for OpsActor {
     }
 }
 
+/// A reported problem wins over a passing check; a passing check over no news.
+fn worst_database_problem(
+    pushed: Option<Option<String>>,
+    probe: Option<Option<String>>,
+) -> Option<Option<String>> {
+    match (pushed, probe) {
+        (Some(Some(problem)), _) | (_, Some(Some(problem))) => Some(Some(problem)),
+        (Some(None), _) | (_, Some(None)) => Some(None),
+        (None, None) => None,
+    }
+}
+
 /// Cores this process may use: the cgroup v2 CPU quota (`cpu.max`) when one is set, else the
 /// cores the OS gives us.
 pub fn cpu_limit_cores() -> f64 {
@@ -273,6 +299,15 @@ pub fn discord_errors_from(metrics: &Metrics) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reported_database_problem_wins() {
+        let problem = || Some(Some("disk I/O error".to_owned()));
+        assert_eq!(worst_database_problem(problem(), Some(None)), problem());
+        assert_eq!(worst_database_problem(Some(None), problem()), problem());
+        assert_eq!(worst_database_problem(None, Some(None)), Some(None));
+        assert_eq!(worst_database_problem(None, None), None);
+    }
 
     #[test]
     fn cpu_quota_from_cgroup_v2() {
