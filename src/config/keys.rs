@@ -424,7 +424,8 @@ pub const KEYS: &[KeyDoc] = &[
         "alerts.routes",
         "Further destinations, each an object with `name` (unique), `kind` (email, slack, \
          webhook, discord_webhook), `enabled` (true), `min_severity` (info, warning, error, \
-         critical), `max_per_minute` (30) and `timeout_secs` (30); email: `smtp_host`, \
+         critical), `max_per_minute` (30), `timeout_secs` (30) and `events` (only these events; \
+         empty: all); email: `smtp_host`, \
          `smtp_port`, `tls` (starttls, implicit, none), `tls_ca_file`, `username`, `password`, \
          `from`, `to`; slack: `webhook_url`; webhook: `url`, `headers`, `hmac_secret` \
          (X-Signature-256 header); discord_webhook: `url`. The flat email/Slack keys above \
@@ -456,6 +457,12 @@ pub const KEYS: &[KeyDoc] = &[
         "alerts.breaker_open_secs",
         "Seconds an open breaker waits before one trial delivery.",
         range(1.0, 86_400.0),
+    ),
+    key(
+        "alerts.outbox_retention_days",
+        "Days delivered and failed alerts are kept in the outbox (pending ones stay until \
+         delivered).",
+        range(1.0, 3_650.0),
     ),
     key(
         "alerts.rules_interval_secs",

@@ -36,7 +36,7 @@ use super::render::{Notice, StoredExtras};
 use super::sender::RouteSender;
 use crate::actors::db::{
     AlertKeyExists, AttemptOutcome, DbActor, DueAlerts, EnqueueAlerts, NewOutboxAlert,
-    NextAlertDue, OutboxAlert, PostponeAlert, RecentAlerts, RecordAlertAttempt,
+    NextAlertDue, OutboxAlert, PostponeAlert, PruneAlerts, RecentAlerts, RecordAlertAttempt,
 };
 use crate::logging::error_chain;
 use crate::supervisor::{ComponentHandle, Lifecycle};
@@ -48,6 +48,9 @@ fn now_ms() -> i64 {
 /// Safety net between passes: a pass also runs after each alert and when a row comes due, so
 /// this only matters if a wake-up was lost (a DB error during scheduling).
 const POLL_INTERVAL: Duration = Duration::from_secs(30);
+/// Finished outbox rows past their retention are deleted this often (hourly: retention is
+/// counted in days).
+const PRUNE_INTERVAL: Duration = Duration::from_secs(3_600);
 /// Rows read per pass: a pass finishes in bounded time; the next pass takes the rest.
 const ROWS_PER_PASS: i64 = 200;
 /// Event name of the alert raised on the other routes when one route keeps failing.
@@ -62,6 +65,8 @@ pub struct AlertSettings {
     pub retry_max: Duration,
     pub breaker_failure_threshold: u32,
     pub breaker_open: Duration,
+    /// How long finished outbox rows are kept.
+    pub retention: Duration,
 }
 
 impl AlertSettings {
@@ -73,6 +78,7 @@ impl AlertSettings {
             retry_max: Duration::from_secs(config.retry_max_secs.max(1)),
             breaker_failure_threshold: config.breaker_failure_threshold,
             breaker_open: Duration::from_secs(config.breaker_open_secs),
+            retention: Duration::from_secs(config.outbox_retention_days.saturating_mul(86_400)),
         }
     }
 
@@ -272,6 +278,25 @@ impl Actor for AlertActor {
         info!(self.log, "Alert actor started"; "routes" => self.routes.len());
         // Rows left by a previous run are due now: deliver them first thing.
         self.request_pass(ctx);
+        ctx.run_interval(PRUNE_INTERVAL, |actor, ctx| {
+            let retention_ms =
+                i64::try_from(actor.settings.retention.as_millis()).unwrap_or(i64::MAX);
+            let prune = PruneAlerts {
+                before_ms: now_ms().saturating_sub(retention_ms),
+            };
+            let db = actor.db.clone();
+            ctx.spawn(
+                async move { ask_db(&db, prune).await }
+                    .into_actor(actor)
+                    .map(|result, actor, _ctx| match result {
+                        Ok(0) => {}
+                        Ok(pruned) => info!(actor.log, "Old alerts pruned"; "rows" => pruned),
+                        Err(err) => {
+                            warn!(actor.log, "Cannot prune alerts"; "error" => error_chain(&err))
+                        }
+                    }),
+            );
+        });
     }
 }
 
@@ -433,6 +458,7 @@ async fn enqueue(
         .routes
         .iter()
         .filter(|route| alert.severity >= route.min_severity)
+        .filter(|route| route.events.is_empty() || route.events.contains(&alert.event))
         .filter(|route| exclude.as_deref() != Some(route.name.as_str()))
         .map(|route| NewOutboxAlert {
             dedup_key: format!("{key}#{kind}#{window}@{}", route.name),

@@ -64,6 +64,9 @@ pub struct AlertsConfig {
     pub breaker_failure_threshold: u32,
     /// Seconds a route's breaker stays open before one trial delivery.
     pub breaker_open_secs: u64,
+    /// Days delivered and failed alerts stay in the outbox (and `GET /api/alerts`); pending
+    /// ones stay until delivered.
+    pub outbox_retention_days: u64,
     /// Seconds between evaluations of the operational alert rules.
     pub rules_interval_secs: u64,
     /// Percent of the memory limit (cgroup, else `processing.memory_limit_mb`) above which
@@ -101,6 +104,7 @@ impl Default for AlertsConfig {
             retry_max_secs: default_retry_max_secs(),
             breaker_failure_threshold: default_breaker_failure_threshold(),
             breaker_open_secs: default_breaker_open_secs(),
+            outbox_retention_days: 30,
             rules_interval_secs: 30,
             memory_percent: 85.0,
             memory_sustain_secs: 60,
@@ -257,6 +261,10 @@ pub struct RouteConfig {
     /// Deliveries per minute; more wait in the outbox.
     #[serde(default = "default_max_per_minute")]
     pub max_per_minute: u32,
+    /// Only these events (`memory_high`, a watch's event, ...); empty means every event.
+    /// With `min_severity` this routes alerts to channels by kind or severity.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<String>,
     /// email: SMTP server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub smtp_host: Option<String>,
@@ -307,6 +315,7 @@ pub const ROUTE_KEYS: &[&str] = &[
     "enabled",
     "min_severity",
     "max_per_minute",
+    "events",
     "smtp_host",
     "smtp_port",
     "tls",
@@ -331,6 +340,8 @@ pub const ROUTE_SECRET_KEYS: &[&str] =
 pub struct Route {
     pub name: String,
     pub min_severity: Severity,
+    /// Empty: every event.
+    pub events: Vec<String>,
     pub max_per_minute: u32,
     pub timeout_secs: u64,
     pub target: RouteTarget,
@@ -409,6 +420,7 @@ impl AlertsConfig {
             routes.push(Route {
                 name: "email".to_owned(),
                 min_severity: Severity::Info,
+                events: Vec::new(),
                 max_per_minute: default_max_per_minute(),
                 timeout_secs: default_route_timeout_secs(),
                 target: RouteTarget::Email(EmailTarget {
@@ -429,6 +441,7 @@ impl AlertsConfig {
             routes.push(Route {
                 name: "slack".to_owned(),
                 min_severity: Severity::Info,
+                events: Vec::new(),
                 max_per_minute: default_max_per_minute(),
                 timeout_secs: default_route_timeout_secs(),
                 target: RouteTarget::Slack {
@@ -504,6 +517,7 @@ impl RouteConfig {
         Some(Route {
             name: self.name.clone(),
             min_severity: self.min_severity,
+            events: self.events.clone(),
             max_per_minute: self.max_per_minute,
             timeout_secs: self.timeout_secs,
             target,

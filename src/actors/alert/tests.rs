@@ -142,6 +142,7 @@ pub(super) fn route(name: &str, target: RouteTarget) -> Route {
     Route {
         name: name.to_owned(),
         min_severity: Severity::Info,
+        events: Vec::new(),
         max_per_minute: 600,
         timeout_secs: 10,
         target,
@@ -156,6 +157,7 @@ pub(super) fn settings(routes: Vec<Route>) -> AlertSettings {
         retry_max: Duration::from_millis(800),
         breaker_failure_threshold: 100,
         breaker_open: Duration::from_millis(500),
+        retention: Duration::from_secs(30 * 86_400),
     }
 }
 
@@ -246,6 +248,15 @@ async fn slack_webhook_and_discord_receive_their_payloads() {
             },
         ),
         Route {
+            events: vec!["watch_match".to_owned()],
+            ..route(
+                "watches",
+                RouteTarget::DiscordWebhook {
+                    url: receiver.url("/watches"),
+                },
+            )
+        },
+        Route {
             min_severity: Severity::Critical,
             ..route(
                 "pager",
@@ -305,6 +316,7 @@ async fn slack_webhook_and_discord_receive_their_payloads() {
     assert_eq!(discord["embeds"][0]["description"], "92% of /data used");
     assert_eq!(discord["allowed_mentions"]["parse"], serde_json::json!([]));
     assert!(receiver.at("/pager").is_empty());
+    assert!(receiver.at("/watches").is_empty());
 
     wait_until("rows marked delivered", || async {
         let rows = service.outbox().await;

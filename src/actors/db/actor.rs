@@ -20,8 +20,8 @@ use super::error::DbError;
 use super::messages::{
     AlertKeyExists, ApplyPartialUpdates, CheckIntegrity, Checkpoint, CountMessagesPerChannel,
     DueAlerts, EnqueueAlerts, GetCursors, GetStats, MarkBackfillComplete, MarkDeleted,
-    NextAlertDue, PostponeAlert, ProbeWritable, QueryMessages, RecentAlerts, RecordAlertAttempt,
-    SearchMessages, SetCursor, StoreMessages, UpsertChannels, UpsertGuilds,
+    NextAlertDue, PostponeAlert, ProbeWritable, PruneAlerts, QueryMessages, RecentAlerts,
+    RecordAlertAttempt, SearchMessages, SetCursor, StoreMessages, UpsertChannels, UpsertGuilds,
 };
 use super::model::{
     ChannelMessageCount, CheckpointOutcome, DbStats, DeleteOutcome, IngestCursor, IntegrityReport,
@@ -355,6 +355,14 @@ impl Handler<RecentAlerts> for DbActor {
 
     fn handle(&mut self, msg: RecentAlerts, _ctx: &mut Self::Context) -> Self::Result {
         self.run("recent_alerts", move |db| db.recent_alerts(msg.limit))
+    }
+}
+
+impl Handler<PruneAlerts> for DbActor {
+    type Result = ResponseActFuture<Self, Result<usize, DbError>>;
+
+    fn handle(&mut self, msg: PruneAlerts, _ctx: &mut Self::Context) -> Self::Result {
+        self.run("prune_alerts", move |db| db.prune_alerts(msg.before_ms))
     }
 }
 

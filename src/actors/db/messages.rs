@@ -156,3 +156,10 @@ pub struct RecentAlerts {
 pub struct AlertKeyExists {
     pub prefix: String,
 }
+
+/// Delete delivered and failed outbox rows created before `before_ms`; answers how many.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<usize, DbError>")]
+pub struct PruneAlerts {
+    pub before_ms: i64,
+}

@@ -30,8 +30,8 @@ pub use error::{DbError, InvalidInput};
 pub use messages::{
     AlertKeyExists, ApplyPartialUpdates, CheckIntegrity, Checkpoint, CountMessagesPerChannel,
     DueAlerts, EnqueueAlerts, GetCursors, GetStats, MarkBackfillComplete, MarkDeleted,
-    NextAlertDue, PostponeAlert, ProbeWritable, QueryMessages, RecentAlerts, RecordAlertAttempt,
-    SearchMessages, SetCursor, StoreMessages, UpsertChannels, UpsertGuilds,
+    NextAlertDue, PostponeAlert, ProbeWritable, PruneAlerts, QueryMessages, RecentAlerts,
+    RecordAlertAttempt, SearchMessages, SetCursor, StoreMessages, UpsertChannels, UpsertGuilds,
 };
 pub use model::{
     ChannelMessageCount, ChannelRecord, CheckpointOutcome, DISCORD_EPOCH_MS, DbStats,

@@ -9,6 +9,7 @@
 //! - [`Database::record_alert_attempt`] writes one attempt and moves the row to `delivered`,
 //!   back to `pending` with its next time, or to `failed` (only when it can never be sent,
 //!   e.g. its route was removed from the config).
+//! - [`Database::prune_alerts`] forgets finished rows past their retention.
 //! - [`Database::postpone_alert`] moves a row's next time without counting an attempt (rate
 //!   limit, open circuit breaker).
 
@@ -296,6 +297,18 @@ impl Database {
         Ok(found.is_some())
     }
 
+    /// Deletes delivered and failed rows created before `before_ms` (their attempts go with
+    /// them); pending rows are never deleted. Answers the number of rows deleted.
+    pub fn prune_alerts(&self, before_ms: i64) -> Result<usize, DbError> {
+        let mut conn = self.connection()?;
+        Ok(diesel::delete(
+            alert_outbox::table
+                .filter(alert_outbox::state.ne(OutboxState::Pending.as_str()))
+                .filter(alert_outbox::created_at_ms.lt(before_ms)),
+        )
+        .execute(&mut conn)?)
+    }
+
     /// Every try of row `outbox_id`, in order.
     pub fn alert_attempts(&self, outbox_id: i64) -> Result<Vec<AlertAttempt>, DbError> {
         let mut conn = self.connection()?;
@@ -418,5 +431,16 @@ mod tests {
         )
         .unwrap();
         assert_eq!(db.recent_alerts(1).unwrap()[0].state, OutboxState::Failed);
+
+        let pending = db.enqueue_alerts(&[alert("k#fire#3@r", "r", 0)]).unwrap()[0].id;
+        assert_eq!(
+            db.prune_alerts(1).unwrap(),
+            2,
+            "delivered and failed rows go"
+        );
+        let left = db.recent_alerts(10).unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].id, pending);
+        assert!(db.alert_attempts(id).unwrap().is_empty());
     }
 }
