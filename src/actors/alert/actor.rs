@@ -355,17 +355,16 @@ async fn send_tests(
     only: Option<&str>,
     log: &Logger,
 ) -> Result<Vec<RouteTestResult>, AlertError> {
-    let names: Vec<&String> = match only {
+    let chosen: Vec<(&String, &RouteEntry)> = match only {
         Some(name) => match routes.get_key_value(name) {
-            Some((name, _)) => vec![name],
+            Some(chosen) => vec![chosen],
             None => return Err(AlertError::UnknownRoute(name.to_owned())),
         },
         None if routes.is_empty() => return Err(AlertError::NoRoutes),
-        None => routes.keys().collect(),
+        None => routes.iter().collect(),
     };
     let created_at_ms = now_ms();
-    let tests = names.into_iter().map(|name| async move {
-        let entry = &routes[name];
+    let tests = chosen.into_iter().map(|(name, entry)| async move {
         let notice = Notice {
             id: format!("test#{created_at_ms}@{name}"),
             event: "alert_test".to_owned(),

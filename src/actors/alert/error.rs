@@ -70,7 +70,7 @@ pub enum AlertError {
     #[error("alert outbox unavailable")]
     Outbox(#[source] DbError),
 
-    #[error("alert outbox unavailable")]
+    #[error("database component unavailable")]
     Component(#[source] crate::supervisor::ComponentError),
 
     #[error("no route named `{0}`")]

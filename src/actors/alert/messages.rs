@@ -111,7 +111,8 @@ pub struct AlertAccepted {
     pub queued: Vec<String>,
     /// Routes where the same condition was already queued within its cooldown.
     pub duplicate: Vec<String>,
-    /// Set when nothing was queued because it was a `resolved` for a condition never sent.
+    /// How the rows describe the condition; `None` when nothing was queued because it
+    /// resolved a condition that was never sent.
     pub phase: Option<Phase>,
 }
 
