@@ -121,7 +121,9 @@ def main():
                 and auth_data.login == user
                 and auth_data.password == password
             )
-            return AuthResult(success=ok)
+            # handled=False: aiosmtpd answers 535 itself (its default, handled=True, means
+            # "the authenticator already replied" and leaves the client waiting).
+            return AuthResult(success=ok, handled=False)
 
         kwargs = dict(
             tls_context=make_certificates(out_dir),

@@ -185,6 +185,10 @@ async fn mail_goes_out_over_starttls_with_auth() {
         .unwrap();
     assert!(!results[0].ok);
     let error = results[0].error.as_deref().unwrap();
+    assert!(
+        error.contains("535"),
+        "the server's refusal is reported: {error}"
+    );
     assert!(!error.contains("wrong"), "{error}");
     other.stop().await;
     service.stop().await;
