@@ -1,12 +1,13 @@
 """A real SMTP server for discord-monitor's email alert tests (aiosmtpd from PyPI).
 
-Usage: aiosmtpd_server.py OUT_DIR [--starttls USER PASSWORD]
+Usage: aiosmtpd_server.py OUT_DIR [--starttls|--implicit USER PASSWORD]
 
 Listens on 127.0.0.1 (a free port), writes each received message to OUT_DIR as
 <n>.json ({"mail_from", "rcpt_tos", "data"}) and prints "READY <port>" once listening.
 With --starttls it generates a test CA and a leaf certificate for "localhost" (python's
 `cryptography`, which aiosmtpd's TLS support relies on), writes the CA to OUT_DIR/ca.pem,
-requires STARTTLS before anything else and requires AUTH with USER/PASSWORD.
+requires STARTTLS before anything else and requires AUTH with USER/PASSWORD. --implicit
+does the same with TLS from the first byte (SMTPS, port 465 style).
 Runs until stdin closes, so it never outlives the test that started it.
 """
 
@@ -93,7 +94,7 @@ def main():
     from aiosmtpd.smtp import AuthResult, LoginPassword
 
     out_dir = sys.argv[1]
-    starttls = len(sys.argv) == 5 and sys.argv[2] == "--starttls"
+    mode = sys.argv[2] if len(sys.argv) == 5 else None
     counter = {"n": 0}
 
     class Handler:
@@ -112,7 +113,7 @@ def main():
             return "250 OK"
 
     kwargs = {}
-    if starttls:
+    if mode in ("--starttls", "--implicit"):
         user, password = sys.argv[3].encode(), sys.argv[4].encode()
 
         def authenticator(server, session, envelope, mechanism, auth_data):
@@ -125,13 +126,14 @@ def main():
             # "the authenticator already replied" and leaves the client waiting).
             return AuthResult(success=ok, handled=False)
 
-        kwargs = dict(
-            tls_context=make_certificates(out_dir),
-            require_starttls=True,
-            auth_required=True,
-            auth_require_tls=True,
-            authenticator=authenticator,
-        )
+        context = make_certificates(out_dir)
+        kwargs = dict(auth_required=True, authenticator=authenticator)
+        if mode == "--starttls":
+            kwargs.update(tls_context=context, require_starttls=True, auth_require_tls=True)
+        else:
+            # The whole session is TLS; aiosmtpd's own "TLS before AUTH" check only knows
+            # about STARTTLS, so it is turned off here.
+            kwargs.update(ssl_context=context, auth_require_tls=False)
     port = free_port()
     controller = Controller(Handler(), hostname="127.0.0.1", port=port, **kwargs)
     controller.start()

@@ -1,6 +1,7 @@
 //! Email alerts sent to a real SMTP server: aiosmtpd (PyPI), started by
-//! `tests/thirdparty/aiosmtpd_server.py`, once with STARTTLS + AUTH (a test CA and leaf
-//! certificate generated at test time, trusted through `tls_ca_file`) and once plain.
+//! `tests/thirdparty/aiosmtpd_server.py`, with STARTTLS + AUTH and with implicit TLS + AUTH
+//! (a test CA and leaf certificate generated at test time, trusted through `tls_ca_file`),
+//! and plain.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -28,7 +29,8 @@ struct SmtpServer {
 }
 
 impl SmtpServer {
-    fn start(auth: Option<(&str, &str)>) -> SmtpServer {
+    /// `tls`: `None` plain without AUTH; otherwise that TLS mode with AUTH `auth`.
+    fn start(tls: Option<(SmtpTls, (&str, &str))>) -> SmtpServer {
         let probe = Command::new(PYTHON)
             .args(["-c", "import aiosmtpd, cryptography"])
             .output()
@@ -45,8 +47,13 @@ impl SmtpServer {
         let dir = tempfile::tempdir().unwrap();
         let mut command = Command::new(PYTHON);
         command.arg(SERVER_SCRIPT).arg(dir.path());
-        if let Some((user, password)) = auth {
-            command.args(["--starttls", user, password]);
+        if let Some((mode, (user, password))) = tls {
+            let flag = if mode == SmtpTls::Implicit {
+                "--implicit"
+            } else {
+                "--starttls"
+            };
+            command.args([flag, user, password]);
         }
         let mut child = command
             .stdin(Stdio::piped())
@@ -153,8 +160,9 @@ fn integrity_alert() -> Alert {
 
 #[actix_rt::test]
 async fn mail_goes_out_over_starttls_with_auth() {
-    let auth = Some(("alerts", "zq-smtp-test-password"));
-    let server = SmtpServer::start(auth);
+    let credentials = ("alerts", "zq-smtp-test-password");
+    let auth = Some(credentials);
+    let server = SmtpServer::start(Some((SmtpTls::Starttls, credentials)));
     let dir = tempfile::tempdir().unwrap();
     let service = Service::start(
         &dir.path().join("db.sqlite"),
@@ -191,6 +199,31 @@ async fn mail_goes_out_over_starttls_with_auth() {
     );
     assert!(!error.contains("wrong"), "{error}");
     other.stop().await;
+    service.stop().await;
+}
+
+#[actix_rt::test]
+async fn mail_goes_out_over_implicit_tls() {
+    let credentials = ("alerts", "zq-smtp-test-password");
+    let server = SmtpServer::start(Some((SmtpTls::Implicit, credentials)));
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::start(
+        &dir.path().join("db.sqlite"),
+        settings(vec![route(
+            "mail",
+            email(&server, SmtpTls::Implicit, Some(credentials)),
+        )]),
+    );
+    service
+        .alerts
+        .send(integrity_alert())
+        .await
+        .unwrap()
+        .unwrap();
+    wait_until("the mail", || async { !server.received().is_empty() }).await;
+    let message = &server.received()[0];
+    assert_alert_mail(message);
+    assert_eq!(message["authenticated"], true);
     service.stop().await;
 }
 
