@@ -73,7 +73,7 @@ pub async fn serve(config: Config, mode: Mode, log: Logger) -> Result<(), AppErr
     let mut components = ComponentSupervisor::new(health.clone().recipient());
 
     let db = start_database(&config, &log, &health, &mut components).await?;
-    let alerts = start_alerts(&config, &log, &health, &mut components, &db).await?;
+    let alerts = start_alerts(&config, &log, &health, &mut components, &db, &metrics).await?;
     let discord = discord::start(&config, &log, &health, &mut components, &db, &metrics).await?;
     register_component_metrics(&metrics, &db);
     register_component_metrics(&metrics, &alerts);
@@ -262,6 +262,7 @@ async fn start_alerts(
     health: &Addr<HealthActor>,
     components: &mut ComponentSupervisor,
     db: &ComponentHandle<DbActor>,
+    metrics: &Arc<Metrics>,
 ) -> Result<ComponentHandle<AlertActor>, AppError> {
     health
         .send(RegisterComponent {
@@ -273,11 +274,14 @@ async fn start_alerts(
     let settings = Arc::new(AlertSettings::from_config(&config.alerts));
     info!(log, "Alert routes"; "routes" => settings.routes.iter()
         .map(|route| route.name.as_str()).collect::<Vec<_>>().join(","));
-    let (db, log) = (db.clone(), log.clone());
+    let (db, log, metrics) = (db.clone(), log.clone(), Arc::clone(metrics));
     Ok(components.supervise(
         ALERTS_COMPONENT,
         RestartPolicy::from_config(&config.monitoring),
-        move |lifecycle| AlertActor::new(Arc::clone(&settings), db.clone(), lifecycle, &log),
+        move |lifecycle| {
+            AlertActor::new(Arc::clone(&settings), db.clone(), lifecycle, &log)
+                .with_metrics(Arc::clone(&metrics))
+        },
     ))
 }
 

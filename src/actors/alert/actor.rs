@@ -32,6 +32,7 @@ use super::breaker::{Breaker, RateLimit, Tripped};
 use super::config::{AlertsConfig, Route, Severity};
 use super::error::{AlertError, SendError};
 use super::messages::{Alert, AlertAccepted, ListAlerts, Phase, RouteTestResult, TestRoutes};
+use super::metrics::AlertMetrics;
 use super::render::{Notice, StoredExtras};
 use super::sender::RouteSender;
 use crate::actors::db::{
@@ -39,6 +40,7 @@ use crate::actors::db::{
     NextAlertDue, OutboxAlert, PostponeAlert, PruneAlerts, RecentAlerts, RecordAlertAttempt,
 };
 use crate::logging::error_chain;
+use crate::metrics::Metrics;
 use crate::supervisor::{ComponentHandle, Lifecycle};
 
 fn now_ms() -> i64 {
@@ -112,6 +114,7 @@ pub struct AlertActor {
     db: ComponentHandle<DbActor>,
     lifecycle: Lifecycle,
     log: Logger,
+    metrics: AlertMetrics,
     /// A pass is running; another request sets `pass_requested` instead of starting a second.
     passing: bool,
     pass_requested: bool,
@@ -134,10 +137,17 @@ impl AlertActor {
             db,
             lifecycle,
             log,
+            metrics: AlertMetrics::default(),
             passing: false,
             pass_requested: false,
             wake: None,
         }
+    }
+
+    /// Counts deliveries, failures and open breakers in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = AlertMetrics::new(metrics);
+        self
     }
 
     fn request_pass(&mut self, ctx: &mut Context<Self>) {
@@ -155,6 +165,7 @@ impl AlertActor {
             guards: Arc::clone(&self.guards),
             settings: Arc::clone(&self.settings),
             log: self.log.clone(),
+            metrics: self.metrics.clone(),
         });
         ctx.spawn(pass.into_actor(self).map(|report, actor, ctx| {
             actor.passing = false;
@@ -163,9 +174,23 @@ impl AlertActor {
     }
 
     fn after_pass(&mut self, report: PassReport, ctx: &mut Context<Self>) {
-        match &report.error {
-            Some(err) => self.lifecycle.degraded(format!("alert outbox: {err}")),
-            None => self.lifecycle.up(),
+        let open: Vec<String> = self
+            .guards
+            .lock()
+            .map(|guards| {
+                guards
+                    .iter()
+                    .filter(|(_, guard)| !guard.breaker.is_closed())
+                    .map(|(name, _)| name.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        match (&report.error, open.is_empty()) {
+            (Some(err), _) => self.lifecycle.degraded(format!("alert outbox: {err}")),
+            (None, false) => self
+                .lifecycle
+                .degraded(format!("alert routes failing: {}", open.join(", "))),
+            (None, true) => self.lifecycle.up(),
         }
         for (route, error) in report.opened {
             warn!(self.log, "Alert route failing, telling the other routes";
@@ -498,6 +523,7 @@ struct PassInput {
     guards: Guards,
     settings: Arc<AlertSettings>,
     log: Logger,
+    metrics: AlertMetrics,
 }
 
 #[derive(Default)]
@@ -625,7 +651,9 @@ async fn deliver_route(input: &PassInput, route: String, rows: Vec<OutboxAlert>)
                     .ok()
                     .and_then(|mut guards| guards.get_mut(&route).map(|g| g.breaker.succeeded()))
                     .unwrap_or(false);
+                input.metrics.delivered(&route);
                 if recovered {
+                    input.metrics.breaker_open(&route, false);
                     outcome.recovered = Some(route.clone());
                 }
                 AttemptOutcome::Delivered
@@ -649,7 +677,9 @@ async fn deliver_route(input: &PassInput, route: String, rows: Vec<OutboxAlert>)
                             .map(|g| g.breaker.failed(Instant::now()))
                     })
                     .unwrap_or(Tripped::No);
+                input.metrics.failed(&route);
                 if tripped == Tripped::Opened {
+                    input.metrics.breaker_open(&route, true);
                     outcome.opened = Some((route.clone(), error.clone()));
                 }
                 AttemptOutcome::Retry {

@@ -87,7 +87,6 @@ impl Breaker {
         }
     }
 
-    #[cfg(test)]
     pub fn is_closed(&self) -> bool {
         self.state == BreakerState::Closed
     }

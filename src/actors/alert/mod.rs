@@ -18,6 +18,7 @@ mod email;
 mod error;
 mod http;
 mod messages;
+mod metrics;
 pub mod ops;
 pub mod render;
 pub mod rules;

@@ -166,6 +166,7 @@ pub(super) struct Service {
     pub db: ComponentHandle<DbActor>,
     pub alerts: ComponentHandle<AlertActor>,
     pub components: ComponentSupervisor,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Service {
@@ -186,13 +187,17 @@ impl Service {
         });
         let settings = Arc::new(settings);
         let alert_db = db.clone();
+        let metrics = Arc::new(crate::metrics::Metrics::new());
+        let alert_metrics = Arc::clone(&metrics);
         let alerts = components.supervise("alerts", RestartPolicy::default(), move |lifecycle| {
             AlertActor::new(Arc::clone(&settings), alert_db.clone(), lifecycle, &log)
+                .with_metrics(Arc::clone(&alert_metrics))
         });
         Service {
             db,
             alerts,
             components,
+            metrics,
         }
     }
 
@@ -487,6 +492,19 @@ async fn a_failing_route_raises_an_alert_on_the_others_and_resolves_it() {
     })
     .await;
     assert!(flaky.at("/hook").is_empty());
+    let rendered = service.metrics.render_prometheus();
+    assert!(
+        rendered.contains("discord_monitor_alert_route_breaker_open{route=\"flaky\"} 1"),
+        "{rendered}"
+    );
+    let failures: f64 = rendered
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("discord_monitor_alert_delivery_failures_total{route=\"flaky\"} ")
+        })
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_default();
+    assert!(failures >= 2.0, "{rendered}");
 
     flaky.status.store(200, Ordering::SeqCst);
     wait_until(
@@ -498,6 +516,11 @@ async fn a_failing_route_raises_an_alert_on_the_others_and_resolves_it() {
     )
     .await;
     assert_eq!(events(&flaky)[0].0, "disk_full");
+    let rendered = service.metrics.render_prometheus();
+    assert!(
+        rendered.contains("discord_monitor_alert_route_breaker_open{route=\"flaky\"} 0"),
+        "{rendered}"
+    );
     assert!(
         events(&flaky)
             .iter()
