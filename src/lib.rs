@@ -28,8 +28,10 @@
 //! - [`actors::backfill`]: the BackfillActor, the source of completeness: pages each monitored
 //!   channel's REST history from its cursor (moved only after the rows are committed) at
 //!   start, after a lost session and on a schedule.
-//! - [`actors::llm`], [`actors::alert`]: config sections of the LLM router and the alert
-//!   delivery (their actors arrive with their issues).
+//! - [`actors::llm`]: config section of the LLM router (its actor arrives with its issue).
+//! - [`actors::alert`]: the AlertActor (durable outbox in the database, email, Slack, webhook
+//!   and Discord-webhook routes, retries, per-route breaker and rate limit, dedup and
+//!   cooldown) and the OpsActor evaluating the operational alert rules.
 //! - [`admin`]: the actix-web admin API (health probes, metrics, sanitized config, status,
 //!   stored messages, OpenAPI) with its access policy.
 //! - [`discord`]: Discord's wire formats (messages, channels, guilds, gateway envelope, close
