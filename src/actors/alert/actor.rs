@@ -6,13 +6,13 @@
 //! delivered too. A pass runs after every accepted alert, when the earliest pending row comes
 //! due, and at least every [`POLL_INTERVAL`].
 //!
-//! Dedup and cooldown: the outbox key of a row is `{dedup_key}#{fire|resolved}#{window}@{route}`,
-//! where `window` is the number of whole `cooldown_secs` periods since the Unix epoch. The
-//! same condition raised again in the same window is the same row (collapsed, also across
-//! restarts); raised in the next window while it was raised in the previous one it is a
-//! reminder; `resolved` sends a resolved message once per window, only for a condition that
-//! was sent before. So a flapping condition sends one alert, a reminder per cooldown, and a
-//! resolved message.
+//! Dedup and cooldown, decided by the outbox in one transaction
+//! ([`Database::enqueue_condition`](crate::actors::db::Database::enqueue_condition)), so they
+//! hold across restarts: a condition (its `dedup_key`) raised again within `cooldown_secs` of
+//! its last notice is collapsed; raised later while it was not resolved it is a reminder;
+//! resolved, it sends one resolved message (only if it was ever sent, and once). So a
+//! flapping condition sends one alert, a reminder per cooldown while it lasts, and a resolved
+//! message.
 //!
 //! Per route, a delivery first passes the circuit breaker and the rate limit (else the row is
 //! postponed without counting an attempt), then is tried; a failure is recorded and retried
@@ -36,8 +36,9 @@ use super::metrics::AlertMetrics;
 use super::render::{Notice, StoredExtras};
 use super::sender::RouteSender;
 use crate::actors::db::{
-    AlertKeyExists, AttemptOutcome, DbActor, DueAlerts, EnqueueAlerts, NewOutboxAlert,
-    NextAlertDue, OutboxAlert, PostponeAlert, PruneAlerts, RecentAlerts, RecordAlertAttempt,
+    AttemptOutcome, ConditionDecision, DbActor, DueAlerts, EnqueueCondition, NewCondition,
+    NewOutboxAlert, NextAlertDue, OutboxAlert, PostponeAlert, PruneAlerts, RecentAlerts,
+    RecordAlertAttempt,
 };
 use crate::logging::error_chain;
 use crate::metrics::Metrics;
@@ -446,75 +447,87 @@ async fn enqueue(
     exclude: Option<String>,
 ) -> Result<AlertAccepted, AlertError> {
     let now = now_ms();
-    let cooldown_ms = i64::try_from(settings.cooldown.as_millis()).unwrap_or(i64::MAX);
-    let window = now / cooldown_ms.max(1);
     let key = &alert.dedup_key;
-    let ask = |prefix: String| {
-        let db = db.clone();
-        async move {
-            db.send(AlertKeyExists { prefix })
-                .await
-                .map_err(AlertError::Component)?
-                .map_err(AlertError::Outbox)
-        }
-    };
-    let (phase, kind) = if alert.resolved {
-        if !ask(format!("{key}#fire#")).await? {
-            return Ok(AlertAccepted {
-                queued: Vec::new(),
-                duplicate: Vec::new(),
-                phase: None,
-            });
-        }
-        (Phase::Resolved, "resolved")
-    } else if window > 0 && ask(format!("{key}#fire#{}@", window - 1)).await? {
-        (Phase::Reminder, "fire")
-    } else {
-        (Phase::Firing, "fire")
-    };
-    let extras = StoredExtras {
-        phase,
-        fields: alert.fields.clone(),
-        links: alert.links.clone(),
-    };
-    let fields_json = serde_json::to_string(&extras).unwrap_or_else(|_| "{}".to_owned());
-    let rows: Vec<NewOutboxAlert> = settings
+    let kind = if alert.resolved { "resolved" } else { "fire" };
+    let routes: Vec<&Route> = settings
         .routes
         .iter()
         .filter(|route| alert.severity >= route.min_severity)
         .filter(|route| route.events.is_empty() || route.events.contains(&alert.event))
         .filter(|route| exclude.as_deref() != Some(route.name.as_str()))
-        .map(|route| NewOutboxAlert {
-            dedup_key: format!("{key}#{kind}#{window}@{}", route.name),
-            event: alert.event.clone(),
-            severity: alert.severity.as_str().to_owned(),
-            title: alert.title.clone(),
-            body: alert.body.clone(),
-            fields_json: fields_json.clone(),
-            route: route.name.clone(),
-            next_attempt_at_ms: now,
-            created_at_ms: now,
-        })
         .collect();
-    let routes: Vec<String> = rows.iter().map(|row| row.route.clone()).collect();
-    let stored = db
-        .send(EnqueueAlerts { alerts: rows })
+    let rows_for = |phase: Phase| -> Vec<NewOutboxAlert> {
+        let extras = StoredExtras {
+            phase,
+            fields: alert.fields.clone(),
+            links: alert.links.clone(),
+        };
+        let fields_json = serde_json::to_string(&extras).unwrap_or_else(|_| "{}".to_owned());
+        routes
+            .iter()
+            .map(|route| NewOutboxAlert {
+                dedup_key: format!("{key}#{kind}#{now}@{}", route.name),
+                event: alert.event.clone(),
+                severity: alert.severity.as_str().to_owned(),
+                title: alert.title.clone(),
+                body: alert.body.clone(),
+                fields_json: fields_json.clone(),
+                route: route.name.clone(),
+                next_attempt_at_ms: now,
+                created_at_ms: now,
+            })
+            .collect()
+    };
+    let condition = NewCondition {
+        key: key.clone(),
+        resolved: alert.resolved,
+        now_ms: now,
+        cooldown_ms: i64::try_from(settings.cooldown.as_millis()).unwrap_or(i64::MAX),
+        first: rows_for(if alert.resolved {
+            Phase::Resolved
+        } else {
+            Phase::Firing
+        }),
+        reminder: if alert.resolved {
+            Vec::new()
+        } else {
+            rows_for(Phase::Reminder)
+        },
+    };
+    let (decision, stored) = db
+        .send(EnqueueCondition(condition))
         .await
         .map_err(AlertError::Component)?
         .map_err(AlertError::Outbox)?;
-    let mut accepted = AlertAccepted {
-        queued: Vec::new(),
-        duplicate: Vec::new(),
-        phase: Some(phase),
+    let names = routes.iter().map(|route| route.name.clone());
+    let phase = match decision {
+        ConditionDecision::First => Some(Phase::Firing),
+        ConditionDecision::Reminder => Some(Phase::Reminder),
+        ConditionDecision::Resolved => Some(Phase::Resolved),
+        ConditionDecision::Duplicate if alert.resolved => Some(Phase::Resolved),
+        ConditionDecision::Duplicate => Some(Phase::Firing),
+        ConditionDecision::NeverFired => None,
     };
-    for (route, enqueued) in routes.into_iter().zip(stored) {
-        if enqueued.inserted {
-            accepted.queued.push(route);
-        } else {
-            accepted.duplicate.push(route);
+    let (queued, duplicate) = match decision {
+        ConditionDecision::Duplicate => (Vec::new(), names.collect()),
+        ConditionDecision::NeverFired => (Vec::new(), Vec::new()),
+        _ => {
+            let (mut queued, mut duplicate) = (Vec::new(), Vec::new());
+            for (name, enqueued) in names.zip(stored) {
+                if enqueued.inserted {
+                    queued.push(name);
+                } else {
+                    duplicate.push(name);
+                }
+            }
+            (queued, duplicate)
         }
-    }
-    Ok(accepted)
+    };
+    Ok(AlertAccepted {
+        queued,
+        duplicate,
+        phase,
+    })
 }
 
 struct PassInput {

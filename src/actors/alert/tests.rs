@@ -763,3 +763,35 @@ async fn ops_rules_reach_the_routes_and_resolve() {
     service.components.stop_all().await;
     receiver.stop().await;
 }
+
+#[actix_rt::test]
+async fn a_lasting_condition_gets_a_reminder_after_its_cooldown() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start();
+    let routes = vec![route(
+        "hook",
+        RouteTarget::Webhook(WebhookTarget {
+            url: receiver.url("/hook"),
+            headers: BTreeMap::new(),
+            hmac_secret: None,
+        }),
+    )];
+    let mut settings = settings(routes);
+    settings.cooldown = Duration::from_millis(400);
+    let service = Service::start(&dir.path().join("db.sqlite"), settings);
+    let first = service.alerts.send(disk_alert()).await.unwrap().unwrap();
+    assert_eq!(first.phase, Some(Phase::Firing));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let reminder = service.alerts.send(disk_alert()).await.unwrap().unwrap();
+    assert_eq!(reminder.phase, Some(Phase::Reminder));
+    assert_eq!(reminder.queued, ["hook"]);
+    wait_until("firing and reminder delivered", || async {
+        receiver.at("/hook").len() == 2
+    })
+    .await;
+    let second = receiver.at("/hook")[1].json();
+    assert_eq!(second["phase"], "reminder");
+    assert_ne!(second["id"], receiver.at("/hook")[0].json()["id"]);
+    service.stop().await;
+    receiver.stop().await;
+}

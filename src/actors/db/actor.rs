@@ -18,8 +18,8 @@ use slog::{Logger, debug, error, info, o, warn};
 use super::database::Database;
 use super::error::DbError;
 use super::messages::{
-    AlertKeyExists, ApplyPartialUpdates, CheckIntegrity, Checkpoint, CountMessagesPerChannel,
-    DueAlerts, EnqueueAlerts, GetCursors, GetStats, MarkBackfillComplete, MarkDeleted,
+    ApplyPartialUpdates, CheckIntegrity, Checkpoint, CountMessagesPerChannel, DueAlerts,
+    EnqueueAlerts, EnqueueCondition, GetCursors, GetStats, MarkBackfillComplete, MarkDeleted,
     NextAlertDue, PostponeAlert, ProbeWritable, PruneAlerts, QueryMessages, RecentAlerts,
     RecordAlertAttempt, SearchMessages, SetCursor, StoreMessages, UpsertChannels, UpsertGuilds,
 };
@@ -27,7 +27,7 @@ use super::model::{
     ChannelMessageCount, CheckpointOutcome, DbStats, DeleteOutcome, IngestCursor, IntegrityReport,
     StoreOutcome, StoredMessage,
 };
-use super::outbox::{Enqueued, OutboxAlert};
+use super::outbox::{ConditionDecision, Enqueued, OutboxAlert};
 use crate::logging::{error_chain, log_if_slow};
 use crate::supervisor::Lifecycle;
 
@@ -358,21 +358,19 @@ impl Handler<RecentAlerts> for DbActor {
     }
 }
 
+impl Handler<EnqueueCondition> for DbActor {
+    type Result = ResponseActFuture<Self, Result<(ConditionDecision, Vec<Enqueued>), DbError>>;
+
+    fn handle(&mut self, msg: EnqueueCondition, _ctx: &mut Self::Context) -> Self::Result {
+        self.run("enqueue_condition", move |db| db.enqueue_condition(&msg.0))
+    }
+}
+
 impl Handler<PruneAlerts> for DbActor {
     type Result = ResponseActFuture<Self, Result<usize, DbError>>;
 
     fn handle(&mut self, msg: PruneAlerts, _ctx: &mut Self::Context) -> Self::Result {
         self.run("prune_alerts", move |db| db.prune_alerts(msg.before_ms))
-    }
-}
-
-impl Handler<AlertKeyExists> for DbActor {
-    type Result = ResponseActFuture<Self, Result<bool, DbError>>;
-
-    fn handle(&mut self, msg: AlertKeyExists, _ctx: &mut Self::Context) -> Self::Result {
-        self.run("alert_key_exists", move |db| {
-            db.alert_key_exists(&msg.prefix)
-        })
     }
 }
 

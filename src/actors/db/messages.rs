@@ -11,7 +11,9 @@ use super::model::{
     IngestCursor, IntegrityReport, MessageQuery, NewMessage, PartialMessageUpdate, StoreOutcome,
     StoredMessage,
 };
-use super::outbox::{AttemptOutcome, Enqueued, NewOutboxAlert, OutboxAlert};
+use super::outbox::{
+    AttemptOutcome, ConditionDecision, Enqueued, NewCondition, NewOutboxAlert, OutboxAlert,
+};
 
 /// Store a batch of message snapshots in one transaction.
 #[derive(Debug, Clone, Message)]
@@ -150,16 +152,15 @@ pub struct RecentAlerts {
     pub limit: i64,
 }
 
-/// Whether an outbox key starts with `prefix`.
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "Result<bool, DbError>")]
-pub struct AlertKeyExists {
-    pub prefix: String,
-}
-
 /// Delete delivered and failed outbox rows created before `before_ms`; answers how many.
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "Result<usize, DbError>")]
 pub struct PruneAlerts {
     pub before_ms: i64,
 }
+
+/// Store a condition's rows as its history calls for; see
+/// [`Database::enqueue_condition`](super::Database::enqueue_condition).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<(ConditionDecision, Vec<Enqueued>), DbError>")]
+pub struct EnqueueCondition(pub NewCondition);

@@ -28,8 +28,8 @@ pub use config::DatabaseConfig;
 pub use database::{Database, MIGRATIONS};
 pub use error::{DbError, InvalidInput};
 pub use messages::{
-    AlertKeyExists, ApplyPartialUpdates, CheckIntegrity, Checkpoint, CountMessagesPerChannel,
-    DueAlerts, EnqueueAlerts, GetCursors, GetStats, MarkBackfillComplete, MarkDeleted,
+    ApplyPartialUpdates, CheckIntegrity, Checkpoint, CountMessagesPerChannel, DueAlerts,
+    EnqueueAlerts, EnqueueCondition, GetCursors, GetStats, MarkBackfillComplete, MarkDeleted,
     NextAlertDue, PostponeAlert, ProbeWritable, PruneAlerts, QueryMessages, RecentAlerts,
     RecordAlertAttempt, SearchMessages, SetCursor, StoreMessages, UpsertChannels, UpsertGuilds,
 };
@@ -40,5 +40,6 @@ pub use model::{
     StoreOutcome, StoredMessage, TOMBSTONE_SOURCE, snowflake_created_at_ms,
 };
 pub use outbox::{
-    AlertAttempt, AttemptOutcome, Enqueued, NewOutboxAlert, OutboxAlert, OutboxState,
+    AlertAttempt, AttemptOutcome, ConditionDecision, Enqueued, NewCondition, NewOutboxAlert,
+    OutboxAlert, OutboxState,
 };

@@ -2,8 +2,12 @@
 //! so an alert that cannot be delivered now (receiver down, process restarting) is delivered
 //! later. One row per alert and route; `alert_attempts` records every try.
 //!
-//! - [`Database::enqueue_alerts`] inserts rows, ignoring a `dedup_key` already present: the
-//!   same condition raised twice within its cooldown is one row.
+//! - [`Database::enqueue_condition`] decides, in one write transaction, whether a condition
+//!   is new, a reminder, resolved, or a duplicate within its cooldown, and inserts the rows
+//!   that decision needs. Condition rows have keys `{key}#fire#{ms}@{route}` and
+//!   `{key}#resolved#{ms}@{route}`, so the outbox itself remembers each condition across
+//!   restarts.
+//! - [`Database::enqueue_alerts`] inserts rows, ignoring a `dedup_key` already present.
 //! - [`Database::due_alerts`] lists pending rows whose `next_attempt_at_ms` has come, oldest
 //!   first, including those left by a previous process.
 //! - [`Database::record_alert_attempt`] writes one attempt and moves the row to `delivered`,
@@ -148,6 +152,35 @@ pub enum AttemptOutcome {
     },
 }
 
+/// What [`Database::enqueue_condition`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConditionDecision {
+    /// Not sent within the cooldown (or resolved since): the `first` rows were stored.
+    First,
+    /// Still firing one cooldown after it was last sent: the `reminder` rows were stored.
+    Reminder,
+    /// Resolved after being sent: the `first` rows (the resolved message) were stored.
+    Resolved,
+    /// Sent within the cooldown already (or already resolved): nothing stored.
+    Duplicate,
+    /// Resolved, but never sent: nothing stored.
+    NeverFired,
+}
+
+/// A condition raised (or resolved) for [`Database::enqueue_condition`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewCondition {
+    /// The condition's key; rows' `dedup_key`s start with `{key}#fire#` or `{key}#resolved#`.
+    pub key: String,
+    pub resolved: bool,
+    pub now_ms: i64,
+    pub cooldown_ms: i64,
+    /// Rows for a first notice (or, when `resolved`, the resolved message).
+    pub first: Vec<NewOutboxAlert>,
+    /// Rows for a reminder (unused when `resolved`).
+    pub reminder: Vec<NewOutboxAlert>,
+}
+
 /// Whether [`Database::enqueue_alerts`] stored a row or found its key already there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Enqueued {
@@ -162,18 +195,50 @@ impl Database {
         conn.immediate_transaction(|conn| {
             alerts
                 .iter()
-                .map(|alert| {
-                    let inserted = diesel::insert_or_ignore_into(alert_outbox::table)
-                        .values(alert)
-                        .execute(conn)?
-                        > 0;
-                    let id = alert_outbox::table
-                        .filter(alert_outbox::dedup_key.eq(&alert.dedup_key))
-                        .select(alert_outbox::id)
-                        .first(conn)?;
-                    Ok(Enqueued { id, inserted })
-                })
+                .map(|alert| insert_ignoring_duplicate(conn, alert))
                 .collect()
+        })
+    }
+
+    /// Stores the rows `condition`'s history calls for (see [`ConditionDecision`]):
+    /// - firing: a duplicate within `cooldown_ms` of the last notice; else a reminder when
+    ///   it was sent before and not resolved since; else a first notice;
+    /// - resolved: nothing if never sent or already resolved since the last notice; else the
+    ///   resolved message.
+    ///
+    /// One write transaction, so two concurrent raises of a condition store it once.
+    pub fn enqueue_condition(
+        &self,
+        condition: &NewCondition,
+    ) -> Result<(ConditionDecision, Vec<Enqueued>), DbError> {
+        let mut conn = self.connection()?;
+        conn.immediate_transaction(|conn| {
+            let last_fire = latest_with_prefix(conn, &format!("{}#fire#", condition.key))?;
+            let last_resolved = latest_with_prefix(conn, &format!("{}#resolved#", condition.key))?;
+            let resolved_since_fire = last_fire
+                .is_some_and(|fire| last_resolved.is_some_and(|resolved| resolved >= fire));
+            let decision = match (condition.resolved, last_fire) {
+                (true, None) => ConditionDecision::NeverFired,
+                (true, Some(_)) if resolved_since_fire => ConditionDecision::Duplicate,
+                (true, Some(_)) => ConditionDecision::Resolved,
+                (false, Some(fire)) if condition.now_ms - fire < condition.cooldown_ms => {
+                    ConditionDecision::Duplicate
+                }
+                (false, Some(_)) if !resolved_since_fire => ConditionDecision::Reminder,
+                (false, _) => ConditionDecision::First,
+            };
+            let rows = match decision {
+                ConditionDecision::First | ConditionDecision::Resolved => &condition.first,
+                ConditionDecision::Reminder => &condition.reminder,
+                ConditionDecision::Duplicate | ConditionDecision::NeverFired => {
+                    return Ok((decision, Vec::new()));
+                }
+            };
+            let stored = rows
+                .iter()
+                .map(|row| insert_ignoring_duplicate(conn, row))
+                .collect::<Result<Vec<_>, DbError>>()?;
+            Ok((decision, stored))
         })
     }
 
@@ -281,22 +346,6 @@ impl Database {
         Ok(rows.into_iter().map(OutboxAlert::from).collect())
     }
 
-    /// Whether any row's `dedup_key` starts with `prefix` (the alert actor asks whether a
-    /// condition was ever sent before sending that it resolved).
-    pub fn alert_key_exists(&self, prefix: &str) -> Result<bool, DbError> {
-        let mut conn = self.connection()?;
-        // A prefix range (`prefix <= key < prefix + U+10FFFF`) uses the unique index and needs
-        // no LIKE escaping of `%` and `_` in keys.
-        let upper = format!("{prefix}\u{10FFFF}");
-        let found: Option<i64> = alert_outbox::table
-            .filter(alert_outbox::dedup_key.ge(prefix))
-            .filter(alert_outbox::dedup_key.lt(&upper))
-            .select(alert_outbox::id)
-            .first(&mut conn)
-            .optional()?;
-        Ok(found.is_some())
-    }
-
     /// Deletes delivered and failed rows created before `before_ms` (their attempts go with
     /// them); pending rows are never deleted. Answers the number of rows deleted.
     pub fn prune_alerts(&self, before_ms: i64) -> Result<usize, DbError> {
@@ -332,6 +381,33 @@ impl Database {
             })
             .collect())
     }
+}
+
+fn insert_ignoring_duplicate(
+    conn: &mut SqliteConnection,
+    alert: &NewOutboxAlert,
+) -> Result<Enqueued, DbError> {
+    let inserted = diesel::insert_or_ignore_into(alert_outbox::table)
+        .values(alert)
+        .execute(conn)?
+        > 0;
+    let id = alert_outbox::table
+        .filter(alert_outbox::dedup_key.eq(&alert.dedup_key))
+        .select(alert_outbox::id)
+        .first(conn)?;
+    Ok(Enqueued { id, inserted })
+}
+
+/// The newest `created_at_ms` of rows whose key starts with `prefix`.
+fn latest_with_prefix(conn: &mut SqliteConnection, prefix: &str) -> Result<Option<i64>, DbError> {
+    // A prefix range (`prefix <= key < prefix + U+10FFFF`) uses the unique index and needs no
+    // LIKE escaping of `%` and `_` in keys.
+    let upper = format!("{prefix}\u{10FFFF}");
+    Ok(alert_outbox::table
+        .filter(alert_outbox::dedup_key.ge(prefix))
+        .filter(alert_outbox::dedup_key.lt(&upper))
+        .select(diesel::dsl::max(alert_outbox::created_at_ms))
+        .first(conn)?)
 }
 
 #[cfg(test)]
@@ -373,8 +449,6 @@ mod tests {
                 inserted: false
             }]
         );
-        assert!(db.alert_key_exists("disk#fire#").unwrap());
-        assert!(!db.alert_key_exists("disk#resolved#").unwrap());
         drop(db);
 
         let reopened = Database::open(&config_at(&dir.path().join("db.sqlite"))).unwrap();
@@ -382,6 +456,55 @@ mod tests {
         let due = reopened.due_alerts(10, 10).unwrap();
         assert_eq!(due.len(), 2);
         assert_eq!(reopened.next_alert_due_ms().unwrap(), Some(10));
+    }
+
+    fn condition(resolved: bool, now_ms: i64) -> NewCondition {
+        let kind = if resolved { "resolved" } else { "fire" };
+        NewCondition {
+            key: "disk".to_owned(),
+            resolved,
+            now_ms,
+            cooldown_ms: 1_000,
+            first: vec![alert(&format!("disk#{kind}#{now_ms}@r"), "r", now_ms)],
+            reminder: vec![NewOutboxAlert {
+                title: "reminder".to_owned(),
+                ..alert(&format!("disk#{kind}#{now_ms}@r"), "r", now_ms)
+            }],
+        }
+    }
+
+    #[test]
+    fn conditions_fire_remind_resolve_and_collapse() {
+        let (_dir, db) = migrated_db();
+        let decide = |resolved, at| db.enqueue_condition(&condition(resolved, at)).unwrap().0;
+        assert_eq!(decide(true, 0), ConditionDecision::NeverFired);
+        assert_eq!(decide(false, 10), ConditionDecision::First);
+        assert_eq!(decide(false, 500), ConditionDecision::Duplicate);
+        // Flapping within the cooldown: one resolved message, then quiet.
+        assert_eq!(decide(true, 600), ConditionDecision::Resolved);
+        assert_eq!(decide(false, 700), ConditionDecision::Duplicate);
+        assert_eq!(decide(true, 800), ConditionDecision::Duplicate);
+        // Back after its cooldown: a new first notice, then a reminder a cooldown later.
+        assert_eq!(decide(false, 1_100), ConditionDecision::First);
+        assert_eq!(decide(false, 2_200), ConditionDecision::Reminder);
+        assert_eq!(decide(true, 2_300), ConditionDecision::Resolved);
+        let titles: Vec<String> = db
+            .recent_alerts(100)
+            .unwrap()
+            .into_iter()
+            .rev()
+            .map(|row| format!("{}:{}", row.dedup_key.split('#').nth(1).unwrap(), row.title))
+            .collect();
+        assert_eq!(
+            titles,
+            [
+                "fire:Disk almost full",
+                "resolved:Disk almost full",
+                "fire:Disk almost full",
+                "fire:reminder",
+                "resolved:Disk almost full"
+            ]
+        );
     }
 
     #[test]
