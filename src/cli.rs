@@ -38,6 +38,9 @@ pub enum Command {
     /// LLM router checks and the cost ledger
     #[command(subcommand)]
     Llm(LlmCommand),
+    /// Alert routes
+    #[command(subcommand)]
+    Alert(AlertCommand),
     /// Exit 0 when the running service answers ready (for container health checks)
     Healthcheck(HealthcheckArgs),
 }
@@ -108,6 +111,19 @@ pub enum LlmCommand {
         /// Days back, today included
         #[arg(long, default_value_t = 7)]
         days: u32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertCommand {
+    /// Send a test alert through every configured route now; exit 1 if any route failed
+    Test {
+        /// Only this route (`email` and `slack` are the seed's flat keys)
+        #[arg(long, value_name = "NAME")]
+        route: Option<String>,
+        /// Print JSON (`{"results": [{"route", "ok", "error"}]}`) instead of text
+        #[arg(long)]
+        json: bool,
     },
 }
 

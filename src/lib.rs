@@ -32,7 +32,9 @@
 //!   OpenAI-style clients with structured output, failure classes, fallback chains per request
 //!   kind, retries obeying server delays, per-target circuit breakers, the daily budget with
 //!   its ledger in the database; `llm check` / `llm usage`.
-//! - [`actors::alert`]: the `alerts` config section (the AlertActor arrives with its issue).
+//! - [`actors::alert`]: the AlertActor (durable outbox in the database, email, Slack, webhook
+//!   and Discord-webhook routes, retries, per-route breaker and rate limit, dedup and
+//!   cooldown) and the OpsActor evaluating the operational alert rules.
 //! - [`admin`]: the actix-web admin API (health probes, metrics, sanitized config, status,
 //!   stored messages, OpenAPI) with its access policy.
 //! - [`discord`]: Discord's wire formats (messages, channels, guilds, gateway envelope, close

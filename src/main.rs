@@ -12,7 +12,10 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 
-use cli::{Cli, Command, ConfigCommand, DbCommand, DiscordCommand, HealthcheckArgs, LlmCommand};
+use cli::{
+    AlertCommand, Cli, Command, ConfigCommand, DbCommand, DiscordCommand, HealthcheckArgs,
+    LlmCommand,
+};
 use discord_monitor::actors::db::Database;
 use discord_monitor::app::{self, Mode};
 use discord_monitor::config::{self, Config, ConfigError, ProcessEnv};
@@ -58,6 +61,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Discord(DiscordCommand::Check { json }) => {
             let config = load(&path, explicit)?;
             discord_check(&config, json)
+        }
+        Command::Alert(AlertCommand::Test { route, json }) => {
+            let config = load(&path, explicit)?;
+            alert_test(&config, route.as_deref(), json)
         }
         Command::Run => {
             let config = load(&path, explicit)?;
@@ -122,6 +129,33 @@ fn validate(path: &Path, explicit: bool) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `alert test`: one line (or JSON entry) per route; exit 1 when any route failed.
+fn alert_test(config: &Config, route: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
+    let routes = config.alerts.routes();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let log = slog::Logger::root(slog::Discard, slog::o!());
+    let results = runtime.block_on(discord_monitor::actors::alert::test_routes(
+        &routes, route, &log,
+    ))?;
+    if json {
+        println!("{}", serde_json::json!({ "results": results }));
+    } else {
+        for result in &results {
+            match &result.error {
+                None => println!("ok      {}", result.route),
+                Some(error) => println!("FAILED  {}: {error}", result.route),
+            }
+        }
+    }
+    Ok(if results.iter().all(|result| result.ok) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn healthcheck(config: &Config, args: &HealthcheckArgs) -> anyhow::Result<ExitCode> {

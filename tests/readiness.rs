@@ -104,6 +104,7 @@ async fn restarts_are_reported_and_a_spent_budget_turns_readiness_off() {
     let state = web::Data::new(AdminState {
         health: health.clone(),
         db,
+        alerts: None,
         metrics: Arc::new(Metrics::new()),
         policy: AccessPolicy::new(None, Vec::new()),
         service: ServiceFacts {

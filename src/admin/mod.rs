@@ -9,6 +9,8 @@
 //! - `GET /config` (admin): effective configuration, secrets masked.
 //! - `GET /status` (admin): Discord client health, processing, database, LLM summaries.
 //! - `GET /api/messages` (admin): stored messages, ascending by id.
+//! - `GET /api/alerts` (admin): recent alerts with their delivery state.
+//! - `POST /api/alerts/test` (admin): a test alert through every route, one result each.
 //! - `GET /openapi.json`: the description of all of the above.
 //!
 //! Access rules are in [`auth`]; errors are always `{"error": ".."}` ([`error::AdminError`]).

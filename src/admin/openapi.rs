@@ -13,6 +13,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/config"),
     ("GET", "/status"),
     ("GET", "/api/messages"),
+    ("GET", "/api/alerts"),
+    ("POST", "/api/alerts/test"),
     ("GET", "/openapi.json"),
 ];
 
@@ -24,6 +26,51 @@ pub fn document(version: &str) -> Value {
         json!({"name": name, "in": "query", "required": false, "description": description,
                "schema": {"type": "string", "pattern": "^[0-9]{1,20}$"}})
     };
+    let api_alerts = json!({"get": {
+                "summary": "Recent alerts with their delivery state, newest first",
+                "description": "One row per alert and route from the durable outbox: \
+                    `state` is pending (waiting for its next try at `next_attempt_at_ms`), \
+                    delivered or failed (its route is no longer configured).",
+                "security": admin_security,
+                "parameters": [
+                    {"name": "limit", "in": "query", "required": false,
+                     "description": "at most this many alerts (default 100)",
+                     "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}
+                ],
+                "responses": {"200": {"description": "alerts", "content": {"application/json": {
+                    "schema": {"type": "object", "required": ["alerts"], "properties": {
+                        "alerts": {"type": "array", "items": {"type": "object", "properties": {
+                            "id": {"type": "integer"}, "dedup_key": {"type": "string"},
+                            "event": {"type": "string"}, "severity": {"type": "string",
+                                "enum": ["info", "warning", "error", "critical"]},
+                            "phase": {"type": "string",
+                                "enum": ["firing", "reminder", "resolved", "test"]},
+                            "title": {"type": "string"}, "route": {"type": "string"},
+                            "state": {"type": "string", "enum": ["pending", "delivered", "failed"]},
+                            "attempts": {"type": "integer"},
+                            "next_attempt_at_ms": {"type": "integer"},
+                            "last_error": {"type": ["string", "null"]},
+                            "created_at_ms": {"type": "integer"},
+                            "delivered_at_ms": {"type": ["integer", "null"]}}}}}}}}},
+                    "400": json_error("invalid limit"),
+                    "401": json_error("missing or wrong bearer token"),
+                    "503": json_error("alerting or the database is unavailable")}}});
+    let api_alerts_test = json!({"post": {
+                "summary": "Send a test alert through every route (or one) now",
+                "description": "Bypasses the outbox so that the answer says whether each \
+                    route delivers. Body (optional): `{\"route\": \"name\"}`.",
+                "security": admin_security,
+                "requestBody": {"required": false, "content": {"application/json": {"schema": {
+                    "type": "object", "properties": {"route": {"type": "string"}}}}}},
+                "responses": {"200": {"description": "one result per route", "content": {"application/json": {
+                    "schema": {"type": "object", "required": ["results"], "properties": {
+                        "results": {"type": "array", "items": {"type": "object",
+                            "required": ["route", "ok", "error"], "properties": {
+                            "route": {"type": "string"}, "ok": {"type": "boolean"},
+                            "error": {"type": ["string", "null"]}}}}}}}}},
+                    "400": json_error("unknown route, or no route configured"),
+                    "401": json_error("missing or wrong bearer token"),
+                    "503": json_error("alerting is unavailable")}}});
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -79,6 +126,8 @@ pub fn document(version: &str) -> Value {
                         "processing_status", "database", "llm"]}}}},
                     "401": json_error("missing or wrong bearer token"),
                     "403": json_error("not allowed from this address")}}},
+            "/api/alerts": api_alerts,
+            "/api/alerts/test": api_alerts_test,
             "/api/messages": {"get": {
                 "summary": "Stored messages, ascending by id",
                 "description": "Pages like Discord's history: with `after`, the oldest \

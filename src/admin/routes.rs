@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::error::AdminError;
 use super::openapi;
 use super::state::{AdminState, DiscordStatusSources};
+use crate::actors::alert::{AlertError, ListAlerts, TestRoutes};
 use crate::actors::db::{GetStats, MessageQuery, QueryMessages};
 use crate::actors::gateway::GetGatewayStatus;
 use crate::actors::health::{GetHealth, HealthReport};
@@ -237,6 +238,105 @@ pub async fn messages(
     Ok(HttpResponse::Ok().json(json!({ "messages": messages })))
 }
 
+/// Alerts per `/api/alerts` answer when `limit` is not given.
+pub const DEFAULT_ALERT_LIMIT: i64 = 100;
+
+/// `/api/alerts?limit=`: the newest outbox rows with their delivery state.
+pub async fn alerts(
+    _: AdminAccess,
+    req: HttpRequest,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, AdminError> {
+    let pairs = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
+        .map_err(|err| AdminError::BadRequest(format!("malformed query string: {err}")))?
+        .into_inner();
+    let mut limit = DEFAULT_ALERT_LIMIT;
+    for (name, value) in pairs {
+        match (name.as_str(), value.trim().parse::<i64>()) {
+            ("limit", Ok(parsed)) if (1..=1000).contains(&parsed) => limit = parsed,
+            ("limit", _) => {
+                return Err(AdminError::BadRequest(format!(
+                    "limit must be an integer from 1 to 1000, got {value:?}"
+                )));
+            }
+            _ => {
+                return Err(AdminError::BadRequest(format!(
+                    "unknown query parameter `{name}` (allowed: limit)"
+                )));
+            }
+        }
+    }
+    let alerts = alert_handle(&state)?
+        .send(ListAlerts { limit })
+        .await
+        .map_err(|err| AdminError::Unavailable("alerts", err.to_string()))?
+        .map_err(alert_error)?;
+    let alerts: Vec<Value> = alerts
+        .into_iter()
+        .map(|row| {
+            let phase = serde_json::from_str::<Value>(&row.fields_json)
+                .ok()
+                .and_then(|extras| extras.get("phase").cloned())
+                .unwrap_or(Value::Null);
+            json!({
+                "id": row.id, "dedup_key": row.dedup_key, "event": row.event,
+                "severity": row.severity, "phase": phase, "title": row.title,
+                "route": row.route, "state": row.state, "attempts": row.attempts,
+                "next_attempt_at_ms": row.next_attempt_at_ms, "last_error": row.last_error,
+                "created_at_ms": row.created_at_ms, "delivered_at_ms": row.delivered_at_ms,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "alerts": alerts })))
+}
+
+/// Body of `POST /api/alerts/test`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestAlertsRequest {
+    pub route: Option<String>,
+}
+
+/// `POST /api/alerts/test`: a test alert through every route (or `route`) now.
+pub async fn test_alerts(
+    _: AdminAccess,
+    state: web::Data<AdminState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AdminError> {
+    let request: TestAlertsRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        TestAlertsRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|err| AdminError::BadRequest(format!("invalid body: {err}")))?
+    };
+    let results = alert_handle(&state)?
+        .send(TestRoutes {
+            route: request.route,
+        })
+        .await
+        .map_err(|err| AdminError::Unavailable("alerts", err.to_string()))?
+        .map_err(alert_error)?;
+    Ok(HttpResponse::Ok().json(json!({ "results": results })))
+}
+
+fn alert_handle(
+    state: &AdminState,
+) -> Result<&crate::supervisor::ComponentHandle<crate::actors::alert::AlertActor>, AdminError> {
+    state
+        .alerts
+        .as_ref()
+        .ok_or_else(|| AdminError::Unavailable("alerts", "not running".to_owned()))
+}
+
+fn alert_error(err: AlertError) -> AdminError {
+    match err {
+        AlertError::UnknownRoute(_) | AlertError::NoRoutes => {
+            AdminError::BadRequest(err.to_string())
+        }
+        other => AdminError::Unavailable("alerts", crate::logging::error_chain(&other)),
+    }
+}
+
 /// Parses the query string by hand so every mistake gets its own clear message, including
 /// parameters we do not know (a typo like `chanel_id` must not silently return everything).
 pub fn parse_message_query(query_string: &str) -> Result<MessageQuery, AdminError> {
@@ -297,6 +397,13 @@ pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, AdminError> {
 }
 
 /// A served path with the wrong method.
+/// 405 for a POST-only route.
+pub async fn post_only(req: HttpRequest) -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header((header::ALLOW, "POST"))
+        .json(json!({"error": format!("{} is not allowed on {} (use POST)", req.method(), req.path())}))
+}
+
 pub async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
     HttpResponse::MethodNotAllowed()
         .insert_header((header::ALLOW, "GET"))

@@ -35,6 +35,12 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(get("/config", web::get().to(routes::config)))
         .service(get("/status", web::get().to(routes::status)))
         .service(get("/api/messages", web::get().to(routes::messages)))
+        .service(get("/api/alerts", web::get().to(routes::alerts)))
+        .service(
+            web::resource("/api/alerts/test")
+                .route(web::post().to(routes::test_alerts))
+                .default_service(web::to(routes::post_only)),
+        )
         .service(get("/openapi.json", web::get().to(routes::openapi)));
 }
 

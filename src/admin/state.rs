@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use slog::Logger;
 
 use super::auth::AccessPolicy;
+use crate::actors::alert::AlertActor;
 use crate::actors::backfill::SharedBackfillStatus;
 use crate::actors::db::DbActor;
 use crate::actors::gateway::GatewayActor;
@@ -25,6 +26,8 @@ use crate::system_stats::SharedProcessSampler;
 pub struct AdminState {
     pub health: Addr<HealthActor>,
     pub db: ComponentHandle<DbActor>,
+    /// `/api/alerts*`; `None` when the service runs without alerting (they answer 503).
+    pub alerts: Option<ComponentHandle<AlertActor>>,
     pub metrics: Arc<Metrics>,
     pub policy: AccessPolicy,
     pub service: ServiceFacts,

@@ -9,7 +9,7 @@ mod shutdown;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix::{Actor, Addr};
+use actix::{Actor, Addr, Recipient};
 use actix_web::web;
 use chrono::Utc;
 use serde_json::json;
@@ -17,11 +17,15 @@ use slog::{Logger, error, info, o, warn};
 
 pub use error::AppError;
 
+use crate::actors::alert::ops::{OpsSources, cpu_limit_cores, discord_errors_from};
+use crate::actors::alert::rules::OpsThresholds;
+use crate::actors::alert::{AlertActor, AlertSettings, OpsActor};
 use crate::actors::db::{Database, DbActor, ProbeWritable};
 use crate::actors::health::{
     ComponentStatus, ComponentStatusChanged, HealthActor, Probe, RegisterComponent, RegisterProbe,
 };
-use crate::actors::llm::{LlmRouterActor, RouterSettings};
+use crate::actors::ingest::{IngestSender, IngestStats};
+use crate::actors::llm::{LlmAlert, LlmRouterActor, RouterSettings};
 use crate::admin::auth::AccessPolicy;
 use crate::admin::{AdminState, DiscordStatusSources, ProbeRefresh, ServiceFacts};
 use crate::config::Config;
@@ -33,6 +37,8 @@ use crate::system_stats::{ProcessFigures, SharedProcessSampler};
 pub const DATABASE_COMPONENT: &str = "database";
 pub const ADMIN_API_COMPONENT: &str = "admin_api";
 pub const LLM_COMPONENT: &str = "llm_router";
+pub const ALERTS_COMPONENT: &str = "alerts";
+pub const OPS_RULES_COMPONENT: &str = "ops_rules";
 /// The probe behind "the DB is writable" in `/health/ready`.
 pub const DATABASE_WRITABLE_PROBE: &str = "database_writable";
 
@@ -69,19 +75,42 @@ pub async fn serve(config: Config, mode: Mode, log: Logger) -> Result<(), AppErr
     let mut components = ComponentSupervisor::new(health.clone().recipient());
 
     let db = start_database(&config, &log, &health, &mut components).await?;
+    let alerts = start_alerts(&config, &log, &health, &mut components, &db, &metrics).await?;
     let discord = discord::start(&config, &log, &health, &mut components, &db, &metrics).await?;
     register_component_metrics(&metrics, &db);
+    register_component_metrics(&metrics, &alerts);
     register_component_metrics(&metrics, &discord.gateway);
     register_component_metrics(&metrics, &discord.ingest);
     register_component_metrics(&metrics, &discord.backfill);
     register_component_metrics(&metrics, &discord.limiter);
-    let llm = start_llm(&config, &log, &health, &mut components, &db).await?;
-    register_component_metrics(&metrics, &llm);
     let sampler = SharedProcessSampler::new(config.processing.memory_limit_mb)
         .map(Arc::new)
         .inspect_err(|err| warn!(log, "No process figures"; "error" => %err))
         .ok();
     register_service_metrics(&metrics, &config, started, sampler.as_ref());
+    let ops = start_ops_rules(
+        &config,
+        &log,
+        &health,
+        &mut components,
+        &alerts,
+        OpsInputs {
+            sampler: sampler.clone(),
+            metrics: Arc::clone(&metrics),
+            ingest_stats: Arc::clone(&discord.ingest_stats),
+            queue: discord.queue.clone(),
+        },
+    )
+    .await?;
+    register_component_metrics(&metrics, &ops);
+    // The router's budget and dead-target events go to the ops rules, which alert.
+    let llm_alerts = ops
+        .addr()
+        .map(|addr| addr.recipient())
+        .inspect_err(|err| warn!(log, "LLM alerts will not be delivered"; "error" => %err))
+        .ok();
+    let llm = start_llm(&config, &log, &health, &mut components, &db, llm_alerts).await?;
+    register_component_metrics(&metrics, &llm);
 
     let policy = AccessPolicy::new(
         config.admin.token.clone(),
@@ -93,6 +122,7 @@ pub async fn serve(config: Config, mode: Mode, log: Logger) -> Result<(), AppErr
     let state = web::Data::new(AdminState {
         health: health.clone(),
         db: db.clone(),
+        alerts: Some(alerts.clone()),
         metrics: Arc::clone(&metrics),
         policy,
         service: ServiceFacts {
@@ -234,6 +264,108 @@ async fn start_database(
     Ok(handle)
 }
 
+/// The AlertActor, supervised. Not required for readiness: a receiver being down must not
+/// take the service out of its load balancer, and undelivered alerts wait in the outbox.
+async fn start_alerts(
+    config: &Config,
+    log: &Logger,
+    health: &Addr<HealthActor>,
+    components: &mut ComponentSupervisor,
+    db: &ComponentHandle<DbActor>,
+    metrics: &Arc<Metrics>,
+) -> Result<ComponentHandle<AlertActor>, AppError> {
+    health
+        .send(RegisterComponent {
+            name: ALERTS_COMPONENT.to_owned(),
+            required: false,
+        })
+        .await
+        .map_err(|err| AppError::Startup(format!("health actor: {err}")))?;
+    let settings = Arc::new(AlertSettings::from_config(&config.alerts));
+    info!(log, "Alert routes"; "routes" => settings.routes.iter()
+        .map(|route| route.name.as_str()).collect::<Vec<_>>().join(","));
+    let (db, log, metrics) = (db.clone(), log.clone(), Arc::clone(metrics));
+    Ok(components.supervise(
+        ALERTS_COMPONENT,
+        RestartPolicy::from_config(&config.monitoring),
+        move |lifecycle| {
+            AlertActor::new(Arc::clone(&settings), db.clone(), lifecycle, &log)
+                .with_metrics(Arc::clone(&metrics))
+        },
+    ))
+}
+
+/// What the ops rules read from the rest of the service.
+struct OpsInputs {
+    sampler: Option<Arc<SharedProcessSampler>>,
+    metrics: Arc<Metrics>,
+    ingest_stats: Arc<IngestStats>,
+    queue: IngestSender,
+}
+
+/// The ops alert rules, supervised; optional for readiness like the alerts themselves.
+async fn start_ops_rules(
+    config: &Config,
+    log: &Logger,
+    health: &Addr<HealthActor>,
+    components: &mut ComponentSupervisor,
+    alerts: &ComponentHandle<AlertActor>,
+    inputs: OpsInputs,
+) -> Result<ComponentHandle<OpsActor>, AppError> {
+    health
+        .send(RegisterComponent {
+            name: OPS_RULES_COMPONENT.to_owned(),
+            required: false,
+        })
+        .await
+        .map_err(|err| AppError::Startup(format!("health actor: {err}")))?;
+    let metrics = inputs.metrics;
+    let (stats, queue) = (inputs.ingest_stats, inputs.queue);
+    let waiting_since = std::sync::Mutex::new(None::<u64>);
+    let sources = OpsSources {
+        sampler: inputs.sampler,
+        cpu_limit_cores: cpu_limit_cores(),
+        health: Some(health.clone()),
+        database_probe: Some(DATABASE_WRITABLE_PROBE.to_owned()),
+        discord_errors: Some(Arc::new(move || discord_errors_from(&metrics))),
+        // Stalled for as long as events have been waiting with no batch finished since:
+        // measured from the later of "the queue stopped being empty" and the last batch, so
+        // an event arriving after a quiet hour is not a stall.
+        pipeline_stall: Some(Arc::new(move || {
+            let now_ms = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0);
+            let Ok(mut waiting_since) = waiting_since.lock() else {
+                return Duration::ZERO;
+            };
+            if queue.max_capacity() == queue.capacity() {
+                *waiting_since = None;
+                return Duration::ZERO;
+            }
+            let since = *waiting_since.get_or_insert(now_ms);
+            let last_batch_ms = stats
+                .last_batch_at_ms
+                .load(std::sync::atomic::Ordering::Relaxed);
+            Duration::from_millis(now_ms.saturating_sub(since.max(last_batch_ms)))
+        })),
+    };
+    let thresholds = OpsThresholds::from_config(&config.alerts);
+    let interval = Duration::from_secs(config.alerts.rules_interval_secs.max(1));
+    let (recipient, log) = (alerts.recipient(), log.clone());
+    Ok(components.supervise(
+        OPS_RULES_COMPONENT,
+        RestartPolicy::from_config(&config.monitoring),
+        move |lifecycle| {
+            OpsActor::new(
+                thresholds.clone(),
+                interval,
+                sources.clone(),
+                recipient.clone(),
+                lifecycle,
+                &log,
+            )
+        },
+    ))
+}
+
 /// Process-level figures every scrape should see.
 /// `discord_monitor_component_up{component}` (1 up or degraded, else 0) and its restarts.
 fn register_component_metrics<A: Actor<Context = actix::Context<A>>>(
@@ -323,6 +455,7 @@ async fn start_llm(
     health: &Addr<HealthActor>,
     components: &mut ComponentSupervisor,
     db: &ComponentHandle<DbActor>,
+    alerts: Option<Recipient<LlmAlert>>,
 ) -> Result<ComponentHandle<LlmRouterActor>, AppError> {
     health
         .send(RegisterComponent {
@@ -346,7 +479,7 @@ async fn start_llm(
                 RouterSettings::default(),
                 db_addr.clone().recipient(),
                 db_addr.clone().recipient(),
-                None,
+                alerts.clone(),
                 lifecycle,
                 &log,
             )

@@ -235,6 +235,10 @@ pub fn override_for_key(key: &str) -> Option<&'static EnvOverride> {
 
 /// Keys holding credentials; their values never appear in any message.
 pub fn is_secret_key(key: &str) -> bool {
+    if let Some(route_key) = key.strip_prefix("alerts.routes.") {
+        let leaf = route_key.split('.').next().unwrap_or(route_key);
+        return crate::actors::alert::config::ROUTE_SECRET_KEYS.contains(&leaf);
+    }
     override_for_key(key).is_some_and(|entry| entry.kind == ValueKind::Secret)
 }
 

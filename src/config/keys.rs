@@ -457,6 +457,94 @@ pub const KEYS: &[KeyDoc] = &[
         "Slack incoming-webhook URL (http or https); required when Slack is enabled; never printed.",
         ANY,
     ),
+    key(
+        "alerts.routes",
+        "Further destinations, each an object with `name` (unique), `kind` (email, slack, \
+         webhook, discord_webhook), `enabled` (true), `min_severity` (info, warning, error, \
+         critical), `max_per_minute` (30), `timeout_secs` (30) and `events` (only these events; \
+         empty: all); email: `smtp_host`, \
+         `smtp_port`, `tls` (starttls, implicit, none), `tls_ca_file`, `username`, `password`, \
+         `from`, `to`; slack: `webhook_url`; webhook: `url`, `headers`, `hmac_secret` \
+         (X-Signature-256 header); discord_webhook: `url`. The flat email/Slack keys above \
+         are the routes named `email` and `slack`. Secrets are never printed.",
+        ANY,
+    ),
+    key(
+        "alerts.cooldown_secs",
+        "Seconds before the same condition is sent again (as a reminder while it still fires).",
+        range(1.0, 604_800.0),
+    ),
+    key(
+        "alerts.retry_initial_secs",
+        "Seconds before the first retry of a failed delivery; doubles per attempt, with jitter.",
+        range(1.0, 3_600.0),
+    ),
+    key(
+        "alerts.retry_max_secs",
+        "Ceiling of the retry backoff, in seconds; undelivered alerts are retried forever.",
+        range(1.0, 86_400.0),
+    ),
+    key(
+        "alerts.breaker_failure_threshold",
+        "Failed deliveries in a row that open a route's circuit breaker and raise an alert on \
+         the other routes.",
+        range(1.0, 1_000.0),
+    ),
+    key(
+        "alerts.breaker_open_secs",
+        "Seconds an open breaker waits before one trial delivery.",
+        range(1.0, 86_400.0),
+    ),
+    key(
+        "alerts.outbox_retention_days",
+        "Days delivered and failed alerts are kept in the outbox (pending ones stay until \
+         delivered).",
+        range(1.0, 3_650.0),
+    ),
+    key(
+        "alerts.rules_interval_secs",
+        "Seconds between evaluations of the operational alert rules.",
+        range(1.0, 3_600.0),
+    ),
+    key(
+        "alerts.memory_percent",
+        "Memory use, in percent of the container's cgroup limit (else \
+         `processing.memory_limit_mb`), above which `memory_high` fires.",
+        above_at_most(0.0, 100.0),
+    ),
+    key(
+        "alerts.memory_sustain_secs",
+        "Seconds memory must stay above `memory_percent` before the alert fires.",
+        range(0.0, 86_400.0),
+    ),
+    key(
+        "alerts.cpu_percent",
+        "CPU use, in percent of the container's CPU quota (else the host's cores), above which \
+         `cpu_high` fires.",
+        above_at_most(0.0, 100.0),
+    ),
+    key(
+        "alerts.cpu_sustain_secs",
+        "Seconds CPU must stay above `cpu_percent` before the alert fires.",
+        range(0.0, 86_400.0),
+    ),
+    key(
+        "alerts.discord_errors_per_minute",
+        "Discord API errors (4xx/5xx/429 answers, gateway reconnects) per minute that count as \
+         a spike.",
+        above_at_most(0.0, 1_000_000.0),
+    ),
+    key(
+        "alerts.pipeline_stall_secs",
+        "Seconds work may wait without progress before the pipeline counts as stalled.",
+        range(1.0, 86_400.0),
+    ),
+    key(
+        "alerts.llm_budget_warning_percent",
+        "Percent of `llm.daily_cost_limit` spent that raises the budget warning; 100% raises a \
+         critical alert.",
+        above_at_most(0.0, 100.0),
+    ),
     key("admin", "Who may use the admin API.", ANY),
     key(
         "admin.token",

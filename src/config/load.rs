@@ -289,7 +289,14 @@ fn remove_offending_key(root: &mut Value, segments: &[Segment]) -> bool {
 /// correction, enums their allowed values, and type errors a plain description. Values of
 /// secret keys are never repeated.
 fn describe_serde_error(key: &str, message: &str, origins: &Origins) -> ConfigProblem {
-    let plain = key.split('[').next().unwrap_or(key);
+    let without_indexes = strip_indexes(key);
+    // Inside a list of objects (`alerts.routes[0].smtp_port`) the key is named without its
+    // index; elsewhere an index names an element of a plain list (`alerts.email_to[1]`).
+    let plain = if without_indexes.starts_with("alerts.routes.") {
+        without_indexes.as_str()
+    } else {
+        key.split('[').next().unwrap_or(key)
+    };
     let (parent, leaf) = match plain.rsplit_once('.') {
         Some((parent, leaf)) => (parent, leaf),
         None => ("", plain),
@@ -358,8 +365,27 @@ fn found_text(message: &str) -> Option<&str> {
     Some(&message[start..start + len])
 }
 
+/// `alerts.routes[2].smtp_port` as `alerts.routes.smtp_port`.
+fn strip_indexes(key: &str) -> String {
+    let mut plain = String::with_capacity(key.len());
+    let mut in_index = false;
+    for character in key.chars() {
+        match character {
+            '[' => in_index = true,
+            ']' => in_index = false,
+            _ if !in_index => plain.push(character),
+            _ => {}
+        }
+    }
+    plain
+}
+
 fn unknown_key_hint(parent: &str, leaf: &str) -> String {
-    let siblings = child_keys(parent);
+    let siblings = if parent == "alerts.routes" {
+        crate::actors::alert::config::ROUTE_KEYS.to_vec()
+    } else {
+        child_keys(parent)
+    };
     let section = if parent.is_empty() {
         "the top level".to_owned()
     } else {

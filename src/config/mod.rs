@@ -134,6 +134,7 @@ impl Config {
         .into_iter()
         .flatten()
         .chain(self.llm.secrets())
+        .chain(self.alerts.route_secrets())
         .collect()
     }
 
@@ -694,6 +695,102 @@ mod tests {
         let unknown_kind = r#"{"llm": {"providers": [{"name": "b", "kind": "gemeni"}]}}"#;
         let problems = problems_of(load_str(unknown_kind, &no_env()));
         assert_eq!(problems[0].key, "llm.providers[0].kind", "{problems:#?}");
+    }
+
+    #[test]
+    fn seed_flat_keys_are_the_email_and_slack_routes() {
+        use crate::actors::alert::config::{RouteTarget, SmtpTls};
+        let env = MapEnv::new([
+            ("SLACK_ENABLED", "true"),
+            (
+                "SLACK_WEBHOOK_URL",
+                "https://hooks.slack.com/services/T/B/x",
+            ),
+        ]);
+        let config = load_str(SEED_EXAMPLE, &env).unwrap();
+        let routes = config.alerts.routes();
+        let names: Vec<&str> = routes.iter().map(|route| route.name.as_str()).collect();
+        assert_eq!(names, ["email", "slack"]);
+        let RouteTarget::Email(email) = &routes[0].target else {
+            panic!("{routes:?}");
+        };
+        assert_eq!(email.smtp_host, "smtp.gmail.com");
+        assert_eq!((email.smtp_port, email.tls), (587, SmtpTls::Starttls));
+        assert_eq!(email.to, ["admin@company.com"]);
+    }
+
+    #[test]
+    fn the_issue_routes_load_and_their_secrets_stay_hidden() {
+        use crate::actors::alert::config::{RouteKind, Severity};
+        let text = r#"{"alerts": {"routes": [
+          {"name": "ops-mail", "kind": "email", "min_severity": "warning", "smtp_host": "smtp.example.com",
+           "smtp_port": 587, "tls": "starttls", "tls_ca_file": null, "username": "u", "password": "zq-route-pass",
+           "from": "discord-monitor@example.com", "to": ["admin@example.com"]},
+          {"name": "slack", "kind": "slack", "webhook_url": "https://hooks.slack.com/zq-route-slack", "min_severity": "info"},
+          {"name": "hook", "kind": "webhook", "url": "https://example.com/hook", "headers": {"X-Env": "prod"},
+           "hmac_secret": "zq-route-hmac", "min_severity": "info"},
+          {"name": "discord", "kind": "discord_webhook", "url": "https://discord.com/api/webhooks/zq-route-discord"}
+        ]}}"#;
+        let config = load_str(text, &no_env()).unwrap();
+        let routes = config.alerts.routes();
+        let kinds: Vec<RouteKind> = routes.iter().map(|route| route.target.kind()).collect();
+        assert_eq!(
+            kinds,
+            [
+                RouteKind::Email,
+                RouteKind::Slack,
+                RouteKind::Webhook,
+                RouteKind::DiscordWebhook
+            ]
+        );
+        assert_eq!(routes[0].min_severity, Severity::Warning);
+        assert_eq!(config.secrets().len(), 5);
+        let shown = config.show_json();
+        for secret in [
+            "zq-route-pass",
+            "zq-route-slack",
+            "zq-route-hmac",
+            "zq-route-discord",
+        ] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+    }
+
+    #[test]
+    fn route_problems_name_their_key_path() {
+        let text = r#"{"alerts": {"email_enabled": false, "routes": [
+          {"name": "a", "kind": "email", "smtp_host": "h", "from": "nobody", "webhook_url": "https://x/y"},
+          {"name": "a", "kind": "webhook", "url": "zq-not-a-url-secret"},
+          {"name": "b", "kind": "slack", "webhook_url": "https://x/y", "smtp_prot": 25},
+          {"name": "c", "kind": "pager", "url": "https://x"},
+          {"name": "d", "kind": "webhook", "url": "https://x", "hmac_secret": 12345678}
+        ]}}"#;
+        let err = load_str(text, &no_env()).unwrap_err();
+        let rendered = err.to_string();
+        let problems = err.problems();
+        let keys: BTreeSet<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        for key in [
+            "alerts.routes[0].to",
+            "alerts.routes[0].from",
+            "alerts.routes[0].webhook_url",
+            "alerts.routes[1].name",
+            "alerts.routes[1].url",
+            "alerts.routes[2].smtp_prot",
+            "alerts.routes[3].kind",
+            "alerts.routes[4].hmac_secret",
+        ] {
+            assert!(keys.contains(key), "{key} missing in {rendered}");
+        }
+        let typo = problem_for(problems, "alerts.routes[2].smtp_prot");
+        assert!(
+            typo.hint
+                .as_deref()
+                .unwrap()
+                .contains("did you mean `smtp_port`?"),
+            "{typo:?}"
+        );
+        assert!(!rendered.contains("zq-not-a-url-secret"), "{rendered}");
+        assert!(!rendered.contains("12345678"), "{rendered}");
     }
 
     #[test]

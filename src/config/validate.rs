@@ -11,6 +11,7 @@ use super::env::override_for_key;
 use super::error::ConfigProblem;
 use super::keys::{Allowed, KEYS, one_of_hint};
 use super::load::Origins;
+use crate::actors::alert::config::RouteKind;
 use crate::admin::config::parse_network;
 
 pub(crate) fn check(config: &Config, origins: &Origins, problems: &mut Vec<ConfigProblem>) {
@@ -19,6 +20,7 @@ pub(crate) fn check(config: &Config, origins: &Origins, problems: &mut Vec<Confi
     check_health_check_host(config, origins, problems);
     check_email(config, origins, problems);
     check_slack(config, origins, problems);
+    check_routes(config, origins, problems);
     check_allowed_cidrs(config, origins, problems);
     check_discord(config, origins, problems);
     check_llm(config, origins, problems);
@@ -375,6 +377,142 @@ fn check_slack(config: &Config, origins: &Origins, problems: &mut Vec<ConfigProb
             Some("expected https://hooks.slack.com/services/...".to_owned()),
         )),
         _ => {}
+    }
+}
+
+fn check_routes(config: &Config, origins: &Origins, problems: &mut Vec<ConfigProblem>) {
+    let alerts = &config.alerts;
+    // The flat keys own the names `email` and `slack` when they are enabled.
+    let mut names: Vec<&str> = [
+        (alerts.email_enabled, "email"),
+        (alerts.slack_enabled, "slack"),
+    ]
+    .into_iter()
+    .filter_map(|(enabled, name)| enabled.then_some(name))
+    .collect();
+    for (index, route) in alerts.routes.iter().enumerate() {
+        let prefix = format!("alerts.routes[{index}]");
+        let name = route.name.trim();
+        if name.is_empty() {
+            problems.push(origins.problem(&format!("{prefix}.name"), "must not be empty", None));
+        } else if names.contains(&name) {
+            problems.push(
+                origins.problem(
+                    &format!("{prefix}.name"),
+                    format!("route name `{name}` is used twice"),
+                    Some(
+                        "route names are unique; `email` and `slack` belong to the flat keys \
+                     when those are enabled"
+                            .to_owned(),
+                    ),
+                ),
+            );
+        } else {
+            names.push(name);
+        }
+        let kind = route.kind.map_or("", RouteKind::as_str);
+        for (key, missing) in route.required_keys() {
+            let key_path = format!("{prefix}.{key}");
+            // An unknown `kind` was reported (and dropped) while deserializing.
+            let reported = problems.iter().any(|problem| problem.key == key_path);
+            if missing && !reported {
+                let message = if kind.is_empty() {
+                    "required: email, slack, webhook or discord_webhook".to_owned()
+                } else {
+                    format!("required for a `{kind}` route")
+                };
+                problems.push(origins.problem(&key_path, message, None));
+            }
+        }
+        for key in route.foreign_keys() {
+            problems.push(origins.problem(
+                &format!("{prefix}.{key}"),
+                format!("does not apply to a `{kind}` route"),
+                Some("remove it, or set `kind` to the route it belongs to".to_owned()),
+            ));
+        }
+        let urls = [("webhook_url", &route.webhook_url), ("url", &route.url)];
+        for (key, url) in urls {
+            // The URL may embed its credential: say what is wrong without echoing it.
+            if let Some(url) = url
+                && !is_http_url(url.expose())
+            {
+                problems.push(origins.problem(
+                    &format!("{prefix}.{key}"),
+                    "is not an http(s) URL",
+                    None,
+                ));
+            }
+        }
+        let addresses = route
+            .from
+            .iter()
+            .map(|address| (format!("{prefix}.from"), address))
+            .chain(
+                route
+                    .to
+                    .iter()
+                    .enumerate()
+                    .map(|(i, address)| (format!("{prefix}.to[{i}]"), address)),
+            );
+        for (key, address) in addresses {
+            if !is_plausible_email(address) {
+                problems.push(origins.problem(
+                    &key,
+                    format!("`{address}` is not an email address"),
+                    Some("write it as name@example.org".to_owned()),
+                ));
+            }
+        }
+        if let Some(file) = &route.tls_ca_file
+            && !file.is_file()
+        {
+            problems.push(origins.problem(
+                &format!("{prefix}.tls_ca_file"),
+                format!("{} is not a readable file", file.display()),
+                Some("a PEM file with the CA certificate".to_owned()),
+            ));
+        }
+        if route.smtp_port == Some(0) {
+            problems.push(origins.problem(
+                &format!("{prefix}.smtp_port"),
+                "0 is out of range",
+                Some("allowed: 1 to 65535".to_owned()),
+            ));
+        }
+        let positive = [
+            ("max_per_minute", u64::from(route.max_per_minute)),
+            ("timeout_secs", route.timeout_secs),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                problems.push(origins.problem(
+                    &format!("{prefix}.{key}"),
+                    "0 is out of range",
+                    Some("allowed: at least 1".to_owned()),
+                ));
+            }
+        }
+        for header in route.headers.keys() {
+            let valid = !header.is_empty()
+                && header
+                    .bytes()
+                    .all(|byte| byte.is_ascii_alphanumeric() || b"-_".contains(&byte));
+            if !valid {
+                problems.push(origins.problem(
+                    &format!("{prefix}.headers"),
+                    format!("`{header}` is not a valid header name"),
+                    Some("letters, digits, `-` and `_`".to_owned()),
+                ));
+            }
+        }
+    }
+    if alerts.retry_max_secs < alerts.retry_initial_secs {
+        problems.push(origins.problem(
+            "alerts.retry_max_secs",
+            "must not be below `alerts.retry_initial_secs`",
+            None,
+        ));
     }
 }
 

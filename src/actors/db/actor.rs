@@ -20,14 +20,16 @@ use super::error::DbError;
 use super::llm_usage::LlmUsageTotal;
 use super::messages::{
     ApplyPartialUpdates, BookLlmUsage, CheckIntegrity, Checkpoint, CountMessagesPerChannel,
-    GetCursors, GetOpenThreads, GetStats, LlmCostOnDay, LlmUsageSince, MarkBackfillComplete,
-    MarkDeleted, ProbeWritable, QueryMessages, SearchMessages, SetCursor, StoreMessages,
-    UpsertChannels, UpsertGuilds,
+    DueAlerts, EnqueueAlerts, EnqueueCondition, GetCursors, GetOpenThreads, GetStats, LlmCostOnDay,
+    LlmUsageSince, MarkBackfillComplete, MarkDeleted, NextAlertDue, PostponeAlert, ProbeWritable,
+    PruneAlerts, QueryMessages, RecentAlerts, RecordAlertAttempt, SearchMessages, SetCursor,
+    StoreMessages, UpsertChannels, UpsertGuilds,
 };
 use super::model::{
     ChannelMessageCount, ChannelRecord, CheckpointOutcome, DbStats, DeleteOutcome, IngestCursor,
     IntegrityReport, StoreOutcome, StoredMessage,
 };
+use super::outbox::{ConditionDecision, Enqueued, OutboxAlert};
 use crate::logging::{error_chain, log_if_slow};
 use crate::supervisor::Lifecycle;
 
@@ -314,6 +316,74 @@ impl Handler<Checkpoint> for DbActor {
 }
 
 /// A small fixed vocabulary for the `error_type` log field.
+impl Handler<EnqueueAlerts> for DbActor {
+    type Result = ResponseActFuture<Self, Result<Vec<Enqueued>, DbError>>;
+
+    fn handle(&mut self, msg: EnqueueAlerts, _ctx: &mut Self::Context) -> Self::Result {
+        self.run("enqueue_alerts", move |db| db.enqueue_alerts(&msg.alerts))
+    }
+}
+
+impl Handler<DueAlerts> for DbActor {
+    type Result = ResponseActFuture<Self, Result<Vec<OutboxAlert>, DbError>>;
+
+    fn handle(&mut self, msg: DueAlerts, _ctx: &mut Self::Context) -> Self::Result {
+        self.run("due_alerts", move |db| db.due_alerts(msg.now_ms, msg.limit))
+    }
+}
+
+impl Handler<NextAlertDue> for DbActor {
+    type Result = ResponseActFuture<Self, Result<Option<i64>, DbError>>;
+
+    fn handle(&mut self, _msg: NextAlertDue, _ctx: &mut Self::Context) -> Self::Result {
+        self.run("next_alert_due", Database::next_alert_due_ms)
+    }
+}
+
+impl Handler<RecordAlertAttempt> for DbActor {
+    type Result = ResponseActFuture<Self, Result<(), DbError>>;
+
+    fn handle(&mut self, msg: RecordAlertAttempt, _ctx: &mut Self::Context) -> Self::Result {
+        self.run("record_alert_attempt", move |db| {
+            db.record_alert_attempt(msg.outbox_id, &msg.outcome)
+        })
+    }
+}
+
+impl Handler<PostponeAlert> for DbActor {
+    type Result = ResponseActFuture<Self, Result<(), DbError>>;
+
+    fn handle(&mut self, msg: PostponeAlert, _ctx: &mut Self::Context) -> Self::Result {
+        self.run("postpone_alert", move |db| {
+            db.postpone_alert(msg.outbox_id, msg.next_attempt_at_ms)
+        })
+    }
+}
+
+impl Handler<RecentAlerts> for DbActor {
+    type Result = ResponseActFuture<Self, Result<Vec<OutboxAlert>, DbError>>;
+
+    fn handle(&mut self, msg: RecentAlerts, _ctx: &mut Self::Context) -> Self::Result {
+        self.run("recent_alerts", move |db| db.recent_alerts(msg.limit))
+    }
+}
+
+impl Handler<EnqueueCondition> for DbActor {
+    type Result = ResponseActFuture<Self, Result<(ConditionDecision, Vec<Enqueued>), DbError>>;
+
+    fn handle(&mut self, msg: EnqueueCondition, _ctx: &mut Self::Context) -> Self::Result {
+        self.run("enqueue_condition", move |db| db.enqueue_condition(&msg.0))
+    }
+}
+
+impl Handler<PruneAlerts> for DbActor {
+    type Result = ResponseActFuture<Self, Result<usize, DbError>>;
+
+    fn handle(&mut self, msg: PruneAlerts, _ctx: &mut Self::Context) -> Self::Result {
+        self.run("prune_alerts", move |db| db.prune_alerts(msg.before_ms))
+    }
+}
+
 fn error_type(err: &DbError) -> &'static str {
     match err {
         DbError::InvalidPath { .. } | DbError::CreateDir { .. } => "database_path",

@@ -11,6 +11,9 @@ use super::model::{
     IngestCursor, IntegrityReport, MessageQuery, NewMessage, PartialMessageUpdate, StoreOutcome,
     StoredMessage,
 };
+use super::outbox::{
+    AttemptOutcome, ConditionDecision, Enqueued, NewCondition, NewOutboxAlert, OutboxAlert,
+};
 
 /// Store a batch of message snapshots in one transaction.
 #[derive(Debug, Clone, Message)]
@@ -131,3 +134,60 @@ pub struct LlmCostOnDay {
 pub struct LlmUsageSince {
     pub first_day: String,
 }
+
+/// Store alerts in the outbox (duplicate keys ignored); see
+/// [`Database::enqueue_alerts`](super::Database::enqueue_alerts).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Vec<Enqueued>, DbError>")]
+pub struct EnqueueAlerts {
+    pub alerts: Vec<NewOutboxAlert>,
+}
+
+/// Pending outbox rows due at `now_ms`, at most `limit`.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<Vec<OutboxAlert>, DbError>")]
+pub struct DueAlerts {
+    pub now_ms: i64,
+    pub limit: i64,
+}
+
+/// The earliest due time of any pending outbox row.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<Option<i64>, DbError>")]
+pub struct NextAlertDue;
+
+/// Record one delivery try and move the row (delivered, retry later, failed).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<(), DbError>")]
+pub struct RecordAlertAttempt {
+    pub outbox_id: i64,
+    pub outcome: AttemptOutcome,
+}
+
+/// Move a pending row's next try without counting an attempt.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<(), DbError>")]
+pub struct PostponeAlert {
+    pub outbox_id: i64,
+    pub next_attempt_at_ms: i64,
+}
+
+/// The newest outbox rows, newest first.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<Vec<OutboxAlert>, DbError>")]
+pub struct RecentAlerts {
+    pub limit: i64,
+}
+
+/// Delete delivered and failed outbox rows created before `before_ms`; answers how many.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<usize, DbError>")]
+pub struct PruneAlerts {
+    pub before_ms: i64,
+}
+
+/// Store a condition's rows as its history calls for; see
+/// [`Database::enqueue_condition`](super::Database::enqueue_condition).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<(ConditionDecision, Vec<Enqueued>), DbError>")]
+pub struct EnqueueCondition(pub NewCondition);

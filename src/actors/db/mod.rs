@@ -5,6 +5,7 @@
 //!   writable probe, checkpoint); blocking, also used directly by the `db` CLI commands.
 //! - `store.rs` / `query.rs`: the write and read API on [`Database`].
 //! - `model.rs`: the public types those take and return; `rows.rs`/`schema.rs` the diesel side.
+//! - `outbox.rs`: the durable alert outbox and its delivery attempts.
 //! - `actor.rs` / `messages.rs`: [`DbActor`] and the messages it handles.
 //! - `error.rs`: [`DbError`] and [`InvalidInput`].
 
@@ -15,6 +16,7 @@ mod error;
 mod llm_usage;
 mod messages;
 mod model;
+mod outbox;
 mod query;
 mod rows;
 pub mod schema;
@@ -29,13 +31,18 @@ pub use error::{DbError, InvalidInput};
 pub use llm_usage::{LlmUsageTotal, NewLlmUsage};
 pub use messages::{
     ApplyPartialUpdates, BookLlmUsage, CheckIntegrity, Checkpoint, CountMessagesPerChannel,
-    GetCursors, GetOpenThreads, GetStats, LlmCostOnDay, LlmUsageSince, MarkBackfillComplete,
-    MarkDeleted, ProbeWritable, QueryMessages, SearchMessages, SetCursor, StoreMessages,
-    UpsertChannels, UpsertGuilds,
+    DueAlerts, EnqueueAlerts, EnqueueCondition, GetCursors, GetOpenThreads, GetStats, LlmCostOnDay,
+    LlmUsageSince, MarkBackfillComplete, MarkDeleted, NextAlertDue, PostponeAlert, ProbeWritable,
+    PruneAlerts, QueryMessages, RecentAlerts, RecordAlertAttempt, SearchMessages, SetCursor,
+    StoreMessages, UpsertChannels, UpsertGuilds,
 };
 pub use model::{
     ChannelMessageCount, ChannelRecord, CheckpointOutcome, DISCORD_EPOCH_MS, DbStats,
     DeleteOutcome, GuildRecord, IngestCursor, IntegrityReport, MessageQuery, MessageRevision,
     MessageSource, NewMessage, PLACEHOLDER_CHANNEL_KIND, PartialMessageUpdate, RevisionKind,
     StoreOutcome, StoredMessage, TOMBSTONE_SOURCE, snowflake_created_at_ms,
+};
+pub use outbox::{
+    AlertAttempt, AttemptOutcome, ConditionDecision, Enqueued, NewCondition, NewOutboxAlert,
+    OutboxAlert, OutboxState,
 };

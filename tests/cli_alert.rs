@@ -1,0 +1,104 @@
+//! `alert test` through the real binary, against a loopback webhook receiver.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::mpsc;
+use std::thread;
+
+use support::run_cli;
+
+/// Answers every request with 204 and hands each JSON body to the test.
+fn receiver() -> (u16, mpsc::Receiver<serde_json::Value>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (sender, bodies) = mpsc::channel();
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let mut reader = BufReader::new(stream);
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some((name, value)) = line.split_once(':')
+                    && name.eq_ignore_ascii_case("content-length")
+                {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_err() {
+                continue;
+            }
+            let mut stream = reader.into_inner();
+            let _ = stream.write_all(
+                b"HTTP/1.1 204 No Content\r\nconnection: close\r\ncontent-length: 0\r\n\r\n",
+            );
+            if let Ok(body) = serde_json::from_slice(&body) {
+                let _ = sender.send(body);
+            }
+        }
+    });
+    (port, bodies)
+}
+
+#[test]
+fn alert_test_reports_each_route_and_fails_when_one_fails() {
+    let (port, bodies) = receiver();
+    // Reserved then freed: nothing listens there.
+    let dead_port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let config = serde_json::json!({"alerts": {"routes": [
+        {"name": "hook", "kind": "webhook", "url": format!("http://127.0.0.1:{port}/hook"),
+         "hmac_secret": "zq-cli-hmac"},
+        {"name": "dead", "kind": "discord_webhook",
+         "url": format!("http://127.0.0.1:{dead_port}/api/webhooks/1/zq-cli-token")}
+    ]}});
+    let path = dir.path().join("config.json");
+    std::fs::write(&path, config.to_string()).unwrap();
+    let path = path.to_str().unwrap();
+
+    let out = run_cli(dir.path(), &["--config", path, "alert", "test"], &[]);
+    assert_eq!(out.code(), 1, "{out:?}");
+    assert!(out.stdout.contains("ok      hook"), "{out:?}");
+    assert!(out.stdout.contains("FAILED  dead: "), "{out:?}");
+    assert!(
+        !out.stdout.contains("zq-cli-token"),
+        "the URL's token is never shown: {out:?}"
+    );
+    let body = bodies
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .unwrap();
+    assert_eq!(body["phase"], "test");
+    assert_eq!(body["fields"]["route"], "hook");
+
+    let out = run_cli(
+        dir.path(),
+        &[
+            "--config", path, "alert", "test", "--route", "hook", "--json",
+        ],
+        &[],
+    );
+    assert_eq!(out.code(), 0, "{out:?}");
+    let answer: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(
+        answer,
+        serde_json::json!({"results": [{"route": "hook", "ok": true, "error": null}]})
+    );
+
+    let out = run_cli(
+        dir.path(),
+        &["--config", path, "alert", "test", "--route", "nope"],
+        &[],
+    );
+    assert_eq!(out.code(), 1, "{out:?}");
+    assert!(out.stderr.contains("no route named `nope`"), "{out:?}");
+}
