@@ -33,12 +33,12 @@ const PROGRESS_EVERY_CHANNELS: usize = 25;
 const MAILBOX_CAPACITY: usize = 16;
 /// Archived-thread pages read per parent channel when this process has no mark for it yet
 /// (its first pass, or after a restart of the actor): the 200 most recently archived
-/// threads. Discord auto-archives a thread after at least an hour without messages, so the
-/// threads archived while we were down or without a session are the newest ones, and a gap
-/// of hours or days rarely archives more than a handful per channel; each listed thread
-/// costs at most one history request when it is already at its cursor, so the bound keeps
-/// a restart's extra requests to about 200 per channel, the same order as a channel's
-/// first run (`backfill_max_messages_per_channel` 1000 = 10 pages) times the threads.
+/// threads. Discord auto-archives a thread only after an hour or more without messages, so
+/// the threads archived while we were down or without a session are the newest ones, and a
+/// gap of hours rarely archives more than a handful per channel. Each listed thread costs
+/// at most one history request when it is already at its cursor, so the bound caps a
+/// restart's extra cost at 2 listing + 200 history requests per channel, about what
+/// `backfill_max_messages_per_channel` (default 1000, 10 pages) costs for a few channels.
 const FIRST_LISTING_MAX_PAGES: usize = 2;
 /// Archived-thread pages read per parent when a mark says where the last listing ended: a
 /// guard against a server that keeps answering `has_more`, far above what one interval
