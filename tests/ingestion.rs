@@ -54,12 +54,9 @@ async fn connected_and_caught_up(pipeline: &mut Pipeline) {
 
 /// Structure changes while the service is not listening: a known thread gets messages and
 /// is archived (Discord then no longer lists it as active), a new channel and a new thread
-/// get messages. Returns the ids of those messages.
-///
-/// Tests that use this turn the stream's own structure events off: a thread created *and*
-/// archived while nobody listens cannot be found (only active threads are listed; archived
-/// ones need `GET /channels/{id}/threads/archived/public`, which neither our client nor
-/// discord-sim implements), and with the seeded stream that would be a matter of timing.
+/// get messages, and another new thread gets more than a page of messages and is archived
+/// (listed nowhere but `GET /channels/{id}/threads/archived/public`). Returns the ids of
+/// those messages.
 fn change_structure_unseen(sim: &SimHandle) -> Vec<u64> {
     let thread = sim
         .channels()
@@ -87,6 +84,14 @@ fn change_structure_unseen(sim: &SimHandle) -> Vec<u64> {
                 .unwrap(),
         );
     }
+    let unseen_thread = sim.create_thread(parent).unwrap();
+    for n in 0..120 {
+        posted.push(
+            sim.post_message(unseen_thread, format!("in a thread archived unseen {n}"))
+                .unwrap(),
+        );
+    }
+    sim.update_thread(unseen_thread, None, Some(true)).unwrap();
     posted
 }
 

@@ -231,6 +231,11 @@ pub struct ThreadMetadata {
     pub archived: bool,
     #[serde(default, deserialize_with = "null_as_default")]
     pub locked: bool,
+    /// When `archived` last changed (ISO 8601), as Discord sends it: archived-thread
+    /// listings are ordered and paged by it. Kept as text so that an odd value never costs
+    /// the whole channel object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive_timestamp: Option<String>,
 }
 
 /// A channel, thread or forum post. Channels inside GUILD_CREATE carry no `guild_id`.

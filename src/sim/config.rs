@@ -158,6 +158,10 @@ pub struct SimConfig {
     /// REST requests kept in the log (oldest dropped first), so a long-running binary stays
     /// bounded; tests see everything unless they send more than this.
     pub rest_log_limit: usize,
+    /// The bot holds MANAGE_THREADS: `GET /channels/{id}/threads/archived/private` answers
+    /// (an empty list: the sim has no private threads) instead of 403 code 50013, which is
+    /// what a bot without the permission gets from Discord.
+    pub manage_threads: bool,
 }
 
 impl Default for SimConfig {
@@ -201,6 +205,7 @@ impl Default for SimConfig {
             bucket_reset_ms: 5_000,
             route_limits: Vec::new(),
             rest_log_limit: 200_000,
+            manage_threads: false,
         }
     }
 }

@@ -38,7 +38,10 @@
 //! _LIMITED 1<<19 per [`MessageContentApproval`]), `/guilds/{id}`, `/guilds/{id}/channels`,
 //! `/guilds/{id}/threads/active`, `/channels/{id}`, `/channels/{id}/messages?after|before|
 //! around=&limit=` (1..=100, default 50, newest first, deleted messages omitted, no `guild_id`),
-//! `/channels/{id}/messages/{id}`.
+//! `/channels/{id}/messages/{id}`, `/channels/{id}/threads/archived/public|private?before=
+//! <ISO 8601>&limit=` (2..=100, default 50; `{threads, members, has_more}`, newest
+//! `archive_timestamp` first, those archived strictly before `before`; private answers 403
+//! code 50013 unless [`SimConfig`] `manage_threads`, and is then empty: sim threads are public).
 //! Errors: 401 `{"message":"401: Unauthorized","code":0}` for a missing/wrong token
 //! (`Bot <token>`, or the bare token with [`TokenKind::User`]), 403 code 50001 for forbidden
 //! channels, 404 codes 10003/10004/10008, 400 code 50035 for bad snowflakes or limits.

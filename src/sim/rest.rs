@@ -31,6 +31,8 @@ pub const KNOWN_ROUTES: &[&str] = &[
     ROUTE_CHANNEL,
     ROUTE_CHANNEL_MESSAGES,
     ROUTE_CHANNEL_MESSAGE,
+    ROUTE_ARCHIVED_PUBLIC_THREADS,
+    ROUTE_ARCHIVED_PRIVATE_THREADS,
 ];
 const ROUTE_GATEWAY: &str = "GET /gateway";
 const ROUTE_GATEWAY_BOT: &str = "GET /gateway/bot";
@@ -43,6 +45,8 @@ const ROUTE_GUILD_ACTIVE_THREADS: &str = "GET /guilds/{guild_id}/threads/active"
 const ROUTE_CHANNEL: &str = "GET /channels/{channel_id}";
 const ROUTE_CHANNEL_MESSAGES: &str = "GET /channels/{channel_id}/messages";
 const ROUTE_CHANNEL_MESSAGE: &str = "GET /channels/{channel_id}/messages/{message_id}";
+const ROUTE_ARCHIVED_PUBLIC_THREADS: &str = "GET /channels/{channel_id}/threads/archived/public";
+const ROUTE_ARCHIVED_PRIVATE_THREADS: &str = "GET /channels/{channel_id}/threads/archived/private";
 
 /// Path prefix of the API version the sim serves.
 pub const API_PREFIX: &str = "/api/v10";
@@ -52,6 +56,10 @@ const MESSAGES_LIMIT_MAX: u64 = 100;
 const MESSAGES_LIMIT_DEFAULT: u64 = 50;
 /// Page size bounds for `GET /users/@me/guilds`.
 const GUILDS_LIMIT_MAX: u64 = 200;
+/// Discord's page size bounds for archived threads (it refuses fewer than two).
+const ARCHIVED_THREADS_LIMIT_MIN: u64 = 2;
+const ARCHIVED_THREADS_LIMIT_MAX: u64 = 100;
+const ARCHIVED_THREADS_LIMIT_DEFAULT: u64 = 50;
 
 /// A request as the sim sees it.
 #[derive(Debug, Clone)]
@@ -126,6 +134,16 @@ fn match_route(method: &str, path: &str) -> Result<Matched, Outgoing> {
         ["channels", channel, "messages"] => {
             (ROUTE_CHANNEL_MESSAGES, Some(*channel), vec![*channel])
         }
+        ["channels", channel, "threads", "archived", "public"] => (
+            ROUTE_ARCHIVED_PUBLIC_THREADS,
+            Some(*channel),
+            vec![*channel],
+        ),
+        ["channels", channel, "threads", "archived", "private"] => (
+            ROUTE_ARCHIVED_PRIVATE_THREADS,
+            Some(*channel),
+            vec![*channel],
+        ),
         ["channels", channel, "messages", message] => (
             ROUTE_CHANNEL_MESSAGE,
             Some(*channel),
@@ -489,8 +507,95 @@ fn route(
                 None => Outgoing::error(404, 10004, "Unknown Guild"),
             }
         }
+        ROUTE_ARCHIVED_PUBLIC_THREADS | ROUTE_ARCHIVED_PRIVATE_THREADS => {
+            archived_threads(state, matched, query, config.manage_threads)
+        }
         _ => channel_route(state, matched, query, with_content),
     }
+}
+
+/// Decodes `%XX` escapes (a timestamp's `:` and `+` arrive escaped).
+fn percent_decode(raw: &str) -> String {
+    let bytes = raw.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let escaped = (bytes[index] == b'%')
+            .then(|| bytes.get(index + 1..index + 3))
+            .flatten()
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(byte) => {
+                decoded.push(byte);
+                index += 3;
+            }
+            None => {
+                decoded.push(bytes[index]);
+                index += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&decoded).into_owned()
+}
+
+/// `GET /channels/{id}/threads/archived/{public,private}?before=<ISO 8601>&limit=<2..100>`.
+fn archived_threads(
+    state: &SimState,
+    matched: &Matched,
+    query: &str,
+    manage_threads: bool,
+) -> Outgoing {
+    let channel_id = match snowflake("channel_id", &matched.ids[0]) {
+        Ok(id) => id,
+        Err(response) => return response,
+    };
+    match state.world.channel_forbidden(channel_id) {
+        None => return Outgoing::error(404, 10003, "Unknown Channel"),
+        Some(true) => return Outgoing::error(403, 50001, "Missing Access"),
+        Some(false) => {}
+    }
+    let private = matched.route == ROUTE_ARCHIVED_PRIVATE_THREADS;
+    if private && !manage_threads {
+        return Outgoing::error(403, 50013, "Missing Permissions");
+    }
+    if !state.world.channel_has_threads(channel_id) {
+        return Outgoing::error(400, 50024, "Cannot execute action on this channel type");
+    }
+    let limit = match limit_param(
+        query,
+        ARCHIVED_THREADS_LIMIT_DEFAULT,
+        ARCHIVED_THREADS_LIMIT_MAX,
+    ) {
+        Ok(limit) if limit as u64 >= ARCHIVED_THREADS_LIMIT_MIN => limit,
+        Ok(_) => {
+            return invalid_form(
+                "limit",
+                "NUMBER_TYPE_MIN",
+                "int value should be greater than or equal to 2.",
+            );
+        }
+        Err(response) => return response,
+    };
+    let before_ms = match query_param(query, "before").map(percent_decode) {
+        None => None,
+        Some(raw) => match chrono::DateTime::parse_from_rfc3339(&raw) {
+            Ok(at) => Some(u64::try_from(at.timestamp_millis()).unwrap_or(0)),
+            Err(_) => {
+                return invalid_form(
+                    "before",
+                    "DATE_TIME_TYPE_PARSE",
+                    &format!("Could not interpret \"{raw}\" as date."),
+                );
+            }
+        },
+    };
+    Outgoing::json(
+        200,
+        &state
+            .world
+            .archived_threads_json(channel_id, before_ms, limit, private),
+    )
 }
 
 fn my_guilds(state: &SimState, query: &str) -> Outgoing {
@@ -1016,6 +1121,120 @@ mod tests {
         assert_eq!(
             gateway_bot["session_start_limit"]["max_concurrency"],
             json!(1)
+        );
+    }
+
+    #[test]
+    fn archived_threads_page_newest_first_by_archive_time_and_private_needs_manage_threads() {
+        let sim = shared(SimConfig {
+            threads_per_guild: 0,
+            ..SimConfig::default()
+        });
+        let parent = first_text_channel(&sim);
+        let base_ms = crate::sim::snowflake::now_unix_ms();
+        let mut threads = Vec::new();
+        {
+            let mut state = sim.lock();
+            for n in 0..3u64 {
+                let (id, _) = state
+                    .world
+                    .create_thread(parent, base_ms + n)
+                    .expect("thread");
+                // Archived in the reverse order of creation, a second apart.
+                state
+                    .world
+                    .update_thread(id, None, Some(true), base_ms + 10_000 - n * 1_000)
+                    .expect("archive");
+                threads.push(id);
+            }
+            let (open, _) = state
+                .world
+                .create_thread(parent, base_ms + 5)
+                .expect("thread");
+            threads.push(open);
+        }
+        let ids = |body: &Value| -> Vec<u64> {
+            body["threads"]
+                .as_array()
+                .expect("threads")
+                .iter()
+                .map(|t| t["id"].as_str().expect("id").parse().expect("snowflake"))
+                .collect()
+        };
+        let path = format!("/channels/{parent}/threads/archived/public");
+        let first = get(&sim, &format!("{path}?limit=2"));
+        assert_eq!(first.status, 200);
+        assert!(first.header_value("X-RateLimit-Bucket").is_some());
+        let first_body = body(&first);
+        assert_eq!(ids(&first_body), vec![threads[0], threads[1]]);
+        assert_eq!(first_body["has_more"], json!(true));
+        assert_eq!(first_body["members"], json!([]));
+        let oldest = &first_body["threads"][1];
+        assert_eq!(oldest["thread_metadata"]["archived"], json!(true));
+        assert_eq!(oldest["parent_id"], json!(parent.to_string()));
+        let before = oldest["thread_metadata"]["archive_timestamp"]
+            .as_str()
+            .expect("archive_timestamp")
+            .replace(':', "%3A")
+            .replace('+', "%2B");
+        let second = body(&get(&sim, &format!("{path}?before={before}&limit=2")));
+        assert_eq!(ids(&second), vec![threads[2]]);
+        assert_eq!(second["has_more"], json!(false));
+
+        assert_eq!(get(&sim, &format!("{path}?limit=1")).status, 400);
+        assert_eq!(get(&sim, &format!("{path}?before=yesterday")).status, 400);
+        let private = get(
+            &sim,
+            &format!("/channels/{parent}/threads/archived/private"),
+        );
+        assert_eq!(private.status, 403);
+        assert_eq!(body(&private)["code"], json!(50013));
+        let unknown = get(&sim, "/channels/1234/threads/archived/public");
+        assert_eq!(unknown.status, 404);
+        assert_eq!(body(&unknown)["code"], json!(10003));
+        let on_a_thread = get(
+            &sim,
+            &format!("/channels/{}/threads/archived/public", threads[3]),
+        );
+        assert_eq!(on_a_thread.status, 400);
+
+        let allowed = shared(SimConfig {
+            manage_threads: true,
+            ..SimConfig::default()
+        });
+        let parent = first_text_channel(&allowed);
+        let private = get(
+            &allowed,
+            &format!("/channels/{parent}/threads/archived/private"),
+        );
+        assert_eq!(private.status, 200);
+        assert_eq!(
+            body(&private),
+            json!({"threads": [], "members": [], "has_more": false})
+        );
+    }
+
+    #[test]
+    fn archived_thread_routes_have_their_own_buckets() {
+        let sim = shared(SimConfig {
+            route_limits: vec![RouteLimit {
+                route: ROUTE_ARCHIVED_PUBLIC_THREADS.to_owned(),
+                limit: 1,
+                reset_ms: 60_000,
+            }],
+            ..SimConfig::default()
+        });
+        let parent = first_text_channel(&sim);
+        let path = format!("/channels/{parent}/threads/archived/public");
+        assert_eq!(get(&sim, &path).status, 200);
+        assert_eq!(get(&sim, &path).status, 429);
+        let log = sim.lock().rest.log.clone();
+        let violations: Vec<_> = log.iter().filter_map(|r| r.violation).collect();
+        assert_eq!(violations, vec![RateLimitViolation::Bucket]);
+        assert_eq!(log[1].route, Some(ROUTE_ARCHIVED_PUBLIC_THREADS));
+        assert_eq!(
+            get(&sim, &format!("/channels/{parent}/messages?limit=1")).status,
+            200
         );
     }
 }

@@ -690,6 +690,14 @@ impl World {
             .is_some_and(|c| c.holds_messages())
     }
 
+    /// Channels that can have threads: text and announcement channels (not categories,
+    /// not threads).
+    pub(crate) fn channel_has_threads(&self, channel_id: u64) -> bool {
+        self.channels
+            .get(&channel_id)
+            .is_some_and(|c| c.thread.is_none() && c.holds_messages())
+    }
+
     /// `GET /guilds/{id}/channels`: guild channels without threads.
     pub(crate) fn guild_channels_json(&self, guild_id: u64) -> Option<Value> {
         let guild = self.guild(guild_id)?;
@@ -724,6 +732,38 @@ impl World {
             .map(|c| self.channel_json(c, true))
             .collect();
         Some(json!({ "threads": threads, "members": [] }))
+    }
+
+    /// `GET /channels/{id}/threads/archived/public` (`private: false`) or `.../private`:
+    /// threads of `parent_id` that are archived, newest `archive_timestamp` first, those
+    /// archived strictly before `before_ms` when given; `has_more` says whether older ones
+    /// remain. Every thread in the sim is public, so the private list is empty.
+    pub(crate) fn archived_threads_json(
+        &self,
+        parent_id: u64,
+        before_ms: Option<u64>,
+        limit: usize,
+        private: bool,
+    ) -> Value {
+        let mut archived: Vec<(u64, &Channel)> = self
+            .channels
+            .values()
+            .filter(|c| !private && !c.deleted && c.parent_id == Some(parent_id))
+            .filter_map(|c| {
+                let thread = c.thread.as_ref().filter(|t| t.archived)?;
+                before_ms
+                    .is_none_or(|before| thread.archive_ms < before)
+                    .then_some((thread.archive_ms, c))
+            })
+            .collect();
+        archived.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.id.cmp(&a.1.id)));
+        let has_more = archived.len() > limit;
+        let threads: Vec<Value> = archived
+            .into_iter()
+            .take(limit)
+            .map(|(_, c)| self.channel_json(c, true))
+            .collect();
+        json!({ "threads": threads, "members": [], "has_more": has_more })
     }
 
     fn everyone_role(guild_id: u64) -> Value {

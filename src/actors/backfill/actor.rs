@@ -2,11 +2,11 @@
 //! remembered and runs right after it), reporting progress to the log and `/status`.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use slog::{Logger, debug, error, info, o, warn};
 
 use super::error::BackfillError;
@@ -17,7 +17,9 @@ use crate::actors::db::{
 };
 use crate::actors::ingest::ChannelDirectory;
 use crate::config::DiscordConfig;
-use crate::discord::rest::{DiscordRest, RestError};
+use crate::discord::rest::{
+    ArchivedThreads, DiscordRest, MAX_ARCHIVED_THREADS_PER_PAGE, RestError,
+};
 use crate::discord::{self, Channel, Message, Snowflake, channel_type};
 use crate::logging::error_chain;
 use crate::metrics::Metrics;
@@ -29,6 +31,19 @@ const PAGE_LIMIT: u8 = 100;
 const PROGRESS_EVERY_CHANNELS: usize = 25;
 /// Mailbox: `RunBackfill` requests only.
 const MAILBOX_CAPACITY: usize = 16;
+/// Archived-thread pages read per parent channel when this process has no mark for it yet
+/// (its first pass, or after a restart of the actor): the 200 most recently archived
+/// threads. Discord auto-archives a thread only after an hour or more without messages, so
+/// the threads archived while we were down or without a session are the newest ones, and a
+/// gap of hours rarely archives more than a handful per channel. Each listed thread costs
+/// at most one history request when it is already at its cursor, so the bound caps a
+/// restart's extra cost at 2 listing + 200 history requests per channel, about what
+/// `backfill_max_messages_per_channel` (default 1000, 10 pages) costs for a few channels.
+const FIRST_LISTING_MAX_PAGES: usize = 2;
+/// Archived-thread pages read per parent when a mark says where the last listing ended: a
+/// guard against a server that keeps answering `has_more`, far above what one interval
+/// archives.
+const MARKED_LISTING_MAX_PAGES: usize = 20;
 
 pub struct BackfillSettings {
     pub selection: DiscordConfig,
@@ -58,7 +73,23 @@ pub struct BackfillActor {
     running: bool,
     /// A pass asked for while one was running; runs when it ends.
     queued: Option<String>,
+    archives: SharedArchiveMarks,
 }
+
+/// What the archived-thread listings of earlier passes of this process found, so that the
+/// next pass reads only what was archived since. Kept in memory: losing it (a restart)
+/// costs a bounded first listing ([`FIRST_LISTING_MAX_PAGES`]), never a thread.
+#[derive(Debug, Default)]
+struct ArchiveMarks {
+    /// Newest `archive_timestamp` of a listing whose threads were all paged, per parent
+    /// channel and visibility (`true`: private).
+    newest: HashMap<(Snowflake, bool), DateTime<Utc>>,
+    /// Parents whose private archived threads answered 403 (no MANAGE_THREADS): not asked
+    /// again by this process.
+    private_forbidden: HashSet<Snowflake>,
+}
+
+type SharedArchiveMarks = Arc<Mutex<ArchiveMarks>>;
 
 impl BackfillActor {
     #[allow(clippy::too_many_arguments)] // every one is a dependency handed in by the wiring
@@ -83,6 +114,7 @@ impl BackfillActor {
             log: log.new(o!("logger" => "discord.backfill")),
             running: false,
             queued: None,
+            archives: SharedArchiveMarks::default(),
         }
     }
 
@@ -95,6 +127,8 @@ impl BackfillActor {
             status: Arc::clone(&self.status),
             metrics: Arc::clone(&self.metrics),
             log: self.log.clone(),
+            archives: Arc::clone(&self.archives),
+            pending_marks: HashMap::new(),
             summary: PassSummary {
                 reason,
                 started_at: Utc::now(),
@@ -138,6 +172,7 @@ impl Supervised for BackfillActor {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
         self.running = false;
         self.queued = None;
+        self.archives = SharedArchiveMarks::default();
     }
 }
 
@@ -186,7 +221,23 @@ struct Pass {
     status: SharedBackfillStatus,
     metrics: Arc<Metrics>,
     log: Logger,
+    archives: SharedArchiveMarks,
+    /// Archive marks waiting for their listing's threads to be paged.
+    pending_marks: HashMap<(Snowflake, bool), PendingMark>,
     summary: PassSummary,
+}
+
+/// A listing's newest archive timestamp, recorded once all `remaining` threads are paged.
+struct PendingMark {
+    newest: DateTime<Utc>,
+    remaining: usize,
+    failed: bool,
+}
+
+/// A monitored channel that can have threads (text, announcement, forum, media).
+struct ThreadParent {
+    id: Snowflake,
+    guild_id: Snowflake,
 }
 
 /// A channel to page, with what the pass learned about it.
@@ -196,6 +247,8 @@ struct Target {
     /// Set for a thread the database holds as open that Discord no longer lists as active
     /// (see [`Pass::closed_threads`]): recorded as archived once paged.
     closed: Option<ChannelRecord>,
+    /// Found by an archived-thread listing (parent, private): its mark waits for this.
+    listed_under: Option<(Snowflake, bool)>,
 }
 
 impl Pass {
@@ -228,31 +281,36 @@ impl Pass {
     }
 
     async fn run_inner(&mut self) -> Result<(), BackfillError> {
-        let targets = self.discover().await?;
-        self.summary.channels_total = targets.len();
-        self.publish();
         let cursors: HashMap<u64, u64> = self
             .ask(GetCursors)
             .await?
             .into_iter()
             .map(|cursor| (cursor.channel_id, cursor.last_message_id))
             .collect();
+        let targets = self.discover(&cursors).await?;
+        self.summary.channels_total = targets.len();
+        self.publish();
         for (index, target) in targets.iter().enumerate() {
             let cursor = cursors.get(&target.channel.id.get()).copied();
-            match self.backfill_channel(target, cursor).await {
+            let paged = match self.backfill_channel(target, cursor).await {
                 Ok((fetched, cursor)) => {
                     self.record_channel(target, fetched, None);
                     self.record_cursor(target, cursor);
                     self.settle(target).await?;
+                    true
                 }
-                // A closed thread that is gone: nothing left to fetch, stop asking.
-                Err(BackfillError::Rest(RestError::NotFound { .. })) if target.closed.is_some() => {
+                // A thread that is gone: nothing left to fetch, stop asking.
+                Err(BackfillError::Rest(RestError::NotFound { .. }))
+                    if target.closed.is_some() || target.listed_under.is_some() =>
+                {
                     self.record_channel(target, 0, Some("not found (404): deleted".to_owned()));
                     self.settle(target).await?;
+                    true
                 }
                 Err(BackfillError::Rest(RestError::Forbidden { .. })) => {
                     self.rest.forbidden_channels().insert(target.channel.id);
                     self.record_channel(target, 0, Some("forbidden (403): no access".to_owned()));
+                    true
                 }
                 Err(err) if err.is_fatal() => return Err(err),
                 Err(err @ (BackfillError::DatabaseUnavailable(_) | BackfillError::Database(_))) => {
@@ -263,7 +321,11 @@ impl Pass {
                     warn!(self.log, "Backfill of a channel failed; it is retried next pass";
                         "channel_id" => target.channel.id.get(), "error" => %error_chain(&err));
                     self.record_channel(target, 0, Some(error_chain(&err)));
+                    false
                 }
+            };
+            if let Some(listing) = target.listed_under {
+                self.thread_paged(listing, paged);
             }
             self.summary.channels_done = index + 1;
             if (index + 1) % PROGRESS_EVERY_CHANNELS == 0 {
@@ -279,13 +341,17 @@ impl Pass {
     /// Lists the guilds, channels and active threads the token can see, records them, and
     /// returns the monitored channels that hold messages and are not known to be forbidden,
     /// then the [`Pass::closed_threads`].
-    async fn discover(&mut self) -> Result<Vec<Target>, BackfillError> {
+    async fn discover(
+        &mut self,
+        cursors: &HashMap<u64, u64>,
+    ) -> Result<Vec<Target>, BackfillError> {
         let selection = &self.settings.selection;
         self.summary.requests += 1;
         let guilds = self.rest.current_user_guilds().await?;
         let mut targets = Vec::new();
         let mut listed = HashSet::new();
         let mut threads_listed_in = HashSet::new();
+        let mut parents = Vec::new();
         for guild in guilds {
             if !selection.guild_ids.is_empty() && !selection.guild_ids.contains(&guild.id) {
                 continue;
@@ -314,20 +380,210 @@ impl Pass {
             for channel in channels.into_iter().chain(threads) {
                 self.directory.remember(&channel, Some(guild.id));
                 listed.insert(channel.id);
-                let wanted = channel_type::holds_messages(channel.kind)
-                    && selection.monitors(Some(guild.id), channel.id, channel.parent_id)
+                let visible = selection.monitors(Some(guild.id), channel.id, channel.parent_id)
                     && !self.rest.forbidden_channels().contains(channel.id);
-                if wanted {
+                if visible && has_threads(channel.kind) {
+                    parents.push(ThreadParent {
+                        id: channel.id,
+                        guild_id: guild.id,
+                    });
+                }
+                if visible && channel_type::holds_messages(channel.kind) {
                     targets.push(Target {
                         channel,
                         guild_id: Some(guild.id),
                         closed: None,
+                        listed_under: None,
                     });
                 }
             }
         }
         targets.extend(self.closed_threads(&listed, &threads_listed_in).await?);
+        let mut targeted: HashSet<Snowflake> = targets.iter().map(|t| t.channel.id).collect();
+        for parent in &parents {
+            for private in [false, true] {
+                let found = self
+                    .archived_threads(parent, private, cursors, &targeted)
+                    .await?;
+                targeted.extend(found.iter().map(|t| t.channel.id));
+                targets.extend(found);
+            }
+        }
         Ok(targets)
+    }
+
+    /// Threads of `parent` archived since its mark (the newest archive timestamp an earlier
+    /// listing of this process saw, or a bounded first listing), oldest first, recorded as
+    /// archived channels: those created *and* archived while we were not listening are
+    /// found nowhere else. A thread whose cursor is newer than its archiving holds nothing
+    /// new and is left out; one already targeted is paged once, as that target.
+    async fn archived_threads(
+        &mut self,
+        parent: &ThreadParent,
+        private: bool,
+        cursors: &HashMap<u64, u64>,
+        targeted: &HashSet<Snowflake>,
+    ) -> Result<Vec<Target>, BackfillError> {
+        let (mark, private_forbidden) = match self.archives.lock() {
+            Ok(archives) => (
+                archives.newest.get(&(parent.id, private)).copied(),
+                archives.private_forbidden.contains(&parent.id),
+            ),
+            Err(_) => (None, false),
+        };
+        if private && private_forbidden {
+            return Ok(Vec::new());
+        }
+        let max_pages = if mark.is_some() {
+            MARKED_LISTING_MAX_PAGES
+        } else {
+            FIRST_LISTING_MAX_PAGES
+        };
+        let mut found: Vec<(Channel, DateTime<Utc>)> = Vec::new();
+        let mut before: Option<String> = None;
+        for _ in 0..max_pages {
+            self.summary.requests += 1;
+            let page = match self.list_archived(parent.id, private, before.take()).await {
+                Ok(page) => page,
+                Err(RestError::Forbidden { .. }) if private => {
+                    debug!(self.log, "No access to private archived threads (MANAGE_THREADS); not asked again";
+                        "channel_id" => parent.id.get());
+                    if let Ok(mut archives) = self.archives.lock() {
+                        archives.private_forbidden.insert(parent.id);
+                    }
+                    return Ok(Vec::new());
+                }
+                // Deleted, or no access to its history: nothing to list.
+                Err(RestError::NotFound { .. } | RestError::Forbidden { .. }) => {
+                    return Ok(Vec::new());
+                }
+                Err(err) if err.is_fatal() => return Err(err.into()),
+                Err(err) => {
+                    self.summary.errors += 1;
+                    warn!(self.log, "Listing archived threads failed; it is retried next pass";
+                        "channel_id" => parent.id.get(), "private" => private,
+                        "error" => %error_chain(&err));
+                    return Ok(Vec::new());
+                }
+            };
+            let mut reached_mark = false;
+            let mut oldest: Option<String> = None;
+            for thread in page.threads {
+                let stamp = thread
+                    .thread_metadata
+                    .as_ref()
+                    .and_then(|metadata| metadata.archive_timestamp.clone());
+                let Some(archived_at) = stamp.as_deref().and_then(parse_timestamp) else {
+                    continue;
+                };
+                if mark.is_some_and(|mark| archived_at <= mark) {
+                    reached_mark = true;
+                    break;
+                }
+                oldest = stamp;
+                found.push((thread, archived_at));
+            }
+            match oldest {
+                Some(oldest) if page.has_more && !reached_mark => before = Some(oldest),
+                _ => break,
+            }
+        }
+        let Some(newest) = found.iter().map(|(_, at)| *at).max() else {
+            return Ok(Vec::new());
+        };
+        let guild_id = parent.guild_id;
+        let selection = &self.settings.selection;
+        let fresh: Vec<(Channel, DateTime<Utc>)> = found
+            .into_iter()
+            .filter(|(thread, _)| !targeted.contains(&thread.id))
+            .collect();
+        let records = fresh
+            .iter()
+            .map(|(thread, _)| discord::channel_record(thread, Some(guild_id.get())))
+            .collect::<Vec<_>>();
+        if !records.is_empty() {
+            self.ask(UpsertChannels { channels: records }).await?;
+        }
+        let mut targets = Vec::new();
+        // Oldest archived first: a pass cut short leaves the newest unpaged, and those are
+        // what the next listing reads first.
+        for (thread, archived_at) in fresh.into_iter().rev() {
+            self.directory.remember(&thread, Some(guild_id));
+            let settled = cursors.get(&thread.id.get()).is_some_and(|cursor| {
+                Snowflake(*cursor).timestamp_ms() >= timestamp_ms(archived_at)
+            });
+            let wanted = !settled
+                && channel_type::holds_messages(thread.kind)
+                && selection.monitors(Some(guild_id), thread.id, thread.parent_id)
+                && !self.rest.forbidden_channels().contains(thread.id);
+            if wanted {
+                targets.push(Target {
+                    channel: thread,
+                    guild_id: Some(guild_id),
+                    closed: None,
+                    listed_under: Some((parent.id, private)),
+                });
+            }
+        }
+        if !targets.is_empty() {
+            info!(self.log, "Archived threads to page";
+                "channel_id" => parent.id.get(), "private" => private, "threads" => targets.len());
+        }
+        self.pending_marks.insert(
+            (parent.id, private),
+            PendingMark {
+                newest,
+                remaining: targets.len(),
+                failed: false,
+            },
+        );
+        self.thread_paged_none((parent.id, private));
+        Ok(targets)
+    }
+
+    async fn list_archived(
+        &self,
+        parent: Snowflake,
+        private: bool,
+        before: Option<String>,
+    ) -> Result<ArchivedThreads, RestError> {
+        if private {
+            self.rest
+                .archived_private_threads(parent, before, MAX_ARCHIVED_THREADS_PER_PAGE)
+                .await
+        } else {
+            self.rest
+                .archived_public_threads(parent, before, MAX_ARCHIVED_THREADS_PER_PAGE)
+                .await
+        }
+    }
+
+    /// One thread of a listing is done (`paged`) or failed; the listing's mark is kept once
+    /// all of them are paged.
+    fn thread_paged(&mut self, listing: (Snowflake, bool), paged: bool) {
+        if let Some(pending) = self.pending_marks.get_mut(&listing) {
+            pending.remaining = pending.remaining.saturating_sub(1);
+            pending.failed |= !paged;
+        }
+        self.thread_paged_none(listing);
+    }
+
+    /// Keeps the mark of a listing with nothing left to page.
+    fn thread_paged_none(&mut self, listing: (Snowflake, bool)) {
+        let done = self
+            .pending_marks
+            .get(&listing)
+            .is_some_and(|pending| pending.remaining == 0);
+        if !done {
+            return;
+        }
+        if let Some(pending) = self.pending_marks.remove(&listing)
+            && !pending.failed
+            && let Ok(mut archives) = self.archives.lock()
+        {
+            let mark = archives.newest.entry(listing).or_insert(pending.newest);
+            *mark = (*mark).max(pending.newest);
+        }
     }
 
     /// Threads the database holds as open that Discord no longer lists as active: archived
@@ -364,6 +620,7 @@ impl Pass {
                 },
                 guild_id: Some(guild_id),
                 closed: Some(record),
+                listed_under: None,
             })
         });
         Ok(closed.collect())
@@ -537,4 +794,25 @@ impl Pass {
             status.running = Some(self.summary.clone());
         }
     }
+}
+
+/// Channels whose threads Discord lists per channel: text, announcement, forum and media.
+const fn has_threads(kind: i32) -> bool {
+    matches!(
+        kind,
+        channel_type::GUILD_TEXT
+            | channel_type::GUILD_ANNOUNCEMENT
+            | channel_type::GUILD_FORUM
+            | channel_type::GUILD_MEDIA
+    )
+}
+
+fn parse_timestamp(raw: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(raw)
+        .ok()
+        .map(|at| at.with_timezone(&Utc))
+}
+
+fn timestamp_ms(at: DateTime<Utc>) -> u64 {
+    u64::try_from(at.timestamp_millis()).unwrap_or(0)
 }

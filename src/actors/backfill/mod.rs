@@ -10,6 +10,15 @@
 //! A thread stored as open that Discord no longer lists as active was archived (or deleted)
 //! while we were not listening, perhaps after messages we never received: it is paged once
 //! more, then recorded as archived so later passes leave it.
+//!
+//! A thread created *and* archived while we were not listening is in neither list: every
+//! pass also reads `GET /channels/{id}/threads/archived/public` (and `/private`, skipped for
+//! good after a 403: it needs MANAGE_THREADS) of each monitored text, announcement, forum
+//! and media channel, newest archive first, down to the newest archive timestamp the last
+//! complete listing of that channel saw (kept in memory; without it, at most
+//! `FIRST_LISTING_MAX_PAGES` pages). Those threads are recorded as archived channels and
+//! paged like any other (one request when already at their cursor, none when the cursor is
+//! newer than the archiving).
 
 mod actor;
 mod error;

@@ -135,6 +135,20 @@ impl Harness {
             .collect()
     }
 
+    /// (parent, is_thread, archived) as stored for `channel_id`.
+    fn channel_row(&self, channel_id: u64) -> Option<(Option<i64>, bool, bool)> {
+        use crate::actors::db::schema::channels;
+        use diesel::prelude::*;
+        let path = self.db.path().to_string_lossy().into_owned();
+        let mut conn = SqliteConnection::establish(&path).unwrap();
+        channels::table
+            .filter(channels::id.eq(channel_id as i64))
+            .select((channels::parent_id, channels::is_thread, channels::archived))
+            .first(&mut conn)
+            .optional()
+            .unwrap()
+    }
+
     /// History requests the sim answered for `channel_id`.
     fn pages_of(&self, channel_id: u64) -> usize {
         let path = format!("/channels/{channel_id}/messages");
@@ -208,5 +222,73 @@ async fn a_thread_archived_while_not_listening_is_paged_once_more_then_left_alon
     harness.run_pass(3).await;
     assert!(harness.stored_in(thread.id).contains(&later));
     assert_eq!(harness.db.open_threads().unwrap().len(), 1);
+    harness.sim.shutdown();
+}
+
+#[actix_rt::test]
+async fn a_thread_created_and_archived_between_passes_is_found_in_the_archive_listing() {
+    let harness = Harness::start(SimConfig {
+        guilds: 1,
+        channels_per_guild: 1,
+        threads_per_guild: 0,
+        history_per_channel: 3,
+        live_messages: 0,
+        stream_start: StreamStart::Manual,
+        ..SimConfig::default()
+    });
+    harness.wait_passes(1).await;
+    let parent = harness
+        .sim
+        .channels()
+        .into_iter()
+        .find(|channel| channel.holds_messages() && !channel.is_thread())
+        .expect("a text channel");
+    let listings = |visibility: &str| {
+        let path = format!("/channels/{}/threads/archived/{visibility}", parent.id);
+        harness
+            .sim
+            .rest_log()
+            .iter()
+            .filter(|request| request.path.ends_with(&path))
+            .count()
+    };
+    assert_eq!(listings("public"), 1);
+    assert_eq!(listings("private"), 1, "asked once, answered 403");
+
+    // Never listed as active, never seen by a gateway: only the archive knows it.
+    let thread = harness.sim.create_thread(parent.id).unwrap();
+    let posted: Vec<u64> = (0..130)
+        .map(|n| {
+            harness
+                .sim
+                .post_message(thread, format!("unseen {n}"))
+                .unwrap()
+        })
+        .collect();
+    harness.sim.update_thread(thread, None, Some(true)).unwrap();
+    harness.run_pass(1).await;
+    let mut stored = harness.stored_in(thread);
+    stored.sort_unstable();
+    assert_eq!(stored, posted, "every message of the archived thread");
+    assert_eq!(
+        harness.channel_row(thread),
+        Some((Some(parent.id as i64), true, true)),
+        "recorded as an archived thread of its parent"
+    );
+
+    // The mark stops the next listing at the thread: one listing request, no history.
+    let pages = harness.pages_of(thread);
+    harness.run_pass(2).await;
+    assert_eq!(harness.pages_of(thread), pages);
+    assert_eq!(listings("public"), 3);
+    assert_eq!(listings("private"), 1, "a 403 is not asked again");
+    assert!(
+        harness.status.lock().unwrap().channels[&parent.id.to_string()]
+            .last_error
+            .is_none(),
+        "a private 403 does not make the channel forbidden"
+    );
+    let last = harness.status.lock().unwrap().last_pass.clone().unwrap();
+    assert_eq!(last.errors, 0);
     harness.sim.shutdown();
 }

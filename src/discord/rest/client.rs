@@ -256,7 +256,11 @@ impl DiscordRest {
     }
 
     fn forbidden(&self, route: Route, label: String) -> RestError {
-        let channel_id = route.channel_id();
+        // Listing private archived threads needs MANAGE_THREADS: its 403 says nothing about
+        // access to the channel itself.
+        let channel_id = route
+            .channel_id()
+            .filter(|_| route.id != super::routes::ARCHIVED_PRIVATE_THREADS.id);
         if let Some(channel_id) = channel_id
             && self.inner.forbidden.insert(channel_id)
         {

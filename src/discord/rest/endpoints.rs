@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::client::DiscordRest;
 use super::error::RestError;
+use crate::actors::ratelimit::Route;
 use crate::discord::gateway::GatewayBot;
 use crate::discord::{Channel, Guild, Message, Snowflake, User};
 
@@ -13,6 +14,10 @@ pub const MAX_MESSAGES_PER_PAGE: u8 = 100;
 
 /// Discord's page size for `GET /users/@me/guilds`.
 const GUILDS_PER_PAGE: usize = 200;
+
+/// Discord's page size bounds for archived-thread listings (it refuses fewer than two).
+pub const MIN_ARCHIVED_THREADS_PER_PAGE: u8 = 2;
+pub const MAX_ARCHIVED_THREADS_PER_PAGE: u8 = 100;
 
 /// Pages of guilds read at most (a million guilds): a server that keeps answering full pages
 /// must not keep us looping.
@@ -31,6 +36,10 @@ pub mod routes {
     pub const GUILD_ACTIVE_THREADS: Route = Route::get("/guilds/{guild_id}/threads/active");
     pub const CHANNEL: Route = Route::get("/channels/{channel_id}");
     pub const CHANNEL_MESSAGES: Route = Route::get("/channels/{channel_id}/messages");
+    pub const ARCHIVED_PUBLIC_THREADS: Route =
+        Route::get("/channels/{channel_id}/threads/archived/public");
+    pub const ARCHIVED_PRIVATE_THREADS: Route =
+        Route::get("/channels/{channel_id}/threads/archived/private");
 }
 
 /// Application flags that say whether the MESSAGE_CONTENT intent is enabled
@@ -90,6 +99,17 @@ pub struct GatewayUrl {
 struct ActiveThreads {
     #[serde(default)]
     threads: Vec<Channel>,
+}
+
+/// One page of `GET /channels/{id}/threads/archived/{public,private}`: threads newest
+/// `thread_metadata.archive_timestamp` first; `has_more` when older ones remain (ask again
+/// with `before` = the last one's archive timestamp).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ArchivedThreads {
+    #[serde(default)]
+    pub threads: Vec<Channel>,
+    #[serde(default)]
+    pub has_more: bool,
 }
 
 fn page_query(
@@ -186,6 +206,68 @@ impl DiscordRest {
             )
             .await?;
         Ok(active.threads)
+    }
+
+    /// `GET /channels/{channel_id}/threads/archived/public?before=..&limit=..` (2..=100):
+    /// public threads (and forum posts) of a channel archived before `before` (an ISO 8601
+    /// timestamp; the newest without it).
+    pub async fn archived_public_threads(
+        &self,
+        channel_id: Snowflake,
+        before: Option<String>,
+        limit: u8,
+    ) -> Result<ArchivedThreads, RestError> {
+        self.archived_threads(
+            routes::ARCHIVED_PUBLIC_THREADS,
+            "public",
+            channel_id,
+            before,
+            limit,
+        )
+        .await
+    }
+
+    /// `GET /channels/{channel_id}/threads/archived/private?before=..&limit=..`: the same for
+    /// private threads. Needs MANAGE_THREADS; without it Discord answers 403, which is not
+    /// remembered as the channel being forbidden.
+    pub async fn archived_private_threads(
+        &self,
+        channel_id: Snowflake,
+        before: Option<String>,
+        limit: u8,
+    ) -> Result<ArchivedThreads, RestError> {
+        self.archived_threads(
+            routes::ARCHIVED_PRIVATE_THREADS,
+            "private",
+            channel_id,
+            before,
+            limit,
+        )
+        .await
+    }
+
+    async fn archived_threads(
+        &self,
+        route: Route,
+        visibility: &str,
+        channel_id: Snowflake,
+        before: Option<String>,
+        limit: u8,
+    ) -> Result<ArchivedThreads, RestError> {
+        if !(MIN_ARCHIVED_THREADS_PER_PAGE..=MAX_ARCHIVED_THREADS_PER_PAGE).contains(&limit) {
+            return Err(RestError::InvalidLimit(limit));
+        }
+        let mut query = Vec::with_capacity(2);
+        if let Some(before) = before {
+            query.push(("before", before));
+        }
+        query.push(("limit", limit.to_string()));
+        self.get(
+            route.for_channel(channel_id),
+            &format!("/channels/{channel_id}/threads/archived/{visibility}"),
+            &query,
+        )
+        .await
     }
 
     /// `GET /channels/{channel_id}`.

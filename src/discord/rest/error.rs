@@ -72,7 +72,9 @@ pub enum RestError {
         source: RateLimitError,
     },
 
-    #[error("message page size must be between 1 and 100, got {0}")]
+    #[error(
+        "page size {0} is outside the range discord accepts on this route (messages 1..=100, archived threads 2..=100)"
+    )]
     InvalidLimit(u8),
 
     #[error("discord.token is not set (DISCORD_TOKEN or DISCORD_TOKEN_FILE)")]

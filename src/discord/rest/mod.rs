@@ -19,7 +19,8 @@ mod tests;
 
 pub use client::{DEFAULT_RETRY_BACKOFF, DiscordRest, USER_AGENT};
 pub use endpoints::{
-    Application, GatewayUrl, MAX_MESSAGES_PER_PAGE, MessageContentIntent, application_flags, routes,
+    Application, ArchivedThreads, GatewayUrl, MAX_ARCHIVED_THREADS_PER_PAGE, MAX_MESSAGES_PER_PAGE,
+    MIN_ARCHIVED_THREADS_PER_PAGE, MessageContentIntent, application_flags, routes,
 };
 pub use error::RestError;
 pub use forbidden::{ForbiddenChannel, ForbiddenChannels, MAX_FORBIDDEN_CHANNELS};

@@ -553,6 +553,95 @@ async fn a_403_is_not_retried_and_the_channel_is_remembered() {
 }
 
 #[actix_rt::test]
+async fn archived_threads_are_paged_by_archive_time_and_a_private_403_forbids_nothing() {
+    let thread = |id: u64, archived_at: &str| {
+        json!({
+            "id": id.to_string(), "type": 11, "guild_id": "9", "parent_id": "5",
+            "name": format!("thread {id}"), "owner_id": "7", "member_count": 2,
+            "thread_metadata": {"archived": true, "archive_timestamp": archived_at,
+                "auto_archive_duration": 1440, "locked": false, "unknown": 1}
+        })
+    };
+    let h = start(
+        move |request, _| match request.path.as_str() {
+            "/channels/5/threads/archived/public" if request.query.contains("before") => {
+                Reply::json(
+                    200,
+                    json!({"threads": [thread(21, "2026-01-01T09:00:00.000000+00:00")],
+                           "members": [], "has_more": false}),
+                )
+            }
+            "/channels/5/threads/archived/public" => Reply::json(
+                200,
+                json!({"threads": [thread(23, "2026-01-01T11:00:00.000000+00:00"),
+                                   thread(22, "2026-01-01T10:00:00.000000+00:00")],
+                       "members": [{"id": "23", "user_id": "7"}], "has_more": true}),
+            ),
+            _ => Reply::json(
+                403,
+                json!({"message": "Missing Permissions", "code": 50013}),
+            ),
+        },
+        |_| {},
+    );
+    let first = h
+        .rest
+        .archived_public_threads(Snowflake(5), None, 2)
+        .await
+        .unwrap();
+    assert!(first.has_more);
+    assert_eq!(first.threads.len(), 2);
+    let oldest = first.threads[1].thread_metadata.clone().unwrap();
+    assert!(oldest.archived);
+    let before = oldest.archive_timestamp.unwrap();
+    assert_eq!(before, "2026-01-01T10:00:00.000000+00:00");
+    let second = h
+        .rest
+        .archived_public_threads(Snowflake(5), Some(before), 100)
+        .await
+        .unwrap();
+    assert!(!second.has_more);
+    assert_eq!(second.threads[0].id, Snowflake(21));
+
+    let err = h
+        .rest
+        .archived_private_threads(Snowflake(5), None, 100)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RestError::Forbidden { .. }), "{err}");
+    assert_eq!(err.forbidden_channel(), None);
+    assert!(h.rest.forbidden_channels().is_empty());
+    // Discord refuses pages of fewer than two threads: refused before anything is sent.
+    for limit in [1, 101] {
+        assert!(matches!(
+            h.rest
+                .archived_public_threads(Snowflake(5), None, limit)
+                .await,
+            Err(RestError::InvalidLimit(_))
+        ));
+    }
+
+    let requests = h.server.requests();
+    assert_eq!(requests.len(), 3);
+    assert_eq!(requests[0].query, "limit=2");
+    // The timestamp's `:` and `+` go out escaped, or `+` would read as a space.
+    assert_eq!(
+        requests[1].query,
+        "before=2026-01-01T10%3A00%3A00.000000%2B00%3A00&limit=100"
+    );
+    assert_eq!(requests[2].path, "/channels/5/threads/archived/private");
+    let status = h.status().await;
+    assert!(
+        status
+            .recent_requests
+            .iter()
+            .any(|r| r.route.contains("/threads/archived/public")),
+        "requests go through the limiter: {:?}",
+        status.recent_requests
+    );
+}
+
+#[actix_rt::test]
 async fn server_errors_are_retried_up_to_max_retries() {
     let h = start(
         |request, nth| match request.path.as_str() {
