@@ -17,10 +17,12 @@ use slog::{Logger, error, info, o, warn};
 
 pub use error::AppError;
 
-use crate::actors::alert::ops::{OpsSources, cpu_limit_cores, discord_errors_from};
+use crate::actors::alert::ops::{
+    DatabaseCheckOutcome, OpsSources, cpu_limit_cores, discord_errors_from,
+};
 use crate::actors::alert::rules::OpsThresholds;
 use crate::actors::alert::{AlertActor, AlertSettings, OpsActor};
-use crate::actors::db::{Database, DbActor, ProbeWritable};
+use crate::actors::db::{CheckIntegrity, Database, DbActor, ProbeWritable};
 use crate::actors::health::{
     ComponentStatus, ComponentStatusChanged, HealthActor, Probe, RegisterComponent, RegisterProbe,
 };
@@ -103,6 +105,11 @@ pub async fn serve(config: Config, mode: Mode, log: Logger) -> Result<(), AppErr
     )
     .await?;
     register_component_metrics(&metrics, &ops);
+    actix_rt::spawn(check_integrity_periodically(
+        db.clone(),
+        ops.clone(),
+        log.clone(),
+    ));
     // The router's budget and dead-target events go to the ops rules, which alert.
     let llm_alerts = ops
         .addr()
@@ -444,6 +451,36 @@ fn register_service_metrics(
         let _ = metrics.gauge_fn(name, help, &[], move || {
             sampler.figures().map_or(0.0, |figures| read(&figures))
         });
+    }
+}
+
+/// Hours between full database integrity checks: SQLite's check reads every page, so it runs
+/// rarely; the "writable" probe covers the fast failures in between.
+const INTEGRITY_CHECK_INTERVAL: Duration = Duration::from_secs(6 * 3_600);
+
+/// Feeds the ops rules' "database integrity problem" with `PRAGMA integrity_check`,
+/// `foreign_key_check` and the full-text index check, at start and every few hours.
+async fn check_integrity_periodically(
+    db: ComponentHandle<DbActor>,
+    ops: ComponentHandle<OpsActor>,
+    log: Logger,
+) {
+    let mut interval = tokio::time::interval(INTEGRITY_CHECK_INTERVAL);
+    loop {
+        interval.tick().await;
+        let problem = match db.send(CheckIntegrity).await {
+            Ok(Ok(report)) if report.ok => None,
+            Ok(Ok(report)) => Some(report.problems.join("; ")),
+            Ok(Err(err)) => Some(crate::logging::error_chain(&err)),
+            // The database component is restarting: the health rules already report that.
+            Err(_) => continue,
+        };
+        if let Some(problem) = &problem {
+            warn!(log, "Database integrity check found problems"; "problems" => problem);
+        }
+        if let Err(err) = ops.send(DatabaseCheckOutcome { problem }).await {
+            warn!(log, "Integrity outcome not delivered to the ops rules"; "error" => %err);
+        }
     }
 }
 
