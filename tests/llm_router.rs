@@ -418,3 +418,28 @@ async fn real_openai_compatible_server_when_configured() {
         answer.text, answer.usage.output_tokens
     );
 }
+
+#[actix_rt::test]
+async fn metrics_show_calls_failures_tokens_cost_and_open_circuits() {
+    let fake = FakeLlm::start();
+    let ledger = ledger().await;
+    fake.script("gem", [Scripted::gemini_bad_key()]);
+    let metrics = std::sync::Arc::new(discord_monitor::metrics::Metrics::new());
+    let router = router(&config(&fake, 10.0, &["g/gem", "local/tiny"]), &ledger)
+        .with_metrics(std::sync::Arc::clone(&metrics));
+
+    router.complete(triage(), None).await.unwrap();
+    let text = metrics.render_prometheus();
+    for expected in [
+        r#"discord_monitor_llm_requests_total{target="g/gem",outcome="error"} 1"#,
+        r#"discord_monitor_llm_requests_total{target="local/tiny",outcome="ok"} 1"#,
+        r#"discord_monitor_llm_failures_total{target="g/gem",class="target_down"} 1"#,
+        r#"discord_monitor_llm_circuit_state{target="g/gem"} 2"#,
+        r#"discord_monitor_llm_circuit_state{target="local/tiny"} 0"#,
+        r#"discord_monitor_llm_tokens_total{target="local/tiny",direction="in"}"#,
+        "discord_monitor_llm_request_duration_seconds_count",
+        "discord_monitor_llm_spent_today_usd 0",
+    ] {
+        assert!(text.contains(expected), "missing {expected} in:\n{text}");
+    }
+}

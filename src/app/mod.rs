@@ -116,7 +116,16 @@ pub async fn serve(config: Config, mode: Mode, log: Logger) -> Result<(), AppErr
         .map(|addr| addr.recipient())
         .inspect_err(|err| warn!(log, "LLM alerts will not be delivered"; "error" => %err))
         .ok();
-    let llm = start_llm(&config, &log, &health, &mut components, &db, llm_alerts).await?;
+    let llm = start_llm(
+        &config,
+        &log,
+        &health,
+        &mut components,
+        &db,
+        llm_alerts,
+        &metrics,
+    )
+    .await?;
     register_component_metrics(&metrics, &llm);
 
     let policy = AccessPolicy::new(
@@ -493,6 +502,7 @@ async fn start_llm(
     components: &mut ComponentSupervisor,
     db: &ComponentHandle<DbActor>,
     alerts: Option<Recipient<LlmAlert>>,
+    metrics: &Arc<Metrics>,
 ) -> Result<ComponentHandle<LlmRouterActor>, AppError> {
     health
         .send(RegisterComponent {
@@ -506,7 +516,7 @@ async fn start_llm(
     let db_addr = db
         .addr()
         .map_err(|err| AppError::Startup(format!("database: {err}")))?;
-    let (llm_config, log) = (config.llm.clone(), log.clone());
+    let (llm_config, log, metrics) = (config.llm.clone(), log.clone(), Arc::clone(metrics));
     Ok(components.supervise(
         LLM_COMPONENT,
         RestartPolicy::from_config(&config.monitoring),
@@ -520,6 +530,7 @@ async fn start_llm(
                 lifecycle,
                 &log,
             )
+            .with_metrics(Arc::clone(&metrics))
         },
     ))
 }

@@ -3,6 +3,9 @@
 //! the [`Router`]. Requests run concurrently as futures; the router's shared state (breakers,
 //! budget) lives behind its own lock, so the actor never blocks its arbiter.
 
+use std::sync::Arc;
+
+use crate::metrics::Metrics;
 use actix::prelude::*;
 use slog::{Logger, error, info};
 
@@ -24,6 +27,8 @@ pub struct LlmRouterActor {
     ledger: Recipient<BookLlmUsage>,
     ledger_totals: Recipient<LlmCostOnDay>,
     alerts: Option<Recipient<LlmAlert>>,
+    /// Where the router publishes its per-target figures.
+    metrics: Option<Arc<Metrics>>,
     lifecycle: Lifecycle,
     log: Logger,
     /// Built in `started()` once today's spend is known; `None` before and after a failure.
@@ -47,10 +52,17 @@ impl LlmRouterActor {
             ledger,
             ledger_totals,
             alerts,
+            metrics: None,
             lifecycle,
             log: log.new(slog::o!("logger" => "llm_router")),
             router: None,
         }
+    }
+
+    /// Publishes the router's per-target metrics in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 }
 
@@ -87,6 +99,10 @@ impl Actor for LlmRouterActor {
                 &actor.log,
             ) {
                 Ok(router) => {
+                    let router = match &actor.metrics {
+                        Some(metrics) => router.with_metrics(Arc::clone(metrics)),
+                        None => router,
+                    };
                     let status = router.status();
                     info!(actor.log, "LLM router ready";
                         "targets" => status.targets.len(),

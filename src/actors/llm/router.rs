@@ -25,6 +25,7 @@ use super::request::{LlmRequest, PreparedCall, RequestKind, Target};
 use super::tokens::{self, TokenizerFamily};
 use super::{messages::LlmAlert, schema};
 use crate::actors::db::{BookLlmUsage, NewLlmUsage};
+use crate::metrics::Metrics;
 
 /// Retry and deadline settings; the defaults follow `docs/llm-providers.md`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -111,10 +112,114 @@ pub struct Router {
     shared: Arc<Mutex<Shared>>,
     ledger: Recipient<BookLlmUsage>,
     alerts: Option<Recipient<LlmAlert>>,
+    metrics: Option<Arc<Metrics>>,
     log: Logger,
 }
 
+/// Seconds; model calls take from a fraction of a second to a couple of minutes.
+const LLM_LATENCY_BUCKETS_SECONDS: &[f64] = &[0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0];
+
 impl Router {
+    /// Publishes per-target figures in `metrics`: requests and failures by class, latency,
+    /// tokens, cost, today's spend and each circuit's state.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        let shared = Arc::clone(&self.shared);
+        let _ = metrics.gauge_fn(
+            "discord_monitor_llm_spent_today_usd",
+            "US dollars booked on LLM calls today (UTC)",
+            &[],
+            move || {
+                shared
+                    .lock()
+                    .map_or(0.0, |shared| shared.budget.spent_usd())
+            },
+        );
+        let _ = metrics
+            .gauge(
+                "discord_monitor_llm_daily_limit_usd",
+                "llm.daily_cost_limit",
+                &[],
+            )
+            .map(|gauge| gauge.set(self.shared().budget.limit_usd()));
+        for target in self.targets.keys() {
+            let (shared, key) = (Arc::clone(&self.shared), target.clone());
+            let _ = metrics.gauge_fn(
+                "discord_monitor_llm_circuit_state",
+                "Circuit of each LLM target: 0 closed, 1 half-open, 2 open",
+                &[("target", &target.to_string())],
+                move || {
+                    shared
+                        .lock()
+                        .ok()
+                        .and_then(|shared| shared.breakers.get(&key).map(Breaker::state))
+                        .map_or(0.0, |state| match state {
+                            CircuitState::Closed => 0.0,
+                            CircuitState::HalfOpen => 1.0,
+                            CircuitState::Open => 2.0,
+                        })
+                },
+            );
+        }
+        self.metrics = Some(metrics);
+        self
+    }
+
+    fn record_call(
+        &self,
+        target: &Target,
+        usage: Option<Usage>,
+        cost_usd: f64,
+        latency: Duration,
+        failure: Option<&CallFailure>,
+    ) {
+        let Some(metrics) = &self.metrics else {
+            return;
+        };
+        let target = target.to_string();
+        let outcome = if failure.is_some() { "error" } else { "ok" };
+        if let Ok(counter) = metrics.counter(
+            "discord_monitor_llm_requests_total",
+            "LLM calls per target and outcome",
+            &[("target", &target), ("outcome", outcome)],
+        ) {
+            counter.inc();
+        }
+        if let Some(failure) = failure
+            && let Ok(counter) = metrics.counter(
+                "discord_monitor_llm_failures_total",
+                "Failed LLM calls per target and failure class",
+                &[("target", &target), ("class", failure.class.as_str())],
+            )
+        {
+            counter.inc();
+        }
+        if let Ok(histogram) = metrics.histogram(
+            "discord_monitor_llm_request_duration_seconds",
+            "LLM call latency per target",
+            LLM_LATENCY_BUCKETS_SECONDS,
+            &[("target", &target)],
+        ) {
+            histogram.observe_duration(latency);
+        }
+        let usage = usage.unwrap_or_default();
+        for (direction, tokens) in [("in", usage.input_tokens), ("out", usage.output_tokens)] {
+            if let Ok(counter) = metrics.counter(
+                "discord_monitor_llm_tokens_total",
+                "Tokens per LLM target, input and output (thinking included)",
+                &[("target", &target), ("direction", direction)],
+            ) {
+                counter.inc_by(tokens);
+            }
+        }
+        if let Ok(counter) = metrics.counter(
+            "discord_monitor_llm_cost_usd_total",
+            "US dollars booked per LLM target",
+            &[("target", &target)],
+        ) {
+            counter.add(cost_usd);
+        }
+    }
+
     /// `spent_today_usd`: the ledger's total for today (see `LlmCostOnDay`).
     pub fn new(
         config: &LlmConfig,
@@ -168,6 +273,7 @@ impl Router {
             })),
             ledger,
             alerts,
+            metrics: None,
             log: log.new(slog::o!("logger" => "llm_router")),
         })
     }
@@ -495,6 +601,7 @@ impl Router {
         latency: Duration,
         failure: Option<&CallFailure>,
     ) {
+        self.record_call(target, usage, cost_usd, latency, failure);
         let day = utc_day();
         let level = self.shared().budget.book(&day, reserved_usd, cost_usd);
         if let Some(level) = level {
