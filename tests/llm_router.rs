@@ -443,3 +443,55 @@ async fn metrics_show_calls_failures_tokens_cost_and_open_circuits() {
         assert!(text.contains(expected), "missing {expected} in:\n{text}");
     }
 }
+
+#[actix_rt::test]
+async fn a_prompt_the_model_finds_too_long_is_shrunk_once_then_falls_back() {
+    let fake = FakeLlm::start();
+    let ledger = ledger().await;
+    fake.script("gpt", [Scripted::openai_context_too_long()]);
+    let router = router(&config(&fake, 10.0, &["o/gpt", "local/tiny"]), &ledger);
+    // Many old parts and one new one: shrinking drops the oldest first.
+    let mut parts: Vec<String> = (0..2_000)
+        .map(|n| format!("old message {n} with some words in it"))
+        .collect();
+    parts.push("the newest message".to_owned());
+    let request = LlmRequest::new(RequestKind::Triage, "Rate each message.", parts).with_schema(
+        "triage",
+        json!({"type": "object", "required": ["items"], "properties": {"items": {"type": "array"}}}),
+    );
+
+    let answer = router.complete(request, None).await.unwrap();
+    assert_eq!(
+        answer.target,
+        target("o/gpt"),
+        "the shorter retry succeeded"
+    );
+    assert!(answer.prompt_truncated);
+    assert_eq!(fake.calls("gpt"), 2);
+    let prompts: Vec<String> = fake
+        .bodies()
+        .iter()
+        .map(|body| {
+            body["messages"][1]["content"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert!(prompts[1].len() < prompts[0].len(), "the retry is shorter");
+    assert!(prompts[1].contains("the newest message"));
+
+    fake.script(
+        "gpt",
+        [
+            Scripted::openai_context_too_long(),
+            Scripted::openai_context_too_long(),
+        ],
+    );
+    let answer = router.complete(triage(), None).await.unwrap();
+    assert_eq!(
+        answer.target,
+        target("local/tiny"),
+        "still too long: fall back"
+    );
+}

@@ -114,6 +114,14 @@ impl Scripted {
         )
     }
 
+    pub fn openai_context_too_long() -> Self {
+        Self::json(
+            400,
+            json!({"error": {"message": "This model's maximum context length is 8192 tokens.",
+            "type": "invalid_request_error", "code": "context_length_exceeded"}}),
+        )
+    }
+
     pub fn openrouter_no_credits() -> Self {
         Self::json(
             402,

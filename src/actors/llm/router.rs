@@ -116,6 +116,10 @@ pub struct Router {
     log: Logger,
 }
 
+/// Percent of the context budget kept when a model still finds the prompt too long: a
+/// quarter off covers the estimator's documented error with room to spare.
+const CONTEXT_SHRINK_PERCENT: u64 = 75;
+
 /// Seconds; model calls take from a fraction of a second to a couple of minutes.
 const LLM_LATENCY_BUCKETS_SECONDS: &[f64] = &[0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0];
 
@@ -393,11 +397,11 @@ impl Router {
             .max_output_tokens
             .unwrap_or(request.kind.default_max_output_tokens())
             .min(entry.max_output_tokens);
-        let context_budget = entry
+        let mut context_budget = entry
             .price
             .context_tokens
             .saturating_sub(u64::from(max_output));
-        let (prompt, prompt_truncated) = tokens::fit_newest(
+        let (prompt, mut prompt_truncated) = tokens::fit_newest(
             &request.system,
             &request.parts,
             context_budget,
@@ -412,6 +416,7 @@ impl Router {
         };
         let mut transient_failures = 0u32;
         let mut repaired = false;
+        let mut shrunk = false;
         loop {
             let now = Instant::now();
             if now >= deadline {
@@ -557,6 +562,27 @@ impl Router {
                     return TargetResult::FallBack;
                 }
                 FailureClass::RequestBad => return TargetResult::RequestBad(failure.message),
+                // Our estimate undercounted this model's tokenizer: shrink the prompt once
+                // (oldest content goes first), then leave it to a larger-context target.
+                FailureClass::TooLong if !shrunk => {
+                    shrunk = true;
+                    // Relative to what was sent: the budget may be far above it when the
+                    // configured context size is wrong.
+                    context_budget = context_budget
+                        .min(estimate_in)
+                        .saturating_mul(CONTEXT_SHRINK_PERCENT)
+                        / 100;
+                    let (prompt, _) = tokens::fit_newest(
+                        &request.system,
+                        &request.parts,
+                        context_budget,
+                        entry.family,
+                    );
+                    call.prompt = prompt;
+                    prompt_truncated = true;
+                    debug!(self.log, "Prompt too long for the model; retrying shorter";
+                        "target" => %target, "context_budget_tokens" => context_budget);
+                }
                 FailureClass::TooLong | FailureClass::Blocked => return TargetResult::FallBack,
                 FailureClass::Truncated | FailureClass::InvalidReply => {
                     if repaired {
