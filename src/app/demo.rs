@@ -14,6 +14,9 @@ use crate::supervisor::ComponentHandle;
 /// Where `demo` keeps its database, backups and logs, relative to the working directory.
 pub const DEMO_DATA_DIR: &str = "demo-data";
 
+/// Requests per minute the demo allows itself against the simulator.
+const DEMO_REQUESTS_PER_MINUTE: u32 = 1_200;
+
 /// Seconds between progress lines: often enough to watch messages arrive.
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -54,6 +57,9 @@ pub fn start(
     discord.token = Some(Secret::new(sim.token()));
     discord.token_type = TokenType::Bot;
     discord.compression = Compression::ZlibStream;
+    // Our own ceiling is a courtesy to Discord; the simulator enforces Discord's real limits
+    // (buckets, 50 requests/s), so the demo's first backfill need not crawl.
+    discord.rate_limit_requests_per_minute = DEMO_REQUESTS_PER_MINUTE;
     // The simulated guilds are the whole world here: a selection from a real configuration
     // would match none of them.
     discord.guild_ids.clear();
