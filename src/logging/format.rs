@@ -258,14 +258,7 @@ impl slog::Serializer for FieldCollector {
     /// The error and its whole `source()` chain, as slog's default and slog-async's queue write
     /// it, so a line reads the same whichever path it took.
     fn emit_error(&mut self, key: Key, error: &(dyn std::error::Error + 'static)) -> slog::Result {
-        let mut text = error.to_string();
-        let mut source = error.source();
-        while let Some(cause) = source {
-            text.push_str(": ");
-            text.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        self.insert(key, Value::String(text));
+        self.insert(key, Value::String(super::error_chain(error)));
         Ok(())
     }
 }
