@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 
 use actix::{Actor, Addr};
 use discord_monitor::actors::db::{Database, DatabaseConfig, DbActor};
-use discord_monitor::actors::llm::breaker::{BreakerSettings, CircuitState};
 use discord_monitor::actors::llm::budget::utc_day;
 use discord_monitor::actors::llm::config::{LlmConfig, ModelConfig, ProviderConfig, ProviderKind};
 use discord_monitor::actors::llm::{
     FailureClass, LlmError, LlmRequest, RequestKind, Router, RouterSettings, Target,
 };
+use discord_monitor::circuit_breaker::{BreakerSettings, CircuitState};
 use discord_monitor::config::Secret;
 use serde_json::json;
 use support::fake_llm::{COMPLETION_TOKENS, FakeLlm, PROMPT_TOKENS, Scripted};

@@ -28,11 +28,11 @@ use actix::prelude::*;
 use futures_util::future::join_all;
 use slog::{Logger, debug, info, o, warn};
 
-use super::breaker::{Breaker, RateLimit, Tripped};
 use super::config::{AlertsConfig, Route, Severity};
 use super::error::{AlertError, SendError};
 use super::messages::{Alert, AlertAccepted, ListAlerts, Phase, RouteTestResult, TestRoutes};
 use super::metrics::AlertMetrics;
+use super::rate_limit::RateLimit;
 use super::render::{Notice, StoredExtras};
 use super::sender::RouteSender;
 use crate::actors::db::{
@@ -40,6 +40,7 @@ use crate::actors::db::{
     NewOutboxAlert, NextAlertDue, OutboxAlert, PostponeAlert, PruneAlerts, RecentAlerts,
     RecordAlertAttempt,
 };
+use crate::circuit_breaker::{BreakerSettings, CircuitBreaker, CircuitState, Failure, Transition};
 use crate::logging::error_chain;
 use crate::metrics::Metrics;
 use crate::supervisor::{ComponentHandle, Lifecycle};
@@ -102,7 +103,7 @@ struct RouteEntry {
 }
 
 struct Guard {
-    breaker: Breaker,
+    breaker: CircuitBreaker,
     rate: RateLimit,
 }
 
@@ -181,7 +182,7 @@ impl AlertActor {
             .map(|guards| {
                 guards
                     .iter()
-                    .filter(|(_, guard)| !guard.breaker.is_closed())
+                    .filter(|(_, guard)| guard.breaker.state() != CircuitState::Closed)
                     .map(|(name, _)| name.clone())
                     .collect()
             })
@@ -279,6 +280,14 @@ fn route_entries(routes: &[Route], log: &Logger) -> BTreeMap<String, RouteEntry>
 
 fn new_guards(settings: &AlertSettings) -> BTreeMap<String, Guard> {
     let now = Instant::now();
+    // A fixed open period: an alert receiver is ours to fix, and the outbox keeps the rows.
+    let breaker = BreakerSettings {
+        consecutive_failures: settings.breaker_failure_threshold,
+        failure_rate: None,
+        cooldown: settings.breaker_open,
+        target_down_cooldown: settings.breaker_open,
+        max_cooldown: settings.breaker_open,
+    };
     settings
         .routes
         .iter()
@@ -286,10 +295,7 @@ fn new_guards(settings: &AlertSettings) -> BTreeMap<String, Guard> {
             (
                 route.name.clone(),
                 Guard {
-                    breaker: Breaker::new(
-                        settings.breaker_failure_threshold,
-                        settings.breaker_open,
-                    ),
+                    breaker: CircuitBreaker::new(&breaker),
                     rate: RateLimit::per_minute(route.max_per_minute, now),
                 },
             )
@@ -623,10 +629,13 @@ async fn deliver_route(input: &PassInput, route: String, rows: Vec<OutboxAlert>)
             };
             let now = Instant::now();
             match guards.get_mut(&route) {
-                Some(guard) => match guard.breaker.blocked_until(now) {
-                    Some(until) => Err(until - now),
-                    None => guard.rate.take(now),
-                },
+                Some(guard) => guard.breaker.try_acquire().and_then(|()| {
+                    // Not sent after all: a half-open breaker's trial stays available.
+                    guard
+                        .rate
+                        .take(now)
+                        .inspect_err(|_| guard.breaker.release())
+                }),
                 None => Ok(()),
             }
         };
@@ -654,54 +663,49 @@ async fn deliver_route(input: &PassInput, route: String, rows: Vec<OutboxAlert>)
                 .map_err(|err| (error_chain(&err), retry_after(&err))),
             Err(err) => Err((err.clone(), None)),
         };
-        let attempt = match result {
-            Ok(()) => {
-                info!(input.log, "Alert delivered"; "route" => &route, "event" => &row.event,
+        let attempt =
+            match result {
+                Ok(()) => {
+                    info!(input.log, "Alert delivered"; "route" => &route, "event" => &row.event,
                     "outbox_id" => row.id, "attempt" => row.attempts + 1);
-                let recovered = input
-                    .guards
-                    .lock()
-                    .ok()
-                    .and_then(|mut guards| guards.get_mut(&route).map(|g| g.breaker.succeeded()))
-                    .unwrap_or(false);
-                input.metrics.delivered(&route);
-                if recovered {
-                    input.metrics.breaker_open(&route, false);
-                    outcome.recovered = Some(route.clone());
+                    let recovered =
+                        input.guards.lock().ok().and_then(|mut guards| {
+                            guards.get_mut(&route)?.breaker.record_success()
+                        }) == Some(Transition::Closed);
+                    input.metrics.delivered(&route);
+                    if recovered {
+                        input.metrics.breaker_open(&route, false);
+                        outcome.recovered = Some(route.clone());
+                    }
+                    AttemptOutcome::Delivered
                 }
-                AttemptOutcome::Delivered
-            }
-            Err((error, retry_after)) => {
-                let attempts = u32::try_from(row.attempts + 1).unwrap_or(u32::MAX);
-                let delay = input
-                    .settings
-                    .retry_delay(attempts, rand::random::<f64>())
-                    .max(retry_after.unwrap_or_default());
-                warn!(input.log, "Alert delivery failed"; "route" => &route,
+                Err((error, retry_after)) => {
+                    let attempts = u32::try_from(row.attempts + 1).unwrap_or(u32::MAX);
+                    let delay = input
+                        .settings
+                        .retry_delay(attempts, rand::random::<f64>())
+                        .max(retry_after.unwrap_or_default());
+                    warn!(input.log, "Alert delivery failed"; "route" => &route,
                     "event" => &row.event, "outbox_id" => row.id, "attempt" => attempts,
                     "retry_in_ms" => delay.as_millis() as u64, "error" => &error);
-                let tripped = input
-                    .guards
-                    .lock()
-                    .ok()
-                    .and_then(|mut guards| {
+                    let transition = input.guards.lock().ok().and_then(|mut guards| {
                         guards
-                            .get_mut(&route)
-                            .map(|g| g.breaker.failed(Instant::now()))
-                    })
-                    .unwrap_or(Tripped::No);
-                input.metrics.failed(&route);
-                if tripped == Tripped::Opened {
-                    input.metrics.breaker_open(&route, true);
-                    outcome.opened = Some((route.clone(), error.clone()));
+                            .get_mut(&route)?
+                            .breaker
+                            .record_failure(Failure::Transient)
+                    });
+                    input.metrics.failed(&route);
+                    if transition == Some(Transition::Opened) {
+                        input.metrics.breaker_open(&route, true);
+                        outcome.opened = Some((route.clone(), error.clone()));
+                    }
+                    AttemptOutcome::Retry {
+                        error,
+                        next_attempt_at_ms: now_ms()
+                            + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2),
+                    }
                 }
-                AttemptOutcome::Retry {
-                    error,
-                    next_attempt_at_ms: now_ms()
-                        + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2),
-                }
-            }
-        };
+            };
         if let Err(err) = record(input, row.id, attempt).await {
             outcome.error = Some(err);
         }

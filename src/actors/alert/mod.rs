@@ -6,13 +6,13 @@
 //! - `render.rs`: how an alert looks per route (mail, Slack Block Kit, webhook JSON schema,
 //!   Discord messages), within each receiver's limits.
 //! - `email.rs`, `http.rs`, `sender.rs`: the senders.
-//! - `breaker.rs`: per-route circuit breaker and rate limit.
+//! - `rate_limit.rs`: the per-route rate limit (the per-route circuit breaker is the shared
+//!   [`CircuitBreaker`](crate::circuit_breaker::CircuitBreaker)).
 //! - `rules.rs`: the operational alert rules (memory, CPU, Discord errors, database,
 //!   pipeline, LLM budget, failed components, backups); `ops.rs` the actor evaluating them.
 //! - `actor.rs`: the actor: outbox first, then a delivery loop with backoff and jitter.
 
 mod actor;
-mod breaker;
 pub mod config;
 mod email;
 mod error;
@@ -20,6 +20,7 @@ mod http;
 mod messages;
 mod metrics;
 pub mod ops;
+mod rate_limit;
 pub mod render;
 pub mod rules;
 mod sender;

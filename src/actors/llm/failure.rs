@@ -7,6 +7,8 @@ use std::time::Duration;
 use reqwest::header::HeaderMap;
 use serde::Serialize;
 
+use crate::circuit_breaker::Failure;
+
 /// What the router does with a failure; see the table in `docs/llm-providers.md`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -53,9 +55,21 @@ impl FailureClass {
         }
     }
 
-    /// Whether the failure says something about the target's health (circuit breaker).
-    pub const fn counts_against_target(self) -> bool {
-        matches!(self, FailureClass::Transient | FailureClass::TargetDown)
+    /// What the failure means to the target's circuit breaker; `None` when the answer proves
+    /// the target alive (a bad request, blocked content, an invalid reply).
+    pub const fn breaker_failure(self, server_delay: Option<Duration>) -> Option<Failure> {
+        match self {
+            FailureClass::Transient => Some(Failure::Transient),
+            // A daily quota names its own reset; the breaker keeps the longer of the two.
+            FailureClass::TargetDown => Some(Failure::Down {
+                at_least: server_delay,
+            }),
+            FailureClass::RequestBad
+            | FailureClass::TooLong
+            | FailureClass::Blocked
+            | FailureClass::Truncated
+            | FailureClass::InvalidReply => None,
+        }
     }
 }
 

@@ -10,10 +10,10 @@
 //! - [`schema`]: structured output in each dialect and the check of replies against it.
 //! - [`tokens`]: token estimates and truncation to the context window.
 //! - [`router`]: fallback chains, retries, deadlines, repair of invalid answers and the
-//!   ledger; [`breaker`] the circuit per target and [`budget`] the daily cost limit.
+//!   ledger; a [`CircuitBreaker`](crate::circuit_breaker::CircuitBreaker) per target and
+//!   [`budget`] the daily cost limit.
 
 mod actor;
-pub mod breaker;
 pub mod budget;
 pub mod check;
 pub mod client;

@@ -15,7 +15,8 @@ use serde_json::Value;
 use slog::{Logger, debug, info, warn};
 use tokio::time::Instant;
 
-use super::breaker::{Breaker, BreakerSettings, CircuitState};
+use crate::circuit_breaker::{BreakerSettings, CircuitBreaker, CircuitState};
+
 use super::budget::{Budget, BudgetLevel, utc_day};
 use super::client::ProviderClient;
 use super::config::{LlmConfig, ModelPrice};
@@ -99,7 +100,7 @@ struct TargetEntry {
 }
 
 struct Shared {
-    breakers: BTreeMap<Target, Breaker>,
+    breakers: BTreeMap<Target, CircuitBreaker>,
     budget: Budget,
 }
 
@@ -155,7 +156,7 @@ impl Router {
                     shared
                         .lock()
                         .ok()
-                        .and_then(|shared| shared.breakers.get(&key).map(Breaker::state))
+                        .and_then(|shared| shared.breakers.get(&key).map(CircuitBreaker::state))
                         .map_or(0.0, |state| match state {
                             CircuitState::Closed => 0.0,
                             CircuitState::HalfOpen => 1.0,
@@ -265,7 +266,7 @@ impl Router {
         }
         let breakers = targets
             .keys()
-            .map(|target| (target.clone(), Breaker::new(settings.breaker)))
+            .map(|target| (target.clone(), CircuitBreaker::new(&settings.breaker)))
             .collect();
         Ok(Self {
             settings,
@@ -300,7 +301,6 @@ impl Router {
     }
 
     pub fn status(&self) -> RouterStatus {
-        let now = Instant::now();
         let shared = self.shared();
         RouterStatus {
             day: shared.budget.day().to_owned(),
@@ -317,7 +317,7 @@ impl Router {
                 .map(|(target, breaker)| TargetStatus {
                     target: target.to_string(),
                     circuit: breaker.state(),
-                    open_for_secs: breaker.open_for(now).map(|left| left.as_secs()),
+                    open_for_secs: breaker.open_for().map(|left| left.as_secs()),
                     free: self
                         .targets
                         .get(target)
@@ -436,8 +436,7 @@ impl Router {
                 let Some(breaker) = shared.breakers.get_mut(target) else {
                     return TargetResult::FallBack;
                 };
-                if !breaker.allow(now) {
-                    let left = breaker.open_for(now).unwrap_or_default();
+                if let Err(left) = breaker.try_acquire() {
                     attempts.push(skipped(
                         "skipped_circuit_open",
                         format!("circuit open for {}s more", left.as_secs()),
@@ -500,7 +499,7 @@ impl Router {
             let failure = match result {
                 Ok((reply, json)) => {
                     if let Some(breaker) = self.shared().breakers.get_mut(target) {
-                        breaker.record_alive();
+                        breaker.record_success();
                     }
                     attempts.push(Attempt {
                         target: target.clone(),
@@ -522,7 +521,10 @@ impl Router {
                 Err(failure) => failure,
             };
             if let Some(breaker) = self.shared().breakers.get_mut(target) {
-                breaker.record_failure(failure.class, failure.retry_after, Instant::now());
+                match failure.class.breaker_failure(failure.retry_after) {
+                    Some(counted) => breaker.record_failure(counted),
+                    None => breaker.record_success(),
+                };
             }
             attempts.push(Attempt {
                 target: target.clone(),
