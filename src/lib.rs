@@ -13,7 +13,8 @@
 //!   backoff and a restart budget, then marks it failed. Callers talk to components through
 //!   its [`supervisor::ComponentHandle`], which follows rebuilds.
 //! - [`actors::health`]: the HealthActor. Status of every component, readiness probes (e.g.
-//!   "database writable"), liveness and readiness.
+//!   "database writable"), liveness and readiness, and the operational alert rules (memory,
+//!   CPU, Discord errors, database, pipeline, LLM budget, failed components, backups).
 //! - [`actors::db`]: the DbActor and [`actors::db::Database`]: SQLite over an r2d2 pool (WAL,
 //!   foreign keys, embedded migrations in `migrations/`), batched idempotent writes, message
 //!   revisions, ingest cursors, FTS5 search; diesel runs on tokio's blocking pool.
@@ -34,7 +35,7 @@
 //!   its ledger in the database; `llm check` / `llm usage`.
 //! - [`actors::alert`]: the AlertActor (durable outbox in the database, email, Slack, webhook
 //!   and Discord-webhook routes, retries, per-route breaker and rate limit, dedup and
-//!   cooldown) and the OpsActor evaluating the operational alert rules.
+//!   cooldown).
 //! - [`admin`]: the actix-web admin API (health probes, metrics, sanitized config, status,
 //!   stored messages, OpenAPI) with its access policy.
 //! - [`discord`]: Discord's wire formats (messages, channels, guilds, gateway envelope, close

@@ -17,14 +17,14 @@ use slog::{Logger, error, info, o, warn};
 
 pub use error::AppError;
 
-use crate::actors::alert::ops::{
-    DatabaseCheckOutcome, OpsSources, cpu_limit_cores, discord_errors_from,
-};
-use crate::actors::alert::rules::OpsThresholds;
-use crate::actors::alert::{AlertActor, AlertSettings, OpsActor};
+use crate::actors::alert::{AlertActor, AlertSettings};
 use crate::actors::db::{CheckIntegrity, Database, DbActor, ProbeWritable};
 use crate::actors::health::{
     ComponentStatus, ComponentStatusChanged, HealthActor, Probe, RegisterComponent, RegisterProbe,
+};
+use crate::actors::health::{
+    DatabaseCheckOutcome, EnableOpsRules, OpsSources, OpsThresholds, cpu_limit_cores,
+    discord_errors_from,
 };
 use crate::actors::ingest::{IngestSender, IngestStats};
 use crate::actors::llm::{LlmAlert, LlmRouterActor, RouterSettings};
@@ -40,7 +40,6 @@ pub const DATABASE_COMPONENT: &str = "database";
 pub const ADMIN_API_COMPONENT: &str = "admin_api";
 pub const LLM_COMPONENT: &str = "llm_router";
 pub const ALERTS_COMPONENT: &str = "alerts";
-pub const OPS_RULES_COMPONENT: &str = "ops_rules";
 /// The probe behind "the DB is writable" in `/health/ready`.
 pub const DATABASE_WRITABLE_PROBE: &str = "database_writable";
 
@@ -90,11 +89,9 @@ pub async fn serve(config: Config, mode: Mode, log: Logger) -> Result<(), AppErr
         .inspect_err(|err| warn!(log, "No process figures"; "error" => %err))
         .ok();
     register_service_metrics(&metrics, &config, started, sampler.as_ref());
-    let ops = start_ops_rules(
+    enable_ops_rules(
         &config,
-        &log,
         &health,
-        &mut components,
         &alerts,
         OpsInputs {
             sampler: sampler.clone(),
@@ -104,18 +101,13 @@ pub async fn serve(config: Config, mode: Mode, log: Logger) -> Result<(), AppErr
         },
     )
     .await?;
-    register_component_metrics(&metrics, &ops);
     actix_rt::spawn(check_integrity_periodically(
         db.clone(),
-        ops.clone(),
+        health.clone(),
         log.clone(),
     ));
     // The router's budget and dead-target events go to the ops rules, which alert.
-    let llm_alerts = ops
-        .addr()
-        .map(|addr| addr.recipient())
-        .inspect_err(|err| warn!(log, "LLM alerts will not be delivered"; "error" => %err))
-        .ok();
+    let llm_alerts = Some(health.clone().recipient());
     let llm = start_llm(
         &config,
         &log,
@@ -319,29 +311,20 @@ struct OpsInputs {
     queue: IngestSender,
 }
 
-/// The ops alert rules, supervised; optional for readiness like the alerts themselves.
-async fn start_ops_rules(
+/// The ops alert rules run in the HealthActor, which holds most of what they read; this hands
+/// it the other figures and the AlertActor.
+async fn enable_ops_rules(
     config: &Config,
-    log: &Logger,
     health: &Addr<HealthActor>,
-    components: &mut ComponentSupervisor,
     alerts: &ComponentHandle<AlertActor>,
     inputs: OpsInputs,
-) -> Result<ComponentHandle<OpsActor>, AppError> {
-    health
-        .send(RegisterComponent {
-            name: OPS_RULES_COMPONENT.to_owned(),
-            required: false,
-        })
-        .await
-        .map_err(|err| AppError::Startup(format!("health actor: {err}")))?;
+) -> Result<(), AppError> {
     let metrics = inputs.metrics;
     let (stats, queue) = (inputs.ingest_stats, inputs.queue);
     let waiting_since = std::sync::Mutex::new(None::<u64>);
     let sources = OpsSources {
         sampler: inputs.sampler,
         cpu_limit_cores: cpu_limit_cores(),
-        health: Some(health.clone()),
         database_probe: Some(DATABASE_WRITABLE_PROBE.to_owned()),
         discord_errors: Some(Arc::new(move || discord_errors_from(&metrics))),
         // Stalled for as long as events have been waiting with no batch finished since:
@@ -363,23 +346,15 @@ async fn start_ops_rules(
             Duration::from_millis(now_ms.saturating_sub(since.max(last_batch_ms)))
         })),
     };
-    let thresholds = OpsThresholds::from_config(&config.alerts);
-    let interval = Duration::from_secs(config.alerts.rules_interval_secs.max(1));
-    let (recipient, log) = (alerts.recipient(), log.clone());
-    Ok(components.supervise(
-        OPS_RULES_COMPONENT,
-        RestartPolicy::from_config(&config.monitoring),
-        move |lifecycle| {
-            OpsActor::new(
-                thresholds.clone(),
-                interval,
-                sources.clone(),
-                recipient.clone(),
-                lifecycle,
-                &log,
-            )
-        },
-    ))
+    health
+        .send(EnableOpsRules {
+            thresholds: OpsThresholds::from_config(&config.alerts),
+            interval: Duration::from_secs(config.alerts.rules_interval_secs.max(1)),
+            sources,
+            alerts: alerts.recipient(),
+        })
+        .await
+        .map_err(|err| AppError::Startup(format!("health actor: {err}")))
 }
 
 /// Process-level figures every scrape should see.
@@ -471,7 +446,7 @@ const INTEGRITY_CHECK_INTERVAL: Duration = Duration::from_secs(6 * 3_600);
 /// `foreign_key_check` and the full-text index check, at start and every few hours.
 async fn check_integrity_periodically(
     db: ComponentHandle<DbActor>,
-    ops: ComponentHandle<OpsActor>,
+    health: Addr<HealthActor>,
     log: Logger,
 ) {
     let mut interval = tokio::time::interval(INTEGRITY_CHECK_INTERVAL);
@@ -487,7 +462,7 @@ async fn check_integrity_periodically(
         if let Some(problem) = &problem {
             warn!(log, "Database integrity check found problems"; "problems" => problem);
         }
-        if let Err(err) = ops.send(DatabaseCheckOutcome { problem }).await {
+        if let Err(err) = health.send(DatabaseCheckOutcome { problem }).await {
             warn!(log, "Integrity outcome not delivered to the ops rules"; "error" => %err);
         }
     }

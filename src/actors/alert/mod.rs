@@ -8,9 +8,10 @@
 //! - `email.rs`, `http.rs`, `sender.rs`: the senders.
 //! - `rate_limit.rs`: the per-route rate limit (the per-route circuit breaker is the shared
 //!   [`CircuitBreaker`](crate::circuit_breaker::CircuitBreaker)).
-//! - `rules.rs`: the operational alert rules (memory, CPU, Discord errors, database,
-//!   pipeline, LLM budget, failed components, backups); `ops.rs` the actor evaluating them.
 //! - `actor.rs`: the actor: outbox first, then a delivery loop with backoff and jitter.
+//!
+//! The operational alert rules that raise most ops alerts live with the HealthActor
+//! ([`crate::actors::health::ops`]).
 
 mod actor;
 pub mod config;
@@ -19,10 +20,8 @@ mod error;
 mod http;
 mod messages;
 mod metrics;
-pub mod ops;
 mod rate_limit;
 pub mod render;
-pub mod rules;
 mod sender;
 #[cfg(test)]
 mod smtp_tests;
@@ -36,4 +35,3 @@ pub use http::{IDEMPOTENCY_HEADER, SIGNATURE_HEADER, signature};
 pub use messages::{
     Alert, AlertAccepted, AlertLink, ListAlerts, Phase, RouteTestResult, TestRoutes,
 };
-pub use ops::{BackupOutcome, DatabaseCheckOutcome, EvaluateNow, LlmSpend, OpsActor, OpsSources};

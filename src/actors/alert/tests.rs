@@ -628,9 +628,10 @@ async fn the_admin_api_tests_routes_and_lists_alerts() {
 
 #[actix_rt::test]
 async fn ops_rules_reach_the_routes_and_resolve() {
-    use super::ops::{BackupOutcome, EvaluateNow, LlmSpend, OpsActor, OpsSources};
-    use super::rules::OpsThresholds;
-    use crate::actors::health::{ComponentStatus, ComponentStatusChanged, RegisterComponent};
+    use crate::actors::health::{
+        BackupOutcome, ComponentStatus, ComponentStatusChanged, EnableOpsRules, EvaluateNow,
+        LlmSpend, OpsSources, OpsThresholds, RegisterComponent,
+    };
 
     let dir = tempfile::tempdir().unwrap();
     let receiver = Receiver::start();
@@ -642,7 +643,7 @@ async fn ops_rules_reach_the_routes_and_resolve() {
             hmac_secret: None,
         }),
     );
-    let mut service = Service::start(&dir.path().join("db.sqlite"), settings(vec![hook]));
+    let service = Service::start(&dir.path().join("db.sqlite"), settings(vec![hook]));
     let (log, _) = memory_logger(LogLevel::Info);
     let health = HealthActor::new(Duration::from_secs(600), &log).start();
     health
@@ -655,27 +656,23 @@ async fn ops_rules_reach_the_routes_and_resolve() {
     let stall = Arc::new(Mutex::new(Duration::ZERO));
     let stall_reading = Arc::clone(&stall);
     let sources = OpsSources {
-        health: Some(health.clone()),
         pipeline_stall: Some(Arc::new(move || *stall_reading.lock().unwrap())),
         cpu_limit_cores: 1.0,
         ..OpsSources::default()
     };
     let thresholds = OpsThresholds::from_config(&super::config::AlertsConfig::default());
-    let alerts = service.alerts.recipient();
-    // An hour between scheduled evaluations: the test drives them with EvaluateNow.
-    let ops = service
-        .components
-        .supervise("ops", RestartPolicy::default(), move |lifecycle| {
-            OpsActor::new(
-                thresholds.clone(),
-                Duration::from_secs(3_600),
-                sources.clone(),
-                alerts.clone(),
-                lifecycle,
-                &log,
-            )
-        });
-
+    let ops = health.clone();
+    assert_eq!(ops.send(EvaluateNow).await.unwrap(), 0, "not enabled yet");
+    health
+        .send(EnableOpsRules {
+            thresholds,
+            // An hour between scheduled evaluations: the test drives them with EvaluateNow.
+            interval: Duration::from_secs(3_600),
+            sources,
+            alerts: service.alerts.recipient(),
+        })
+        .await
+        .unwrap();
     assert_eq!(ops.send(EvaluateNow).await.unwrap(), 0, "all quiet");
     // What the LLM router sends at 80% of its budget.
     ops.send(crate::actors::llm::LlmAlert::Budget {

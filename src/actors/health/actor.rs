@@ -2,7 +2,8 @@
 //! liveness and readiness from them, and logs each change under the `health` logger.
 //!
 //! It is the sink of the supervisors' reports, so it is not supervised itself (a restart would
-//! have to forget every status it holds); none of its handlers can fail.
+//! have to forget every status it holds); none of its handlers can fail. It also evaluates the
+//! operational alert rules ([`super::ops`]), since it holds most of what they look at.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -17,6 +18,8 @@ use super::messages::{
     ComponentHealth, ComponentStatus, ComponentStatusChanged, GetHealth, HealthReport, Probe,
     ProbeHealth, ProbeStatus, RegisterComponent, RegisterProbe, SetShuttingDown,
 };
+use super::ops::OpsRulesState;
+use super::rules::OpsSnapshot;
 
 /// Messages; status changes are rare and admin requests come a few per second, so this leaves
 /// room for every component restarting at once plus probe registrations.
@@ -36,7 +39,7 @@ const MIN_PROBE_INTERVAL: Duration = Duration::from_millis(10);
 const PROBE_RESULT_MAX_AGE_INTERVALS: u32 = 3;
 
 pub struct HealthActor {
-    log: Logger,
+    pub(super) log: Logger,
     probe_interval: Duration,
     probe_timeout: Duration,
     started_at: Instant,
@@ -45,6 +48,10 @@ pub struct HealthActor {
     shutting_down: bool,
     /// Readiness at the last change, so flips are logged once.
     was_ready: bool,
+    /// The operational alert rules ([`super::ops`]), once enabled.
+    pub(super) ops: Option<OpsRulesState>,
+    /// Facts pushed for the rules (LLM spend, backups, database checks); kept from the start.
+    pub(super) ops_facts: OpsSnapshot,
 }
 
 struct ProbeEntry {
@@ -78,6 +85,8 @@ impl HealthActor {
             probes: BTreeMap::new(),
             shutting_down: false,
             was_ready: false,
+            ops: None,
+            ops_facts: OpsSnapshot::default(),
         }
     }
 
@@ -85,6 +94,14 @@ impl HealthActor {
     pub fn with_probe_timeout(mut self, probe_timeout: Duration) -> Self {
         self.probe_timeout = probe_timeout;
         self
+    }
+
+    pub(super) fn components(&self) -> &BTreeMap<String, ComponentHealth> {
+        &self.components
+    }
+
+    pub(super) fn probe_health(&self, name: &str) -> Option<&ProbeHealth> {
+        self.probes.get(name).map(|entry| &entry.health)
     }
 
     fn probe_result_max_age(&self) -> Duration {

@@ -7,6 +7,10 @@
 //! (`RegisterProbe`). Readiness: every required component up or degraded, every required probe
 //! passed recently, and no shutdown under way (`SetShuttingDown`).
 //!
+//! It also evaluates the operational alert rules (`rules.rs`: memory, CPU, Discord errors,
+//! database, pipeline, LLM budget, failed components, backups) once `EnableOpsRules` hands it
+//! the AlertActor (`ops.rs`).
+//!
 //! ```ignore
 //! let health = HealthActor::new(Duration::from_secs(30), &log).start();
 //! health.send(RegisterComponent { name: "db".into(), required: true }).await?;
@@ -21,6 +25,8 @@
 mod actor;
 mod error;
 mod messages;
+pub mod ops;
+pub mod rules;
 #[cfg(test)]
 mod tests;
 
@@ -30,3 +36,8 @@ pub use messages::{
     ComponentHealth, ComponentStatus, ComponentStatusChanged, GetHealth, HealthReport, Probe,
     ProbeHealth, ProbeStatus, RegisterComponent, RegisterProbe, SetShuttingDown,
 };
+pub use ops::{
+    BackupOutcome, DatabaseCheckOutcome, EnableOpsRules, EvaluateNow, LlmSpend, OpsSources,
+    cpu_limit_cores, discord_errors_from,
+};
+pub use rules::{OpsRules, OpsSnapshot, OpsThresholds};

@@ -10,8 +10,8 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use super::config::{AlertsConfig, Severity};
-use super::messages::Alert;
+use crate::actors::alert::config::AlertsConfig;
+use crate::actors::alert::{Alert, Severity};
 
 /// Thresholds of the rules; defaults are the seed's.
 #[derive(Debug, Clone, PartialEq)]
