@@ -15,6 +15,7 @@ use discord_monitor::actors::llm::{
 };
 use discord_monitor::circuit_breaker::{BreakerSettings, CircuitState};
 use discord_monitor::config::Secret;
+use discord_monitor::supervisor::ComponentRecipient;
 use serde_json::json;
 use support::fake_llm::{COMPLETION_TOKENS, FakeLlm, PROMPT_TOKENS, Scripted};
 use tempfile::TempDir;
@@ -125,7 +126,7 @@ fn router(config: &LlmConfig, ledger: &Ledger) -> Router {
         config,
         fast_settings(),
         spent,
-        ledger.addr.clone().recipient(),
+        ComponentRecipient::unsupervised("database", ledger.addr.clone().recipient()),
         None,
         &logger(),
     )

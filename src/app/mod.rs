@@ -486,11 +486,8 @@ async fn start_llm(
         })
         .await
         .map_err(|err| AppError::Startup(format!("health actor: {err}")))?;
-    // The ledger is reached through the database actor's current address; a rebuilt database
-    // actor (after a panic) is picked up when the router itself restarts.
-    let db_addr = db
-        .addr()
-        .map_err(|err| AppError::Startup(format!("database: {err}")))?;
+    // The ledger follows the database component through its rebuilds.
+    let (ledger, ledger_totals) = (db.recipient(), db.recipient());
     let (llm_config, log, metrics) = (config.llm.clone(), log.clone(), Arc::clone(metrics));
     Ok(components.supervise(
         LLM_COMPONENT,
@@ -499,8 +496,8 @@ async fn start_llm(
             LlmRouterActor::new(
                 llm_config.clone(),
                 RouterSettings::default(),
-                db_addr.clone().recipient(),
-                db_addr.clone().recipient(),
+                ledger.clone(),
+                ledger_totals.clone(),
                 alerts.clone(),
                 lifecycle,
                 &log,

@@ -206,6 +206,50 @@ pub(crate) async fn stop_component(core: Arc<ComponentCore>) {
     core.ended().await;
 }
 
+/// A fixed recipient: no rebuilds to follow.
+struct Unsupervised<M>
+where
+    M: Message + Send,
+    M::Result: Send,
+{
+    name: String,
+    recipient: Recipient<M>,
+}
+
+impl<M> RecipientSource<M> for Unsupervised<M>
+where
+    M: Message + Send + 'static,
+    M::Result: Send,
+{
+    fn refresh(&self, cached: &mut Option<CachedRecipient<M>>) -> Result<(), ComponentError> {
+        if !self.recipient.connected() {
+            *cached = None;
+            return Err(ComponentError::Stopped(self.name.clone()));
+        }
+        if cached.is_none() {
+            *cached = Some((0, self.recipient.clone()));
+        }
+        Ok(())
+    }
+
+    fn mailbox_error(&self, error: MailboxError) -> ComponentError {
+        match error {
+            MailboxError::Closed => ComponentError::Stopped(self.name.clone()),
+            source @ MailboxError::Timeout => ComponentError::Mailbox {
+                name: self.name.clone(),
+                source,
+            },
+        }
+    }
+
+    fn send_error(&self, error: SendError<M>) -> ComponentError {
+        match error {
+            SendError::Full(_) => ComponentError::MailboxFull(self.name.clone()),
+            SendError::Closed(_) => ComponentError::Stopped(self.name.clone()),
+        }
+    }
+}
+
 /// A recipient for one mailbox, and the generation of the slot it was taken from.
 type CachedRecipient<M> = (u64, Recipient<M>);
 
@@ -295,6 +339,18 @@ where
     M: Message + Send + 'static,
     M::Result: Send,
 {
+    /// The same interface over an actor that is not supervised (a one-shot CLI command's
+    /// DbActor, a test's), so code taking a `ComponentRecipient` runs without a supervisor.
+    pub fn unsupervised(name: &str, recipient: Recipient<M>) -> Self {
+        Self {
+            source: Arc::new(Unsupervised {
+                name: name.to_owned(),
+                recipient,
+            }),
+            cached: Arc::default(),
+        }
+    }
+
     fn with_recipient<R>(
         &self,
         use_recipient: impl FnOnce(&Recipient<M>) -> R,

@@ -674,3 +674,34 @@ async fn newest_status_reaches_a_busy_health_actor() {
         "snapshots arrive in order: {seen:?}"
     );
 }
+
+/// A plain actor that stops on any message after the first.
+struct OneShot;
+
+impl Actor for OneShot {
+    type Context = Context<Self>;
+}
+
+impl Handler<Work> for OneShot {
+    type Result = u32;
+
+    fn handle(&mut self, _msg: Work, ctx: &mut Context<Self>) -> u32 {
+        ctx.stop();
+        1
+    }
+}
+
+#[actix_rt::test]
+async fn an_unsupervised_recipient_answers_and_reports_a_stopped_actor() {
+    let recipient = ComponentRecipient::unsupervised("plain", OneShot.start().recipient::<Work>());
+    assert_eq!(recipient.send(Work).await.unwrap(), 1);
+    let error = eventually("the stopped actor to be reported", || async {
+        recipient.send(Work).await.err()
+    })
+    .await;
+    assert!(
+        matches!(error, ComponentError::Stopped(ref name) if name == "plain"),
+        "{error:?}"
+    );
+    assert!(!error.is_retryable());
+}

@@ -15,6 +15,7 @@ use super::error::LlmError;
 use super::messages::{Complete, GetRouterStatus, LlmAlert};
 use super::router::{LlmAnswer, Router, RouterSettings};
 use crate::actors::db::{BookLlmUsage, LlmCostOnDay};
+use crate::supervisor::ComponentRecipient;
 use crate::supervisor::Lifecycle;
 
 /// Requests queued before senders see a full mailbox: a triage pass sends a handful at a
@@ -24,8 +25,8 @@ const MAILBOX_CAPACITY: usize = 256;
 pub struct LlmRouterActor {
     config: LlmConfig,
     settings: RouterSettings,
-    ledger: Recipient<BookLlmUsage>,
-    ledger_totals: Recipient<LlmCostOnDay>,
+    ledger: ComponentRecipient<BookLlmUsage>,
+    ledger_totals: ComponentRecipient<LlmCostOnDay>,
     alerts: Option<Recipient<LlmAlert>>,
     /// Where the router publishes its per-target figures.
     metrics: Option<Arc<Metrics>>,
@@ -40,8 +41,8 @@ impl LlmRouterActor {
     pub fn new(
         config: LlmConfig,
         settings: RouterSettings,
-        ledger: Recipient<BookLlmUsage>,
-        ledger_totals: Recipient<LlmCostOnDay>,
+        ledger: ComponentRecipient<BookLlmUsage>,
+        ledger_totals: ComponentRecipient<LlmCostOnDay>,
         alerts: Option<Recipient<LlmAlert>>,
         lifecycle: Lifecycle,
         log: &Logger,

@@ -14,6 +14,7 @@ use super::error::{Attempt, LlmError};
 use super::request::{LlmRequest, RequestKind, Target};
 use super::router::{Router, RouterSettings};
 use crate::actors::db::{Database, DbActor, LlmUsageTotal};
+use crate::supervisor::ComponentRecipient;
 
 /// What `llm check` prints (text or `--json`): `ok`, the target that answered, every
 /// attempt with its outcome and failure class, tokens, cost and latency.
@@ -82,7 +83,7 @@ pub async fn run_check(
         config,
         RouterSettings::default(),
         spent_today,
-        ledger.recipient(),
+        ComponentRecipient::unsupervised("database", ledger.recipient()),
         None,
         log,
     )

@@ -27,6 +27,7 @@ use super::tokens::{self, TokenizerFamily};
 use super::{messages::LlmAlert, schema};
 use crate::actors::db::{BookLlmUsage, NewLlmUsage};
 use crate::metrics::Metrics;
+use crate::supervisor::ComponentRecipient;
 
 /// Retry and deadline settings; the defaults follow `docs/llm-providers.md`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -111,7 +112,7 @@ pub struct Router {
     targets: Arc<BTreeMap<Target, TargetEntry>>,
     routes: Arc<BTreeMap<String, Vec<Target>>>,
     shared: Arc<Mutex<Shared>>,
-    ledger: Recipient<BookLlmUsage>,
+    ledger: ComponentRecipient<BookLlmUsage>,
     alerts: Option<Recipient<LlmAlert>>,
     metrics: Option<Arc<Metrics>>,
     log: Logger,
@@ -230,7 +231,7 @@ impl Router {
         config: &LlmConfig,
         settings: RouterSettings,
         spent_today_usd: f64,
-        ledger: Recipient<BookLlmUsage>,
+        ledger: ComponentRecipient<BookLlmUsage>,
         alerts: Option<Recipient<LlmAlert>>,
         log: &Logger,
     ) -> Result<Self, LlmError> {
