@@ -1,4 +1,5 @@
-//! `alert test` through the real binary, against a loopback webhook receiver.
+//! Alerts through the real binary, against a loopback webhook receiver: `alert test`, and the
+//! running service's ops alert rules.
 
 mod support;
 
@@ -7,7 +8,7 @@ use std::net::TcpListener;
 use std::sync::mpsc;
 use std::thread;
 
-use support::run_cli;
+use support::{Service, run_cli};
 
 /// Answers every request with 204 and hands each JSON body to the test.
 fn receiver() -> (u16, mpsc::Receiver<serde_json::Value>) {
@@ -101,4 +102,40 @@ fn alert_test_reports_each_route_and_fails_when_one_fails() {
     );
     assert_eq!(out.code(), 1, "{out:?}");
     assert!(out.stderr.contains("no route named `nope`"), "{out:?}");
+}
+
+/// The HealthActor evaluates the ops rules in the running service and the alert reaches the
+/// route: memory use above a threshold set below any real process's use fires at once.
+#[actix_rt::test]
+async fn the_running_service_sends_ops_alerts_to_its_routes() {
+    let (port, bodies) = receiver();
+    let config = serde_json::json!({"alerts": {
+        "routes": [{"name": "hook", "kind": "webhook",
+                    "url": format!("http://127.0.0.1:{port}/hook"), "min_severity": "warning"}],
+        "rules_interval_secs": 1,
+        "memory_percent": 0.001,
+        "memory_sustain_secs": 0
+    }});
+    let mut service = Service::start(&["demo"], &config, &[]);
+    service.wait_serving().await;
+    let memory_alert = thread::spawn(move || {
+        loop {
+            let body = bodies
+                .recv_timeout(std::time::Duration::from_secs(60))
+                .expect("an ops alert within a minute");
+            if body["event"] == "memory_high" {
+                return body;
+            }
+        }
+    })
+    .join()
+    .unwrap();
+    assert_eq!(memory_alert["phase"], "firing");
+    assert_eq!(memory_alert["severity"], "warning");
+    assert!(
+        memory_alert["body"].as_str().unwrap().contains('%'),
+        "{memory_alert}"
+    );
+    assert!(service.terminate().success());
+    service.finish();
 }
