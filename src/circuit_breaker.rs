@@ -275,7 +275,7 @@ impl CircuitBreaker {
     /// recorded or it is [`released`](Self::release). `Err` carries how long to wait.
     pub fn try_acquire(&mut self) -> Result<(), Duration> {
         if self.state() == CircuitState::HalfOpen && self.probe_in_flight {
-            // The probe's outcome decides; until then others wait about as long as a call.
+            // The probe's outcome decides; until it is recorded every other call is refused.
             return Err(self.retry_hint());
         }
         if !self.machine.is_call_permitted() {
