@@ -233,6 +233,12 @@ async fn dead_key_opens_the_circuit_until_a_probe_after_cooldown() {
     let status = router.status();
     let gem = status.targets.iter().find(|t| t.target == "g/gem").unwrap();
     assert_eq!(gem.circuit, CircuitState::Open);
+    assert!(gem.open_for_secs.is_some());
+    assert_eq!(
+        status.routes["ask"],
+        ["g/gem", "local/tiny"],
+        "a kind without its own route shows the default chain"
+    );
 
     actix_rt::time::sleep(Duration::from_millis(1200)).await;
     let answer = router.complete(triage(), None).await.unwrap();

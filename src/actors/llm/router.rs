@@ -89,6 +89,7 @@ pub struct RouterStatus {
     pub day: String,
     pub spent_usd: f64,
     pub limit_usd: f64,
+    /// Request kind -> the targets tried, in order.
     pub routes: BTreeMap<String, Vec<String>>,
     pub targets: Vec<TargetStatus>,
 }
@@ -307,10 +308,17 @@ impl Router {
             day: shared.budget.day().to_owned(),
             spent_usd: shared.budget.spent_usd(),
             limit_usd: shared.budget.limit_usd(),
+            // Each kind's effective chain: a kind without a route of its own shows `default`'s.
             routes: self
                 .routes
                 .iter()
-                .map(|(name, chain)| (name.clone(), chain.iter().map(Target::to_string).collect()))
+                .map(|(name, chain)| {
+                    let chain = match self.routes.get("default") {
+                        Some(default) if chain.is_empty() => default,
+                        _ => chain,
+                    };
+                    (name.clone(), chain.iter().map(Target::to_string).collect())
+                })
                 .collect(),
             targets: shared
                 .breakers
