@@ -58,7 +58,7 @@ impl BackupReason {
 /// and to check that it is still the file that was written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BackupMetadata {
-    /// [`METADATA_FORMAT`].
+    /// `discord-monitor-backup/1` for this layout.
     pub format: String,
     pub created_at: DateTime<Utc>,
     pub reason: BackupReason,
