@@ -19,6 +19,10 @@ use crate::supervisor::{ComponentHandle, ComponentSupervisor, RestartPolicy};
 /// The component's name in `/health/detailed` and the logs.
 pub const BACKUP_COMPONENT: &str = "backup";
 
+/// Connections in the backup actor's own pool: backups run one at a time and use one at a
+/// time (the snapshot, then its `backups` row); a second covers a reopen racing a straggler.
+const BACKUP_POOL_SIZE: u32 = 2;
+
 /// Takes the database's lock for the life of the service: a second instance on the same
 /// file fails here with the first one's pid, and `db restore`/`db vacuum` refuse while it is
 /// held. Keep the returned guard until the service ends.
@@ -45,7 +49,6 @@ pub async fn start(
         .await
         .map_err(|err| AppError::Startup(format!("health actor: {err}")))?;
     let database = crate::actors::db::DatabaseConfig {
-        // Backups run one at a time: one connection, plus one for the row updates meanwhile.
         connection_pool_size: BACKUP_POOL_SIZE,
         ..config.database.clone()
     };
@@ -67,6 +70,3 @@ pub async fn start(
         },
     ))
 }
-
-/// Connections in the backup actor's pool: the snapshot's and one for its `backups` row.
-const BACKUP_POOL_SIZE: u32 = 2;

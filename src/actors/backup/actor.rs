@@ -26,7 +26,7 @@ use super::run::{
 };
 use super::snapshot::BackupReason;
 use crate::actors::alert::BackupOutcome;
-use crate::actors::db::{BackupRowStatus, Database};
+use crate::actors::db::Database;
 use crate::logging::error_chain;
 use crate::supervisor::Lifecycle;
 
@@ -217,13 +217,9 @@ impl BackupActor {
         }
         // The latest attempt decides what the ops rules hear now: a failure before the
         // restart is still a problem, a success clears an alert left open.
-        let failed_last = match (last_failure, view.last_success) {
-            (Some((failed_at, row)), last_success) => {
-                debug_assert_eq!(row.status, BackupRowStatus::Failed);
-                last_success.is_none_or(|success| failed_at > success)
-            }
-            (None, _) => false,
-        };
+        let failed_last = last_failure.is_some_and(|(failed_at, _)| {
+            view.last_success.is_none_or(|success| failed_at > success)
+        });
         if failed_last {
             let cause = self.state.last_error.clone().unwrap_or_default();
             self.state.last_outcome_ok = Some(false);
