@@ -78,6 +78,32 @@ pub enum DbCommand {
     },
     /// Run SQLite's integrity and foreign-key checks and the full-text index check
     Integrity,
+    /// Take a backup now into database.backup_dir (safe while the service runs), then apply
+    /// retention (database.max_backups)
+    Backup {
+        /// Print the backup as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the backups in database.backup_dir with their metadata, newest first
+    Backups {
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace the database with a backup, after verifying it and saving the current
+    /// database as a pre-restore backup; refused while the service runs on the database
+    Restore {
+        /// Backup file: a path, or a file name from `db backups`
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Do not ask for confirmation (needed when stdin is not a terminal)
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Rebuild the database file without free space and refresh the query planner's
+    /// statistics; refused while the service runs on the database
+    Vacuum,
 }
 
 #[derive(Debug, Subcommand)]

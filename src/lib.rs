@@ -7,7 +7,8 @@
 //!
 //! - [`app`]: the service. Builds the components, serves the admin API, and on SIGTERM/SIGINT
 //!   shuts down in order (readiness off, intake stopped, writes flushed, DB checkpointed);
-//!   `app::discord` wires the Discord side, `app::demo` runs it against discord-sim.
+//!   `app::discord` wires the Discord side, `app::backup` the database lock and the backups,
+//!   `app::demo` runs it against discord-sim.
 //! - [`supervisor`]: runs each component: restarts after `ctx.stop()` (same instance,
 //!   `restarting()` resets it) or a panic (fresh instance from its factory), with exponential
 //!   backoff and a restart budget, then marks it failed. Callers talk to components through
@@ -33,11 +34,15 @@
 //!   OpenAI-style clients with structured output, failure classes, fallback chains per request
 //!   kind, retries obeying server delays, per-target circuit breakers, the daily budget with
 //!   its ledger in the database; `llm check` / `llm usage`.
+//! - [`actors::backup`]: the BackupActor (a verified `VACUUM INTO` snapshot with a sha256
+//!   sidecar every `database.backup_interval_hours`, retention, outcomes to the ops rules) and
+//!   the maintenance needing the database to itself: `db restore`, `db vacuum`, and the
+//!   database lock the service holds while it runs.
 //! - [`actors::alert`]: the AlertActor (durable outbox in the database, email, Slack, webhook
 //!   and Discord-webhook routes, retries, per-route breaker and rate limit, dedup and
 //!   cooldown).
 //! - [`admin`]: the actix-web admin API (health probes, metrics, sanitized config, status,
-//!   stored messages, OpenAPI) with its access policy.
+//!   stored messages, alerts, backups, OpenAPI) with its access policy.
 //! - [`discord`]: Discord's wire formats (messages, channels, guilds, gateway envelope, close
 //!   codes, intents) and their conversion into database records; the REST client
 //!   ([`discord::rest`]) and `discord check` ([`discord::check`]).
@@ -55,8 +60,9 @@
 //!   traffic, real rate-limit headers and scriptable faults; used in-process by tests and
 //!   `demo`, and as the `discord-sim` binary (`src/bin/discord-sim.rs`).
 //!
-//! The binaries (`src/main.rs` with `src/cli.rs`, and `src/bin/discord-sim.rs`) parse the
-//! command line and map errors to exit codes; nothing else uses `anyhow`.
+//! The binaries (`src/main.rs` with `src/cli.rs` and `src/backup_commands.rs`, and
+//! `src/bin/discord-sim.rs`) parse the command line and map errors to exit codes; nothing else
+//! uses `anyhow`.
 
 pub mod actors;
 pub mod admin;

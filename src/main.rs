@@ -2,6 +2,7 @@
 //! over to the library. This is the only place that uses `anyhow` and decides exit codes:
 //! 0 success, 1 a reported failure (bad config, not ready, integrity problems), 2 bad usage.
 
+mod backup_commands;
 mod cli;
 
 use std::io::Write;
@@ -193,10 +194,17 @@ fn healthcheck(config: &Config, args: &HealthcheckArgs) -> anyhow::Result<ExitCo
 }
 
 fn db_command(config: &Config, command: DbCommand) -> anyhow::Result<ExitCode> {
-    let db = Database::open(&config.database)
-        .with_context(|| format!("cannot open {}", config.database.path.display()))?;
+    let open = || {
+        Database::open(&config.database)
+            .with_context(|| format!("cannot open {}", config.database.path.display()))
+    };
     match command {
+        DbCommand::Backup { json } => backup_commands::backup(config, json),
+        DbCommand::Backups { json } => backup_commands::list(config, json),
+        DbCommand::Restore { file, yes } => backup_commands::restore(config, &file, yes),
+        DbCommand::Vacuum => backup_commands::vacuum(config),
         DbCommand::Migrate => {
+            let db = open()?;
             let applied = db.run_pending_migrations()?;
             if applied.is_empty() {
                 println!("Schema is up to date ({})", config.database.path.display());
@@ -209,6 +217,7 @@ fn db_command(config: &Config, command: DbCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         DbCommand::Stats { json } => {
+            let db = open()?;
             let pending = db.pending_migrations()?;
             let stats = db.stats()?;
             if json {
@@ -238,7 +247,7 @@ fn db_command(config: &Config, command: DbCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         DbCommand::Integrity => {
-            let report = db.integrity()?;
+            let report = open()?.integrity()?;
             if report.ok {
                 println!("Integrity OK: {}", config.database.path.display());
                 Ok(ExitCode::SUCCESS)

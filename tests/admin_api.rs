@@ -284,3 +284,101 @@ async fn healthcheck_command_follows_readiness() {
     assert_eq!(out.code(), 1, "{out:?}");
     assert!(out.stdout.contains("not ready"), "{out:?}");
 }
+
+#[tokio::test]
+async fn the_service_takes_backups_on_its_own_and_on_request() {
+    // 1.8 s between backups, two kept: within a few seconds the service has pruned.
+    let mut service = Service::start(
+        &["demo"],
+        &json!({}),
+        &[
+            ("ADMIN_TOKEN", ADMIN_TOKEN),
+            ("DATABASE_BACKUP_INTERVAL_HOURS", "0.0005"),
+            ("DATABASE_MAX_BACKUPS", "2"),
+        ],
+    );
+    service.wait_ready().await;
+    let url = service.url("/api/backups");
+    let (status, _) = get_json(&url, None).await;
+    assert_eq!(status, 401);
+
+    // Generous: the machine is shared; the backups themselves take milliseconds.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let body = loop {
+        let (status, body) = get_json(&url, Some(ADMIN_TOKEN)).await;
+        assert_eq!(status, 200, "{body}");
+        let successes = body["state"]["successes"].as_u64().unwrap();
+        if successes >= 4 && body["backups"].as_array().unwrap().len() == 2 {
+            break body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no pruned backups yet: {body}\n{}",
+            service.stderr()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(body["state"]["failures"], 0, "{body}");
+    assert_eq!(body["state"]["max_backups"], 2, "{body}");
+    assert!(
+        body["state"]["backup_dir"]
+            .as_str()
+            .unwrap()
+            .starts_with("demo-data"),
+        "the demo keeps its backups under demo-data: {body}"
+    );
+    for backup in body["backups"].as_array().unwrap() {
+        assert_eq!(backup["kind"], "scheduled", "{body}");
+        assert_eq!(backup["metadata"]["sha256"].as_str().unwrap().len(), 64);
+        assert!(
+            service
+                .dir
+                .path()
+                .join(backup["path"].as_str().unwrap())
+                .is_file()
+        );
+    }
+
+    // On request: 201 with the record (409 only if a scheduled one runs at that instant).
+    let record = loop {
+        let response = support::client()
+            .post(&url)
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let body: serde_json::Value = response.json().await.unwrap();
+        match status {
+            201 => break body["backup"].clone(),
+            409 => assert!(body["error"].as_str().unwrap().contains("already running")),
+            other => panic!("POST /api/backups answered {other}: {body}"),
+        }
+        assert!(std::time::Instant::now() < deadline, "{body}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(record["reason"], "manual", "{record}");
+    assert_eq!(record["kept"], 2, "{record}");
+    let response = support::client()
+        .put(&url)
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 405);
+
+    let (status, body) = get_json(&service.url("/status"), Some(ADMIN_TOKEN)).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["backup"]["last_outcome"], "ok", "{body}");
+    assert!(body["backup"]["next_due_at"].is_string(), "{body}");
+    let (_, _, metrics) = get_text(&service.url("/metrics")).await;
+    assert!(
+        metrics.contains("discord_monitor_backup_files 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("discord_monitor_backup_failures_total 0"),
+        "{metrics}"
+    );
+    service.finish();
+}

@@ -1,10 +1,14 @@
-//! `db migrate|stats|integrity` on real SQLite files, empty and pre-existing.
+//! `db migrate|stats|integrity|backup|backups|restore|vacuum` on real SQLite files, empty
+//! and pre-existing, and restore refused while a service runs on the database.
 
 mod support;
 
-use discord_monitor::actors::db::Database;
+use std::path::Path;
+
+use discord_monitor::actors::db::{Database, MessageQuery};
 use discord_monitor::config::DatabaseConfig;
-use support::{message, run_cli};
+use serde_json::{Value, json};
+use support::{Service, message, run_cli};
 
 fn config_for(dir: &std::path::Path) -> DatabaseConfig {
     DatabaseConfig {
@@ -65,4 +69,222 @@ fn a_database_path_that_cannot_exist_is_a_clear_error() {
     );
     assert_eq!(out.code(), 1, "{out:?}");
     assert!(out.stderr.contains("blocker/db.sqlite"), "{out:?}");
+}
+
+/// A migrated database under `dir/data` holding `contents` as messages 1.. in channel 1.
+fn database_with(dir: &Path, contents: &[&str]) -> Database {
+    let db = Database::open(&config_for(dir)).unwrap();
+    db.run_pending_migrations().unwrap();
+    let messages: Vec<_> = contents
+        .iter()
+        .zip(1..)
+        .map(|(content, id)| message(id, 1, content))
+        .collect();
+    db.store_messages(&messages).unwrap();
+    db
+}
+
+fn stored(dir: &Path) -> Vec<String> {
+    let db = Database::open(&config_for(dir)).unwrap();
+    let query = MessageQuery::new(Some(1), None, None, 1_000).unwrap();
+    db.query_messages(&query)
+        .unwrap()
+        .into_iter()
+        .map(|message| message.content)
+        .collect()
+}
+
+fn json_of(out: &support::CliOutput) -> Value {
+    serde_json::from_str(&out.stdout).unwrap_or_else(|err| panic!("{err}: {out:?}"))
+}
+
+#[test]
+fn backup_list_modify_restore_brings_the_data_back() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(database_with(dir.path(), &["first", "second"]));
+
+    let out = run_cli(dir.path(), &["db", "backup"], &[]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(
+        out.stdout.contains("Backup written: data/backups/db-"),
+        "{out:?}"
+    );
+    assert!(out.stdout.contains("sha256:"), "{out:?}");
+    let out = run_cli(dir.path(), &["db", "backup", "--json"], &[]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    let record = json_of(&out);
+    let file_name = record["file_name"].as_str().unwrap().to_owned();
+    assert_eq!(record["reason"], "manual");
+    assert_eq!(record["sha256"].as_str().unwrap().len(), 64);
+    assert!(dir.path().join(record["path"].as_str().unwrap()).is_file());
+
+    let out = run_cli(dir.path(), &["db", "backups", "--json"], &[]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    let listed = json_of(&out);
+    let backups = listed["backups"].as_array().unwrap();
+    assert_eq!(backups.len(), 2, "{listed}");
+    assert_eq!(backups[0]["file_name"], json!(file_name), "newest first");
+    assert_eq!(backups[0]["metadata"]["sha256"], record["sha256"]);
+    assert_eq!(backups[0]["metadata"]["row_counts"]["messages"], 2);
+    let out = run_cli(dir.path(), &["db", "backups"], &[]);
+    assert!(out.stdout.contains(&file_name), "{out:?}");
+    assert!(out.stdout.contains("2 in rotation"), "{out:?}");
+
+    // Changes after the backup: one message edited away, one added.
+    {
+        let db = Database::open(&config_for(dir.path())).unwrap();
+        db.store_messages(&[message(1, 1, "rewritten"), message(3, 1, "third")])
+            .unwrap();
+    }
+    assert_eq!(stored(dir.path()), ["rewritten", "second", "third"]);
+
+    let out = run_cli(dir.path(), &["db", "restore", &file_name, "--yes"], &[]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(out.stdout.contains("Restored data/db.sqlite"), "{out:?}");
+    assert!(out.stdout.contains("matches its metadata"), "{out:?}");
+    assert!(
+        out.stderr.contains("Verifying"),
+        "progress is shown: {out:?}"
+    );
+    assert_eq!(stored(dir.path()), ["first", "second"]);
+
+    // The replaced database was kept, outside retention.
+    let out = run_cli(dir.path(), &["db", "backups", "--json"], &[]);
+    let listed = json_of(&out);
+    let pre_restore: Vec<&Value> = listed["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|backup| backup["kind"] == "pre_restore")
+        .collect();
+    assert_eq!(pre_restore.len(), 1, "{listed}");
+    assert_eq!(pre_restore[0]["metadata"]["row_counts"]["messages"], 3);
+
+    let out = run_cli(dir.path(), &["db", "integrity"], &[]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    let out = run_cli(dir.path(), &["db", "vacuum"], &[]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(out.stdout.contains("bytes before"), "{out:?}");
+    assert_eq!(stored(dir.path()), ["first", "second"]);
+}
+
+#[test]
+fn backup_retention_follows_max_backups() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(database_with(dir.path(), &["only"]));
+    std::fs::create_dir_all(dir.path().join("data/backups")).unwrap();
+    std::fs::write(dir.path().join("data/backups/README.txt"), "mine").unwrap();
+    for _ in 0..4 {
+        let out = run_cli(
+            dir.path(),
+            &["db", "backup"],
+            &[("DATABASE_MAX_BACKUPS", "2")],
+        );
+        assert_eq!(out.code(), 0, "{out:?}");
+    }
+    let out = run_cli(dir.path(), &["db", "backups", "--json"], &[]);
+    assert_eq!(json_of(&out)["backups"].as_array().unwrap().len(), 2);
+    assert!(dir.path().join("data/backups/README.txt").exists());
+}
+
+#[test]
+fn bad_restores_are_refused_with_clear_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(database_with(dir.path(), &["keep me"]));
+    let out = run_cli(dir.path(), &["db", "backup", "--json"], &[]);
+    let record = json_of(&out);
+    let backup = dir.path().join(record["path"].as_str().unwrap());
+    let refused = |file: &str, expected: &str| {
+        let out = run_cli(dir.path(), &["db", "restore", file, "--yes"], &[]);
+        assert_eq!(out.code(), 1, "{file}: {out:?}");
+        assert!(
+            out.stderr.contains(expected),
+            "{file}: expected {expected:?}: {out:?}"
+        );
+    };
+
+    refused("missing.sqlite", "no such file");
+
+    std::fs::write(
+        dir.path().join("notes.sqlite"),
+        "plain text, not a database",
+    )
+    .unwrap();
+    refused("notes.sqlite", "is not an SQLite database");
+
+    // Half of a real backup: the header is right, the pages are not all there.
+    let bytes = std::fs::read(&backup).unwrap();
+    std::fs::write(
+        dir.path().join("truncated.sqlite"),
+        &bytes[..bytes.len() / 2],
+    )
+    .unwrap();
+    let out = run_cli(
+        dir.path(),
+        &["db", "restore", "truncated.sqlite", "--yes"],
+        &[],
+    );
+    assert_eq!(out.code(), 1, "{out:?}");
+    assert!(out.stderr.contains("truncated.sqlite"), "{out:?}");
+    assert!(out.stderr.contains("failed its integrity check"), "{out:?}");
+
+    // A copy whose sidecar records another checksum.
+    std::fs::copy(&backup, dir.path().join("copy.sqlite")).unwrap();
+    let mut sidecar: Value =
+        serde_json::from_slice(&std::fs::read(backup.with_extension("json")).unwrap()).unwrap();
+    sidecar["sha256"] = json!("0".repeat(64));
+    std::fs::write(dir.path().join("copy.json"), sidecar.to_string()).unwrap();
+    refused("copy.sqlite", "checksum mismatch");
+
+    // Without --yes and without a terminal to ask on: a usage error naming --yes.
+    let out = run_cli(
+        dir.path(),
+        &["db", "restore", record["file_name"].as_str().unwrap()],
+        &[],
+    );
+    assert_eq!(out.code(), 2, "{out:?}");
+    assert!(out.stderr.contains("--yes"), "{out:?}");
+
+    assert_eq!(stored(dir.path()), ["keep me"], "nothing was replaced");
+}
+
+#[tokio::test]
+async fn restore_and_vacuum_are_refused_while_the_service_runs() {
+    let mut service = Service::start(&["demo"], &json!({}), &[]);
+    service.wait_ready().await;
+    let env = [
+        ("DATABASE_PATH", "demo-data/db.sqlite"),
+        ("DATABASE_BACKUP_DIR", "demo-data/backups"),
+    ];
+    let dir = service.dir.path().to_path_buf();
+
+    // A backup works while the service writes.
+    let out = run_cli(&dir, &["db", "backup", "--json"], &env);
+    assert_eq!(out.code(), 0, "{out:?}");
+    let file_name = json_of(&out)["file_name"].as_str().unwrap().to_owned();
+
+    let out = run_cli(&dir, &["db", "restore", &file_name, "--yes"], &env);
+    assert_eq!(out.code(), 1, "{out:?}");
+    assert!(
+        out.stderr.contains("in use by a running discord-monitor"),
+        "{out:?}"
+    );
+    assert!(out.stderr.contains("stop the service first"), "{out:?}");
+    let out = run_cli(&dir, &["db", "vacuum"], &env);
+    assert_eq!(out.code(), 1, "{out:?}");
+    assert!(out.stderr.contains("stop the service first"), "{out:?}");
+
+    // A second service on the same database does not start.
+    let port = support::free_port().to_string();
+    let second = run_cli(&dir, &["demo"], &[("HEALTH_CHECK_PORT", &port)]);
+    assert_eq!(second.code(), 1, "{second:?}");
+    assert!(
+        format!("{}{}", second.stdout, second.stderr).contains("in use by a running"),
+        "{second:?}"
+    );
+
+    service.terminate();
+    let out = run_cli(&dir, &["db", "restore", &file_name, "--yes"], &env);
+    assert_eq!(out.code(), 0, "once the service stopped: {out:?}");
+    service.finish();
 }

@@ -119,6 +119,7 @@ async fn restarts_are_reported_and_a_spent_budget_turns_readiness_off() {
         discord: None,
         processing_limits: json!({}),
         llm: None,
+        backup: None,
         sampler: None,
         log: log.new(slog::o!("logger" => "http")),
         slow_threshold: Duration::from_secs(1),

@@ -2,6 +2,7 @@
 
 pub mod alert;
 pub mod backfill;
+pub mod backup;
 pub mod db;
 pub mod gateway;
 pub mod health;

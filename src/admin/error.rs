@@ -14,6 +14,9 @@ pub enum AdminError {
     Forbidden(String),
     #[error("no route for {method} {path} (see /openapi.json)")]
     NotFound { method: String, path: String },
+    /// The request conflicts with work in progress (a backup already running).
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0} is unavailable: {1}")]
     Unavailable(&'static str, String),
     #[error("internal error: {0}")]
@@ -33,6 +36,7 @@ impl ResponseError for AdminError {
             AdminError::Unauthorized => StatusCode::UNAUTHORIZED,
             AdminError::Forbidden(_) => StatusCode::FORBIDDEN,
             AdminError::NotFound { .. } => StatusCode::NOT_FOUND,
+            AdminError::Conflict(_) => StatusCode::CONFLICT,
             AdminError::Unavailable(..) => StatusCode::SERVICE_UNAVAILABLE,
             AdminError::Internal(_) | AdminError::Bind { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }

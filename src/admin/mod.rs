@@ -7,10 +7,12 @@
 //! - `GET /health/detailed`: `.health.components.<name>` status, last error, restarts; probes.
 //! - `GET /metrics`: Prometheus text, or `{"metrics": {..}}` for `Accept: application/json`.
 //! - `GET /config` (admin): effective configuration, secrets masked.
-//! - `GET /status` (admin): Discord client health, processing, database, LLM summaries.
+//! - `GET /status` (admin): Discord client health, processing, database, LLM, backup summaries.
 //! - `GET /api/messages` (admin): stored messages, ascending by id.
 //! - `GET /api/alerts` (admin): recent alerts with their delivery state.
 //! - `POST /api/alerts/test` (admin): a test alert through every route, one result each.
+//! - `GET /api/backups` (admin): the backup schedule's state and the backups kept.
+//! - `POST /api/backups` (admin): take a database backup now; answers it (409 while one runs).
 //! - `GET /openapi.json`: the description of all of the above.
 //!
 //! Access rules are in [`auth`]; errors are always `{"error": ".."}` ([`error::AdminError`]).

@@ -15,6 +15,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/messages"),
     ("GET", "/api/alerts"),
     ("POST", "/api/alerts/test"),
+    ("GET", "/api/backups"),
+    ("POST", "/api/backups"),
     ("GET", "/openapi.json"),
 ];
 
@@ -71,6 +73,38 @@ pub fn document(version: &str) -> Value {
                     "400": json_error("unknown route, or no route configured"),
                     "401": json_error("missing or wrong bearer token"),
                     "503": json_error("alerting is unavailable")}}});
+    let api_backups = json!({
+        "get": {
+            "summary": "The database backup schedule and the backups kept, newest first",
+            "description": "`state`: when the next backup is due, the last success and the \
+                last error. `backups`: the files in `database.backup_dir` with their \
+                metadata sidecar (sha256, schema version, row counts). Pre-restore copies \
+                (`kind: pre_restore`) are outside retention.",
+            "security": admin_security,
+            "responses": {"200": {"description": "state and backups", "content": {"application/json": {
+                "schema": {"type": "object", "required": ["state", "backups"], "properties": {
+                    "state": {"$ref": "#/components/schemas/BackupState"},
+                    "backups": {"type": "array", "items": {"$ref": "#/components/schemas/BackupFile"}}}}}}},
+                "401": json_error("missing or wrong bearer token"),
+                "403": json_error("not allowed from this address"),
+                "500": json_error("the backup directory cannot be read"),
+                "503": json_error("the backup component is unavailable")}},
+        "post": {
+            "summary": "Take a database backup now",
+            "description": "Answers once the backup is written, verified and renamed into \
+                place, after retention. No body (or `{}`). The next scheduled backup moves \
+                to one interval after this one.",
+            "security": admin_security,
+            "responses": {"201": {"description": "the backup", "content": {"application/json": {
+                "schema": {"type": "object", "required": ["backup"], "properties": {
+                    "backup": {"$ref": "#/components/schemas/BackupRecord"}}}}}},
+                "400": json_error("a body was sent"),
+                "401": json_error("missing or wrong bearer token"),
+                "403": json_error("not allowed from this address"),
+                "409": json_error("a backup is already running"),
+                "500": json_error("the backup failed (the error names the cause)"),
+                "503": json_error("the backup component is unavailable")}}
+    });
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -119,7 +153,7 @@ pub fn document(version: &str) -> Value {
                     "401": json_error("missing or wrong bearer token"),
                     "403": json_error("not allowed from this address")}}},
             "/status": {"get": {
-                "summary": "Service status: Discord client health, processing, database and LLM summaries",
+                "summary": "Service status: Discord client health, processing, database, LLM and backup summaries",
                 "security": admin_security,
                 "responses": {"200": {"description": "status", "content": {"application/json": {
                     "schema": {"type": "object", "required": ["service", "discord_client_health",
@@ -128,6 +162,7 @@ pub fn document(version: &str) -> Value {
                     "403": json_error("not allowed from this address")}}},
             "/api/alerts": api_alerts,
             "/api/alerts/test": api_alerts_test,
+            "/api/backups": api_backups,
             "/api/messages": {"get": {
                 "summary": "Stored messages, ascending by id",
                 "description": "Pages like Discord's history: with `after`, the oldest \
@@ -163,6 +198,46 @@ pub fn document(version: &str) -> Value {
                 "Probe": {"type": "object", "required": ["status"], "properties": {
                     "status": {"type": "string"},
                     "failing": {"type": "array", "items": {"type": "string"}}}},
+                "BackupState": {"type": "object", "properties": {
+                    "state": {"type": "string", "enum": ["starting", "idle", "running"]},
+                    "backup_dir": {"type": "string"}, "interval_secs": {"type": "number"},
+                    "max_backups": {"type": "integer"},
+                    "running_since": {"type": ["string", "null"], "format": "date-time"},
+                    "next_due_at": {"type": ["string", "null"], "format": "date-time"},
+                    "last_success_at": {"type": ["string", "null"], "format": "date-time"},
+                    "last_success_path": {"type": ["string", "null"]},
+                    "last_outcome": {"type": ["string", "null"], "enum": ["ok", "failed", null]},
+                    "last_error": {"type": ["string", "null"]},
+                    "last_error_at": {"type": ["string", "null"], "format": "date-time"},
+                    "kept": {"type": "integer"},
+                    "newest_size_bytes": {"type": ["integer", "null"]},
+                    "successes": {"type": "integer"}, "failures": {"type": "integer"}}},
+                "BackupFile": {"type": "object", "required": ["file_name", "path", "created_at",
+                    "kind", "size_bytes"], "properties": {
+                    "file_name": {"type": "string"}, "path": {"type": "string"},
+                    "created_at": {"type": "string", "format": "date-time"},
+                    "kind": {"type": "string",
+                        "enum": ["scheduled", "manual", "pre_restore", "unknown"]},
+                    "in_rotation": {"type": "boolean"},
+                    "size_bytes": {"type": "integer"},
+                    "metadata": {"type": ["object", "null"], "properties": {
+                        "sha256": {"type": "string"}, "schema_version": {"type": ["string", "null"]},
+                        "app_version": {"type": "string"}, "source_path": {"type": "string"},
+                        "row_counts": {"type": "object",
+                            "additionalProperties": {"type": "integer"}}}},
+                    "metadata_error": {"type": ["string", "null"]}}},
+                "BackupRecord": {"type": "object", "required": ["id", "path", "created_at",
+                    "size_bytes", "sha256"], "properties": {
+                    "id": {"type": "integer"}, "path": {"type": "string"},
+                    "file_name": {"type": "string"},
+                    "created_at": {"type": "string", "format": "date-time"},
+                    "reason": {"type": "string", "enum": ["scheduled", "manual", "pre_restore"]},
+                    "size_bytes": {"type": "integer"}, "sha256": {"type": "string"},
+                    "duration_ms": {"type": "integer"},
+                    "schema_version": {"type": ["string", "null"]},
+                    "kept": {"type": "integer"},
+                    "pruned": {"type": "array", "items": {"type": "string"}},
+                    "warnings": {"type": "array", "items": {"type": "string"}}}},
                 "Message": {"type": "object", "required": ["id", "channel_id", "author_id",
                     "author_name", "content", "created_at_ms", "deleted"], "properties": {
                     "id": {"type": "string"}, "channel_id": {"type": "string"},

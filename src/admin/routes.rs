@@ -12,6 +12,7 @@ use super::error::AdminError;
 use super::openapi;
 use super::state::{AdminState, DiscordStatusSources};
 use crate::actors::alert::{AlertError, ListAlerts, TestRoutes};
+use crate::actors::backup::{BackupError, BackupNow, GetBackupStatus, ListBackups};
 use crate::actors::db::{GetStats, MessageQuery, QueryMessages};
 use crate::actors::gateway::GetGatewayStatus;
 use crate::actors::health::{GetHealth, HealthReport};
@@ -165,6 +166,14 @@ pub async fn status(_: AdminAccess, state: web::Data<AdminState>) -> HttpRespons
         },
         None => json!({"state": "disabled"}),
     };
+    let backup = match &state.backup {
+        Some(backup) => match timed(backup.send(GetBackupStatus)).await {
+            Some(Ok(status)) => json!(status),
+            Some(Err(err)) => json!({"state": "unavailable", "error": err.to_string()}),
+            None => json!({"state": "unavailable", "error": "no answer within 2 s"}),
+        },
+        None => json!({"state": "disabled"}),
+    };
     let mut service = json!(state.service);
     service["uptime_secs"] = json!(state.service.started.elapsed().as_secs());
     service["ready"] = json!(report.as_ref().map(|report| report.ready));
@@ -177,6 +186,7 @@ pub async fn status(_: AdminAccess, state: web::Data<AdminState>) -> HttpRespons
         },
         "database": database,
         "llm": llm,
+        "backup": backup,
         "components": report.map(|report| report.components),
         "system": process_figures(&state),
     }))
@@ -337,6 +347,64 @@ fn alert_error(err: AlertError) -> AdminError {
     }
 }
 
+/// `GET /api/backups`: the schedule's state and the backups in `backup_dir`, newest first.
+pub async fn backups(
+    _: AdminAccess,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, AdminError> {
+    let backup = backup_handle(&state)?;
+    let status = backup
+        .send(GetBackupStatus)
+        .await
+        .map_err(|err| AdminError::Unavailable("backups", err.to_string()))?;
+    let backups = backup
+        .send(ListBackups)
+        .await
+        .map_err(|err| AdminError::Unavailable("backups", err.to_string()))?
+        .map_err(|err| backup_error("cannot list backups", &err))?;
+    Ok(HttpResponse::Ok().json(json!({ "state": status, "backups": backups })))
+}
+
+/// `POST /api/backups`: takes a backup now and answers it once it is written and verified
+/// (201), or 409 while another one runs.
+pub async fn create_backup(
+    _: AdminAccess,
+    state: web::Data<AdminState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AdminError> {
+    let empty = body.iter().all(u8::is_ascii_whitespace)
+        || serde_json::from_slice::<serde_json::Map<String, Value>>(&body)
+            .is_ok_and(|object| object.is_empty());
+    if !empty {
+        return Err(AdminError::BadRequest(
+            "POST /api/backups takes no body (or `{}`)".to_owned(),
+        ));
+    }
+    let record = backup_handle(&state)?
+        .send(BackupNow)
+        .await
+        .map_err(|err| AdminError::Unavailable("backups", err.to_string()))?
+        .map_err(|err| backup_error("backup failed", &err))?;
+    Ok(HttpResponse::Created().json(json!({ "backup": record })))
+}
+
+fn backup_handle(
+    state: &AdminState,
+) -> Result<&crate::supervisor::ComponentHandle<crate::actors::backup::BackupActor>, AdminError> {
+    state
+        .backup
+        .as_ref()
+        .ok_or_else(|| AdminError::Unavailable("backups", "not running".to_owned()))
+}
+
+fn backup_error(what: &str, err: &BackupError) -> AdminError {
+    if err.is_conflict() {
+        AdminError::Conflict(err.to_string())
+    } else {
+        AdminError::Internal(format!("{what}: {}", crate::logging::error_chain(err)))
+    }
+}
+
 /// Parses the query string by hand so every mistake gets its own clear message, including
 /// parameters we do not know (a typo like `chanel_id` must not silently return everything).
 pub fn parse_message_query(query_string: &str) -> Result<MessageQuery, AdminError> {
@@ -402,6 +470,13 @@ pub async fn post_only(req: HttpRequest) -> HttpResponse {
     HttpResponse::MethodNotAllowed()
         .insert_header((header::ALLOW, "POST"))
         .json(json!({"error": format!("{} is not allowed on {} (use POST)", req.method(), req.path())}))
+}
+
+/// A route with GET and POST, asked with another method.
+pub async fn get_or_post_only(req: HttpRequest) -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header((header::ALLOW, "GET, POST"))
+        .json(json!({"error": format!("{} is not allowed on {} (use GET or POST)", req.method(), req.path())}))
 }
 
 pub async fn method_not_allowed(req: HttpRequest) -> HttpResponse {

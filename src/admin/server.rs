@@ -41,6 +41,12 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .route(web::post().to(routes::test_alerts))
                 .default_service(web::to(routes::post_only)),
         )
+        .service(
+            web::resource("/api/backups")
+                .route(web::get().to(routes::backups))
+                .route(web::post().to(routes::create_backup))
+                .default_service(web::to(routes::get_or_post_only)),
+        )
         .service(get("/openapi.json", web::get().to(routes::openapi)));
 }
 

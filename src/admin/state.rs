@@ -11,6 +11,7 @@ use slog::Logger;
 use super::auth::AccessPolicy;
 use crate::actors::alert::AlertActor;
 use crate::actors::backfill::SharedBackfillStatus;
+use crate::actors::backup::BackupActor;
 use crate::actors::db::DbActor;
 use crate::actors::gateway::GatewayActor;
 use crate::actors::health::HealthActor;
@@ -39,6 +40,8 @@ pub struct AdminState {
     pub processing_limits: serde_json::Value,
     /// The LLM router, asked for its chain, budget and circuit states.
     pub llm: Option<ComponentHandle<LlmRouterActor>>,
+    /// `/api/backups` and `/status`'s backup section; `None`: they answer 503 / `disabled`.
+    pub backup: Option<ComponentHandle<BackupActor>>,
     pub sampler: Option<Arc<SharedProcessSampler>>,
     pub log: Logger,
     /// Requests slower than this are logged under `performance`.

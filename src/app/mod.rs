@@ -1,6 +1,7 @@
 //! The service: builds every component under the supervisor, serves the admin API, and shuts
 //! down in order on SIGTERM/SIGINT. `run` and `demo` both end up in [`serve`].
 
+mod backup;
 pub mod demo;
 pub mod discord;
 mod error;
@@ -75,6 +76,7 @@ pub async fn serve(config: Config, mode: Mode, log: Logger) -> Result<(), AppErr
     .start();
     let mut components = ComponentSupervisor::new(health.clone().recipient());
 
+    let _database_lock = backup::lock_database(&config)?;
     let db = start_database(&config, &log, &health, &mut components).await?;
     let alerts = start_alerts(&config, &log, &health, &mut components, &db, &metrics).await?;
     let discord = discord::start(&config, &log, &health, &mut components, &db, &metrics).await?;
@@ -119,6 +121,23 @@ pub async fn serve(config: Config, mode: Mode, log: Logger) -> Result<(), AppErr
     )
     .await?;
     register_component_metrics(&metrics, &llm);
+    let backup_outcomes = ops
+        .addr()
+        .map(|addr| addr.recipient())
+        .inspect_err(
+            |err| warn!(log, "Backup outcomes will not reach the ops rules"; "error" => %err),
+        )
+        .ok();
+    let backups = backup::start(
+        &config,
+        &log,
+        &health,
+        &mut components,
+        backup_outcomes,
+        &metrics,
+    )
+    .await?;
+    register_component_metrics(&metrics, &backups);
 
     let policy = AccessPolicy::new(
         config.admin.token.clone(),
@@ -155,6 +174,7 @@ pub async fn serve(config: Config, mode: Mode, log: Logger) -> Result<(), AppErr
             "memory_limit_mb": config.processing.memory_limit_mb,
         }),
         llm: Some(llm.clone()),
+        backup: Some(backups.clone()),
         sampler,
         log: log.new(o!("logger" => "http")),
         slow_threshold: Duration::from_millis(config.monitoring.slow_operation_threshold_ms),

@@ -569,6 +569,7 @@ async fn the_admin_api_tests_routes_and_lists_alerts() {
         discord: None,
         processing_limits: serde_json::json!({}),
         llm: None,
+        backup: None,
         sampler: None,
         log,
         slow_threshold: Duration::from_secs(1),

@@ -6,10 +6,12 @@
 //! - `store.rs` / `query.rs`: the write and read API on [`Database`].
 //! - `model.rs`: the public types those take and return; `rows.rs`/`schema.rs` the diesel side.
 //! - `outbox.rs`: the durable alert outbox and its delivery attempts.
+//! - `backups.rs`: the `backups` table, the online snapshot (`VACUUM INTO`) and `VACUUM`.
 //! - `actor.rs` / `messages.rs`: [`DbActor`] and the messages it handles.
 //! - `error.rs`: [`DbError`] and [`InvalidInput`].
 
 mod actor;
+mod backups;
 pub mod config;
 mod database;
 mod error;
@@ -25,6 +27,7 @@ mod store;
 mod test_support;
 
 pub use actor::DbActor;
+pub use backups::{BackupRow, BackupRowOutcome, BackupRowStatus};
 pub use config::DatabaseConfig;
 pub use database::{Database, MIGRATIONS};
 pub use error::{DbError, InvalidInput};
