@@ -104,37 +104,56 @@ fn alert_test_reports_each_route_and_fails_when_one_fails() {
     assert!(out.stderr.contains("no route named `nope`"), "{out:?}");
 }
 
-/// The HealthActor evaluates the ops rules in the running service and the alert reaches the
-/// route: memory use above a threshold set below any real process's use fires at once.
+/// The HealthActor evaluates the ops rules in the running service and the alerts reach the
+/// route: memory use above a threshold set below any real process's use, and a backup that
+/// cannot be written (its directory is a file).
 #[actix_rt::test]
 async fn the_running_service_sends_ops_alerts_to_its_routes() {
     let (port, bodies) = receiver();
-    let config = serde_json::json!({"alerts": {
-        "routes": [{"name": "hook", "kind": "webhook",
-                    "url": format!("http://127.0.0.1:{port}/hook"), "min_severity": "warning"}],
-        "rules_interval_secs": 1,
-        "memory_percent": 0.001,
-        "memory_sustain_secs": 0
-    }});
-    let mut service = Service::start(&["demo"], &config, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    // `demo` keeps its backups in ./demo-data/backups: make that a file.
+    std::fs::create_dir(dir.path().join("demo-data")).unwrap();
+    std::fs::write(dir.path().join("demo-data/backups"), "not a directory").unwrap();
+    let config = serde_json::json!({
+        "alerts": {
+            "routes": [{"name": "hook", "kind": "webhook",
+                        "url": format!("http://127.0.0.1:{port}/hook"),
+                        "min_severity": "warning"}],
+            "rules_interval_secs": 1,
+            "memory_percent": 0.001,
+            "memory_sustain_secs": 0
+        },
+        // Hours: about two seconds, so the first backup is attempted soon after start.
+        "database": {"backup_interval_hours": 0.0005}
+    });
+    std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
+    let mut service = Service::start_in(dir, &["demo"], &[]);
     service.wait_serving().await;
-    let memory_alert = thread::spawn(move || {
-        loop {
-            let body = bodies
-                .recv_timeout(std::time::Duration::from_secs(60))
-                .expect("an ops alert within a minute");
-            if body["event"] == "memory_high" {
-                return body;
-            }
+    let alerts = thread::spawn(move || {
+        let mut seen = std::collections::BTreeMap::new();
+        while !(seen.contains_key("memory_high") && seen.contains_key("backup_failed")) {
+            let body: serde_json::Value = bodies
+                .recv_timeout(std::time::Duration::from_secs(90))
+                .unwrap_or_else(|_| panic!("ops alerts within 90 s; got {seen:?}"));
+            let event = body["event"].as_str().unwrap_or_default().to_owned();
+            seen.insert(event, body);
         }
+        seen
     })
     .join()
     .unwrap();
-    assert_eq!(memory_alert["phase"], "firing");
-    assert_eq!(memory_alert["severity"], "warning");
+    let memory = &alerts["memory_high"];
+    assert_eq!(memory["phase"], "firing");
+    assert_eq!(memory["severity"], "warning");
+    assert!(memory["body"].as_str().unwrap().contains('%'), "{memory}");
+    let backup = &alerts["backup_failed"];
+    assert_eq!(backup["phase"], "firing");
     assert!(
-        memory_alert["body"].as_str().unwrap().contains('%'),
-        "{memory_alert}"
+        backup["body"]
+            .as_str()
+            .unwrap()
+            .contains("demo-data/backups"),
+        "the reason names the path: {backup}"
     );
     assert!(service.terminate().success());
     service.finish();

@@ -121,13 +121,8 @@ pub async fn serve(config: Config, mode: Mode, log: Logger) -> Result<(), AppErr
     )
     .await?;
     register_component_metrics(&metrics, &llm);
-    let backup_outcomes = ops
-        .addr()
-        .map(|addr| addr.recipient())
-        .inspect_err(
-            |err| warn!(log, "Backup outcomes will not reach the ops rules"; "error" => %err),
-        )
-        .ok();
+    // Each backup's outcome feeds the ops rules' "backup failed" alert.
+    let backup_outcomes = Some(health.clone().recipient());
     let backups = backup::start(
         &config,
         &log,

@@ -25,8 +25,8 @@ use super::run::{
     BackupRecord, BackupSettings, StartupView, first_due, next_due_after, startup_view, take_backup,
 };
 use super::snapshot::BackupReason;
-use crate::actors::alert::BackupOutcome;
 use crate::actors::db::Database;
+use crate::actors::health::BackupOutcome;
 use crate::logging::error_chain;
 use crate::supervisor::Lifecycle;
 
