@@ -138,10 +138,18 @@ pub async fn config(_: AdminAccess, state: web::Data<AdminState>) -> HttpRespons
 /// Longest `/status` waits for any one component before showing it as unavailable.
 const STATUS_PART_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// Seconds: row counts in `/status` may be this old, so a dashboard polling it does not count
+/// every table of a large database (and hold a pool connection) on each call.
+const STATUS_STATS_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// `/status`: one look at everything an operator asks first.
 pub async fn status(_: AdminAccess, state: web::Data<AdminState>) -> HttpResponse {
     let report = health_report(&state, false).await.ok();
-    let database = match timed(state.db.send(GetStats)).await {
+    let database = match timed(state.db.send(GetStats {
+        max_age: STATUS_STATS_MAX_AGE,
+    }))
+    .await
+    {
         Some(Ok(Ok(stats))) => json!({"status": "ok", "stats": stats}),
         Some(Ok(Err(err))) => json!({"status": "error", "error": err.to_string()}),
         Some(Err(err)) => json!({"status": "unavailable", "error": err.to_string()}),

@@ -43,6 +43,8 @@ pub struct DbActor {
     reopen_on_start: bool,
     /// Present when run by [`crate::supervisor`]: health reporting.
     lifecycle: Option<Lifecycle>,
+    /// The last statistics and when they were counted (see [`GetStats::max_age`]).
+    stats_cache: Option<(Instant, DbStats)>,
 }
 
 impl DbActor {
@@ -53,6 +55,7 @@ impl DbActor {
             slow_threshold,
             reopen_on_start: false,
             lifecycle: None,
+            stats_cache: None,
         }
     }
 
@@ -174,6 +177,7 @@ impl Supervised for DbActor {
     fn restarting(&mut self, _ctx: &mut Self::Context) {
         warn!(self.log, "Database actor restarting");
         self.reopen_on_start = true;
+        self.stats_cache = None;
     }
 }
 
@@ -286,8 +290,22 @@ impl Handler<SearchMessages> for DbActor {
 impl Handler<GetStats> for DbActor {
     type Result = ResponseActFuture<Self, Result<DbStats, DbError>>;
 
-    fn handle(&mut self, _msg: GetStats, _ctx: &mut Self::Context) -> Self::Result {
-        self.run("stats", Database::stats)
+    fn handle(&mut self, msg: GetStats, _ctx: &mut Self::Context) -> Self::Result {
+        if let Some((counted_at, stats)) = &self.stats_cache
+            && counted_at.elapsed() <= msg.max_age
+        {
+            return Box::pin(fut::ready(Ok(stats.clone())));
+        }
+        let counted_at = Instant::now();
+        Box::pin(
+            self.run("stats", Database::stats)
+                .map(move |result, actor, _ctx| {
+                    if let Ok(stats) = &result {
+                        actor.stats_cache = Some((counted_at, stats.clone()));
+                    }
+                    result
+                }),
+        )
     }
 }
 
@@ -546,8 +564,19 @@ mod tests {
         assert!(ask(&addr, done).await.expect("backfill").backfill_complete);
         assert_eq!(ask(&addr, GetCursors).await.expect("cursors").len(), 1);
 
-        let stats = ask(&addr, GetStats).await.expect("stats");
+        let stats = ask(&addr, GetStats::FRESH).await.expect("stats");
         assert_eq!(stats.tables["messages"], 2);
+        let third = StoreMessages {
+            messages: vec![message(3, CHANNEL_A, "gamma")],
+        };
+        assert_eq!(ask(&addr, third).await.expect("store").inserted, 1);
+        let an_hour = GetStats {
+            max_age: Duration::from_secs(3_600),
+        };
+        let cached = ask(&addr, an_hour).await.expect("stats");
+        assert_eq!(cached.tables["messages"], 2, "recent figures are reused");
+        let fresh = ask(&addr, GetStats::FRESH).await.expect("stats");
+        assert_eq!(fresh.tables["messages"], 3);
         assert!(ask(&addr, CheckIntegrity).await.expect("integrity").ok);
         ask(&addr, ProbeWritable).await.expect("probe");
         assert!(!ask(&addr, Checkpoint).await.expect("checkpoint").busy);
@@ -591,7 +620,9 @@ mod tests {
 
         // Take the pool's only connection: the actor's next checkout times out.
         let held = db.connection().expect("the only connection");
-        let error = ask(&addr, GetStats).await.expect_err("pool exhausted");
+        let error = ask(&addr, GetStats::FRESH)
+            .await
+            .expect_err("pool exhausted");
         assert!(error.is_connection_failure(), "{error:?}");
 
         // The supervisor restarts the actor, which opens its own pool and serves again.

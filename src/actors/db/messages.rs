@@ -96,9 +96,19 @@ pub struct SearchMessages {
     pub limit: u32,
 }
 
+/// Rows per table and file sizes. Counting every row of a large table takes a while and a
+/// pool connection, so callers that ask often (`/status`) accept figures up to `max_age` old.
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "Result<DbStats, DbError>")]
-pub struct GetStats;
+pub struct GetStats {
+    pub max_age: Duration,
+}
+
+impl GetStats {
+    pub const FRESH: GetStats = GetStats {
+        max_age: Duration::ZERO,
+    };
+}
 
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "Result<IntegrityReport, DbError>")]
