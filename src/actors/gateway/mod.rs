@@ -39,6 +39,7 @@ mod inflate;
 mod limiter;
 mod messages;
 mod metrics;
+mod session;
 #[cfg(test)]
 mod test_server;
 #[cfg(test)]
@@ -47,6 +48,10 @@ mod tests;
 pub use actor::{GatewayActor, GatewayInfoSource};
 pub use config::{GatewaySettings, GatewayTiming};
 pub use error::{ConnectError, GatewayError, InflateError};
-pub use events::GatewayEvent;
+pub use events::{GatewayEvent, SequencedEvent};
 pub use messages::{GatewayState, GatewayStatus, GetGatewayStatus};
 pub use metrics::GatewayMetrics;
+pub use session::{
+    MAX_PERSISTED_SESSION_AGE, PERSISTED_SESSION_REFRESH, PersistedSessionSource, ResumableSession,
+    Unusable, check_persisted, token_fingerprint,
+};

@@ -112,7 +112,7 @@ async fn events_become_rows_in_order_with_edits_and_deletes() {
         }),
         GatewayEvent::MessageCreate(message(100, 10, "a")), // a late duplicate
     ] {
-        pipeline.sender.send(event).await.unwrap();
+        pipeline.sender.send(event.into()).await.unwrap();
     }
     let status = pipeline
         .ingest
@@ -141,7 +141,7 @@ async fn a_full_queue_makes_the_sender_wait_and_loses_nothing() {
     let producer = actix_rt::spawn(async move {
         for id in 1_000..1_300 {
             sender
-                .send(GatewayEvent::MessageCreate(message(id, 20, "burst")))
+                .send(GatewayEvent::MessageCreate(message(id, 20, "burst")).into())
                 .await
                 .unwrap();
         }
@@ -168,12 +168,12 @@ async fn unmonitored_channels_are_not_stored() {
     );
     pipeline
         .sender
-        .send(GatewayEvent::MessageCreate(message(1, 30, "ignored")))
+        .send(GatewayEvent::MessageCreate(message(1, 30, "ignored")).into())
         .await
         .unwrap();
     pipeline
         .sender
-        .send(GatewayEvent::MessageCreate(message(2, 31, "kept")))
+        .send(GatewayEvent::MessageCreate(message(2, 31, "kept")).into())
         .await
         .unwrap();
     let status = pipeline
