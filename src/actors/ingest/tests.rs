@@ -8,11 +8,11 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use super::*;
-use crate::actors::db::{Database, DbActor, MessageQuery, QueryMessages};
-use crate::actors::gateway::GatewayEvent;
+use crate::actors::db::{Database, DbActor, LoadGatewaySession, MessageQuery, QueryMessages};
+use crate::actors::gateway::{GatewayEvent, ResumableSession, SequencedEvent};
 use crate::actors::health::HealthActor;
 use crate::config::{DatabaseConfig, DiscordConfig, LogLevel};
-use crate::discord::{Message, MessageDelete, Snowflake};
+use crate::discord::{Message, MessageDelete, Snowflake, User};
 use crate::logging::memory_logger;
 use crate::metrics::Metrics;
 use crate::supervisor::{ComponentHandle, ComponentSupervisor, RestartPolicy};
@@ -186,4 +186,105 @@ async fn unmonitored_channels_are_not_stored() {
     assert_eq!(status.unmonitored, 1);
     assert!(stored(&pipeline.db, 30).await.is_empty());
     assert_eq!(stored(&pipeline.db, 31).await.len(), 1);
+}
+
+fn session(id: &str) -> Arc<ResumableSession> {
+    Arc::new(ResumableSession {
+        session_id: id.to_owned(),
+        resume_url: "wss://resume.example".to_owned(),
+        user: User {
+            id: Snowflake(900),
+            username: "monitor".to_owned(),
+            global_name: None,
+            bot: true,
+        },
+        shard: [0, 1],
+        token_fingerprint: "0123456789abcdef".to_owned(),
+    })
+}
+
+fn numbered(session: &Arc<ResumableSession>, seq: u64, event: GatewayEvent) -> SequencedEvent {
+    SequencedEvent {
+        session: Some(Arc::clone(session)),
+        seq: Some(seq),
+        event,
+    }
+}
+
+#[actix_rt::test]
+async fn the_session_is_saved_with_the_sequence_of_the_last_committed_event() {
+    let pipeline = pipeline(DiscordConfig::default(), 64);
+    let flush = || {
+        pipeline.ingest.send(Flush {
+            timeout: GENEROUS_WAIT,
+        })
+    };
+    let saved = || pipeline.db.send(LoadGatewaySession { shard_id: 0 });
+    flush().await.unwrap();
+    assert_eq!(
+        saved().await.unwrap().unwrap(),
+        None,
+        "nothing committed yet"
+    );
+
+    let first = session("session-a");
+    let ready = GatewayEvent::Ready {
+        session_id: "session-a".to_owned(),
+        user: first.user.clone(),
+        resumed: false,
+    };
+    pipeline
+        .sender
+        .send(numbered(&first, 1, ready))
+        .await
+        .unwrap();
+    for seq in 2..=4 {
+        let event = GatewayEvent::MessageCreate(message(100 + seq, 10, "a"));
+        pipeline
+            .sender
+            .send(numbered(&first, seq, event))
+            .await
+            .unwrap();
+    }
+    // Ours, unnumbered: does not move the position.
+    pipeline
+        .sender
+        .send(SequencedEvent {
+            session: Some(Arc::clone(&first)),
+            seq: None,
+            event: GatewayEvent::SessionLost,
+        })
+        .await
+        .unwrap();
+    flush().await.unwrap();
+    let record = saved().await.unwrap().unwrap().expect("saved");
+    assert_eq!(record.session_id, "session-a");
+    assert_eq!(record.seq, 4);
+    assert_eq!(record.shard, [0, 1]);
+    assert_eq!(record.user_id, 900);
+    assert_eq!(record.resume_url, "wss://resume.example");
+    assert_eq!(
+        stored(&pipeline.db, 10).await.len(),
+        3,
+        "saved after the rows"
+    );
+    let shown = pipeline.stats.saved_session().expect("shown in /status");
+    assert_eq!((shown.seq, shown.shard), (4, [0, 1]));
+
+    // A new session replaces the saved one, from its own first sequence number.
+    let second = session("session-b");
+    let delete = GatewayEvent::MessageDelete(MessageDelete {
+        id: Snowflake(102),
+        channel_id: Snowflake(10),
+        guild_id: Some(Snowflake(1)),
+    });
+    pipeline
+        .sender
+        .send(numbered(&second, 2, delete))
+        .await
+        .unwrap();
+    flush().await.unwrap();
+    let record = saved().await.unwrap().unwrap().expect("saved");
+    assert_eq!((record.session_id.as_str(), record.seq), ("session-b", 2));
+    assert!(record.saved_at_ms >= shown.saved_at.timestamp_millis());
 }
