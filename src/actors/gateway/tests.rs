@@ -64,8 +64,11 @@ struct Options {
     configured_url: bool,
     /// What the saved-session source answers (built with the test server's URL); `None`:
     /// the actor has no source.
-    saved_session: Option<fn(&str) -> Result<Option<GatewaySessionRecord>, String>>,
+    saved_session: Option<SavedAnswer>,
 }
+
+/// What a saved-session source answers, given the test server's URL.
+type SavedAnswer = fn(&str) -> Result<Option<GatewaySessionRecord>, String>;
 
 impl Default for Options {
     fn default() -> Self {
@@ -1202,8 +1205,7 @@ async fn a_saved_session_is_resumed_on_its_resume_url_from_the_committed_sequenc
 
 #[actix_rt::test]
 async fn a_saved_session_too_old_of_another_token_or_unreadable_is_not_resumed() {
-    type Answer = fn(&str) -> Result<Option<GatewaySessionRecord>, String>;
-    let cases: [(Answer, Option<&str>); 4] = [
+    let cases: [(SavedAnswer, Option<&str>); 4] = [
         (|url| Ok(Some(saved(url, 6 * 60, TOKEN))), Some("too_old")),
         (
             |url| Ok(Some(saved(url, 5, "MTAy.another.token"))),
