@@ -8,6 +8,9 @@
 //! that finished early waits for the ones taken before it. A batch that never finishes (its
 //! writer died with it) holds the position where it was for the rest of the process: a
 //! restart then resumes from before it, or identifies if Discord no longer has that far.
+//! A write the database refused for good (invalid data, or an unexpected error that kept
+//! failing: logged as `IngestWriteDropped`) counts as done, since a replay would be refused
+//! the same way; a write waiting for the database or its lock holds its batch open.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -29,7 +29,7 @@ fn message(id: u64, channel: u64, content: &str) -> Message {
 }
 
 struct Pipeline {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     sender: IngestSender,
     db: ComponentHandle<DbActor>,
     ingest: ComponentHandle<IngestActor>,
@@ -38,12 +38,22 @@ struct Pipeline {
 }
 
 fn pipeline(selection: DiscordConfig, capacity: usize) -> Pipeline {
+    pipeline_with(
+        selection,
+        capacity,
+        DatabaseConfig::default().busy_timeout_ms,
+    )
+}
+
+/// [`pipeline`] whose database waits `busy_timeout_ms` for a lock held elsewhere.
+fn pipeline_with(selection: DiscordConfig, capacity: usize, busy_timeout_ms: u64) -> Pipeline {
     let dir = tempfile::tempdir().unwrap();
     let (log, _) = memory_logger(LogLevel::Info);
     let health = HealthActor::new(Duration::from_secs(600), &log).start();
     let mut components = ComponentSupervisor::new(health.recipient());
     let database = Database::open(&DatabaseConfig {
         path: dir.path().join("db.sqlite"),
+        busy_timeout_ms,
         ..DatabaseConfig::default()
     })
     .unwrap();
@@ -76,7 +86,7 @@ fn pipeline(selection: DiscordConfig, capacity: usize) -> Pipeline {
         )
     });
     Pipeline {
-        _dir: dir,
+        dir,
         sender,
         db,
         ingest,
@@ -287,4 +297,83 @@ async fn the_session_is_saved_with_the_sequence_of_the_last_committed_event() {
     let record = saved().await.unwrap().unwrap().expect("saved");
     assert_eq!((record.session_id.as_str(), record.seq), ("session-b", 2));
     assert!(record.saved_at_ms >= shown.saved_at.timestamp_millis());
+}
+
+#[actix_rt::test]
+async fn a_write_lock_held_elsewhere_delays_the_batch_and_its_saved_position_loses_nothing() {
+    use diesel::connection::SimpleConnection;
+    use diesel::{Connection, SqliteConnection};
+
+    // The lock is held far longer than the database waits for it, many times over.
+    let pipeline = pipeline_with(DiscordConfig::default(), 64, 50);
+    let first = session("session-a");
+    pipeline
+        .sender
+        .send(numbered(
+            &first,
+            1,
+            GatewayEvent::MessageCreate(message(1, 10, "a")),
+        ))
+        .await
+        .unwrap();
+    let flushed = pipeline
+        .ingest
+        .send(Flush {
+            timeout: GENEROUS_WAIT,
+        })
+        .await
+        .unwrap();
+    assert_eq!(flushed.messages_inserted, 1);
+
+    let path = pipeline.dir.path().join("db.sqlite");
+    let mut holder = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    holder.batch_execute("BEGIN IMMEDIATE").unwrap();
+    let delete = GatewayEvent::MessageDelete(MessageDelete {
+        id: Snowflake(1),
+        channel_id: Snowflake(10),
+        guild_id: Some(Snowflake(1)),
+    });
+    pipeline
+        .sender
+        .send(numbered(&first, 2, delete))
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + GENEROUS_WAIT;
+    while pipeline
+        .stats
+        .retries
+        .load(std::sync::atomic::Ordering::Relaxed)
+        < 5
+    {
+        assert!(std::time::Instant::now() < deadline, "no retries");
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Still the position before the delete: a restart now would replay it.
+    let saved = pipeline
+        .db
+        .send(LoadGatewaySession { shard_id: 0 })
+        .await
+        .unwrap()
+        .unwrap()
+        .expect("saved");
+    assert_eq!(saved.seq, 1);
+    holder.batch_execute("ROLLBACK").unwrap();
+
+    let status = pipeline
+        .ingest
+        .send(Flush {
+            timeout: GENEROUS_WAIT,
+        })
+        .await
+        .unwrap();
+    assert_eq!((status.deletions, status.dropped_writes), (1, 0));
+    assert_eq!(stored(&pipeline.db, 10).await, [(1, "a".to_owned(), true)]);
+    let saved = pipeline
+        .db
+        .send(LoadGatewaySession { shard_id: 0 })
+        .await
+        .unwrap()
+        .unwrap()
+        .expect("saved");
+    assert_eq!(saved.seq, 2);
 }
