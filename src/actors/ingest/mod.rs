@@ -22,7 +22,6 @@ mod tests;
 pub use actor::{Flush, IngestActor, IngestSettings, IngestStats, IngestStatus, SavedSession};
 pub use directory::{ChannelDirectory, ChannelInfo};
 pub use error::IngestError;
-pub use progress::SessionPosition;
 
 use crate::actors::gateway::SequencedEvent;
 use progress::CommitTracker;
