@@ -72,6 +72,10 @@ const MAILBOX_CAPACITY: usize = 64;
 /// Bytes: Discord closes with 4002 on a larger payload (protocol doc item 8).
 const MAX_PAYLOAD_BYTES: usize = 4096;
 
+/// Longest a start waits for the saved session before identifying without it: a database
+/// that cannot answer a one-row read in this time should not keep the gateway offline.
+const SAVED_SESSION_LOAD_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Members above which GUILD_CREATE leaves the member list out; 50 is Discord's minimum and
 /// we store no members.
 const LARGE_THRESHOLD: u32 = 50;
@@ -229,8 +233,11 @@ impl GatewayActor {
         self.run.generation += 1;
         let generation = self.run.generation;
         self.run.state = GatewayState::Connecting;
-        let load = source(self.settings.shard[0]);
+        let load = tokio::time::timeout(SAVED_SESSION_LOAD_TIMEOUT, source(self.settings.shard[0]));
         let step = load.into_actor(self).map(move |result, act, ctx| {
+            let result = result.unwrap_or_else(|_elapsed| {
+                Err(format!("no answer within {SAVED_SESSION_LOAD_TIMEOUT:?}"))
+            });
             if act.is_current(generation) {
                 act.run.pending = None;
                 act.persisted_session_loaded(result);
