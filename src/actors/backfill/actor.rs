@@ -89,7 +89,8 @@ struct ArchiveMarks {
     /// channel and visibility (`true`: private).
     newest: HashMap<(Snowflake, bool), DateTime<Utc>>,
     /// Parents whose private archived threads answered 403 (no MANAGE_THREADS): not asked
-    /// again by this process.
+    /// again by this process. Not saved: the permission may be granted, and a restart then
+    /// notices at the cost of one request per parent.
     private_forbidden: HashSet<Snowflake>,
 }
 
@@ -419,10 +420,10 @@ impl Pass {
     }
 
     /// Threads of `parent` archived since its mark (the newest archive timestamp an earlier
-    /// listing of this process saw, or a bounded first listing), oldest first, recorded as
-    /// archived channels: those created *and* archived while we were not listening are
-    /// found nowhere else. A thread whose cursor is newer than its archiving holds nothing
-    /// new and is left out; one already targeted is paged once, as that target.
+    /// complete listing saw, saved across restarts, or a bounded first listing), oldest
+    /// first, recorded as archived channels: those created *and* archived while we were not
+    /// listening are found nowhere else. A thread whose cursor is newer than its archiving
+    /// holds nothing new and is left out; one already targeted is paged once, as that target.
     async fn archived_threads(
         &mut self,
         parent: &ThreadParent,
