@@ -298,6 +298,8 @@ impl Pipeline {
         for line in self.service.stdout().lines() {
             if line.contains("Backfill pass")
                 || line.contains("Gateway ready")
+                || line.contains("Gateway session resumed")
+                || line.contains("Saved gateway session")
                 || line.contains("Thread no longer active")
             {
                 lines.push(line.chars().take(400).collect());
