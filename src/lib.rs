@@ -18,15 +18,19 @@
 //!   CPU, Discord errors, database, pipeline, LLM budget, failed components, backups).
 //! - [`actors::db`]: the DbActor and [`actors::db::Database`]: SQLite over an r2d2 pool (WAL,
 //!   foreign keys, embedded migrations in `migrations/`), batched idempotent writes, message
-//!   revisions, ingest cursors, FTS5 search; diesel runs on tokio's blocking pool.
+//!   revisions, ingest cursors, FTS5 search, what a restart continues from (the gateway
+//!   session, archived-thread marks); diesel runs on tokio's blocking pool.
 //! - [`actors::ratelimit`]: the RateLimiterActor. Every Discord REST call asks it for a permit
 //!   (per-route buckets, the global limit, our own ceiling, 429 pauses, a dead token).
 //! - [`actors::gateway`]: the GatewayActor. One shard's WebSocket session: HELLO, heartbeats
 //!   and zombie detection, IDENTIFY/RESUME, op 7/op 9, close codes (fatal ones stop for good),
-//!   zlib-stream; hands events to the ingest queue, waiting when it is full.
+//!   zlib-stream; hands events (with their session and sequence) to the ingest queue, waiting
+//!   when it is full; at start resumes the session saved by a previous process.
 //! - [`actors::ingest`]: the storage path. A bounded queue from the gateway and the
 //!   IngestActor writing it in ordered batches (filtered by the channel selection), retrying
-//!   while the database is away; asks for backfill whenever a new gateway session starts.
+//!   while the database is away; saves the gateway session with the sequence of the last
+//!   committed event (in gateway order) for a restart to resume; asks for backfill whenever
+//!   a new gateway session starts.
 //! - [`actors::backfill`]: the BackfillActor, the source of completeness: pages each monitored
 //!   channel's REST history from its cursor (moved only after the rows are committed) at
 //!   start, after a lost session and on a schedule.

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use discord_monitor::config::Compression;
 use discord_monitor::sim::{
     ConnectFault, GatewayListener, IdentifyOutcome, MessageOrigin, RateLimitScope, RateLimitShape,
-    RestFault, RouteLimit, SimConfig, SimHandle, StreamStart,
+    RestFault, ResumeOutcome, RouteLimit, SimConfig, SimHandle, StreamStart,
 };
 use serde_json::Value;
 use support::pipeline::{
@@ -622,31 +622,166 @@ async fn backfill_under_tight_buckets_and_a_global_429_sends_nothing_inside_a_wi
     pipeline.finish();
 }
 
-#[tokio::test]
-async fn kill_9_mid_stream_then_restart_keeps_every_message_exactly_once() {
-    // Only messages are compared here, not their later changes: the sim counts an event as
-    // delivered once written to the socket, but the killed process may not have stored it
-    // (still in its queue), and a new process identifies instead of resuming, so an edit or
-    // embed update in flight is gone, and REST has no feed of them. Deletions while the
-    // service was down cannot be recovered either (REST omits deleted messages).
-    // Structure changes while the service is down are scripted (see
-    // `change_structure_unseen`).
-    let world = SimConfig {
+/// No edits, deletes or unfurls: when a new process cannot resume, what the killed one had
+/// received but not stored is gone from the gateway, and REST has no feed of changes (nor of
+/// deletions), so only messages can be compared after such a restart.
+fn messages_only_world(live_messages: usize) -> SimConfig {
+    SimConfig {
         edit_ratio: 0.0,
         delete_ratio: 0.0,
         unfurl_ratio: 0.0,
         structure_event_ratio: 0.0,
-        ..live_world(900, 150.0)
-    };
-    let mut pipeline = Pipeline::start(world, Compression::ZlibStream);
+        ..live_world(live_messages, 150.0)
+    }
+}
+
+/// The sequence number the service has saved for a restart to resume from.
+fn saved_seq(status: &Value) -> Option<u64> {
+    status["discord_client_health"]["persisted_session"]["seq"].as_u64()
+}
+
+/// Waits until everything the sim wrote on the current connection is committed and saved.
+async fn everything_committed(pipeline: &Pipeline) -> u64 {
+    let status = pipeline
+        .wait_status("the last sequence written to be saved", |status| {
+            let written = pipeline
+                .sim
+                .connections()
+                .last()
+                .and_then(|connection| connection.last_seq_written);
+            written.is_some() && saved_seq(status) == written
+        })
+        .await;
+    saved_seq(&status).expect("a saved sequence")
+}
+
+#[tokio::test]
+async fn kill_9_with_edits_and_deletes_still_queued_resumes_the_saved_session_and_loses_none() {
+    let mut pipeline = Pipeline::start(live_world(300, 150.0), Compression::ZlibStream);
+    connected_and_caught_up(&mut pipeline).await;
+    let saved_before = everything_committed(&pipeline).await;
+
+    // Someone else holds the database's write lock: the service keeps receiving the stream
+    // (creates, edits, deletes, unfurls, structure changes) but can store none of it.
+    let lock = pipeline.hold_write_lock();
+    pipeline.sim.start_stream();
+    pipeline
+        .wait_sim("the whole stream", |sim| sim.stream_status().done())
+        .await;
+    let status = pipeline
+        .wait_status("every frame read into the queue", |status| {
+            let read = status["discord_client_health"]["gateway"]["sequence"].as_u64();
+            read.is_some()
+                && read
+                    == pipeline
+                        .sim
+                        .connections()
+                        .last()
+                        .and_then(|connection| connection.last_seq_written)
+        })
+        .await;
+    let queued = status["processing_status"]["storage"]["queue_depth"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(queued > 0, "nothing queued: {status:#}");
+    assert_eq!(
+        saved_seq(&status),
+        Some(saved_before),
+        "nothing new committed"
+    );
+    let stream = pipeline.sim.stream_status();
+    assert!(stream.edits > 0 && stream.deletes > 0, "{stream:?}");
+
+    pipeline.kill_and_restart(|sim| {
+        sim.wait_until(Duration::from_secs(30), |sim| sim.open_connections() == 0)
+            .expect("the killed process's connection ends");
+        drop(lock);
+        // Changes while the service is down reach its session too (Discord buffers them).
+        sim.extend_stream(50);
+        sim.wait_until(Duration::from_secs(30), |sim| sim.stream_status().done())
+            .expect("the stream continues");
+    });
+    pipeline.service.wait_ready().await;
+    let stored = pipeline.wait_consistent(Check::RevisionsInOrder).await;
+
+    let truth = pipeline.sim.messages();
+    assert!(
+        truth.iter().all(|message| !message.gateway_missed_change),
+        "the gateway lost no change, so every content and deletion was compared"
+    );
+    let edited: Vec<_> = truth
+        .iter()
+        .filter(|message| message.visible && !message.previous_contents.is_empty())
+        .collect();
+    let deleted: Vec<_> = truth
+        .iter()
+        .filter(|message| message.visible && message.deleted)
+        .collect();
+    assert!(!edited.is_empty() && !deleted.is_empty());
+    for message in edited {
+        assert_eq!(stored.get(message.id).content, message.content, "edit lost");
+    }
+    for message in deleted {
+        assert!(
+            stored.get(message.id).deleted,
+            "delete of {} lost",
+            message.id
+        );
+    }
+    let resumes = pipeline.sim.resumes();
+    assert_eq!(resumes.len(), 1, "{resumes:#?}");
+    assert!(
+        matches!(resumes[0].outcome, ResumeOutcome::Resumed { replayed } if replayed > 0),
+        "{resumes:#?}"
+    );
+    assert_eq!(
+        resumes[0].seq,
+        Some(saved_before),
+        "from the committed sequence"
+    );
+    assert_eq!(resumes[0].listener, GatewayListener::Resume);
+    assert_eq!(pipeline.sim.identifies().len(), 1, "never identified again");
+    let resumed = pipeline.log_lines("Gateway session resumed");
+    assert!(
+        resumed
+            .iter()
+            .any(|line| line["context"]["resumed_from"] == "database"),
+        "{resumed:#?}"
+    );
+
+    // A clean shutdown (a deployment) flushes, saves the last sequence and closes
+    // resumably: the next process resumes from exactly there, with nothing to replay.
+    let last = everything_committed(&pipeline).await;
+    pipeline.stop_and_restart(|_| {});
+    pipeline
+        .wait_sim("a second resume", |sim| sim.resumes().len() >= 2)
+        .await;
+    let second = pipeline.sim.resumes()[1].clone();
+    assert_eq!(second.seq, Some(last), "{second:?}");
+    assert!(
+        matches!(second.outcome, ResumeOutcome::Resumed { replayed: 0 }),
+        "{second:?}"
+    );
+    pipeline.service.wait_ready().await;
+    pipeline.sim.extend_stream(30);
+    pipeline.wait_consistent(Check::RevisionsInOrder).await;
+    assert_eq!(pipeline.sim.identifies().len(), 1);
+    pipeline.finish();
+}
+
+#[tokio::test]
+async fn kill_9_then_a_saved_session_discord_no_longer_has_identifies_and_backfills() {
+    // Structure changes while the service is down are scripted (see
+    // `change_structure_unseen`).
+    let mut pipeline = Pipeline::start(messages_only_world(900), Compression::ZlibStream);
     connected_and_caught_up(&mut pipeline).await;
     pipeline.sim.start_stream();
     wait_created(&pipeline, 200).await;
     let mut unseen = Vec::new();
     pipeline.kill_and_restart(|sim| {
-        // The dead process's session is never resumed (a new process identifies): end it,
-        // once the sim has seen its connection go, so that what is posted from now on
-        // reaches no session at all.
+        // Discord drops the dead process's session (it waited too long, say) once the sim
+        // has seen its connection go, so what is posted from now on reaches no session and
+        // the new process's RESUME is refused.
         sim.wait_until(Duration::from_secs(30), |sim| sim.open_connections() == 0)
             .expect("the killed process's connection ends");
         sim.expire_sessions();
@@ -673,11 +808,41 @@ async fn kill_9_mid_stream_then_restart_keeps_every_message_exactly_once() {
         unreceived >= 100,
         "only {unreceived} events were posted while no one listened"
     );
+    let resumes = pipeline.sim.resumes();
+    assert_eq!(resumes.len(), 1, "{resumes:#?}");
+    assert_eq!(resumes[0].outcome, ResumeOutcome::Invalid, "tried, refused");
     assert_eq!(
         pipeline.sim.identifies().len(),
         2,
         "the new process identified once"
     );
+    pipeline.finish();
+}
+
+#[tokio::test]
+async fn a_saved_session_too_old_to_resume_is_not_tried_and_backfill_keeps_every_message() {
+    let mut pipeline = Pipeline::start(messages_only_world(600), Compression::ZlibStream);
+    connected_and_caught_up(&mut pipeline).await;
+    pipeline.sim.start_stream();
+    wait_created(&pipeline, 150).await;
+    pipeline.service.kill_hard();
+    pipeline
+        .wait_sim("the killed process's connection to end", |sim| {
+            sim.open_connections() == 0
+        })
+        .await;
+    // As if the process had been down for ten minutes: Discord would refuse the RESUME.
+    pipeline.execute_sql("UPDATE gateway_sessions SET saved_at_ms = saved_at_ms - 600000");
+    pipeline.start_again();
+    pipeline.service.wait_ready().await;
+    let stored = pipeline.wait_consistent(Check::RevisionsInOrder).await;
+    let visible = pipeline.sim.messages().iter().filter(|m| m.visible).count();
+    assert_eq!(stored.messages.len(), visible, "every message exactly once");
+    assert!(pipeline.sim.resumes().is_empty(), "not even tried");
+    assert_eq!(pipeline.sim.identifies().len(), 2);
+    let skipped = pipeline.log_lines("Saved gateway session not resumable; identifying");
+    assert_eq!(skipped.len(), 1, "{skipped:#?}");
+    assert_eq!(skipped[0]["context"]["reason"], "too_old");
     pipeline.finish();
 }
 

@@ -200,8 +200,9 @@ pub async fn status(_: AdminAccess, state: web::Data<AdminState>) -> HttpRespons
     }))
 }
 
-/// The gateway's connection, the REST limiter (buckets, recent requests), forbidden channels
-/// and backfill progress: what the seed's `/status | jq .discord_client_health` shows.
+/// The gateway's connection, the session saved for a restart to resume, the REST limiter
+/// (buckets, recent requests), forbidden channels and backfill progress: what the seed's
+/// `/status | jq .discord_client_health` shows.
 async fn discord_client_health(sources: &DiscordStatusSources) -> Value {
     let gateway = match timed(sources.gateway.send(GetGatewayStatus)).await {
         Some(Ok(status)) => json!(status),
@@ -219,9 +220,19 @@ async fn discord_client_health(sources: &DiscordStatusSources) -> Value {
         .lock()
         .map(|status| json!(*status))
         .unwrap_or(Value::Null);
+    // What a restart would resume from: every event up to `seq` is committed.
+    let persisted_session = sources.ingest_stats.saved_session().map(|saved| {
+        json!({
+            "seq": saved.seq,
+            "shard": saved.shard,
+            "saved_at": saved.saved_at,
+            "age_secs": (chrono::Utc::now() - saved.saved_at).num_seconds().max(0),
+        })
+    });
     json!({
         "connected": connected,
         "gateway": gateway,
+        "persisted_session": persisted_session,
         "rest": rest,
         "forbidden_channels": sources.rest.forbidden_channels().snapshot(),
         "backfill": backfill,

@@ -12,8 +12,10 @@ use super::error::AppError;
 use crate::actors::backfill::{
     BackfillActor, BackfillSettings, BackfillStatus, SharedBackfillStatus,
 };
-use crate::actors::db::DbActor;
-use crate::actors::gateway::{GatewayActor, GatewayInfoSource, GatewayMetrics, GatewaySettings};
+use crate::actors::db::{DbActor, LoadGatewaySession};
+use crate::actors::gateway::{
+    GatewayActor, GatewayInfoSource, GatewayMetrics, GatewaySettings, PersistedSessionSource,
+};
 use crate::actors::health::{HealthActor, RegisterComponent};
 use crate::actors::ingest::{
     self, ChannelDirectory, IngestActor, IngestSender, IngestSettings, IngestStats,
@@ -153,6 +155,7 @@ pub async fn start(
     let gateway_metrics = GatewayMetrics::register(metrics)
         .map_err(|err| AppError::Startup(format!("gateway metrics: {err}")))?;
     let gateway_info = gateway_info_source(rest.clone(), discord.token_type);
+    let saved_sessions = saved_session_source(db.clone());
     let gateway = {
         let (events, log) = (queue.clone(), log.clone());
         components.supervise(GATEWAY_COMPONENT, policy, move |lifecycle| {
@@ -164,6 +167,7 @@ pub async fn start(
                 &log,
                 lifecycle,
             )
+            .with_persisted_sessions(Arc::clone(&saved_sessions))
         })
     };
     Ok(DiscordPipeline {
@@ -203,6 +207,20 @@ fn gateway_info_source(rest: DiscordRest, token_type: TokenType) -> GatewayInfoS
                         },
                     })
                     .map_err(|err| crate::logging::error_chain(&err)),
+            }
+        })
+    })
+}
+
+/// The session the IngestActor saved (see `actors::ingest`), read through the DbActor.
+fn saved_session_source(db: ComponentHandle<DbActor>) -> PersistedSessionSource {
+    Arc::new(move |shard_id| {
+        let db = db.clone();
+        Box::pin(async move {
+            match db.send(LoadGatewaySession { shard_id }).await {
+                Ok(Ok(record)) => Ok(record),
+                Ok(Err(err)) => Err(crate::logging::error_chain(&err)),
+                Err(err) => Err(crate::logging::error_chain(&err)),
             }
         })
     })

@@ -51,7 +51,9 @@ pub async fn ordered(
         .await
     {
         Ok(status) if status.queue_depth == 0 => {
-            info!(log, "Ingest queue flushed"; "events" => status.events);
+            // What the next process resumes from (the gateway closed resumably).
+            let saved_seq = discord.ingest_stats.saved_session().map(|saved| saved.seq);
+            info!(log, "Ingest queue flushed"; "events" => status.events, "saved_seq" => saved_seq);
         }
         Ok(status) => warn!(log, "Ingest queue not empty at shutdown; backfill recovers the rest";
             "queued" => status.queue_depth),

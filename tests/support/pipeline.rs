@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use discord_monitor::actors::db::schema::{channels, guilds, message_revisions};
 use discord_monitor::actors::db::{
@@ -87,12 +88,58 @@ impl Pipeline {
     pub fn kill_and_restart(&mut self, between: impl FnOnce(&SimHandle)) {
         self.service.kill_hard();
         between(&self.sim);
+        self.start_again();
+    }
+
+    /// SIGTERM the service (a clean shutdown), then start it again on the same directory.
+    pub fn stop_and_restart(&mut self, between: impl FnOnce(&SimHandle)) {
+        let status = self.service.terminate();
+        assert!(
+            status.success(),
+            "exit status {status}; stderr:\n{}",
+            self.service.stderr()
+        );
+        between(&self.sim);
+        self.start_again();
+    }
+
+    /// Starts the stopped (or killed) service again on the same directory.
+    pub fn start_again(&mut self) {
         let env_refs: Vec<(&str, &str)> = self
             .env
             .iter()
             .map(|(name, value)| (name.as_str(), value.as_str()))
             .collect();
         self.service.restart(&["run"], &env_refs);
+    }
+
+    /// Takes SQLite's write lock on the service's database from outside, as a backup or
+    /// another process would, and keeps it until the connection is dropped: the service's
+    /// writes wait (and are retried), so what it receives piles up in its ingest queue.
+    pub fn hold_write_lock(&mut self) -> SqliteConnection {
+        let mut conn = raw_connection(self.db());
+        conn.batch_execute("BEGIN IMMEDIATE")
+            .expect("take the database's write lock");
+        conn
+    }
+
+    /// Runs `sql` on the service's database file (works while the service is down).
+    pub fn execute_sql(&self, sql: &str) {
+        let path = self.service.dir.path().join(DATABASE_PATH);
+        let mut conn = SqliteConnection::establish(path.to_str().expect("utf-8 path"))
+            .expect("open the database file");
+        conn.batch_execute(&format!("PRAGMA busy_timeout = 5000; {sql}"))
+            .expect("run the statement");
+    }
+
+    /// The JSON log lines of the service (every run) whose message is `message`.
+    pub fn log_lines(&self, message: &str) -> Vec<Value> {
+        self.service
+            .stdout()
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|record| record["message"] == message)
+            .collect()
     }
 
     /// The service's database, opened on first use (after the service created it).
@@ -251,6 +298,8 @@ impl Pipeline {
         for line in self.service.stdout().lines() {
             if line.contains("Backfill pass")
                 || line.contains("Gateway ready")
+                || line.contains("Gateway session resumed")
+                || line.contains("Saved gateway session")
                 || line.contains("Thread no longer active")
             {
                 lines.push(line.chars().take(400).collect());

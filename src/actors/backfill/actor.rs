@@ -12,8 +12,9 @@ use slog::{Logger, debug, error, info, o, warn};
 use super::error::BackfillError;
 use super::status::{ChannelProgress, PassSummary, SharedBackfillStatus};
 use crate::actors::db::{
-    ChannelRecord, DbActor, DbError, GetCursors, GetOpenThreads, MessageSource, SetCursor,
-    StoreMessages, UpsertChannels, UpsertGuilds,
+    ArchivedThreadMark, ChannelRecord, DbActor, DbError, GetCursors, GetOpenThreads,
+    LoadArchivedThreadMarks, MessageSource, SaveArchivedThreadMark, SetCursor, StoreMessages,
+    UpsertChannels, UpsertGuilds,
 };
 use crate::actors::ingest::ChannelDirectory;
 use crate::config::DiscordConfig;
@@ -31,8 +32,8 @@ const PAGE_LIMIT: u8 = 100;
 const PROGRESS_EVERY_CHANNELS: usize = 25;
 /// Mailbox: `RunBackfill` requests only.
 const MAILBOX_CAPACITY: usize = 16;
-/// Archived-thread pages read per parent channel when this process has no mark for it yet
-/// (its first pass, or after a restart of the actor): the 200 most recently archived
+/// Archived-thread pages read per parent channel without a mark for it (a channel never
+/// listed to the end, e.g. new or on the first pass): the 200 most recently archived
 /// threads. Discord auto-archives a thread only after an hour or more without messages, so
 /// the threads archived while we were down or without a session are the newest ones, and a
 /// gap of hours rarely archives more than a handful per channel. Each listed thread costs
@@ -76,16 +77,20 @@ pub struct BackfillActor {
     archives: SharedArchiveMarks,
 }
 
-/// What the archived-thread listings of earlier passes of this process found, so that the
-/// next pass reads only what was archived since. Kept in memory: losing it (a restart)
-/// costs a bounded first listing ([`FIRST_LISTING_MAX_PAGES`]), never a thread.
+/// What the archived-thread listings of earlier passes found, so that the next pass reads
+/// only what was archived since. The marks are saved in the database as they advance and
+/// loaded by the first pass of a (re)started actor, so a restart continues where it was;
+/// without a mark a listing is bounded ([`FIRST_LISTING_MAX_PAGES`]).
 #[derive(Debug, Default)]
 struct ArchiveMarks {
+    /// The database's marks have been merged in.
+    loaded: bool,
     /// Newest `archive_timestamp` of a listing whose threads were all paged, per parent
     /// channel and visibility (`true`: private).
     newest: HashMap<(Snowflake, bool), DateTime<Utc>>,
     /// Parents whose private archived threads answered 403 (no MANAGE_THREADS): not asked
-    /// again by this process.
+    /// again by this process. Not saved: the permission may be granted, and a restart then
+    /// notices at the cost of one request per parent.
     private_forbidden: HashSet<Snowflake>,
 }
 
@@ -287,6 +292,7 @@ impl Pass {
             .into_iter()
             .map(|cursor| (cursor.channel_id, cursor.last_message_id))
             .collect();
+        self.load_marks().await?;
         let targets = self.discover(&cursors).await?;
         self.summary.channels_total = targets.len();
         self.publish();
@@ -325,7 +331,8 @@ impl Pass {
                 }
             };
             if let Some(listing) = target.listed_under {
-                self.thread_paged(listing, paged);
+                let advanced = self.thread_paged(listing, paged);
+                self.save_mark(advanced).await;
             }
             self.summary.channels_done = index + 1;
             if (index + 1) % PROGRESS_EVERY_CHANNELS == 0 {
@@ -413,10 +420,10 @@ impl Pass {
     }
 
     /// Threads of `parent` archived since its mark (the newest archive timestamp an earlier
-    /// listing of this process saw, or a bounded first listing), oldest first, recorded as
-    /// archived channels: those created *and* archived while we were not listening are
-    /// found nowhere else. A thread whose cursor is newer than its archiving holds nothing
-    /// new and is left out; one already targeted is paged once, as that target.
+    /// complete listing saw, saved across restarts, or a bounded first listing), oldest
+    /// first, recorded as archived channels: those created *and* archived while we were not
+    /// listening are found nowhere else. A thread whose cursor is newer than its archiving
+    /// holds nothing new and is left out; one already targeted is paged once, as that target.
     async fn archived_threads(
         &mut self,
         parent: &ThreadParent,
@@ -537,7 +544,8 @@ impl Pass {
                 failed: false,
             },
         );
-        self.thread_paged_none((parent.id, private));
+        let advanced = self.thread_paged_none((parent.id, private));
+        self.save_mark(advanced).await;
         Ok(targets)
     }
 
@@ -559,31 +567,88 @@ impl Pass {
     }
 
     /// One thread of a listing is done (`paged`) or failed; the listing's mark is kept once
-    /// all of them are paged.
-    fn thread_paged(&mut self, listing: (Snowflake, bool), paged: bool) {
+    /// all of them are paged. Answers the mark if it moved.
+    fn thread_paged(
+        &mut self,
+        listing: (Snowflake, bool),
+        paged: bool,
+    ) -> Option<ArchivedThreadMark> {
         if let Some(pending) = self.pending_marks.get_mut(&listing) {
             pending.remaining = pending.remaining.saturating_sub(1);
             pending.failed |= !paged;
         }
-        self.thread_paged_none(listing);
+        self.thread_paged_none(listing)
     }
 
-    /// Keeps the mark of a listing with nothing left to page.
-    fn thread_paged_none(&mut self, listing: (Snowflake, bool)) {
+    /// Keeps the mark of a listing with nothing left to page; answers it if it moved.
+    fn thread_paged_none(&mut self, listing: (Snowflake, bool)) -> Option<ArchivedThreadMark> {
         let done = self
             .pending_marks
             .get(&listing)
             .is_some_and(|pending| pending.remaining == 0);
         if !done {
+            return None;
+        }
+        let pending = self.pending_marks.remove(&listing)?;
+        if pending.failed {
+            return None;
+        }
+        let mut archives = self.archives.lock().ok()?;
+        let mark = archives
+            .newest
+            .entry(listing)
+            .or_insert(DateTime::<Utc>::MIN_UTC);
+        if pending.newest <= *mark {
+            return None;
+        }
+        *mark = pending.newest;
+        Some(ArchivedThreadMark {
+            parent_id: listing.0.get(),
+            private: listing.1,
+            newest_archived_at_us: pending.newest.timestamp_micros(),
+        })
+    }
+
+    /// Saves a mark that moved. A failure is only logged: the mark holds in memory, and the
+    /// next one saved for the listing covers it (marks only move forward).
+    async fn save_mark(&self, advanced: Option<ArchivedThreadMark>) {
+        let Some(mark) = advanced else {
             return;
+        };
+        if let Err(err) = self.ask(SaveArchivedThreadMark(mark)).await {
+            warn!(self.log, "Could not save an archived-thread mark; a restart lists that channel further back";
+                "channel_id" => mark.parent_id, "private" => mark.private,
+                "error" => %error_chain(&err));
         }
-        if let Some(pending) = self.pending_marks.remove(&listing)
-            && !pending.failed
-            && let Ok(mut archives) = self.archives.lock()
-        {
-            let mark = archives.newest.entry(listing).or_insert(pending.newest);
-            *mark = (*mark).max(pending.newest);
+    }
+
+    /// Merges the saved marks in, once per (re)start of the actor.
+    async fn load_marks(&self) -> Result<(), BackfillError> {
+        let loaded = self
+            .archives
+            .lock()
+            .map(|archives| archives.loaded)
+            .unwrap_or(false);
+        if loaded {
+            return Ok(());
         }
+        let saved = self.ask(LoadArchivedThreadMarks).await?;
+        if let Ok(mut archives) = self.archives.lock() {
+            for mark in &saved {
+                let Some(at) = DateTime::<Utc>::from_timestamp_micros(mark.newest_archived_at_us)
+                else {
+                    continue;
+                };
+                let newest = archives
+                    .newest
+                    .entry((Snowflake(mark.parent_id), mark.private))
+                    .or_insert(at);
+                *newest = (*newest).max(at);
+            }
+            archives.loaded = true;
+        }
+        debug!(self.log, "Archived-thread marks loaded"; "marks" => saved.len());
+        Ok(())
     }
 
     /// Threads the database holds as open that Discord no longer lists as active: archived

@@ -15,8 +15,8 @@
 //! pass also reads `GET /channels/{id}/threads/archived/public` (and `/private`, skipped for
 //! good after a 403: it needs MANAGE_THREADS) of each monitored text, announcement, forum
 //! and media channel, newest archive first, down to the newest archive timestamp the last
-//! complete listing of that channel saw (kept in memory; without it, at most
-//! `FIRST_LISTING_MAX_PAGES` pages). Those threads are recorded as archived channels and
+//! complete listing of that channel saw (its mark, saved in the database so that a restart
+//! continues from it; without one, at most `FIRST_LISTING_MAX_PAGES` pages). Those threads are recorded as archived channels and
 //! paged like any other (one request when already at their cursor, none when the cursor is
 //! newer than the archiving).
 

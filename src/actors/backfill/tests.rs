@@ -14,11 +14,12 @@ use crate::actors::ratelimit::{
     RateLimiterActor, RateLimiterHandle, RateLimiterSettings, TokenState,
 };
 use crate::config::{DatabaseConfig, DiscordConfig, LogLevel, Secret};
-use crate::discord::rest::DiscordRest;
+use crate::discord::Snowflake;
+use crate::discord::rest::{DiscordRest, MAX_ARCHIVED_THREADS_PER_PAGE};
 use crate::logging::memory_logger;
 use crate::metrics::Metrics;
 use crate::sim::{Sim, SimConfig, SimHandle, StreamStart};
-use crate::supervisor::{ComponentHandle, ComponentSupervisor, RestartPolicy};
+use crate::supervisor::{ComponentHandle, ComponentSupervisor, RestartPolicy, supervise};
 
 /// Far above what a pass over a tiny world takes, for a busy machine.
 const GENEROUS_WAIT: Duration = Duration::from_secs(30);
@@ -28,8 +29,18 @@ struct Harness {
     db: Database,
     backfill: ComponentHandle<BackfillActor>,
     status: SharedBackfillStatus,
+    /// What [`Harness::new_process`] builds another BackfillActor from.
+    parts: Parts,
     _dir: tempfile::TempDir,
     _components: ComponentSupervisor,
+}
+
+struct Parts {
+    rest: DiscordRest,
+    db: ComponentHandle<DbActor>,
+    settings: Arc<BackfillSettings>,
+    health: Addr<HealthActor>,
+    log: slog::Logger,
 }
 
 impl Harness {
@@ -38,7 +49,7 @@ impl Harness {
         let dir = tempfile::tempdir().unwrap();
         let (log, _) = memory_logger(LogLevel::Info);
         let health = HealthActor::new(Duration::from_secs(600), &log).start();
-        let mut components = ComponentSupervisor::new(health.recipient());
+        let mut components = ComponentSupervisor::new(health.clone().recipient());
         let database = Database::open(&DatabaseConfig {
             path: dir.path().join("db.sqlite"),
             ..DatabaseConfig::default()
@@ -71,29 +82,40 @@ impl Harness {
             // Only the passes a test asks for (and the one at start).
             interval: Duration::from_secs(86_400),
         });
-        let status: SharedBackfillStatus = Arc::new(Mutex::new(BackfillStatus::default()));
-        let backfill_status = Arc::clone(&status);
-        let backfill =
-            components.supervise("backfill", RestartPolicy::default(), move |lifecycle| {
-                BackfillActor::new(
-                    rest.clone(),
-                    db.clone(),
-                    ChannelDirectory::default(),
-                    Arc::clone(&settings),
-                    Arc::clone(&backfill_status),
-                    Arc::clone(&metrics),
-                    lifecycle,
-                    &log,
-                )
-            });
+        let parts = Parts {
+            rest,
+            db,
+            settings,
+            health,
+            log,
+        };
+        let (backfill, status) = parts.start_backfill();
         Harness {
             sim,
             db: database,
             backfill,
             status,
+            parts,
             _dir: dir,
             _components: components,
         }
+    }
+
+    /// A new BackfillActor on the same database and sim, as a restarted process has (the
+    /// old one stays idle: its next pass is a day away).
+    fn new_process(&mut self) {
+        let (backfill, status) = self.parts.start_backfill();
+        self.backfill = backfill;
+        self.status = status;
+    }
+
+    fn listings(&self, parent: u64, visibility: &str) -> usize {
+        let path = format!("/channels/{parent}/threads/archived/{visibility}");
+        self.sim
+            .rest_log()
+            .iter()
+            .filter(|request| request.path.ends_with(&path))
+            .count()
     }
 
     async fn wait_passes(&self, passes: u64) {
@@ -157,6 +179,37 @@ impl Harness {
             .iter()
             .filter(|request| request.path.ends_with(&path))
             .count()
+    }
+}
+
+impl Parts {
+    fn start_backfill(&self) -> (ComponentHandle<BackfillActor>, SharedBackfillStatus) {
+        let status: SharedBackfillStatus = Arc::new(Mutex::new(BackfillStatus::default()));
+        let (rest, db, settings, log) = (
+            self.rest.clone(),
+            self.db.clone(),
+            Arc::clone(&self.settings),
+            self.log.clone(),
+        );
+        let backfill_status = Arc::clone(&status);
+        let backfill = supervise(
+            "backfill",
+            RestartPolicy::default(),
+            self.health.clone().recipient(),
+            move |lifecycle| {
+                BackfillActor::new(
+                    rest.clone(),
+                    db.clone(),
+                    ChannelDirectory::default(),
+                    Arc::clone(&settings),
+                    Arc::clone(&backfill_status),
+                    Arc::new(Metrics::new()),
+                    lifecycle,
+                    &log,
+                )
+            },
+        );
+        (backfill, status)
     }
 }
 
@@ -290,5 +343,71 @@ async fn a_thread_created_and_archived_between_passes_is_found_in_the_archive_li
     );
     let last = harness.status.lock().unwrap().last_pass.clone().unwrap();
     assert_eq!(last.errors, 0);
+    harness.sim.shutdown();
+}
+
+#[actix_rt::test]
+async fn archive_marks_are_saved_and_a_restarted_actor_continues_from_them() {
+    let mut harness = Harness::start(SimConfig {
+        guilds: 1,
+        channels_per_guild: 1,
+        threads_per_guild: 0,
+        history_per_channel: 3,
+        live_messages: 0,
+        stream_start: StreamStart::Manual,
+        ..SimConfig::default()
+    });
+    harness.wait_passes(1).await;
+    let parent = harness
+        .sim
+        .channels()
+        .into_iter()
+        .find(|channel| channel.holds_messages() && !channel.is_thread())
+        .expect("a text channel")
+        .id;
+    assert!(
+        harness.db.archived_thread_marks().unwrap().is_empty(),
+        "nothing listed yet"
+    );
+
+    // More archived threads than one listing page holds, none seen by anyone.
+    for _ in 0..=MAX_ARCHIVED_THREADS_PER_PAGE {
+        let thread = harness.sim.create_thread(parent).unwrap();
+        harness.sim.update_thread(thread, None, Some(true)).unwrap();
+    }
+    let before = harness.listings(parent, "public");
+    harness.run_pass(1).await;
+    assert_eq!(
+        harness.listings(parent, "public") - before,
+        2,
+        "no mark: the bounded first listing"
+    );
+    let marks = harness.db.archived_thread_marks().unwrap();
+    assert_eq!(marks.len(), 1, "{marks:?}");
+    assert_eq!((marks[0].parent_id, marks[0].private), (parent, false));
+
+    // A new process reads the mark: its listing stops at the first thread it already has.
+    harness.new_process();
+    harness.wait_passes(1).await;
+    assert_eq!(
+        harness.listings(parent, "public") - before,
+        3,
+        "one listing request, stopped at the saved mark"
+    );
+
+    // The mark is the newest archive timestamp, to the microsecond.
+    let newest = harness
+        .parts
+        .rest
+        .archived_public_threads(Snowflake(parent), None, 2)
+        .await
+        .unwrap()
+        .threads
+        .into_iter()
+        .next()
+        .and_then(|thread| thread.thread_metadata?.archive_timestamp)
+        .expect("the newest archived thread");
+    let newest = chrono::DateTime::parse_from_rfc3339(&newest).unwrap();
+    assert_eq!(marks[0].newest_archived_at_us, newest.timestamp_micros());
     harness.sim.shutdown();
 }

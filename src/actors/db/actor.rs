@@ -76,7 +76,7 @@ impl DbActor {
 
     /// Runs `work` on the blocking pool and answers with its result; logs slow operations
     /// and failures, and stops the actor on failures that need a restart.
-    fn run<T, F>(
+    pub(super) fn run<T, F>(
         &self,
         operation: &'static str,
         work: F,

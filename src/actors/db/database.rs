@@ -421,6 +421,7 @@ mod tests {
     use crate::actors::db::test_support::{CHANNEL_A, config_at, message, migrated_db};
 
     const INITIAL_MIGRATION: &str = "2026-11-28-000000_initial";
+    const GATEWAY_SESSIONS_MIGRATION: &str = "2026-11-29-100000_gateway_sessions";
 
     #[test]
     fn open_creates_parent_directories_and_configures_every_connection() {
@@ -475,15 +476,10 @@ mod tests {
     fn migrations_apply_to_an_empty_database_once() {
         let dir = tempfile::tempdir().expect("temp dir");
         let db = Database::open(&config_at(&dir.path().join("db.sqlite"))).expect("open");
-        assert_eq!(
-            db.pending_migrations().expect("pending"),
-            [INITIAL_MIGRATION]
-        );
+        let every = [INITIAL_MIGRATION, GATEWAY_SESSIONS_MIGRATION];
+        assert_eq!(db.pending_migrations().expect("pending"), every);
 
-        assert_eq!(
-            db.run_pending_migrations().expect("migrate"),
-            [INITIAL_MIGRATION]
-        );
+        assert_eq!(db.run_pending_migrations().expect("migrate"), every);
         assert!(db.pending_migrations().expect("pending").is_empty());
         assert!(
             db.run_pending_migrations()

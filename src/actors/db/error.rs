@@ -80,6 +80,19 @@ impl DbError {
         self.is_connection_failure() || matches!(self, Self::Worker(_))
     }
 
+    /// Another connection held the lock SQLite needed for longer than `busy_timeout` (a
+    /// backup, a checkpoint, another process writing): the same statement can succeed once
+    /// it lets go, so callers that must not lose a write retry it.
+    pub fn is_busy(&self) -> bool {
+        const BUSY_MESSAGES: &[&str] = &["database is locked", "database table is locked"];
+        match self {
+            Self::Query(DieselError::DatabaseError(_, info)) => BUSY_MESSAGES
+                .iter()
+                .any(|busy| info.message().contains(busy)),
+            _ => false,
+        }
+    }
+
     /// The caller sent something invalid (HTTP 400 at the edge).
     pub fn is_invalid_input(&self) -> bool {
         matches!(self, Self::InvalidInput(_))

@@ -7,6 +7,8 @@
 //! - `model.rs`: the public types those take and return; `rows.rs`/`schema.rs` the diesel side.
 //! - `outbox.rs`: the durable alert outbox and its delivery attempts.
 //! - `backups.rs`: the `backups` table, the online snapshot (`VACUUM INTO`) and `VACUUM`.
+//! - `restart_state.rs`: what a restart continues from (the gateway session to resume,
+//!   backfill's archived-thread marks), with its messages.
 //! - `actor.rs` / `messages.rs`: [`DbActor`] and the messages it handles.
 //! - `error.rs`: [`DbError`] and [`InvalidInput`].
 
@@ -20,6 +22,7 @@ mod messages;
 mod model;
 mod outbox;
 mod query;
+mod restart_state;
 mod rows;
 pub mod schema;
 mod store;
@@ -48,4 +51,8 @@ pub use model::{
 pub use outbox::{
     AlertAttempt, AttemptOutcome, ConditionDecision, Enqueued, NewCondition, NewOutboxAlert,
     OutboxAlert, OutboxState,
+};
+pub use restart_state::{
+    ArchivedThreadMark, GatewaySessionRecord, LoadArchivedThreadMarks, LoadGatewaySession,
+    SaveArchivedThreadMark, SaveGatewaySession,
 };

@@ -195,6 +195,29 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    gateway_sessions (shard_id) {
+        shard_id -> BigInt,
+        shard_count -> BigInt,
+        session_id -> Text,
+        resume_url -> Text,
+        seq -> BigInt,
+        user_id -> BigInt,
+        user_name -> Text,
+        token_fingerprint -> Text,
+        saved_at_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    archived_thread_marks (parent_id, private) {
+        parent_id -> BigInt,
+        private -> Bool,
+        newest_archived_at_us -> BigInt,
+        updated_at_ms -> BigInt,
+    }
+}
+
 diesel::joinable!(channels -> guilds (guild_id));
 diesel::joinable!(messages -> channels (channel_id));
 diesel::joinable!(messages -> guilds (guild_id));
@@ -220,6 +243,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     alert_attempts,
     backups,
     health_probe,
+    gateway_sessions,
+    archived_thread_marks,
 );
 
 /// Every table, for row counts in `db stats`. FTS5 shadow tables are left out on purpose.
@@ -237,4 +262,6 @@ pub const TABLE_NAMES: &[&str] = &[
     "alert_attempts",
     "backups",
     "health_probe",
+    "gateway_sessions",
+    "archived_thread_marks",
 ];

@@ -14,8 +14,15 @@
 //! answer [`GetGatewayStatus`], reports the component failed through
 //! [`Lifecycle::give_up`] (readiness off, an alert), and never reconnects. Anything that
 //! needs a fresh actor (the event queue closed) goes through [`Lifecycle::fail`] instead,
-//! and `restarting()` starts over with a new session. On shutdown the heartbeats stop with
-//! the context and the socket is closed with 1000.
+//! and `restarting()` forgets the session. On shutdown the heartbeats stop with the context
+//! and the socket is closed with 4000, not 1000: Discord ends a session closed with
+//! 1000/1001, and the next process (a deployment, a restart) resumes this one.
+//!
+//! # Starting
+//! A start without a session in memory (the process's first, or after `restarting()`)
+//! first asks the [`PersistedSessionSource`] for the session the storage side saved with
+//! the sequence of the last committed event (see [`super::session`]). A usable one is
+//! resumed like a live session, and a refused RESUME falls back to IDENTIFY the same way.
 
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -34,16 +41,19 @@ use tokio::time::Instant;
 use super::backoff::ReconnectBackoff;
 use super::config::{Compression, GatewaySettings, TokenType};
 use super::connection::{
-    self, Inbound, NORMAL_CLOSE_CODE, Outbox, RESUMABLE_CLOSE_CODE, ReaderActivity, ReaderItem,
-    ReaderSetup, SessionStart, Socket,
+    self, Inbound, Outbox, RESUMABLE_CLOSE_CODE, ReaderActivity, ReaderItem, ReaderSetup,
+    SessionStart, Socket,
 };
 use super::error::GatewayError;
-use super::events::GatewayEvent;
+use super::events::SequencedEvent;
 use super::heartbeat::{Beat, Heartbeat};
 use super::limiter::{IdentifyPacer, IdentifyWait, SendClass, SendLimiter};
 use super::messages::{GatewayState, GatewayStatus, GetGatewayStatus};
 use super::metrics::GatewayMetrics;
-use crate::discord::User;
+use super::session::{
+    PersistedSessionSource, ResumableSession, check_persisted, token_fingerprint,
+};
+use crate::actors::db::GatewaySessionRecord;
 use crate::discord::gateway::{
     API_VERSION, CloseAction, GatewayBot, Identify, IdentifyProperties, OutboundFrame, Resume,
     close_action, close_code_reason, opcode,
@@ -62,6 +72,10 @@ const MAILBOX_CAPACITY: usize = 64;
 /// Bytes: Discord closes with 4002 on a larger payload (protocol doc item 8).
 const MAX_PAYLOAD_BYTES: usize = 4096;
 
+/// Longest a start waits for the saved session before identifying without it: a database
+/// that cannot answer a one-row read in this time should not keep the gateway offline.
+const SAVED_SESSION_LOAD_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Members above which GUILD_CREATE leaves the member list out; 50 is Discord's minimum and
 /// we store no members.
 const LARGE_THRESHOLD: u32 = 50;
@@ -74,11 +88,13 @@ enum Plan {
 }
 
 struct Session {
-    id: String,
+    /// What READY said (the queued events carry it too).
+    resumable: Arc<ResumableSession>,
     /// Where RESUME goes; cleared when it fails to connect, so the next try uses the gateway
     /// URL (protocol doc item 12).
     resume_url: Option<String>,
-    user: User,
+    /// Loaded from the database and not resumed yet.
+    from_database: bool,
 }
 
 /// A payload waiting for the send limiter. No Debug: it may hold the token.
@@ -154,7 +170,11 @@ impl RunState {
 pub struct GatewayActor {
     settings: GatewaySettings,
     gateway_info: GatewayInfoSource,
-    events: mpsc::Sender<GatewayEvent>,
+    /// Where a start without a session looks for a saved one; `None`: always identify.
+    persisted: Option<PersistedSessionSource>,
+    /// Of `settings.token`, computed once: part of every session's identity.
+    token_fingerprint: String,
+    events: mpsc::Sender<SequencedEvent>,
     metrics: GatewayMetrics,
     log: Logger,
     lifecycle: Lifecycle,
@@ -167,21 +187,29 @@ impl GatewayActor {
     pub fn new(
         settings: GatewaySettings,
         gateway_info: GatewayInfoSource,
-        events: mpsc::Sender<GatewayEvent>,
+        events: mpsc::Sender<SequencedEvent>,
         metrics: GatewayMetrics,
         log: &Logger,
         lifecycle: Lifecycle,
     ) -> Self {
         let run = RunState::new(&settings, false);
         Self {
+            token_fingerprint: token_fingerprint(&settings.token),
             settings,
             gateway_info,
+            persisted: None,
             events,
             metrics,
             log: log.new(o!("logger" => "discord.gateway")),
             lifecycle,
             run,
         }
+    }
+
+    /// Resumes the session `source` answers when starting without one (see the module doc).
+    pub fn with_persisted_sessions(mut self, source: PersistedSessionSource) -> Self {
+        self.persisted = Some(source);
+        self
     }
 
     fn is_current(&self, generation: u64) -> bool {
@@ -194,6 +222,70 @@ impl GatewayActor {
             .gateway_url
             .clone()
             .or_else(|| self.run.gateway_url.clone())
+    }
+
+    /// The first attempt of a (re)start: with the saved session if there is a usable one.
+    fn begin(&mut self, ctx: &mut Context<Self>) {
+        let source = match &self.persisted {
+            Some(source) if self.run.session.is_none() => Arc::clone(source),
+            _ => return self.start_attempt(ctx),
+        };
+        self.run.generation += 1;
+        let generation = self.run.generation;
+        self.run.state = GatewayState::Connecting;
+        let load = tokio::time::timeout(SAVED_SESSION_LOAD_TIMEOUT, source(self.settings.shard[0]));
+        let step = load.into_actor(self).map(move |result, act, ctx| {
+            let result = result.unwrap_or_else(|_elapsed| {
+                Err(format!("no answer within {SAVED_SESSION_LOAD_TIMEOUT:?}"))
+            });
+            if act.is_current(generation) {
+                act.run.pending = None;
+                act.persisted_session_loaded(result);
+                act.start_attempt(ctx);
+            }
+        });
+        self.run.pending = Some(ctx.spawn(step));
+    }
+
+    /// Takes the saved session as the one to resume if it is usable; otherwise the attempt
+    /// identifies.
+    fn persisted_session_loaded(&mut self, result: Result<Option<GatewaySessionRecord>, String>) {
+        let record = match result {
+            Ok(Some(record)) => record,
+            Ok(None) => {
+                debug!(self.log, "No saved gateway session");
+                return;
+            }
+            Err(err) => {
+                warn!(self.log, "Saved gateway session unavailable; identifying"; "error" => err);
+                return;
+            }
+        };
+        let now_ms = Utc::now().timestamp_millis();
+        match check_persisted(
+            &record,
+            self.settings.shard,
+            &self.token_fingerprint,
+            now_ms,
+        ) {
+            Ok(age) => {
+                info!(self.log, "Resuming the saved gateway session";
+                    "seq" => record.seq, "age_secs" => age.as_secs(),
+                    "user_id" => record.user_id);
+                let bot = self.settings.token_type == TokenType::Bot;
+                let resumable = Arc::new(ResumableSession::from_record(&record, bot));
+                self.run.session = Some(Session {
+                    resume_url: Some(resumable.resume_url.clone()),
+                    resumable,
+                    from_database: true,
+                });
+                self.run.seq = Some(record.seq);
+            }
+            Err(unusable) => {
+                info!(self.log, "Saved gateway session not resumable; identifying";
+                    "reason" => unusable.label(), "detail" => %unusable, "seq" => record.seq);
+            }
+        }
     }
 
     fn start_attempt(&mut self, ctx: &mut Context<Self>) {
@@ -325,7 +417,7 @@ impl GatewayActor {
                 .run
                 .session
                 .as_ref()
-                .map(|session| (session.id.clone(), session.user.clone())),
+                .map(|session| Arc::clone(&session.resumable)),
             Plan::Identify => None,
         };
         let setup = ReaderSetup {
@@ -335,6 +427,8 @@ impl GatewayActor {
             activity: Rc::clone(&activity),
             lost_session: plan == Plan::Identify && self.run.lost_session,
             resuming,
+            shard: self.settings.shard,
+            token_fingerprint: self.token_fingerprint.clone(),
             metrics: self.metrics.clone(),
             log: self.log.clone(),
             token: self.settings.token.clone(),
@@ -459,7 +553,7 @@ impl GatewayActor {
             op: opcode::RESUME,
             d: Resume {
                 token: self.settings.token.expose(),
-                session_id: &session.id,
+                session_id: &session.resumable.session_id,
                 seq,
             },
         };
@@ -468,7 +562,8 @@ impl GatewayActor {
         };
         self.run.state = GatewayState::Resuming;
         self.metrics.resumes.inc();
-        info!(self.log, "Resuming session"; "seq" => seq);
+        info!(self.log, "Resuming session";
+            "seq" => seq, "saved_session" => session.from_database);
         self.send(ctx, SendClass::Command, text);
     }
 
@@ -598,23 +693,28 @@ impl GatewayActor {
         }
         match session {
             None => return,
-            Some(SessionStart::Ready {
-                session_id,
-                resume_url,
-                user,
-            }) => {
+            Some(SessionStart::Ready(resumable)) => {
                 info!(self.log, "Gateway ready";
-                    "user_id" => user.id.get(), "seq" => self.run.seq,
+                    "user_id" => resumable.user.id.get(), "seq" => self.run.seq,
                     "replaced_lost_session" => self.run.lost_session);
                 self.run.session = Some(Session {
-                    id: session_id,
-                    resume_url: Some(resume_url),
-                    user,
+                    resume_url: Some(resumable.resume_url.clone()),
+                    resumable,
+                    from_database: false,
                 });
                 self.run.lost_session = false;
             }
             Some(SessionStart::Resumed) => {
-                info!(self.log, "Gateway session resumed"; "seq" => self.run.seq);
+                let from_database = self
+                    .run
+                    .session
+                    .as_mut()
+                    .is_some_and(|session| std::mem::take(&mut session.from_database));
+                let resumed_from = if from_database { "database" } else { "memory" };
+                info!(self.log, "Gateway session resumed";
+                    "seq" => self.run.seq, "resumed_from" => resumed_from);
+                // The replay covered whatever a lost run of this actor missed.
+                self.run.lost_session = false;
             }
         }
         self.run.state = GatewayState::Ready;
@@ -681,8 +781,9 @@ impl GatewayActor {
     /// Forgets the session: the next connection identifies, and its READY is followed by
     /// [`GatewayEvent::SessionLost`] so backfill covers the gap.
     fn lose_session(&mut self) {
-        if self.run.session.take().is_some() {
-            info!(self.log, "Gateway session dropped; identifying anew"; "seq" => self.run.seq);
+        if let Some(session) = self.run.session.take() {
+            info!(self.log, "Gateway session dropped; identifying anew";
+                "seq" => self.run.seq, "saved_session" => session.from_database);
             self.run.lost_session = true;
         }
         self.run.seq = None;
@@ -848,19 +949,17 @@ impl Actor for GatewayActor {
         info!(self.log, "Gateway starting";
             "shard" => ?self.settings.shard, "intents" => self.settings.intents,
             "compression" => self.settings.compression.as_str());
-        self.start_attempt(ctx);
+        self.begin(ctx);
     }
 
+    /// Closes resumably even on shutdown: see the module doc.
     fn stopping(&mut self, ctx: &mut Context<Self>) -> Running {
-        let code = if self.lifecycle.shutdown_requested() {
-            NORMAL_CLOSE_CODE
-        } else {
-            RESUMABLE_CLOSE_CODE
-        };
         if self.run.connection.is_some() {
-            info!(self.log, "Closing the gateway connection"; "code" => code);
+            info!(self.log, "Closing the gateway connection";
+                "code" => RESUMABLE_CLOSE_CODE,
+                "shutdown" => self.lifecycle.shutdown_requested());
         }
-        self.drop_connection(ctx, code);
+        self.drop_connection(ctx, RESUMABLE_CLOSE_CODE);
         if self.run.state != GatewayState::Failed {
             self.run.state = GatewayState::Disconnected;
         }
@@ -869,8 +968,9 @@ impl Actor for GatewayActor {
 }
 
 impl Supervised for GatewayActor {
-    /// Starts over with no session: whatever the failed run received, backfill re-reads, and
-    /// the first READY is announced as replacing a lost session.
+    /// Starts over with no session in memory: the start resumes the saved one if it can (the
+    /// replay covers what the failed run received but did not commit); otherwise the first
+    /// READY is announced as replacing a lost session, and backfill re-reads the gap.
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
         self.run = RunState::new(&self.settings, true);
     }

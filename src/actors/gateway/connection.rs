@@ -15,6 +15,7 @@
 
 use std::cell::Cell;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::stream::{SplitSink, SplitStream};
@@ -30,12 +31,12 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async_with_conf
 
 use super::dispatch::{self, Dispatch};
 use super::error::{ConnectError, InflateError};
-use super::events::GatewayEvent;
+use super::events::{GatewayEvent, SequencedEvent};
 use super::heartbeat::ReaderProgress;
 use super::inflate::ZlibStream;
 use super::metrics::GatewayMetrics;
+use super::session::ResumableSession;
 use crate::config::{REDACTED, Secret};
-use crate::discord::User;
 use crate::discord::gateway::{Hello, InboundFrame, opcode};
 
 pub(super) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -43,9 +44,6 @@ pub(super) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// Close code for every close we start in order to resume: anything but 1000/1001, which
 /// would end the session (protocol doc item 15). Twilight uses the same.
 pub(super) const RESUMABLE_CLOSE_CODE: u16 = 4000;
-
-/// Close code for a deliberate end of the session (shutdown).
-pub(super) const NORMAL_CLOSE_CODE: u16 = 1000;
 
 /// Characters of a bad frame quoted in the log: enough to recognise it, never a whole
 /// message body.
@@ -176,11 +174,7 @@ impl ReaderActivity {
 /// A session the gateway started or continued on this connection.
 #[derive(Debug)]
 pub(super) enum SessionStart {
-    Ready {
-        session_id: String,
-        resume_url: String,
-        user: User,
-    },
+    Ready(Arc<ResumableSession>),
     Resumed,
 }
 
@@ -238,12 +232,17 @@ pub(super) struct ReaderItem {
 pub(super) struct ReaderSetup {
     pub(super) generation: u64,
     pub(super) compressed: bool,
-    pub(super) events: mpsc::Sender<GatewayEvent>,
+    pub(super) events: mpsc::Sender<SequencedEvent>,
     pub(super) activity: Rc<ReaderActivity>,
     /// The new session replaces a lost one: follow its READY with `SessionLost`.
     pub(super) lost_session: bool,
-    /// The session being resumed, to announce it again on RESUMED.
-    pub(super) resuming: Option<(String, User)>,
+    /// The session being resumed: the replayed events belong to it, and it is announced
+    /// again on RESUMED.
+    pub(super) resuming: Option<Arc<ResumableSession>>,
+    /// What a session opened on this connection belongs to: `[shard_id, shard_count]` and
+    /// the token's fingerprint.
+    pub(super) shard: [u32; 2],
+    pub(super) token_fingerprint: String,
     pub(super) metrics: GatewayMetrics,
     pub(super) log: Logger,
     /// Only to keep it out of logged excerpts.
@@ -253,6 +252,9 @@ pub(super) struct ReaderSetup {
 struct Reader {
     stream: SplitStream<Socket>,
     inflater: Option<ZlibStream>,
+    /// The session events on this connection belong to: the one resumed, or the one READY
+    /// opened.
+    session: Option<Arc<ResumableSession>>,
     setup: ReaderSetup,
 }
 
@@ -265,6 +267,7 @@ pub(super) fn reader(
     let reader = Reader {
         stream,
         inflater: setup.compressed.then(ZlibStream::new),
+        session: setup.resuming.clone(),
         setup,
     };
     futures_util::stream::unfold(Some(reader), |reader| async move {
@@ -320,12 +323,16 @@ impl Reader {
                 }
                 WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_) => continue,
             };
-            return handle_payload(&self.setup, payload).await;
+            return handle_payload(&self.setup, &mut self.session, payload).await;
         }
     }
 }
 
-async fn handle_payload(setup: &ReaderSetup, payload: &[u8]) -> Inbound {
+async fn handle_payload(
+    setup: &ReaderSetup,
+    session: &mut Option<Arc<ResumableSession>>,
+    payload: &[u8],
+) -> Inbound {
     let frame: InboundFrame<'_> = match serde_json::from_slice(payload) {
         Ok(frame) => frame,
         Err(err) => {
@@ -337,7 +344,7 @@ async fn handle_payload(setup: &ReaderSetup, payload: &[u8]) -> Inbound {
         }
     };
     match frame.op {
-        opcode::DISPATCH => handle_dispatch(setup, &frame).await,
+        opcode::DISPATCH => handle_dispatch(setup, session, &frame).await,
         opcode::HEARTBEAT => Inbound::HeartbeatRequest,
         opcode::RECONNECT => Inbound::Reconnect,
         opcode::INVALID_SESSION => {
@@ -373,67 +380,89 @@ async fn handle_payload(setup: &ReaderSetup, payload: &[u8]) -> Inbound {
     }
 }
 
-async fn handle_dispatch(setup: &ReaderSetup, frame: &InboundFrame<'_>) -> Inbound {
+async fn handle_dispatch(
+    setup: &ReaderSetup,
+    session: &mut Option<Arc<ResumableSession>>,
+    frame: &InboundFrame<'_>,
+) -> Inbound {
     let kind = frame.t.as_deref().unwrap_or_default();
+    let seq = frame.s;
     setup.metrics.count_event(dispatch::type_label(kind));
-    let mut session = None;
+    let mut started = None;
     match dispatch::parse(kind, frame.d) {
         Ok(Dispatch::Event(event)) => {
-            if deliver(setup, event).await.is_err() {
+            if deliver(setup, session, seq, event).await.is_err() {
                 return Inbound::EventQueueClosed;
             }
         }
         Ok(Dispatch::Ready(ready)) => {
-            let announced = GatewayEvent::Ready {
-                session_id: ready.session_id.clone(),
-                user: ready.user.clone(),
-                resumed: false,
-            };
-            if deliver(setup, announced).await.is_err()
-                || (setup.lost_session && deliver(setup, GatewayEvent::SessionLost).await.is_err())
-            {
-                return Inbound::EventQueueClosed;
-            }
-            session = Some(SessionStart::Ready {
+            let opened = Arc::new(ResumableSession {
                 session_id: ready.session_id,
                 resume_url: ready.resume_gateway_url,
                 user: ready.user,
+                shard: setup.shard,
+                token_fingerprint: setup.token_fingerprint.clone(),
             });
+            *session = Some(Arc::clone(&opened));
+            let announced = GatewayEvent::Ready {
+                session_id: opened.session_id.clone(),
+                user: opened.user.clone(),
+                resumed: false,
+            };
+            if deliver(setup, session, seq, announced).await.is_err()
+                || (setup.lost_session
+                    && deliver(setup, session, None, GatewayEvent::SessionLost)
+                        .await
+                        .is_err())
+            {
+                return Inbound::EventQueueClosed;
+            }
+            started = Some(SessionStart::Ready(opened));
         }
         Ok(Dispatch::Resumed) => {
-            if let Some((session_id, user)) = &setup.resuming {
+            if let Some(resumed) = setup.resuming.as_deref() {
                 let announced = GatewayEvent::Ready {
-                    session_id: session_id.clone(),
-                    user: user.clone(),
+                    session_id: resumed.session_id.clone(),
+                    user: resumed.user.clone(),
                     resumed: true,
                 };
-                if deliver(setup, announced).await.is_err() {
+                if deliver(setup, session, seq, announced).await.is_err() {
                     return Inbound::EventQueueClosed;
                 }
             }
-            session = Some(SessionStart::Resumed);
+            started = Some(SessionStart::Resumed);
         }
         Ok(Dispatch::Ignored) => {}
         Err(err) => {
             setup.metrics.malformed_frames.inc();
             let body = frame.d.map_or("", |d| d.get());
             warn!(setup.log, "Gateway dispatch skipped";
-                "type" => kind, "seq" => frame.s, "error" => %err, "bytes" => body.len(),
+                "type" => kind, "seq" => seq, "error" => %err, "bytes" => body.len(),
                 "excerpt" => excerpt(body.as_bytes(), &setup.token));
         }
     }
     Inbound::Dispatched {
-        seq: frame.s,
-        session,
+        seq,
+        session: started,
     }
 }
 
 /// The event queue's receiver is gone.
 struct QueueClosed;
 
-/// Puts `event` in the queue, waiting for room: a full queue slows the reader instead of
-/// losing events.
-async fn deliver(setup: &ReaderSetup, event: GatewayEvent) -> Result<(), QueueClosed> {
+/// Puts `event` (of `session`, numbered `seq`) in the queue, waiting for room: a full queue
+/// slows the reader instead of losing events.
+async fn deliver(
+    setup: &ReaderSetup,
+    session: &Option<Arc<ResumableSession>>,
+    seq: Option<u64>,
+    event: GatewayEvent,
+) -> Result<(), QueueClosed> {
+    let event = SequencedEvent {
+        session: session.clone(),
+        seq,
+        event,
+    };
     match setup.events.try_send(event) {
         Ok(()) => Ok(()),
         Err(mpsc::error::TrySendError::Closed(_)) => Err(QueueClosed),

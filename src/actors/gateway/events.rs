@@ -1,9 +1,34 @@
 //! What the GatewayActor hands to the storage side, one variant per thing it needs, in the
-//! order the gateway sent them.
+//! order the gateway sent them, each with the session it arrived on and its sequence number.
 
+use std::sync::Arc;
+
+use super::session::ResumableSession;
 use crate::discord::{
     Channel, Guild, Message, MessageDelete, MessageDeleteBulk, MessageUpdate, Snowflake, User,
 };
+
+/// One item of the queue to the storage side.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SequencedEvent {
+    /// The session it arrived on: what a restart resumes once this event is committed.
+    /// `None` only for events made outside a session (tests).
+    pub session: Option<Arc<ResumableSession>>,
+    /// The dispatch's `s`; `None` for what we add ourselves ([`GatewayEvent::SessionLost`]).
+    pub seq: Option<u64>,
+    pub event: GatewayEvent,
+}
+
+impl From<GatewayEvent> for SequencedEvent {
+    /// An event outside any session (tests, tools).
+    fn from(event: GatewayEvent) -> Self {
+        Self {
+            session: None,
+            seq: None,
+            event,
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum GatewayEvent {

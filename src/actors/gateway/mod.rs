@@ -1,6 +1,7 @@
 //! The Discord gateway component: [`GatewayActor`] keeps one shard connected to Discord's
 //! gateway (WebSocket, optional zlib-stream) and hands every dispatch the storage side needs
-//! to a bounded queue as a [`GatewayEvent`]; `discord` is its config section.
+//! to a bounded queue as a [`GatewayEvent`] (in a [`SequencedEvent`]: with the session it
+//! arrived on and its sequence number); `discord` is its config section.
 //!
 //! What it follows is `shared/docs/discord-protocol.md` items 1-20: `GET /gateway/bot` and
 //! `session_start_limit`, HELLO and heartbeats with a jittered first beat, zombie
@@ -19,13 +20,15 @@
 //! let gateway = components.supervise("discord_gateway", policy, move |lifecycle| {
 //!     GatewayActor::new(settings.clone(), gateway_info.clone(), events.clone(),
 //!                       metrics.clone(), &log, lifecycle)
+//!         .with_persisted_sessions(saved_sessions.clone()) // resumed after a restart
 //! });
 //! let status: GatewayStatus = gateway.send(GetGatewayStatus).await?;
 //! ```
 //!
 //! Module map: `actor` (connection life, heartbeats, session), `connection` (socket, reader
 //! stream, writer task), `dispatch` (dispatch bodies into events), `inflate` (zlib-stream),
-//! `heartbeat`, `limiter` (send limit, identify pacing), `backoff`, `metrics`.
+//! `heartbeat`, `limiter` (send limit, identify pacing), `backoff`, `metrics`, `session`
+//! (sessions saved by the storage side and resumed by the next process).
 
 mod actor;
 mod backoff;
@@ -39,6 +42,7 @@ mod inflate;
 mod limiter;
 mod messages;
 mod metrics;
+mod session;
 #[cfg(test)]
 mod test_server;
 #[cfg(test)]
@@ -47,6 +51,10 @@ mod tests;
 pub use actor::{GatewayActor, GatewayInfoSource};
 pub use config::{GatewaySettings, GatewayTiming};
 pub use error::{ConnectError, GatewayError, InflateError};
-pub use events::GatewayEvent;
+pub use events::{GatewayEvent, SequencedEvent};
 pub use messages::{GatewayState, GatewayStatus, GetGatewayStatus};
 pub use metrics::GatewayMetrics;
+pub use session::{
+    MAX_PERSISTED_SESSION_AGE, PERSISTED_SESSION_REFRESH, PersistedSessionSource, ResumableSession,
+    Unusable, check_persisted, token_fingerprint,
+};

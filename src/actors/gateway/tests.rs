@@ -14,6 +14,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use super::test_server::{GENEROUS_WAIT, ServerConn, TestGateway};
 use super::*;
+use crate::actors::db::GatewaySessionRecord;
 use crate::actors::gateway::config::{Compression, TokenType};
 use crate::actors::health::{ComponentStatus, GetHealth, HealthActor, HealthReport};
 use crate::config::{LogLevel, Secret};
@@ -61,7 +62,13 @@ struct Options {
     info_failures: usize,
     /// Set `discord.gateway_url` to the test server.
     configured_url: bool,
+    /// What the saved-session source answers (built with the test server's URL); `None`:
+    /// the actor has no source.
+    saved_session: Option<SavedAnswer>,
 }
+
+/// What a saved-session source answers, given the test server's URL.
+type SavedAnswer = fn(&str) -> Result<Option<GatewaySessionRecord>, String>;
 
 impl Default for Options {
     fn default() -> Self {
@@ -73,13 +80,14 @@ impl Default for Options {
             timing: fast_timing(),
             info_failures: 0,
             configured_url: false,
+            saved_session: None,
         }
     }
 }
 
 struct Harness {
     server: TestGateway,
-    events: mpsc::Receiver<GatewayEvent>,
+    events: mpsc::Receiver<SequencedEvent>,
     gateway: ComponentHandle<GatewayActor>,
     health: Addr<HealthActor>,
     logs: LogBuffer,
@@ -124,6 +132,15 @@ impl Harness {
             timing: options.timing,
         };
         let (sender, events) = mpsc::channel(options.queue_capacity);
+        let saved_session: Option<PersistedSessionSource> = options.saved_session.map(|answer| {
+            let answer = answer(&server.url());
+            let source: PersistedSessionSource = Arc::new(move |shard_id| {
+                assert_eq!(shard_id, 0, "asked for its own shard");
+                let answer = answer.clone();
+                Box::pin(async move { answer })
+            });
+            source
+        });
         let policy = RestartPolicy {
             initial_backoff: Duration::from_millis(10),
             max_backoff: Duration::from_millis(50),
@@ -135,14 +152,18 @@ impl Harness {
             policy,
             health.clone().recipient(),
             move |lifecycle| {
-                GatewayActor::new(
+                let actor = GatewayActor::new(
                     settings.clone(),
                     Arc::clone(&gateway_info),
                     sender.clone(),
                     metrics.clone(),
                     &log,
                     lifecycle,
-                )
+                );
+                match &saved_session {
+                    Some(source) => actor.with_persisted_sessions(Arc::clone(source)),
+                    None => actor,
+                }
             },
         );
         Self {
@@ -162,6 +183,11 @@ impl Harness {
     }
 
     async fn next_event(&mut self) -> GatewayEvent {
+        self.next_item().await.event
+    }
+
+    /// The next queued event with its session and sequence number.
+    async fn next_item(&mut self) -> SequencedEvent {
         tokio::time::timeout(GENEROUS_WAIT, self.events.recv())
             .await
             .expect("timed out waiting for an event")
@@ -992,7 +1018,7 @@ async fn a_spent_session_start_limit_is_waited_out() {
 }
 
 #[actix_rt::test]
-async fn shutdown_closes_with_1000_and_stops_heartbeats() {
+async fn shutdown_closes_resumably_and_stops_heartbeats() {
     let mut harness = Harness::start(Options::default()).await;
     let mut conn = harness.next_connection().await;
     conn.hello(100);
@@ -1002,7 +1028,8 @@ async fn shutdown_closes_with_1000_and_stops_heartbeats() {
     tokio::time::timeout(GENEROUS_WAIT, harness.gateway.stop())
         .await
         .unwrap();
-    assert_eq!(conn.closed().await, Some(1000));
+    // Not 1000: that would end the session the next process resumes.
+    assert_eq!(conn.closed().await, Some(4000));
     let beats = conn.heartbeats().len();
     actix_rt::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(
@@ -1088,5 +1115,157 @@ async fn a_configured_url_is_used_when_gateway_info_is_unavailable() {
     harness.identify(&mut conn, 1, "session-a").await;
     assert_ready(&harness.next_event().await, "session-a", false);
     assert_eq!(harness.info_calls.load(Ordering::SeqCst), 1);
+    harness.assert_no_token_logged();
+}
+
+/// A session saved by an earlier process `age_secs` ago, resumable from seq 41 on the test
+/// server's resume URL.
+fn saved(server_url: &str, age_secs: i64, token: &str) -> GatewaySessionRecord {
+    ResumableSession {
+        session_id: "session-saved".to_owned(),
+        resume_url: format!("{server_url}/resume"),
+        user: serde_json::from_value(json!({"id": "900", "username": "monitor", "bot": true}))
+            .unwrap(),
+        shard: [0, 1],
+        token_fingerprint: token_fingerprint(&Secret::new(token)),
+    }
+    .record(41, chrono::Utc::now().timestamp_millis() - age_secs * 1_000)
+}
+
+fn logged(harness: &Harness, message: &str) -> Vec<Value> {
+    harness
+        .logs
+        .records()
+        .into_iter()
+        .filter(|record| record["message"] == message)
+        .collect()
+}
+
+#[actix_rt::test]
+async fn a_saved_session_is_resumed_on_its_resume_url_from_the_committed_sequence() {
+    let mut harness = Harness::start(Options {
+        saved_session: Some(|url| Ok(Some(saved(url, 20, TOKEN)))),
+        ..Options::default()
+    })
+    .await;
+    let mut conn = harness.next_connection().await;
+    assert_eq!(conn.path, "/resume/?v=10&encoding=json");
+    conn.hello(QUIET_INTERVAL_MS);
+    let resume = conn.expect_op(6).await;
+    assert_eq!(resume["d"]["session_id"], "session-saved");
+    assert_eq!(resume["d"]["seq"], 41);
+    assert_eq!(resume["d"]["token"], TOKEN);
+    // What the killed process received but never committed comes again, then RESUMED.
+    conn.dispatch("MESSAGE_CREATE", 42, message(42, "replayed"));
+    conn.dispatch("RESUMED", 43, Value::Null);
+    conn.dispatch("MESSAGE_CREATE", 44, message(44, "live"));
+
+    let replayed = harness.next_item().await;
+    assert_eq!(message_id(&replayed.event), 42);
+    assert_eq!(replayed.seq, Some(42));
+    let session = replayed.session.expect("queued with its session");
+    assert_eq!(session.session_id, "session-saved");
+    assert_eq!(
+        session.resume_url,
+        format!("{}/resume", harness.server.url())
+    );
+    let resumed = harness.next_item().await;
+    assert_ready(&resumed.event, "session-saved", true);
+    assert_eq!(resumed.seq, Some(43));
+    assert_eq!(message_id(&harness.next_event().await), 44);
+
+    harness
+        .wait_for_status("sequence 44", |status| status.sequence == Some(44))
+        .await;
+    let status = harness.status().await;
+    assert_eq!((status.identifies, status.resumes), (0, 1));
+    let lines = logged(&harness, "Gateway session resumed");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["context"]["resumed_from"], "database");
+    assert_eq!(lines[0]["context"]["seq"], 43);
+    assert!(
+        !harness.logs.text().contains("session-saved"),
+        "session ids stay out of logs"
+    );
+
+    // A later resume of the same session is an ordinary one.
+    conn.send(json!({"op": 7, "d": null}));
+    let mut second = harness.next_connection().await;
+    second.hello(QUIET_INTERVAL_MS);
+    assert_eq!(second.expect_op(6).await["d"]["seq"], 44);
+    second.dispatch("RESUMED", 45, Value::Null);
+    assert_ready(&harness.next_event().await, "session-saved", true);
+    harness
+        .wait_for_status("sequence 45", |status| status.sequence == Some(45))
+        .await;
+    let lines = logged(&harness, "Gateway session resumed");
+    assert_eq!(lines[1]["context"]["resumed_from"], "memory");
+    harness.assert_no_token_logged();
+}
+
+#[actix_rt::test]
+async fn a_saved_session_too_old_of_another_token_or_unreadable_is_not_resumed() {
+    let cases: [(SavedAnswer, Option<&str>); 4] = [
+        (|url| Ok(Some(saved(url, 6 * 60, TOKEN))), Some("too_old")),
+        (
+            |url| Ok(Some(saved(url, 5, "MTAy.another.token"))),
+            Some("other_token"),
+        ),
+        (|_| Ok(None), None),
+        (|_| Err("database component is restarting".to_owned()), None),
+    ];
+    for (answer, reason) in cases {
+        let mut harness = Harness::start(Options {
+            saved_session: Some(answer),
+            ..Options::default()
+        })
+        .await;
+        let mut conn = harness.next_connection().await;
+        assert_eq!(conn.path, "/?v=10&encoding=json", "{reason:?}");
+        harness.identify(&mut conn, 1, "session-new").await;
+        assert_ready(&harness.next_event().await, "session-new", false);
+        if let Some(reason) = reason {
+            let lines = logged(&harness, "Saved gateway session not resumable; identifying");
+            assert_eq!(lines.len(), 1);
+            assert_eq!(lines[0]["context"]["reason"], reason);
+        }
+        assert_eq!(harness.status().await.resumes, 0);
+        harness.assert_no_token_logged();
+    }
+}
+
+#[actix_rt::test]
+async fn a_refused_saved_session_falls_back_to_identify_and_announces_the_gap() {
+    let mut harness = Harness::start(Options {
+        saved_session: Some(|url| Ok(Some(saved(url, 20, TOKEN)))),
+        ..Options::default()
+    })
+    .await;
+    let mut first = harness.next_connection().await;
+    first.hello(QUIET_INTERVAL_MS);
+    first.expect_op(6).await;
+    // Discord no longer has it (expired, or the replay would reach too far back).
+    first.send(json!({"op": 9, "d": false}));
+    assert_eq!(first.closed().await, Some(4000));
+
+    let mut second = harness.next_connection().await;
+    assert_eq!(second.path, "/?v=10&encoding=json");
+    harness.identify(&mut second, 1, "session-b").await;
+    let ready = harness.next_item().await;
+    assert_ready(&ready.event, "session-b", false);
+    assert_eq!(ready.seq, Some(1));
+    let lost = harness.next_item().await;
+    assert_eq!(
+        lost.event,
+        GatewayEvent::SessionLost,
+        "backfill covers the gap"
+    );
+    assert_eq!(lost.seq, None);
+    assert_eq!(
+        lost.session.map(|session| session.session_id.clone()),
+        Some("session-b".to_owned())
+    );
+    let status = harness.status().await;
+    assert_eq!((status.identifies, status.resumes), (1, 1));
     harness.assert_no_token_logged();
 }

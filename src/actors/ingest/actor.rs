@@ -5,26 +5,32 @@
 //! write the database cannot take right now (its actor restarting, the file locked) is
 //! retried with backoff, holding the batch, and the queue fills meanwhile, which slows the
 //! gateway reader: backpressure instead of loss.
+//!
+//! Right after a batch commits, the gateway session is saved with the committed position
+//! (see `progress`); with nothing to write for [`PERSISTED_SESSION_REFRESH`], it is saved
+//! again so that its age shows how long ago this process was alive.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use slog::{Logger, debug, error, info, o, warn};
 
 use super::directory::ChannelDirectory;
 use super::error::IngestError;
 use super::plan::{WriteOp, plan};
+use super::progress::{BatchTicket, SessionPosition};
 use super::{IngestReceiver, IngestSender};
 use crate::actors::backfill::{BackfillActor, RunBackfill};
 use crate::actors::db::{
-    ApplyPartialUpdates, DbActor, DbError, MarkDeleted, StoreMessages, StoreOutcome,
-    UpsertChannels, UpsertGuilds,
+    ApplyPartialUpdates, DbActor, DbError, MarkDeleted, SaveGatewaySession, StoreMessages,
+    StoreOutcome, UpsertChannels, UpsertGuilds,
 };
-use crate::actors::gateway::GatewayEvent;
+use crate::actors::gateway::{GatewayEvent, PERSISTED_SESSION_REFRESH, SequencedEvent};
 use crate::config::DiscordConfig;
 use crate::logging::{error_chain, log_if_slow};
 use crate::metrics::Metrics;
@@ -65,9 +71,21 @@ pub struct IngestStats {
     pub invalid: AtomicU64,
     pub retries: AtomicU64,
     pub dropped_writes: AtomicU64,
-    /// Events taken off the queue whose writes have not finished.
+    /// Events taken off the queue whose writes (and the session save after them) have not
+    /// finished.
     pub in_flight: AtomicU64,
     pub last_batch_at_ms: AtomicU64,
+    /// The gateway position last saved for a restart to resume from.
+    pub saved_session: Mutex<Option<SavedSession>>,
+}
+
+/// What `/status` shows of the saved gateway session (never its id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SavedSession {
+    /// Every event up to this sequence number is committed.
+    pub seq: u64,
+    pub shard: [u32; 2],
+    pub saved_at: DateTime<Utc>,
 }
 
 /// What `/status` shows of the storage path.
@@ -89,6 +107,10 @@ pub struct IngestStatus {
 }
 
 impl IngestStats {
+    pub fn saved_session(&self) -> Option<SavedSession> {
+        self.saved_session.lock().ok().and_then(|saved| *saved)
+    }
+
     pub fn status(&self, queue: &IngestSender) -> IngestStatus {
         let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         IngestStatus {
@@ -224,6 +246,13 @@ impl Handler<Flush> for IngestActor {
     }
 }
 
+/// What the writer found in the queue.
+enum Taken {
+    Batch(Vec<SequencedEvent>, BatchTicket),
+    /// Nothing for a refresh interval; the committed position to save again, if any.
+    Nothing(Option<SessionPosition>),
+}
+
 /// The loop that does the work; owns clones of the actor's dependencies so it can run as
 /// one future without borrowing the actor.
 struct Writer {
@@ -240,26 +269,78 @@ impl Writer {
     /// Runs until the queue is closed (Ok) or a write fails for good (Err).
     async fn run(self) -> Result<(), IngestError> {
         loop {
-            let batch = {
+            let taken = {
                 let mut receiver = self.receiver.lock().await;
-                let Some(first) = receiver.recv().await else {
-                    return Ok(());
-                };
-                let mut batch = vec![first];
-                while batch.len() < self.settings.max_batch_events {
-                    match receiver.try_recv() {
-                        Ok(event) => batch.push(event),
-                        Err(_) => break,
+                let first = tokio::time::timeout(PERSISTED_SESSION_REFRESH, receiver.events.recv());
+                match first.await {
+                    Ok(Some(first)) => {
+                        let mut batch = vec![first];
+                        while batch.len() < self.settings.max_batch_events {
+                            match receiver.events.try_recv() {
+                                Ok(event) => batch.push(event),
+                                Err(_) => break,
+                            }
+                        }
+                        self.stats
+                            .in_flight
+                            .store(batch.len() as u64, Ordering::Release);
+                        let ticket = receiver.progress.taken(&batch);
+                        Taken::Batch(batch, ticket)
+                    }
+                    Ok(None) => return Ok(()),
+                    Err(_idle) => Taken::Nothing(receiver.progress.position().cloned()),
+                }
+            };
+            match taken {
+                Taken::Nothing(position) => {
+                    if let Some(position) = position {
+                        self.save_session(&position).await;
                     }
                 }
-                self.stats
-                    .in_flight
-                    .store(batch.len() as u64, Ordering::Release);
-                batch
-            };
-            let result = self.write_batch(batch).await;
-            self.stats.in_flight.store(0, Ordering::Release);
-            result?;
+                Taken::Batch(batch, ticket) => {
+                    let events = batch.into_iter().map(|item| item.event).collect();
+                    let result = self.write_batch(events).await;
+                    if result.is_ok() {
+                        let moved = self
+                            .receiver
+                            .lock()
+                            .await
+                            .progress
+                            .committed(ticket)
+                            .cloned();
+                        if let Some(position) = moved {
+                            self.save_session(&position).await;
+                        }
+                    }
+                    self.stats.in_flight.store(0, Ordering::Release);
+                    result?;
+                }
+            }
+        }
+    }
+
+    /// Saves the gateway session as resumable from `position` (committed). A failure is
+    /// only logged: the next commit or idle interval saves again, and until then a restart
+    /// resumes from an earlier position, which replays more but loses nothing.
+    async fn save_session(&self, position: &SessionPosition) {
+        let saved_at = Utc::now();
+        let record = position
+            .session
+            .record(position.seq, saved_at.timestamp_millis());
+        match self.ask(SaveGatewaySession(record)).await {
+            Ok(()) => {
+                if let Ok(mut saved) = self.stats.saved_session.lock() {
+                    *saved = Some(SavedSession {
+                        seq: position.seq,
+                        shard: position.session.shard,
+                        saved_at,
+                    });
+                }
+            }
+            Err(err) => {
+                warn!(self.log, "Could not save the gateway session; saved again after the next batch";
+                "seq" => position.seq, "error" => %error_chain(&err))
+            }
         }
     }
 

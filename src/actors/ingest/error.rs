@@ -14,11 +14,14 @@ pub enum IngestError {
 }
 
 impl IngestError {
-    /// Worth retrying the same write: the database or its actor is coming back.
+    /// Worth retrying the same write: the database or its actor is coming back, or another
+    /// connection holds the write lock for a while.
     pub fn is_transient(&self) -> bool {
         match self {
             IngestError::Unavailable(_) => !self.is_terminal(),
-            IngestError::Database(err) => err.is_connection_failure() || err.requires_restart(),
+            IngestError::Database(err) => {
+                err.is_connection_failure() || err.requires_restart() || err.is_busy()
+            }
         }
     }
 

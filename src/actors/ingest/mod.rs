@@ -4,26 +4,46 @@
 //!
 //! Nothing here advances ingest cursors: the gateway may have missed messages before the
 //! ones it delivers, so only backfill, which pages history contiguously, moves a cursor.
-//! Whatever the gateway could not deliver (a crash with events still queued, a lost
-//! session), backfill recovers.
+//!
+//! After each batch the IngestActor saves the gateway session with the sequence number of
+//! the last event committed in gateway order (`progress`), and rewrites it while idle, so
+//! that a restart (after `kill -9` too) RESUMEs the session and Discord replays whatever
+//! was still queued. When that is not possible (the session expired, a new session),
+//! backfill recovers the messages; edits and deletes of such a gap are lost.
 
 mod actor;
 mod directory;
 mod error;
 mod plan;
+mod progress;
 #[cfg(test)]
 mod tests;
 
-pub use actor::{Flush, IngestActor, IngestSettings, IngestStats, IngestStatus};
+pub use actor::{Flush, IngestActor, IngestSettings, IngestStats, IngestStatus, SavedSession};
 pub use directory::{ChannelDirectory, ChannelInfo};
 pub use error::IngestError;
 
-use crate::actors::gateway::GatewayEvent;
+use crate::actors::gateway::SequencedEvent;
+use progress::CommitTracker;
 
 /// The queue between the gateway and the IngestActor.
 pub fn queue(capacity: usize) -> (IngestSender, IngestReceiver) {
-    tokio::sync::mpsc::channel(capacity.max(1))
+    let (sender, events) = tokio::sync::mpsc::channel(capacity.max(1));
+    (
+        sender,
+        IngestReceiver {
+            events,
+            progress: CommitTracker::default(),
+        },
+    )
 }
 
-pub type IngestSender = tokio::sync::mpsc::Sender<GatewayEvent>;
-pub type IngestReceiver = tokio::sync::mpsc::Receiver<GatewayEvent>;
+pub type IngestSender = tokio::sync::mpsc::Sender<SequencedEvent>;
+
+/// The receiving end of the queue, with the record of what was taken off it and what of
+/// that is committed: both outlive any one IngestActor.
+#[derive(Debug)]
+pub struct IngestReceiver {
+    events: tokio::sync::mpsc::Receiver<SequencedEvent>,
+    progress: CommitTracker,
+}

@@ -8,11 +8,11 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use super::*;
-use crate::actors::db::{Database, DbActor, MessageQuery, QueryMessages};
-use crate::actors::gateway::GatewayEvent;
+use crate::actors::db::{Database, DbActor, LoadGatewaySession, MessageQuery, QueryMessages};
+use crate::actors::gateway::{GatewayEvent, ResumableSession, SequencedEvent};
 use crate::actors::health::HealthActor;
 use crate::config::{DatabaseConfig, DiscordConfig, LogLevel};
-use crate::discord::{Message, MessageDelete, Snowflake};
+use crate::discord::{Message, MessageDelete, Snowflake, User};
 use crate::logging::memory_logger;
 use crate::metrics::Metrics;
 use crate::supervisor::{ComponentHandle, ComponentSupervisor, RestartPolicy};
@@ -29,7 +29,7 @@ fn message(id: u64, channel: u64, content: &str) -> Message {
 }
 
 struct Pipeline {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     sender: IngestSender,
     db: ComponentHandle<DbActor>,
     ingest: ComponentHandle<IngestActor>,
@@ -38,12 +38,22 @@ struct Pipeline {
 }
 
 fn pipeline(selection: DiscordConfig, capacity: usize) -> Pipeline {
+    pipeline_with(
+        selection,
+        capacity,
+        DatabaseConfig::default().busy_timeout_ms,
+    )
+}
+
+/// [`pipeline`] whose database waits `busy_timeout_ms` for a lock held elsewhere.
+fn pipeline_with(selection: DiscordConfig, capacity: usize, busy_timeout_ms: u64) -> Pipeline {
     let dir = tempfile::tempdir().unwrap();
     let (log, _) = memory_logger(LogLevel::Info);
     let health = HealthActor::new(Duration::from_secs(600), &log).start();
     let mut components = ComponentSupervisor::new(health.recipient());
     let database = Database::open(&DatabaseConfig {
         path: dir.path().join("db.sqlite"),
+        busy_timeout_ms,
         ..DatabaseConfig::default()
     })
     .unwrap();
@@ -76,7 +86,7 @@ fn pipeline(selection: DiscordConfig, capacity: usize) -> Pipeline {
         )
     });
     Pipeline {
-        _dir: dir,
+        dir,
         sender,
         db,
         ingest,
@@ -112,7 +122,7 @@ async fn events_become_rows_in_order_with_edits_and_deletes() {
         }),
         GatewayEvent::MessageCreate(message(100, 10, "a")), // a late duplicate
     ] {
-        pipeline.sender.send(event).await.unwrap();
+        pipeline.sender.send(event.into()).await.unwrap();
     }
     let status = pipeline
         .ingest
@@ -141,7 +151,7 @@ async fn a_full_queue_makes_the_sender_wait_and_loses_nothing() {
     let producer = actix_rt::spawn(async move {
         for id in 1_000..1_300 {
             sender
-                .send(GatewayEvent::MessageCreate(message(id, 20, "burst")))
+                .send(GatewayEvent::MessageCreate(message(id, 20, "burst")).into())
                 .await
                 .unwrap();
         }
@@ -168,12 +178,12 @@ async fn unmonitored_channels_are_not_stored() {
     );
     pipeline
         .sender
-        .send(GatewayEvent::MessageCreate(message(1, 30, "ignored")))
+        .send(GatewayEvent::MessageCreate(message(1, 30, "ignored")).into())
         .await
         .unwrap();
     pipeline
         .sender
-        .send(GatewayEvent::MessageCreate(message(2, 31, "kept")))
+        .send(GatewayEvent::MessageCreate(message(2, 31, "kept")).into())
         .await
         .unwrap();
     let status = pipeline
@@ -186,4 +196,184 @@ async fn unmonitored_channels_are_not_stored() {
     assert_eq!(status.unmonitored, 1);
     assert!(stored(&pipeline.db, 30).await.is_empty());
     assert_eq!(stored(&pipeline.db, 31).await.len(), 1);
+}
+
+fn session(id: &str) -> Arc<ResumableSession> {
+    Arc::new(ResumableSession {
+        session_id: id.to_owned(),
+        resume_url: "wss://resume.example".to_owned(),
+        user: User {
+            id: Snowflake(900),
+            username: "monitor".to_owned(),
+            global_name: None,
+            bot: true,
+        },
+        shard: [0, 1],
+        token_fingerprint: "0123456789abcdef".to_owned(),
+    })
+}
+
+fn numbered(session: &Arc<ResumableSession>, seq: u64, event: GatewayEvent) -> SequencedEvent {
+    SequencedEvent {
+        session: Some(Arc::clone(session)),
+        seq: Some(seq),
+        event,
+    }
+}
+
+#[actix_rt::test]
+async fn the_session_is_saved_with_the_sequence_of_the_last_committed_event() {
+    let pipeline = pipeline(DiscordConfig::default(), 64);
+    let flush = || {
+        pipeline.ingest.send(Flush {
+            timeout: GENEROUS_WAIT,
+        })
+    };
+    let saved = || pipeline.db.send(LoadGatewaySession { shard_id: 0 });
+    flush().await.unwrap();
+    assert_eq!(
+        saved().await.unwrap().unwrap(),
+        None,
+        "nothing committed yet"
+    );
+
+    let first = session("session-a");
+    let ready = GatewayEvent::Ready {
+        session_id: "session-a".to_owned(),
+        user: first.user.clone(),
+        resumed: false,
+    };
+    pipeline
+        .sender
+        .send(numbered(&first, 1, ready))
+        .await
+        .unwrap();
+    for seq in 2..=4 {
+        let event = GatewayEvent::MessageCreate(message(100 + seq, 10, "a"));
+        pipeline
+            .sender
+            .send(numbered(&first, seq, event))
+            .await
+            .unwrap();
+    }
+    // Ours, unnumbered: does not move the position.
+    pipeline
+        .sender
+        .send(SequencedEvent {
+            session: Some(Arc::clone(&first)),
+            seq: None,
+            event: GatewayEvent::SessionLost,
+        })
+        .await
+        .unwrap();
+    flush().await.unwrap();
+    let record = saved().await.unwrap().unwrap().expect("saved");
+    assert_eq!(record.session_id, "session-a");
+    assert_eq!(record.seq, 4);
+    assert_eq!(record.shard, [0, 1]);
+    assert_eq!(record.user_id, 900);
+    assert_eq!(record.resume_url, "wss://resume.example");
+    assert_eq!(
+        stored(&pipeline.db, 10).await.len(),
+        3,
+        "saved after the rows"
+    );
+    let shown = pipeline.stats.saved_session().expect("shown in /status");
+    assert_eq!((shown.seq, shown.shard), (4, [0, 1]));
+
+    // A new session replaces the saved one, from its own first sequence number.
+    let second = session("session-b");
+    let delete = GatewayEvent::MessageDelete(MessageDelete {
+        id: Snowflake(102),
+        channel_id: Snowflake(10),
+        guild_id: Some(Snowflake(1)),
+    });
+    pipeline
+        .sender
+        .send(numbered(&second, 2, delete))
+        .await
+        .unwrap();
+    flush().await.unwrap();
+    let record = saved().await.unwrap().unwrap().expect("saved");
+    assert_eq!((record.session_id.as_str(), record.seq), ("session-b", 2));
+    assert!(record.saved_at_ms >= shown.saved_at.timestamp_millis());
+}
+
+#[actix_rt::test]
+async fn a_write_lock_held_elsewhere_delays_the_batch_and_its_saved_position_loses_nothing() {
+    use diesel::connection::SimpleConnection;
+    use diesel::{Connection, SqliteConnection};
+
+    // The lock is held far longer than the database waits for it, many times over.
+    let pipeline = pipeline_with(DiscordConfig::default(), 64, 50);
+    let first = session("session-a");
+    pipeline
+        .sender
+        .send(numbered(
+            &first,
+            1,
+            GatewayEvent::MessageCreate(message(1, 10, "a")),
+        ))
+        .await
+        .unwrap();
+    let flushed = pipeline
+        .ingest
+        .send(Flush {
+            timeout: GENEROUS_WAIT,
+        })
+        .await
+        .unwrap();
+    assert_eq!(flushed.messages_inserted, 1);
+
+    let path = pipeline.dir.path().join("db.sqlite");
+    let mut holder = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    holder.batch_execute("BEGIN IMMEDIATE").unwrap();
+    let delete = GatewayEvent::MessageDelete(MessageDelete {
+        id: Snowflake(1),
+        channel_id: Snowflake(10),
+        guild_id: Some(Snowflake(1)),
+    });
+    pipeline
+        .sender
+        .send(numbered(&first, 2, delete))
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + GENEROUS_WAIT;
+    while pipeline
+        .stats
+        .retries
+        .load(std::sync::atomic::Ordering::Relaxed)
+        < 5
+    {
+        assert!(std::time::Instant::now() < deadline, "no retries");
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Still the position before the delete: a restart now would replay it.
+    let saved = pipeline
+        .db
+        .send(LoadGatewaySession { shard_id: 0 })
+        .await
+        .unwrap()
+        .unwrap()
+        .expect("saved");
+    assert_eq!(saved.seq, 1);
+    holder.batch_execute("ROLLBACK").unwrap();
+
+    let status = pipeline
+        .ingest
+        .send(Flush {
+            timeout: GENEROUS_WAIT,
+        })
+        .await
+        .unwrap();
+    assert_eq!((status.deletions, status.dropped_writes), (1, 0));
+    assert_eq!(stored(&pipeline.db, 10).await, [(1, "a".to_owned(), true)]);
+    let saved = pipeline
+        .db
+        .send(LoadGatewaySession { shard_id: 0 })
+        .await
+        .unwrap()
+        .unwrap()
+        .expect("saved");
+    assert_eq!(saved.seq, 2);
 }

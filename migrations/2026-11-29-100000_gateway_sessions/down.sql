@@ -1,0 +1,2 @@
+DROP TABLE archived_thread_marks;
+DROP TABLE gateway_sessions;
