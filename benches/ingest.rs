@@ -8,7 +8,9 @@
 //! - `live`: the gateway streams messages as fast as the simulator makes them (no history).
 //! - `backfill`: a restart's worth of history, paged over REST through the rate limiter (the
 //!   simulator enforces Discord's real bucket limits; our own ceiling is raised as `demo`
-//!   does, since the seed's 50 requests a minute measures the ceiling, not us).
+//!   does, since the seed's 50 requests a minute measures the ceiling, not us). Channels are
+//!   paged one after another, so the simulator's per-channel bucket (5 requests per 5 s, as
+//!   Discord's) bounds this figure.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -41,17 +43,38 @@ fn scenarios(scale: f64) -> Vec<Scenario> {
         Scenario {
             name: "live",
             sim_args: args(&[
-                "--guilds", "2", "--channels", "5", "--threads", "0", "--history", "0",
-                "--messages", &live.to_string(), "--rate", "0", "--edit-ratio", "0",
-                "--delete-ratio", "0",
+                "--guilds",
+                "2",
+                "--channels",
+                "5",
+                "--threads",
+                "0",
+                "--history",
+                "0",
+                "--messages",
+                &live.to_string(),
+                "--rate",
+                "0",
+                "--edit-ratio",
+                "0",
+                "--delete-ratio",
+                "0",
             ]),
             expected: live,
         },
         Scenario {
             name: "backfill",
             sim_args: args(&[
-                "--guilds", "2", "--channels", "5", "--threads", "0", "--history",
-                &per_channel.to_string(), "--messages", "0",
+                "--guilds",
+                "2",
+                "--channels",
+                "5",
+                "--threads",
+                "0",
+                "--history",
+                &per_channel.to_string(),
+                "--messages",
+                "0",
             ]),
             expected: per_channel * 10,
         },
@@ -116,8 +139,9 @@ fn run(scenario: &Scenario) -> Outcome {
 
     let database = dir.path().join("db.sqlite");
     let config = serde_json::json!({
-        // The highest ceiling the configuration allows.
-        "discord": {"rate_limit_requests_per_minute": 3_000},
+        // The highest ceiling the configuration allows, and every message of history.
+        "discord": {"rate_limit_requests_per_minute": 3_000,
+                    "backfill_max_messages_per_channel": 1_000_000},
         "database": {"path": database},
         "monitoring": {"log_dir": dir.path().join("logs")},
     });
@@ -153,7 +177,10 @@ fn run(scenario: &Scenario) -> Outcome {
         std::thread::sleep(POLL_INTERVAL);
         if let Ok(Some(status)) = service.0.try_wait() {
             let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-            panic!("{}: the service exited ({status}):\n{stderr}", scenario.name);
+            panic!(
+                "{}: the service exited ({status}):\n{stderr}",
+                scenario.name
+            );
         }
         stored = count_messages(&database).unwrap_or(stored);
     }
