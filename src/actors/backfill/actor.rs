@@ -52,6 +52,8 @@ pub struct BackfillSettings {
     pub first_run_max_messages: u32,
     /// Between scheduled passes.
     pub interval: Duration,
+    /// Channels paged at once (0 counts as 1).
+    pub concurrent_channels: usize,
 }
 
 /// Asks for a pass. `reason` shows in the log and `/status` (`start`, `schedule`,

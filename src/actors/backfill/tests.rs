@@ -81,6 +81,7 @@ impl Harness {
             first_run_max_messages: 1_000,
             // Only the passes a test asks for (and the one at start).
             interval: Duration::from_secs(86_400),
+            concurrent_channels: 4,
         });
         let parts = Parts {
             rest,
