@@ -98,6 +98,7 @@ pub async fn start(
         selection: discord.clone(),
         first_run_max_messages: discord.backfill_max_messages_per_channel,
         interval: Duration::from_secs(discord.backfill_interval_secs),
+        concurrent_channels: usize::try_from(discord.backfill_concurrent_channels).unwrap_or(1),
     });
     let backfill = {
         let (rest, db, directory) = (rest.clone(), db.clone(), directory.clone());

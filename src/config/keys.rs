@@ -219,6 +219,11 @@ pub const KEYS: &[KeyDoc] = &[
         range(10.0, 86_400.0),
     ),
     key(
+        "discord.backfill_concurrent_channels",
+        "Channels a backfill pass pages at once (each is its own Discord rate-limit bucket; all share rate_limit_requests_per_minute).",
+        range(1.0, 32.0),
+    ),
+    key(
         "llm",
         "Which LLM providers may be called and what they may cost.",
         ANY,

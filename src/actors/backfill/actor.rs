@@ -1,12 +1,24 @@
 //! [`BackfillActor`]: runs backfill passes one at a time (a request during a pass is
 //! remembered and runs right after it), reporting progress to the log and `/status`.
+//!
+//! A pass pages up to `concurrent_channels` channels at once: each channel's history is its
+//! own Discord bucket, so channels paged one after another would wait on one bucket while
+//! the global limit and our ceiling sit idle. Every request still asks the RateLimiterActor,
+//! which keeps the buckets, the global limit and the ceiling. Within a channel pages go one
+//! after another, as before; across channels the order of storage does not matter. The
+//! channels in flight are futures of the pass's one future (polled together on the actor's
+//! arbiter, so the pass's counters need no lock); when the pass ends early (a dead token,
+//! the database) or the actor stops, those still in flight are dropped between two awaits,
+//! and their cursors stay where their last committed page left them.
 
-use std::collections::{HashMap, HashSet};
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use slog::{Logger, debug, error, info, o, warn};
 
 use super::error::BackfillError;
@@ -52,6 +64,8 @@ pub struct BackfillSettings {
     pub first_run_max_messages: u32,
     /// Between scheduled passes.
     pub interval: Duration,
+    /// Channels paged at once (0 counts as 1).
+    pub concurrent_channels: usize,
 }
 
 /// Asks for a pass. `reason` shows in the log and `/status` (`start`, `schedule`,
@@ -133,17 +147,10 @@ impl BackfillActor {
             metrics: Arc::clone(&self.metrics),
             log: self.log.clone(),
             archives: Arc::clone(&self.archives),
-            pending_marks: HashMap::new(),
-            summary: PassSummary {
-                reason,
-                started_at: Utc::now(),
-                finished_at: None,
-                channels_total: 0,
-                channels_done: 0,
-                messages_fetched: 0,
-                requests: 0,
-                errors: 0,
-            },
+            pending_marks: RefCell::default(),
+            reason,
+            started_at: Utc::now(),
+            tally: Tally::default(),
         }
     }
 
@@ -217,7 +224,9 @@ impl Handler<RunBackfill> for BackfillActor {
     }
 }
 
-/// One pass, with clones of what it needs so it runs as a single future.
+/// One pass, with clones of what it needs so it runs as a single future. Its methods take
+/// `&self` so that the channels in flight can run side by side; what they change lives in
+/// cells, never borrowed across an await.
 struct Pass {
     rest: DiscordRest,
     db: ComponentHandle<DbActor>,
@@ -228,8 +237,26 @@ struct Pass {
     log: Logger,
     archives: SharedArchiveMarks,
     /// Archive marks waiting for their listing's threads to be paged.
-    pending_marks: HashMap<(Snowflake, bool), PendingMark>,
-    summary: PassSummary,
+    pending_marks: RefCell<HashMap<(Snowflake, bool), PendingMark>>,
+    reason: String,
+    started_at: DateTime<Utc>,
+    tally: Tally,
+}
+
+/// What the pass has done so far, added to by every channel in flight.
+#[derive(Debug, Default)]
+struct Tally {
+    channels_total: Cell<usize>,
+    channels_done: Cell<usize>,
+    messages_fetched: Cell<u64>,
+    requests: Cell<u64>,
+    errors: Cell<u64>,
+    /// Channels being paged; once the pass is over, those it cut short.
+    in_flight: RefCell<BTreeSet<Snowflake>>,
+}
+
+fn add(counter: &Cell<u64>, amount: u64) {
+    counter.set(counter.get().saturating_add(amount));
 }
 
 /// A listing's newest archive timestamp, recorded once all `remaining` threads are paged.
@@ -257,15 +284,16 @@ struct Target {
 }
 
 impl Pass {
-    async fn run(mut self) -> Result<(), BackfillError> {
+    async fn run(self) -> Result<(), BackfillError> {
         let started = Instant::now();
-        info!(self.log, "Backfill pass started"; "reason" => &self.summary.reason);
+        info!(self.log, "Backfill pass started";
+            "reason" => &self.reason, "concurrent_channels" => self.concurrency());
         let result = self.run_inner().await;
-        self.summary.finished_at = Some(Utc::now());
+        let summary = self.summary(Some(Utc::now()));
         if let Ok(mut status) = self.status.lock() {
             status.running = None;
             status.passes += 1;
-            status.last_pass = Some(self.summary.clone());
+            status.last_pass = Some(summary);
         }
         if let Ok(counter) = self.metrics.counter(
             "discord_monitor_backfill_passes_total",
@@ -275,17 +303,17 @@ impl Pass {
             counter.inc();
         }
         info!(self.log, "Backfill pass finished";
-            "reason" => &self.summary.reason,
-            "channels" => self.summary.channels_done,
-            "messages_fetched" => self.summary.messages_fetched,
-            "requests" => self.summary.requests,
-            "errors" => self.summary.errors,
+            "reason" => &self.reason,
+            "channels" => self.tally.channels_done.get(),
+            "messages_fetched" => self.tally.messages_fetched.get(),
+            "requests" => self.tally.requests.get(),
+            "errors" => self.tally.errors.get(),
             "duration_ms" => started.elapsed().as_millis() as u64,
             "complete" => result.is_ok());
         result
     }
 
-    async fn run_inner(&mut self) -> Result<(), BackfillError> {
+    async fn run_inner(&self) -> Result<(), BackfillError> {
         let cursors: HashMap<u64, u64> = self
             .ask(GetCursors)
             .await?
@@ -294,53 +322,87 @@ impl Pass {
             .collect();
         self.load_marks().await?;
         let targets = self.discover(&cursors).await?;
-        self.summary.channels_total = targets.len();
+        self.tally.channels_total.set(targets.len());
         self.publish();
-        for (index, target) in targets.iter().enumerate() {
-            let cursor = cursors.get(&target.channel.id.get()).copied();
-            let paged = match self.backfill_channel(target, cursor).await {
-                Ok((fetched, cursor)) => {
-                    self.record_channel(target, fetched, None);
-                    self.record_cursor(target, cursor);
-                    self.settle(target).await?;
-                    true
-                }
-                // A thread that is gone: nothing left to fetch, stop asking.
-                Err(BackfillError::Rest(RestError::NotFound { .. }))
-                    if target.closed.is_some() || target.listed_under.is_some() =>
-                {
-                    self.record_channel(target, 0, Some("not found (404): deleted".to_owned()));
-                    self.settle(target).await?;
-                    true
-                }
-                Err(BackfillError::Rest(RestError::Forbidden { .. })) => {
-                    self.rest.forbidden_channels().insert(target.channel.id);
-                    self.record_channel(target, 0, Some("forbidden (403): no access".to_owned()));
-                    true
-                }
-                Err(err) if err.is_fatal() => return Err(err),
-                Err(err @ (BackfillError::DatabaseUnavailable(_) | BackfillError::Database(_))) => {
-                    return Err(err);
-                }
-                Err(err) => {
-                    self.summary.errors += 1;
-                    warn!(self.log, "Backfill of a channel failed; it is retried next pass";
-                        "channel_id" => target.channel.id.get(), "error" => %error_chain(&err));
-                    self.record_channel(target, 0, Some(error_chain(&err)));
-                    false
-                }
-            };
-            if let Some(listing) = target.listed_under {
-                let advanced = self.thread_paged(listing, paged);
-                self.save_mark(advanced).await;
+        let mut waiting = targets.iter();
+        let mut in_flight = FuturesUnordered::new();
+        loop {
+            while in_flight.len() < self.concurrency()
+                && let Some(target) = waiting.next()
+            {
+                let cursor = cursors.get(&target.channel.id.get()).copied();
+                in_flight.push(self.channel(target, cursor));
             }
-            self.summary.channels_done = index + 1;
-            if (index + 1) % PROGRESS_EVERY_CHANNELS == 0 {
+            let Some(outcome) = in_flight.next().await else {
+                return Ok(());
+            };
+            // A dead token or the database ends the pass here, once: the channels still in
+            // flight are dropped with it, their cursors where their last committed page left
+            // them.
+            outcome?;
+            let done = self.tally.channels_done.get() + 1;
+            self.tally.channels_done.set(done);
+            if done.is_multiple_of(PROGRESS_EVERY_CHANNELS) {
                 info!(self.log, "Backfill progress";
-                    "channels_done" => index + 1, "channels_total" => targets.len(),
-                    "messages_fetched" => self.summary.messages_fetched);
+                    "channels_done" => done, "channels_total" => targets.len(),
+                    "messages_fetched" => self.tally.messages_fetched.get());
             }
             self.publish();
+        }
+    }
+
+    fn concurrency(&self) -> usize {
+        self.settings.concurrent_channels.max(1)
+    }
+
+    /// Pages one channel and records how it went: in `/status`, towards its listing's
+    /// archive mark, and (a thread no longer active) as archived. Fails only with what ends
+    /// the pass, a dead token or the database; anything else is this channel's own trouble
+    /// and is retried next pass.
+    async fn channel(&self, target: &Target, cursor: Option<u64>) -> Result<(), BackfillError> {
+        let id = target.channel.id;
+        if let Ok(mut in_flight) = self.tally.in_flight.try_borrow_mut() {
+            in_flight.insert(id);
+        }
+        self.publish();
+        let paged = match self.backfill_channel(target, cursor).await {
+            Ok((fetched, cursor)) => {
+                self.record_channel(target, fetched, None);
+                self.record_cursor(target, cursor);
+                self.settle(target).await?;
+                true
+            }
+            // A thread that is gone: nothing left to fetch, stop asking.
+            Err(BackfillError::Rest(RestError::NotFound { .. }))
+                if target.closed.is_some() || target.listed_under.is_some() =>
+            {
+                self.record_channel(target, 0, Some("not found (404): deleted".to_owned()));
+                self.settle(target).await?;
+                true
+            }
+            Err(BackfillError::Rest(RestError::Forbidden { .. })) => {
+                self.rest.forbidden_channels().insert(id);
+                self.record_channel(target, 0, Some("forbidden (403): no access".to_owned()));
+                true
+            }
+            Err(err) if err.is_fatal() => return Err(err),
+            Err(err @ (BackfillError::DatabaseUnavailable(_) | BackfillError::Database(_))) => {
+                return Err(err);
+            }
+            Err(err) => {
+                add(&self.tally.errors, 1);
+                warn!(self.log, "Backfill of a channel failed; it is retried next pass";
+                    "channel_id" => id.get(), "error" => %error_chain(&err));
+                self.record_channel(target, 0, Some(error_chain(&err)));
+                false
+            }
+        };
+        if let Some(listing) = target.listed_under {
+            let advanced = self.thread_paged(listing, paged);
+            self.save_mark(advanced).await;
+        }
+        if let Ok(mut in_flight) = self.tally.in_flight.try_borrow_mut() {
+            in_flight.remove(&id);
         }
         Ok(())
     }
@@ -348,12 +410,9 @@ impl Pass {
     /// Lists the guilds, channels and active threads the token can see, records them, and
     /// returns the monitored channels that hold messages and are not known to be forbidden,
     /// then the [`Pass::closed_threads`].
-    async fn discover(
-        &mut self,
-        cursors: &HashMap<u64, u64>,
-    ) -> Result<Vec<Target>, BackfillError> {
+    async fn discover(&self, cursors: &HashMap<u64, u64>) -> Result<Vec<Target>, BackfillError> {
         let selection = &self.settings.selection;
-        self.summary.requests += 1;
+        add(&self.tally.requests, 1);
         let guilds = self.rest.current_user_guilds().await?;
         let mut targets = Vec::new();
         let mut listed = HashSet::new();
@@ -363,7 +422,7 @@ impl Pass {
             if !selection.guild_ids.is_empty() && !selection.guild_ids.contains(&guild.id) {
                 continue;
             }
-            self.summary.requests += 2;
+            add(&self.tally.requests, 2);
             let channels = self.rest.guild_channels(guild.id).await?;
             let threads = match self.rest.active_threads(guild.id).await {
                 Ok(threads) => {
@@ -425,7 +484,7 @@ impl Pass {
     /// listening are found nowhere else. A thread whose cursor is newer than its archiving
     /// holds nothing new and is left out; one already targeted is paged once, as that target.
     async fn archived_threads(
-        &mut self,
+        &self,
         parent: &ThreadParent,
         private: bool,
         cursors: &HashMap<u64, u64>,
@@ -449,7 +508,7 @@ impl Pass {
         let mut found: Vec<(Channel, DateTime<Utc>)> = Vec::new();
         let mut before: Option<String> = None;
         for _ in 0..max_pages {
-            self.summary.requests += 1;
+            add(&self.tally.requests, 1);
             let page = match self.list_archived(parent.id, private, before.take()).await {
                 Ok(page) => page,
                 Err(RestError::Forbidden { .. }) if private => {
@@ -466,7 +525,7 @@ impl Pass {
                 }
                 Err(err) if err.is_fatal() => return Err(err.into()),
                 Err(err) => {
-                    self.summary.errors += 1;
+                    add(&self.tally.errors, 1);
                     warn!(self.log, "Listing archived threads failed; it is retried next pass";
                         "channel_id" => parent.id.get(), "private" => private,
                         "error" => %error_chain(&err));
@@ -536,14 +595,16 @@ impl Pass {
             info!(self.log, "Archived threads to page";
                 "channel_id" => parent.id.get(), "private" => private, "threads" => targets.len());
         }
-        self.pending_marks.insert(
-            (parent.id, private),
-            PendingMark {
-                newest,
-                remaining: targets.len(),
-                failed: false,
-            },
-        );
+        if let Ok(mut pending_marks) = self.pending_marks.try_borrow_mut() {
+            pending_marks.insert(
+                (parent.id, private),
+                PendingMark {
+                    newest,
+                    remaining: targets.len(),
+                    failed: false,
+                },
+            );
+        }
         let advanced = self.thread_paged_none((parent.id, private));
         self.save_mark(advanced).await;
         Ok(targets)
@@ -568,12 +629,10 @@ impl Pass {
 
     /// One thread of a listing is done (`paged`) or failed; the listing's mark is kept once
     /// all of them are paged. Answers the mark if it moved.
-    fn thread_paged(
-        &mut self,
-        listing: (Snowflake, bool),
-        paged: bool,
-    ) -> Option<ArchivedThreadMark> {
-        if let Some(pending) = self.pending_marks.get_mut(&listing) {
+    fn thread_paged(&self, listing: (Snowflake, bool), paged: bool) -> Option<ArchivedThreadMark> {
+        if let Ok(mut pending_marks) = self.pending_marks.try_borrow_mut()
+            && let Some(pending) = pending_marks.get_mut(&listing)
+        {
             pending.remaining = pending.remaining.saturating_sub(1);
             pending.failed |= !paged;
         }
@@ -581,15 +640,17 @@ impl Pass {
     }
 
     /// Keeps the mark of a listing with nothing left to page; answers it if it moved.
-    fn thread_paged_none(&mut self, listing: (Snowflake, bool)) -> Option<ArchivedThreadMark> {
-        let done = self
-            .pending_marks
-            .get(&listing)
-            .is_some_and(|pending| pending.remaining == 0);
-        if !done {
-            return None;
-        }
-        let pending = self.pending_marks.remove(&listing)?;
+    fn thread_paged_none(&self, listing: (Snowflake, bool)) -> Option<ArchivedThreadMark> {
+        let pending = {
+            let mut pending_marks = self.pending_marks.try_borrow_mut().ok()?;
+            let done = pending_marks
+                .get(&listing)
+                .is_some_and(|pending| pending.remaining == 0);
+            if !done {
+                return None;
+            }
+            pending_marks.remove(&listing)?
+        };
         if pending.failed {
             return None;
         }
@@ -710,7 +771,7 @@ impl Pass {
 
     /// Brings one channel up to date; returns the messages fetched and the new cursor.
     async fn backfill_channel(
-        &mut self,
+        &self,
         target: &Target,
         cursor: Option<u64>,
     ) -> Result<(u64, Snowflake), BackfillError> {
@@ -722,13 +783,13 @@ impl Pass {
 
     /// Pages `after=cursor` until a short page; the cursor moves after each stored page.
     async fn page_forward(
-        &mut self,
+        &self,
         target: &Target,
         mut cursor: Snowflake,
     ) -> Result<(u64, Snowflake), BackfillError> {
         let mut fetched = 0;
         loop {
-            self.summary.requests += 1;
+            add(&self.tally.requests, 1);
             let page = self
                 .rest
                 .channel_messages(target.channel.id, Some(cursor), PAGE_LIMIT)
@@ -753,7 +814,7 @@ impl Pass {
     /// A channel seen for the first time: its newest messages, up to the configured number,
     /// paging backwards; the cursor starts at the newest one (or at "now" for an empty
     /// channel or `0` configured), so the next pass continues forward from there.
-    async fn first_run(&mut self, target: &Target) -> Result<(u64, Snowflake), BackfillError> {
+    async fn first_run(&self, target: &Target) -> Result<(u64, Snowflake), BackfillError> {
         let limit = u64::from(self.settings.first_run_max_messages);
         let mut fetched = 0;
         let mut newest: Option<Snowflake> = None;
@@ -761,7 +822,7 @@ impl Pass {
         while fetched < limit {
             let want =
                 u8::try_from((limit - fetched).min(u64::from(PAGE_LIMIT))).unwrap_or(PAGE_LIMIT);
-            self.summary.requests += 1;
+            add(&self.tally.requests, 1);
             let page = self
                 .rest
                 .channel_messages_before(target.channel.id, before, want)
@@ -788,14 +849,14 @@ impl Pass {
         Ok((fetched, start))
     }
 
-    async fn store(&mut self, target: &Target, page: &[Message]) -> Result<u64, BackfillError> {
+    async fn store(&self, target: &Target, page: &[Message]) -> Result<u64, BackfillError> {
         let guild_id = target.guild_id.map(Snowflake::get);
         let mut rows = Vec::with_capacity(page.len());
         for message in page {
             match discord::new_message(message, guild_id, MessageSource::Backfill) {
                 Ok(row) => rows.push(row),
                 Err(err) => {
-                    self.summary.errors += 1;
+                    add(&self.tally.errors, 1);
                     warn!(self.log, "Skipped a message that could not be converted";
                         "message_id" => message.id.get(), "error" => %err);
                 }
@@ -805,7 +866,7 @@ impl Pass {
         if !rows.is_empty() {
             self.ask(StoreMessages { messages: rows }).await?;
         }
-        self.summary.messages_fetched += count;
+        add(&self.tally.messages_fetched, count);
         if let Ok(counter) = self.metrics.counter(
             "discord_monitor_backfill_messages_total",
             "Messages fetched by backfill",
@@ -854,9 +915,32 @@ impl Pass {
         }
     }
 
+    /// The pass as `/status` shows it.
+    fn summary(&self, finished_at: Option<DateTime<Utc>>) -> PassSummary {
+        let channels_in_flight = self
+            .tally
+            .in_flight
+            .try_borrow()
+            .map(|in_flight| in_flight.iter().map(ToString::to_string).collect())
+            .unwrap_or_default();
+        PassSummary {
+            reason: self.reason.clone(),
+            started_at: self.started_at,
+            finished_at,
+            concurrent_channels: self.concurrency(),
+            channels_total: self.tally.channels_total.get(),
+            channels_done: self.tally.channels_done.get(),
+            channels_in_flight,
+            messages_fetched: self.tally.messages_fetched.get(),
+            requests: self.tally.requests.get(),
+            errors: self.tally.errors.get(),
+        }
+    }
+
     fn publish(&self) {
+        let summary = self.summary(None);
         if let Ok(mut status) = self.status.lock() {
-            status.running = Some(self.summary.clone());
+            status.running = Some(summary);
         }
     }
 }

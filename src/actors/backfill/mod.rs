@@ -3,6 +3,9 @@
 //! then moves the channel's cursor. Runs at start, after every new gateway session (events
 //! from before it never come through the gateway: a lost session's gap, or whatever was
 //! posted while the process was down or starting), and every `discord.backfill_interval_secs`.
+//! Up to `discord.backfill_concurrent_channels` channels are paged at once (each channel's
+//! history is its own Discord bucket); pages within a channel go in order, and a dead token
+//! or a database failure ends the whole pass once.
 //!
 //! A channel without a cursor is new: its newest `discord.backfill_max_messages_per_channel`
 //! messages are fetched (paging backwards), and the cursor starts at the newest of them.

@@ -23,8 +23,12 @@ pub struct PassSummary {
     pub reason: String,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// Channels paged at once at most (`discord.backfill_concurrent_channels`).
+    pub concurrent_channels: usize,
     pub channels_total: usize,
     pub channels_done: usize,
+    /// Channels being paged now; in a finished pass, those it cut short (it ended early).
+    pub channels_in_flight: Vec<String>,
     pub messages_fetched: u64,
     pub requests: u64,
     pub errors: u64,

@@ -8,6 +8,7 @@ use actix::prelude::*;
 
 use super::*;
 use crate::actors::db::{Database, DbActor, MessageQuery};
+use crate::actors::gateway::config::default_backfill_concurrent_channels;
 use crate::actors::health::HealthActor;
 use crate::actors::ingest::ChannelDirectory;
 use crate::actors::ratelimit::{
@@ -16,19 +17,23 @@ use crate::actors::ratelimit::{
 use crate::config::{DatabaseConfig, DiscordConfig, LogLevel, Secret};
 use crate::discord::Snowflake;
 use crate::discord::rest::{DiscordRest, MAX_ARCHIVED_THREADS_PER_PAGE};
-use crate::logging::memory_logger;
+use crate::logging::{LogBuffer, memory_logger};
 use crate::metrics::Metrics;
-use crate::sim::{Sim, SimConfig, SimHandle, StreamStart};
+use crate::sim::{RouteLimit, Sim, SimConfig, SimHandle, StreamStart};
 use crate::supervisor::{ComponentHandle, ComponentSupervisor, RestartPolicy, supervise};
 
 /// Far above what a pass over a tiny world takes, for a busy machine.
 const GENEROUS_WAIT: Duration = Duration::from_secs(30);
+
+/// The history route as the sim's request log names it.
+const MESSAGES_ROUTE: &str = "GET /channels/{channel_id}/messages";
 
 struct Harness {
     sim: SimHandle,
     db: Database,
     backfill: ComponentHandle<BackfillActor>,
     status: SharedBackfillStatus,
+    logs: LogBuffer,
     /// What [`Harness::new_process`] builds another BackfillActor from.
     parts: Parts,
     _dir: tempfile::TempDir,
@@ -45,9 +50,14 @@ struct Parts {
 
 impl Harness {
     fn start(world: SimConfig) -> Harness {
+        let concurrent_channels = usize::try_from(default_backfill_concurrent_channels()).unwrap();
+        Harness::start_with(world, concurrent_channels)
+    }
+
+    fn start_with(world: SimConfig, concurrent_channels: usize) -> Harness {
         let sim = Sim::start(world).expect("start discord-sim");
         let dir = tempfile::tempdir().unwrap();
-        let (log, _) = memory_logger(LogLevel::Info);
+        let (log, logs) = memory_logger(LogLevel::Info);
         let health = HealthActor::new(Duration::from_secs(600), &log).start();
         let mut components = ComponentSupervisor::new(health.clone().recipient());
         let database = Database::open(&DatabaseConfig {
@@ -81,6 +91,7 @@ impl Harness {
             first_run_max_messages: 1_000,
             // Only the passes a test asks for (and the one at start).
             interval: Duration::from_secs(86_400),
+            concurrent_channels,
         });
         let parts = Parts {
             rest,
@@ -95,6 +106,7 @@ impl Harness {
             db: database,
             backfill,
             status,
+            logs,
             parts,
             _dir: dir,
             _components: components,
@@ -169,6 +181,78 @@ impl Harness {
             .first(&mut conn)
             .optional()
             .unwrap()
+    }
+
+    /// The channel of each history request the sim answered, in the order they came.
+    fn history_requests(&self) -> Vec<(u64, u16)> {
+        self.sim
+            .rest_log()
+            .iter()
+            .filter(|request| request.route == Some(MESSAGES_ROUTE))
+            .map(|request| (request.major.parse().unwrap(), request.status))
+            .collect()
+    }
+
+    /// Text and announcement channels (not threads), with the ids of their messages.
+    fn sim_channels(&self) -> Vec<(u64, Vec<u64>)> {
+        self.sim
+            .channels()
+            .into_iter()
+            .filter(|channel| channel.holds_messages() && !channel.is_thread())
+            .map(|channel| {
+                let mut ids: Vec<u64> = self
+                    .sim
+                    .messages_in(channel.id)
+                    .iter()
+                    .map(|message| message.id)
+                    .collect();
+                ids.sort_unstable();
+                (channel.id, ids)
+            })
+            .collect()
+    }
+
+    /// Every message of every channel is stored, and each channel's cursor (in the database
+    /// and in `/status`) is its newest message.
+    fn assert_complete(&self) {
+        let cursors: std::collections::HashMap<u64, u64> = self
+            .db
+            .get_cursors()
+            .unwrap()
+            .into_iter()
+            .map(|cursor| (cursor.channel_id, cursor.last_message_id))
+            .collect();
+        let status = self.status.lock().unwrap().clone();
+        for (channel, ids) in self.sim_channels() {
+            let mut stored = self.stored_in(channel);
+            stored.sort_unstable();
+            assert_eq!(stored, ids, "messages of channel {channel}");
+            let newest = *ids.last().expect("history");
+            assert_eq!(cursors.get(&channel), Some(&newest), "cursor of {channel}");
+            assert_eq!(
+                status.channels[&channel.to_string()].cursor,
+                Some(newest.to_string()),
+                "/status cursor of {channel}"
+            );
+        }
+    }
+
+    fn last_pass(&self) -> PassSummary {
+        self.status
+            .lock()
+            .unwrap()
+            .last_pass
+            .clone()
+            .expect("a finished pass")
+    }
+
+    /// Log lines whose message is `message`.
+    fn logged(&self, message: &str) -> usize {
+        self.logs
+            .records()
+            .iter()
+            .filter(|record| record["message"] == message)
+            .count()
     }
 
     /// History requests the sim answered for `channel_id`.
@@ -409,5 +493,167 @@ async fn archive_marks_are_saved_and_a_restarted_actor_continues_from_them() {
         .expect("the newest archived thread");
     let newest = chrono::DateTime::parse_from_rfc3339(&newest).unwrap();
     assert_eq!(marks[0].newest_archived_at_us, newest.timestamp_micros());
+    harness.sim.shutdown();
+}
+
+/// Most channels being paged at one time, from the order of their history requests: a
+/// channel is in flight from its first request to its last (its pages go one after
+/// another), so the channels whose first and last requests enclose a request were all in
+/// flight when it was logged. Counts only, no clock.
+fn most_channels_in_flight(requests: &[(u64, u16)]) -> usize {
+    let mut spans: std::collections::HashMap<u64, (usize, usize)> =
+        std::collections::HashMap::new();
+    for (position, (channel, _)) in requests.iter().enumerate() {
+        spans
+            .entry(*channel)
+            .and_modify(|span| span.1 = position)
+            .or_insert((position, position));
+    }
+    (0..requests.len())
+        .map(|position| {
+            spans
+                .values()
+                .filter(|(first, last)| (*first..=*last).contains(&position))
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// Six channels of 250 messages (three pages each on a first run), with a history bucket of
+/// two requests a second: a channel paged alone waits on its bucket.
+fn six_channels_with_tight_buckets(per_second: u32) -> SimConfig {
+    SimConfig {
+        guilds: 1,
+        channels_per_guild: 6,
+        threads_per_guild: 0,
+        history_per_channel: 250,
+        live_messages: 0,
+        stream_start: StreamStart::Manual,
+        route_limits: vec![RouteLimit {
+            route: MESSAGES_ROUTE.to_owned(),
+            limit: per_second,
+            reset_ms: 1_000,
+        }],
+        ..SimConfig::default()
+    }
+}
+
+#[actix_rt::test]
+async fn several_channels_are_paged_at_once_never_more_than_configured_each_message_once() {
+    let harness = Harness::start_with(six_channels_with_tight_buckets(2), 3);
+    harness.wait_passes(1).await;
+    let first = harness.history_requests();
+    let in_flight = most_channels_in_flight(&first);
+    assert!(
+        (2..=3).contains(&in_flight),
+        "{in_flight} channels in flight at most: {first:?}"
+    );
+    assert!(
+        harness.sim.rest_violations().is_empty(),
+        "the limiter kept every bucket: {:?}",
+        harness.sim.rest_violations()
+    );
+    // 100 + 100 + 50: each page asked for once.
+    for (channel, _) in harness.sim_channels() {
+        let pages = first.iter().filter(|(id, _)| *id == channel).count();
+        assert_eq!(pages, 3, "history requests of channel {channel}: {first:?}");
+    }
+    harness.assert_complete();
+    let pass = harness.last_pass();
+    assert_eq!(pass.concurrent_channels, 3);
+    assert_eq!((pass.channels_done, pass.channels_total), (6, 6));
+    assert_eq!(pass.messages_fetched, 6 * 250);
+    assert!(pass.channels_in_flight.is_empty(), "{pass:?}");
+    assert_eq!(pass.errors, 0);
+
+    // The next pass pages forward from each cursor: two channels have news.
+    let channels = harness.sim_channels();
+    for (channel, _) in &channels[..2] {
+        for n in 0..120 {
+            harness
+                .sim
+                .post_message(*channel, format!("news {n}"))
+                .unwrap();
+        }
+    }
+    harness.run_pass(1).await;
+    harness.assert_complete();
+    let pass = harness.last_pass();
+    assert_eq!(pass.messages_fetched, 2 * 120);
+    assert_eq!(pass.channels_done, 6);
+    let second = &harness.history_requests()[first.len()..];
+    assert!(most_channels_in_flight(second) <= 3, "{second:?}");
+    for (index, (channel, _)) in channels.iter().enumerate() {
+        let pages = second.iter().filter(|(id, _)| id == channel).count();
+        // 100 + 20 after the cursor; an empty page for the others.
+        let expected = if index < 2 { 2 } else { 1 };
+        assert_eq!(pages, expected, "channel {channel}: {second:?}");
+    }
+    harness.sim.shutdown();
+}
+
+#[actix_rt::test]
+async fn one_channel_at_a_time_pages_each_channel_to_the_end_before_the_next() {
+    let harness = Harness::start_with(six_channels_with_tight_buckets(2), 1);
+    harness.wait_passes(1).await;
+    let requests = harness.history_requests();
+    assert_eq!(most_channels_in_flight(&requests), 1, "{requests:?}");
+    assert_eq!(requests.len(), 6 * 3);
+    harness.assert_complete();
+    let pass = harness.last_pass();
+    assert_eq!(pass.concurrent_channels, 1);
+    assert_eq!((pass.channels_done, pass.messages_fetched), (6, 6 * 250));
+    harness.sim.shutdown();
+}
+
+#[actix_rt::test]
+async fn a_token_rejected_while_several_channels_are_in_flight_halts_the_pass_once() {
+    // One history request a second per channel: the pass is still paging when the token dies.
+    let harness = Harness::start_with(six_channels_with_tight_buckets(1), 3);
+    let deadline = Instant::now() + GENEROUS_WAIT;
+    while harness.history_requests().is_empty() {
+        assert!(Instant::now() < deadline, "no history request");
+        actix_rt::time::sleep(Duration::from_millis(10)).await;
+    }
+    harness.sim.set_token("reset-by-discord");
+    harness.wait_passes(1).await;
+
+    let status = harness.status.lock().unwrap().clone();
+    assert!(status.halted.is_some(), "{status:?}");
+    assert_eq!(
+        harness.logged("Backfill halted: Discord rejected the token"),
+        1
+    );
+    assert_eq!(
+        harness.logged("Backfill of a channel failed; it is retried next pass"),
+        0,
+        "the other channels in flight were dropped, not failed one by one"
+    );
+    // Only requests already granted when the first 401 came back reach Discord: at most
+    // one per channel in flight.
+    let rejected = harness
+        .history_requests()
+        .iter()
+        .filter(|(_, status)| *status == 401)
+        .count();
+    assert!(
+        (1..=3).contains(&rejected),
+        "{rejected} history requests got 401"
+    );
+    let pass = status.last_pass.expect("the halted pass");
+    assert!(pass.channels_done < 6, "{pass:?}");
+
+    // A halted actor starts no pass.
+    harness
+        .backfill
+        .send(RunBackfill {
+            reason: "test".to_owned(),
+        })
+        .await
+        .expect("backfill actor");
+    let status = harness.status.lock().unwrap().clone();
+    assert!(status.running.is_none());
+    assert_eq!(status.passes, 1);
     harness.sim.shutdown();
 }
