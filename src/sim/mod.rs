@@ -50,7 +50,9 @@
 //! `bucket_limit`/`bucket_reset_ms`/`route_limits`); the global limit is
 //! `global_limit_per_sec` (default 50) per one-second window. A request arriving while its
 //! bucket or the global limit is exhausted gets a 429 and is logged as a
-//! [`RateLimitViolation`]: assert `handle.rest_violations().is_empty()`.
+//! [`RateLimitViolation`]: assert `handle.rest_violations().is_empty()`. One exception: a
+//! client with several requests on the wire when a scripted global 429 is answered cannot
+//! recall them, so those (at most one per concurrent request) may land in its window.
 //!
 //! # Gateway (`handle.gateway_url()`, `?v=10&encoding=json[&compress=zlib-stream]`)
 //! HELLO (`heartbeat_interval_ms`, `_trace`), ACK per heartbeat, IDENTIFY checks (4004 token,
