@@ -33,7 +33,7 @@ pub use catalog::{BackupEntry, list_backups};
 pub use error::BackupError;
 pub use lock::DatabaseLock;
 pub use messages::{BackupNow, BackupStatus, GetBackupStatus, ListBackups};
-pub use name::BackupName;
+pub use name::{BackupKind, BackupName};
 pub use restore::{RestorePlan, RestoreReport, RestoreSource, VacuumReport, vacuum_database};
 pub use run::{BackupRecord, BackupSettings, take_backup};
 pub use snapshot::{BackupMetadata, BackupReason};

@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use super::error::BackupError;
 use super::lock::DatabaseLock;
-use super::name::{BackupName, partial_name};
+use super::name::{BackupKind, BackupName, partial_name};
 use super::run::free_name;
 use super::snapshot::{
     BackupMetadata, BackupReason, Check, compare_versions, copy_and_hash, ensure_directory,
@@ -216,7 +216,10 @@ fn save_current(
         ));
         return Ok(None);
     }
-    let name = free_name(&config.backup_dir, BackupName::new(Utc::now(), true));
+    let name = free_name(
+        &config.backup_dir,
+        BackupName::new(Utc::now(), BackupKind::PreRestore),
+    );
     progress(&format!(
         "Saving the current database to {}",
         config.backup_dir.join(name.file_name()).display()

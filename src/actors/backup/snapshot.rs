@@ -42,6 +42,8 @@ pub enum BackupReason {
     Manual,
     /// `db restore`, before it replaced the database.
     PreRestore,
+    /// `db repair`, before it changed the database.
+    PreRepair,
 }
 
 impl BackupReason {
@@ -50,6 +52,7 @@ impl BackupReason {
             BackupReason::Scheduled => "scheduled",
             BackupReason::Manual => "manual",
             BackupReason::PreRestore => "pre_restore",
+            BackupReason::PreRepair => "pre_repair",
         }
     }
 }
@@ -454,6 +457,7 @@ pub fn sync_directory(dir: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::actors::backup::name::BackupKind;
     use crate::actors::db::DatabaseConfig;
 
     fn database(dir: &Path) -> Database {
@@ -472,7 +476,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = database(dir.path());
         let backups = dir.path().join("backups");
-        let name = BackupName::new(Utc::now(), false);
+        let name = BackupName::new(Utc::now(), BackupKind::Rotation);
 
         let file = write_snapshot(&db, &backups, name, BackupReason::Manual).unwrap();
         assert_eq!(file.path, backups.join(name.file_name()));
@@ -501,7 +505,7 @@ mod tests {
         let db = database(dir.path());
         let backups = dir.path().join("backups");
         std::fs::create_dir(&backups).unwrap();
-        let name = BackupName::new(Utc::now(), false);
+        let name = BackupName::new(Utc::now(), BackupKind::Rotation);
         // VACUUM INTO refuses a target that already has content.
         std::fs::write(backups.join(partial_name(&name.file_name())), b"in the way").unwrap();
 
