@@ -22,6 +22,7 @@ mod events;
 mod lock;
 mod messages;
 mod name;
+mod replace;
 mod restore;
 mod run;
 mod snapshot;
