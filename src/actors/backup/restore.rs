@@ -21,8 +21,8 @@ use super::replace::{
     Progress, SafetyCopy, save_current, staging_path, swap_into_place, wal_beside,
 };
 use super::snapshot::{
-    BackupMetadata, Check, compare_versions, copy_and_hash, hash_file, inspect_database,
-    newest_known_schema_version, read_sidecar,
+    BackupMetadata, Check, copy_and_hash, hash_file, inspect_database, read_sidecar,
+    require_our_schema,
 };
 use crate::actors::db::{Database, DatabaseConfig};
 
@@ -79,18 +79,7 @@ impl RestorePlan {
 
         progress(&format!("Verifying {} (integrity check)", path.display()));
         let inspection = inspect_database(&path, Check::Full)?;
-        let Some(schema_version) = inspection.schema_version.clone() else {
-            return Err(BackupError::NotOurDatabase { path });
-        };
-        if let Some(known) = newest_known_schema_version()
-            && compare_versions(&schema_version, &known).is_gt()
-        {
-            return Err(BackupError::NewerSchema {
-                path,
-                found: schema_version,
-                known,
-            });
-        }
+        require_our_schema(&path, &inspection)?;
         progress("Computing its sha256");
         let (size_bytes, sha256) = hash_file(&path)?;
         let sidecar = path.with_extension("json");

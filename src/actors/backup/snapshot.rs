@@ -266,6 +266,26 @@ pub fn inspect_database(path: &Path, check: Check) -> Result<Inspection, BackupE
     })
 }
 
+/// Checks that an inspected file is one of ours (it has our migrations table) and not from a
+/// newer discord-monitor: what a file must be before it may become the database.
+pub fn require_our_schema(path: &Path, inspection: &Inspection) -> Result<(), BackupError> {
+    let Some(schema_version) = &inspection.schema_version else {
+        return Err(BackupError::NotOurDatabase {
+            path: path.to_path_buf(),
+        });
+    };
+    if let Some(known) = newest_known_schema_version()
+        && compare_versions(schema_version, &known).is_gt()
+    {
+        return Err(BackupError::NewerSchema {
+            path: path.to_path_buf(),
+            found: schema_version.clone(),
+            known,
+        });
+    }
+    Ok(())
+}
+
 /// The table diesel_migrations keeps its applied versions in.
 const MIGRATIONS_TABLE: &str = "__diesel_schema_migrations";
 
