@@ -25,7 +25,9 @@ use serde::Serialize;
 use super::catalog::{BackupEntry, list_backups};
 use super::error::BackupError;
 use super::lock::DatabaseLock;
-use super::replace::{Progress, SafetyCopy, save_current, staging_path, swap_into_place};
+use super::replace::{
+    Progress, SafetyCopy, save_current, staging_path, swap_into_place, wal_beside,
+};
 use super::snapshot::{Check, inspect_database, require_our_schema, sync_file};
 use crate::actors::db::{Database, DatabaseConfig, DbError};
 use crate::logging::error_chain;
@@ -68,11 +70,15 @@ pub fn repair_database(
         return Err(BackupError::NoDatabase { path: database });
     }
     let _lock = DatabaseLock::acquire(&database, "db repair")?;
+    // Measured before opening: SQLite folds a leftover log in as soon as the last connection
+    // of the first open closes, so the checkpoint below may find nothing left to do.
+    let leftover_wal_bytes = wal_beside(&database).metadata().map_or(0, |wal| wal.len());
     let mut repair = Repair {
         config,
         progress,
         actions: Vec::new(),
         safety_copy: None,
+        leftover_wal_bytes,
     };
 
     repair.announce_check("Checking");
@@ -152,6 +158,8 @@ struct Repair<'c, 'p> {
     progress: Progress<'p>,
     actions: Vec<String>,
     safety_copy: Option<PathBuf>,
+    /// Size of the `-wal` file found beside the database before it was opened.
+    leftover_wal_bytes: u64,
 }
 
 impl Repair<'_, '_> {
@@ -173,7 +181,10 @@ impl Repair<'_, '_> {
         };
         // The full-text check is a write statement: another program's lock shows up as
         // its finding.
-        if problems.iter().any(|problem| problem.contains(LOCKED_MESSAGE)) {
+        if problems
+            .iter()
+            .any(|problem| problem.contains(LOCKED_MESSAGE))
+        {
             return Err(self.locked(None));
         }
         Ok(problems)
@@ -197,6 +208,10 @@ impl Repair<'_, '_> {
         (self.progress)("Folding the write-ahead log into the database file (checkpoint)");
         match db.checkpoint() {
             Ok(outcome) if outcome.busy => return Err(self.locked(None)),
+            Ok(_) if self.leftover_wal_bytes > 0 => self.actions.push(format!(
+                "folded the write-ahead log found beside the database ({} bytes) into the file",
+                self.leftover_wal_bytes
+            )),
             Ok(outcome) if outcome.wal_frames > 0 => self.actions.push(format!(
                 "folded the write-ahead log into the database file ({} pages)",
                 outcome.checkpointed_frames
@@ -210,31 +225,42 @@ impl Repair<'_, '_> {
                     .push(format!("checkpoint failed: {}", error_chain(&err)));
             }
         }
-        let steps: [(&str, &str, fn(&Database) -> Result<(), DbError>); 3] = [
+        /// What the terminal shows while it runs, what the report says after it worked or
+        /// failed, and the step.
+        type Step = (
+            &'static str,
+            &'static str,
+            &'static str,
+            fn(&Database) -> Result<(), DbError>,
+        );
+        let steps: [Step; 3] = [
             (
                 "Rebuilding indexes (REINDEX)",
                 "rebuilt every index (REINDEX)",
+                "REINDEX failed",
                 Database::reindex,
             ),
             (
                 "Rebuilding the full-text index (messages_fts)",
                 "rebuilt the full-text index (messages_fts)",
+                "rebuilding the full-text index failed",
                 Database::rebuild_search_index,
             ),
             (
                 "Refreshing the query planner's statistics (PRAGMA optimize)",
                 "refreshed the query planner's statistics (PRAGMA optimize)",
+                "PRAGMA optimize failed",
                 Database::optimize,
             ),
         ];
-        for (doing, done, step) in steps {
+        for (doing, done, failed, step) in steps {
             (self.progress)(doing);
             match step(db) {
                 Ok(()) => self.actions.push(done.to_owned()),
                 Err(err) => {
                     let err = self.not_locked(err)?;
                     self.actions
-                        .push(format!("{done} failed: {}", error_chain(&err)));
+                        .push(format!("{failed}: {}", error_chain(&err)));
                 }
             }
         }
@@ -265,10 +291,7 @@ impl Repair<'_, '_> {
             })?;
             drop(db);
             sync_file(&staged)?;
-            (self.progress)(&format!(
-                "Verifying {} (integrity check)",
-                staged.display()
-            ));
+            (self.progress)(&format!("Verifying {} (integrity check)", staged.display()));
             let inspection = inspect_database(&staged, Check::Full)?;
             require_our_schema(&staged, &inspection)
         })();
@@ -277,7 +300,10 @@ impl Repair<'_, '_> {
             let _ = std::fs::remove_file(&staged);
             return Err(err);
         }
-        (self.progress)(&format!("Swapping the rebuilt file in as {}", database.display()));
+        (self.progress)(&format!(
+            "Swapping the rebuilt file in as {}",
+            database.display()
+        ));
         swap_into_place(&database, &staged)?;
         self.actions.push(format!(
             "rebuilt the database file (VACUUM INTO) and swapped it in as {}",
@@ -360,4 +386,456 @@ fn newest_restorable(entries: &[BackupEntry]) -> Option<&BackupEntry> {
                 .as_ref()
                 .is_some_and(|metadata| metadata.size_bytes == entry.size_bytes)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::connection::SimpleConnection;
+    use diesel::prelude::*;
+    use diesel::sql_types::{BigInt, Text};
+
+    use super::*;
+    use crate::actors::backup::RestorePlan;
+    use crate::actors::backup::run::{BackupSettings, take_backup};
+    use crate::actors::backup::snapshot::BackupReason;
+    use crate::actors::db::{MessageQuery, MessageSource, NewMessage};
+
+    const CHANNEL: u64 = 10;
+
+    fn config(dir: &Path) -> DatabaseConfig {
+        DatabaseConfig {
+            path: dir.join("data/db.sqlite"),
+            backup_dir: dir.join("data/backups"),
+            connection_pool_size: 2,
+            ..DatabaseConfig::default()
+        }
+    }
+
+    fn message(id: u64, content: &str) -> NewMessage {
+        NewMessage {
+            id,
+            channel_id: CHANNEL,
+            guild_id: Some(1),
+            author_id: 5,
+            author_name: "alice".to_owned(),
+            author_is_bot: false,
+            content: content.to_owned(),
+            created_at_ms: 1_700_000_000_000,
+            edited_at_ms: None,
+            kind: 0,
+            attachments: Vec::new(),
+            embeds: Vec::new(),
+            reply_to_message_id: None,
+            reply_to_channel_id: None,
+            source: MessageSource::Gateway,
+        }
+    }
+
+    /// A migrated database at `config.path` holding `count` messages, closed again.
+    fn database_with(config: &DatabaseConfig, count: u64) {
+        let db = Database::open(config).unwrap();
+        db.run_pending_migrations().unwrap();
+        let batch: Vec<_> = (1..=count)
+            .map(|id| message(id, &format!("message number {id}")))
+            .collect();
+        db.store_messages(&batch).unwrap();
+    }
+
+    fn contents(config: &DatabaseConfig) -> Vec<String> {
+        let db = Database::open(config).unwrap();
+        let query = MessageQuery::new(Some(CHANNEL), None, None, 1_000).unwrap();
+        db.query_messages(&query)
+            .unwrap()
+            .into_iter()
+            .map(|message| message.content)
+            .collect()
+    }
+
+    /// A plain connection, for doing to the file what our code never would.
+    fn raw(path: &Path) -> SqliteConnection {
+        SqliteConnection::establish(path.to_str().unwrap()).unwrap()
+    }
+
+    fn schema_sql(conn: &mut SqliteConnection, name: &str) -> String {
+        #[derive(QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = Text)]
+            sql: String,
+        }
+        diesel::sql_query("SELECT sql FROM sqlite_schema WHERE name = ?")
+            .bind::<Text, _>(name)
+            .get_result::<Row>(conn)
+            .unwrap()
+            .sql
+    }
+
+    fn quiet() -> impl FnMut(&str) {
+        |_: &str| {}
+    }
+
+    fn repair(config: &DatabaseConfig) -> RepairReport {
+        let mut quiet = quiet();
+        repair_database(config, &mut quiet).unwrap()
+    }
+
+    #[test]
+    fn a_healthy_database_gets_its_indexes_rebuilt_and_no_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path());
+        database_with(&config, 20);
+
+        let mut lines = Vec::new();
+        let mut record = |line: &str| lines.push(line.to_owned());
+        let report = repair_database(&config, &mut record).unwrap();
+        assert!(report.ok, "{report:?}");
+        assert!(report.problems_before.is_empty() && report.problems_after.is_empty());
+        assert_eq!(report.safety_copy, None);
+        assert!(!report.rebuilt);
+        assert_eq!(report.next_step, None);
+        for done in [
+            "rebuilt every index (REINDEX)",
+            "rebuilt the full-text index (messages_fts)",
+            "refreshed the query planner's statistics (PRAGMA optimize)",
+        ] {
+            assert!(
+                report.actions.iter().any(|action| action == done),
+                "{report:?}"
+            );
+        }
+        assert!(lines[0].starts_with("Checking "), "{lines:?}");
+        assert!(
+            lines
+                .iter()
+                .any(|line| line.starts_with("Rebuilding indexes"))
+        );
+        assert!(
+            !config.backup_dir.exists(),
+            "nothing saved when nothing was wrong"
+        );
+        assert_eq!(contents(&config).len(), 20);
+    }
+
+    #[test]
+    fn a_full_text_index_out_of_step_is_rebuilt_after_a_safety_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path());
+        database_with(&config, 5);
+        // Content changed behind the index's back, the schema left as it was.
+        {
+            let mut conn = raw(&config.path);
+            let trigger = schema_sql(&mut conn, "messages_fts_after_update");
+            conn.batch_execute(&format!(
+                "DROP TRIGGER messages_fts_after_update;
+                 UPDATE messages SET content = 'rewritten secretly' WHERE id = 2;
+                 {trigger};"
+            ))
+            .unwrap();
+        }
+
+        let report = repair(&config);
+        assert!(report.ok, "{report:?}");
+        assert!(
+            report
+                .problems_before
+                .iter()
+                .any(|problem| problem.contains("messages_fts")),
+            "{report:?}"
+        );
+        assert!(report.problems_after.is_empty());
+        assert!(!report.rebuilt);
+        let db = Database::open(&config).unwrap();
+        assert!(db.integrity().unwrap().ok);
+        let found = db.search("secretly", 10).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].id, 2);
+        assert!(
+            db.search("number 2", 10)
+                .unwrap()
+                .iter()
+                .all(|hit| hit.id != 2)
+        );
+
+        // The copy is listed as what it is, and outlives retention.
+        let copy = report.safety_copy.clone().unwrap();
+        assert!(copy.is_file());
+        let settings = BackupSettings {
+            max_backups: 1,
+            ..BackupSettings::from_config(&config)
+        };
+        for _ in 0..3 {
+            take_backup(&db, &settings, BackupReason::Manual).unwrap();
+        }
+        let listed = list_backups(&config.backup_dir).unwrap();
+        assert_eq!(listed.len(), 2, "{listed:?}");
+        let saved = listed
+            .iter()
+            .find(|entry| Path::new(&entry.path) == copy)
+            .unwrap();
+        assert_eq!(saved.kind, "pre_repair");
+        assert!(!saved.in_rotation);
+        assert!(saved.file_name.ends_with("-pre-repair.sqlite"));
+        assert_eq!(saved.metadata.as_ref().unwrap().row_counts["messages"], 5);
+    }
+
+    #[test]
+    fn refused_while_the_service_holds_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path());
+        let mut quiet = quiet();
+        let error = repair_database(&config, &mut quiet).unwrap_err();
+        assert!(matches!(error, BackupError::NoDatabase { .. }), "{error}");
+        assert!(error.to_string().contains("data/db.sqlite"), "{error}");
+
+        database_with(&config, 1);
+        let service = DatabaseLock::acquire(&config.path, "service").unwrap();
+        let error = repair_database(&config, &mut quiet).unwrap_err();
+        assert!(matches!(error, BackupError::Locked { .. }), "{error}");
+        assert!(
+            error.to_string().contains("stop the service first"),
+            "{error}"
+        );
+        drop(service);
+        assert!(repair(&config).ok);
+    }
+
+    #[test]
+    fn another_program_holding_the_file_is_reported_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = DatabaseConfig {
+            // Milliseconds: the lock below is never let go while the repair runs.
+            busy_timeout_ms: 200,
+            ..config(dir.path())
+        };
+        database_with(&config, 3);
+        let mut shell = raw(&config.path);
+        shell.batch_execute("BEGIN IMMEDIATE").unwrap();
+
+        let mut quiet = quiet();
+        let error = repair_database(&config, &mut quiet).unwrap_err();
+        assert!(matches!(error, BackupError::DatabaseBusy { .. }), "{error}");
+        let text = error_chain(&error);
+        assert!(text.contains("locked by another program"), "{text}");
+        assert!(text.contains("sqlite3 shell"), "{text}");
+        assert!(!config.backup_dir.exists(), "nothing was done");
+
+        shell.batch_execute("ROLLBACK").unwrap();
+        drop(shell);
+        assert!(repair(&config).ok);
+    }
+
+    #[test]
+    fn a_write_ahead_log_left_by_a_crash_is_folded_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let running = config(&dir.path().join("running"));
+        let crashed = config(&dir.path().join("crashed"));
+        database_with(&running, 3);
+        // The files as a `kill -9` leaves them: the newest messages only in the WAL.
+        let db = Database::open(&running).unwrap();
+        db.store_messages(&[message(4, "only in the log"), message(5, "me too")])
+            .unwrap();
+        std::fs::create_dir_all(crashed.path.parent().unwrap()).unwrap();
+        for suffix in ["", "-wal", "-shm"] {
+            let file = |config: &DatabaseConfig| {
+                let mut path = config.path.as_os_str().to_owned();
+                path.push(suffix);
+                PathBuf::from(path)
+            };
+            std::fs::copy(file(&running), file(&crashed)).unwrap();
+        }
+        drop(db);
+        let wal = wal_beside(&crashed.path);
+        assert!(wal.metadata().unwrap().len() > 0);
+        let file_alone = inspect_database(&crashed.path, Check::Quick).unwrap();
+        assert_eq!(file_alone.row_counts["messages"], 3);
+
+        let report = repair(&crashed);
+        assert!(report.ok, "{report:?}");
+        assert!(
+            report
+                .actions
+                .iter()
+                .any(|action| action.starts_with("folded the write-ahead log")),
+            "{report:?}"
+        );
+        assert!(wal.metadata().map_or(true, |wal| wal.len() == 0));
+        let file_alone = inspect_database(&crashed.path, Check::Quick).unwrap();
+        assert_eq!(file_alone.row_counts["messages"], 5);
+        assert_eq!(contents(&crashed).len(), 5);
+    }
+
+    #[test]
+    fn an_index_that_disagrees_with_its_table_is_fixed_by_reindex() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path());
+        database_with(&config, 5);
+        // Rows written while the index was declared on another column, the declaration
+        // then put back: the index holds entries its table does not.
+        let original = schema_sql(&mut raw(&config.path), "messages_author_id");
+        let redeclare = |sql: &str| {
+            raw(&config.path)
+                .batch_execute(&format!(
+                    "PRAGMA writable_schema = ON;
+                     UPDATE sqlite_schema SET sql = '{sql}' WHERE name = 'messages_author_id';"
+                ))
+                .unwrap();
+        };
+        redeclare(&original.replace("(author_id)", "(channel_id)"));
+        {
+            let db = Database::open(&config).unwrap();
+            db.store_messages(&[message(6, "six"), message(7, "seven")])
+                .unwrap();
+        }
+        redeclare(&original);
+        let before = Database::open(&config).unwrap().integrity().unwrap();
+        assert!(!before.ok, "the damage is real");
+
+        let report = repair(&config);
+        assert!(report.ok, "{report:?}");
+        assert!(
+            report
+                .problems_before
+                .iter()
+                .any(|problem| problem.contains("messages_author_id")),
+            "{report:?}"
+        );
+        assert!(!report.rebuilt, "REINDEX was enough");
+        assert!(report.safety_copy.is_some());
+        assert_eq!(contents(&config).len(), 7);
+    }
+
+    #[test]
+    fn pages_no_table_owns_get_the_file_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path());
+        database_with(&config, 5);
+        // A table forgotten by the schema: its pages belong to nothing, which REINDEX does
+        // not touch and only a rewrite of the file removes.
+        raw(&config.path)
+            .batch_execute(
+                "CREATE TABLE scratch (blob BLOB);
+                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50)
+                 INSERT INTO scratch SELECT randomblob(2000) FROM n;
+                 PRAGMA writable_schema = ON;
+                 DELETE FROM sqlite_schema WHERE name = 'scratch';",
+            )
+            .unwrap();
+
+        let mut lines = Vec::new();
+        let mut record = |line: &str| lines.push(line.to_owned());
+        let report = repair_database(&config, &mut record).unwrap();
+        assert!(report.ok, "{report:?}");
+        assert!(
+            report
+                .problems_before
+                .iter()
+                .any(|problem| problem.contains("never used")),
+            "{report:?}"
+        );
+        assert!(report.rebuilt, "{report:?}");
+        assert!(report.safety_copy.is_some());
+        assert!(
+            lines.iter().any(|line| line.contains("VACUUM INTO")),
+            "{lines:?}"
+        );
+        assert_eq!(contents(&config).len(), 5);
+        assert!(Database::open(&config).unwrap().integrity().unwrap().ok);
+        let leftovers: Vec<_> = std::fs::read_dir(config.path.parent().unwrap())
+            .unwrap()
+            .filter_map(|entry| entry.ok())
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".partial"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[test]
+    fn damage_beyond_repair_names_the_backup_to_restore() {
+        #[derive(QueryableByName)]
+        struct Root {
+            #[diesel(sql_type = BigInt)]
+            rootpage: i64,
+            #[diesel(sql_type = BigInt)]
+            page_size: i64,
+        }
+
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path());
+        database_with(&config, 5);
+        let backup = {
+            let db = Database::open(&config).unwrap();
+            take_backup(
+                &db,
+                &BackupSettings::from_config(&config),
+                BackupReason::Manual,
+            )
+            .unwrap()
+        };
+        // Put aside for the first attempt, which then has no backup to offer.
+        let aside = dir.path().join("aside");
+        std::fs::create_dir_all(&aside).unwrap();
+        let backup_files = [
+            backup.file_name.clone(),
+            backup.file_name.replace(".sqlite", ".json"),
+        ];
+        for file in &backup_files {
+            std::fs::rename(config.backup_dir.join(file), aside.join(file)).unwrap();
+        }
+
+        // The messages table's root page overwritten: its rows are gone for SQLite.
+        let root = diesel::sql_query(
+            "SELECT rootpage, (SELECT page_size FROM pragma_page_size()) AS page_size \
+             FROM sqlite_schema WHERE name = 'messages'",
+        )
+        .get_result::<Root>(&mut raw(&config.path))
+        .unwrap();
+        {
+            use std::io::{Seek, SeekFrom, Write};
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&config.path)
+                .unwrap();
+            let offset = u64::try_from((root.rootpage - 1) * root.page_size).unwrap();
+            file.seek(SeekFrom::Start(offset)).unwrap();
+            file.write_all(&vec![0xa5; usize::try_from(root.page_size).unwrap()])
+                .unwrap();
+        }
+
+        let report = repair(&config);
+        assert!(!report.ok, "{report:?}");
+        assert!(!report.problems_before.is_empty());
+        assert!(!report.problems_after.is_empty(), "{report:?}");
+        assert!(!report.rebuilt, "{report:?}");
+        assert!(
+            report
+                .actions
+                .iter()
+                .any(|action| action.starts_with("rebuilding the database file failed")),
+            "{report:?}"
+        );
+        let copy = report.safety_copy.clone().unwrap();
+        assert!(copy.is_file());
+        let next = report.next_step.clone().unwrap();
+        assert!(next.contains("no backups found in"), "{next}");
+        assert!(next.contains("data/backups"), "{next}");
+
+        for file in &backup_files {
+            std::fs::rename(aside.join(file), config.backup_dir.join(file)).unwrap();
+        }
+        let report = repair(&config);
+        assert!(!report.ok);
+        let next = report.next_step.clone().unwrap();
+        assert!(
+            next.contains(&format!("discord-monitor db restore {}", backup.file_name)),
+            "{next}"
+        );
+
+        // The advice works.
+        let mut quiet = quiet();
+        RestorePlan::prepare(&config, Path::new(&backup.file_name), &mut quiet)
+            .unwrap()
+            .apply(&mut quiet)
+            .unwrap();
+        assert!(repair(&config).ok);
+        assert_eq!(contents(&config).len(), 5);
+    }
 }

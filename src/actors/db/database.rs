@@ -237,27 +237,33 @@ impl Database {
         let mut conn = self.connection()?;
         let mut problems = Vec::new();
 
-        let structural: Vec<IntegrityRow> =
-            diesel::sql_query("PRAGMA integrity_check").load(&mut conn)?;
-        problems.extend(
-            structural
-                .into_iter()
-                .map(|row| row.integrity_check)
-                .filter(|line| line != "ok")
-                .map(|line| format!("integrity_check: {line}")),
-        );
+        // A file too damaged for a check to run is a finding of that check, not a failure
+        // to check: the other checks still run and say what they can.
+        match diesel::sql_query("PRAGMA integrity_check").load::<IntegrityRow>(&mut conn) {
+            Ok(structural) => problems.extend(
+                structural
+                    .iter()
+                    // Recent SQLite puts several findings in one row, one per line, under
+                    // a `*** in database main ***` heading.
+                    .flat_map(|row| row.integrity_check.lines())
+                    .filter(|line| *line != "ok" && !line.starts_with("*** in database"))
+                    .map(|line| format!("integrity_check: {line}")),
+            ),
+            Err(error) => problems.push(format!("integrity_check: {error}")),
+        }
 
-        let foreign: Vec<ForeignKeyRow> =
-            diesel::sql_query("PRAGMA foreign_key_check").load(&mut conn)?;
-        problems.extend(foreign.into_iter().map(|row| {
-            format!(
-                "foreign_key_check: {} row {} points at a missing {} row",
-                row.table,
-                row.rowid
-                    .map_or_else(|| "?".to_owned(), |rowid| rowid.to_string()),
-                row.parent
-            )
-        }));
+        match diesel::sql_query("PRAGMA foreign_key_check").load::<ForeignKeyRow>(&mut conn) {
+            Ok(foreign) => problems.extend(foreign.into_iter().map(|row| {
+                format!(
+                    "foreign_key_check: {} row {} points at a missing {} row",
+                    row.table,
+                    row.rowid
+                        .map_or_else(|| "?".to_owned(), |rowid| rowid.to_string()),
+                    row.parent
+                )
+            })),
+            Err(error) => problems.push(format!("foreign_key_check: {error}")),
+        }
 
         // With rank = 1 FTS5 also compares the index against the external content table.
         // It reports a mismatch as an SQL error, which is a finding here, not a failure.
