@@ -159,7 +159,7 @@ pub enum BackupError {
     NoDatabase { path: PathBuf },
 
     #[error(
-        "database {database:?} is locked by another program (SQLite answered \"database is locked\"): close whatever has it open (a sqlite3 shell, a backup tool, another container on the same volume) and try again"
+        "database {database:?} is locked by another program: close whatever has it open (a sqlite3 shell, a backup tool, another container on the same volume) and try again"
     )]
     DatabaseBusy {
         database: PathBuf,

@@ -87,7 +87,11 @@ pub fn save_current(
             let target = config.backup_dir.join(name.file_name());
             copy_and_hash(database, &target)?;
             let wal = wal_beside(database);
-            if wal.is_file() {
+            // An empty log holds nothing; a copy of it would only puzzle whoever looks.
+            if wal
+                .metadata()
+                .is_ok_and(|wal| wal.is_file() && wal.len() > 0)
+            {
                 copy_and_hash(&wal, &wal_beside(&target))?;
             }
             sync_directory(&config.backup_dir);
