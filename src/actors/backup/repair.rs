@@ -119,10 +119,9 @@ pub fn repair_database(
                 repair.save_copy()?;
             }
             match repair.rebuild_file(db) {
-                Ok(fresh) => {
+                Ok(()) => {
                     rebuilt = true;
-                    repair.announce_check("Checking the rebuilt database");
-                    problems_after = repair.check(&fresh)?;
+                    problems_after = repair.check_rebuilt()?;
                 }
                 Err(err @ BackupError::DatabaseBusy { .. }) => return Err(err),
                 Err(err) => repair.actions.push(format!(
@@ -269,9 +268,8 @@ impl Repair<'_, '_> {
 
     /// `VACUUM INTO` a partial file beside the database, verified, then swapped in. Takes
     /// the open database because every connection to the old file must be closed before
-    /// the swap. Answers the rebuilt database, its full-text index rebuilt too (the copy
-    /// carries the index over as it was).
-    fn rebuild_file(&mut self, db: Database) -> Result<Database, BackupError> {
+    /// the swap.
+    fn rebuild_file(&mut self, db: Database) -> Result<(), BackupError> {
         let database = self.config.path.clone();
         let staged = staging_path(&database, "repair")?;
         (self.progress)(&format!(
@@ -309,7 +307,22 @@ impl Repair<'_, '_> {
             "rebuilt the database file (VACUUM INTO) and swapped it in as {}",
             database.display()
         ));
-        let fresh = Database::open(self.config).map_err(BackupError::Database)?;
+        Ok(())
+    }
+
+    /// The rebuilt file, its full-text index rebuilt first (`VACUUM INTO` carries the index
+    /// over as it was), then checked.
+    fn check_rebuilt(&mut self) -> Result<Vec<String>, BackupError> {
+        let fresh = match Database::open(self.config) {
+            Ok(fresh) => fresh,
+            Err(err) => {
+                let err = self.not_locked(err)?;
+                return Ok(vec![format!(
+                    "cannot open the rebuilt database: {}",
+                    error_chain(&err)
+                )]);
+            }
+        };
         (self.progress)("Rebuilding the full-text index (messages_fts)");
         match fresh.rebuild_search_index() {
             Ok(()) => self
@@ -323,7 +336,8 @@ impl Repair<'_, '_> {
                 ));
             }
         }
-        Ok(fresh)
+        self.announce_check("Checking the rebuilt database");
+        self.check(&fresh)
     }
 
     /// A lock ends the repair ([`BackupError::DatabaseBusy`]); any other failure is handed
@@ -746,6 +760,31 @@ mod tests {
             .filter(|name| name.ends_with(".partial"))
             .collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[test]
+    fn a_file_sqlite_cannot_open_is_saved_as_it_is_and_left_for_a_restore() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path());
+        std::fs::create_dir_all(config.path.parent().unwrap()).unwrap();
+        std::fs::write(&config.path, vec![0x5a_u8; 8_192]).unwrap();
+
+        let report = repair(&config);
+        assert!(!report.ok);
+        assert!(
+            report.problems_before[0].starts_with("cannot open the database"),
+            "{report:?}"
+        );
+        assert_eq!(report.problems_after, report.problems_before);
+        assert!(!report.rebuilt);
+        let copy = report.safety_copy.clone().unwrap();
+        assert_eq!(std::fs::read(&copy).unwrap(), vec![0x5a_u8; 8_192]);
+        assert!(report.next_step.unwrap().contains("no backups found"));
+        assert_eq!(
+            std::fs::read(&config.path).unwrap(),
+            vec![0x5a_u8; 8_192],
+            "left as it was"
+        );
     }
 
     #[test]
