@@ -7,11 +7,12 @@
 //! 3. always folds the WAL into the file (a truncating checkpoint: what a crash left behind),
 //!    rebuilds every index (`REINDEX`) and the full-text index (FTS5 `rebuild`), and
 //!    refreshes the planner's statistics (`PRAGMA optimize`);
-//! 4. checks again. Damage those cannot fix (pages lost from a table's tree, pages no table
-//!    owns) gets the file rebuilt: `VACUUM INTO` a partial file beside the database, that
-//!    file verified (integrity, our schema), then swapped in the way a restore is, and
-//!    checked once more;
-//! 5. when problems remain, the report names the newest backup in rotation to restore.
+//! 4. checks again. Damage those cannot fix (pages no table owns, a broken free list) gets
+//!    the file rebuilt: `VACUUM INTO` a partial file beside the database, that file verified
+//!    (integrity, our schema), then swapped in the way a restore is, and checked once more;
+//! 5. when problems remain (a table's own pages damaged: the rows on them are gone for
+//!    SQLite, and `VACUUM INTO` stops at them), the report names the newest backup in
+//!    rotation to restore.
 //!
 //! SQLite answering "database is locked" (another program has the file open in a
 //! transaction) is an error of its own, [`BackupError::DatabaseBusy`]: nothing to repair, a
@@ -172,7 +173,7 @@ impl Repair<'_, '_> {
 
     /// The check's findings. A check that cannot run at all (the file is too damaged for
     /// it) is a finding too.
-    fn check(&mut self, db: &Database) -> Result<Vec<String>, BackupError> {
+    fn check(&self, db: &Database) -> Result<Vec<String>, BackupError> {
         let problems = match db.integrity() {
             Ok(report) => report.problems,
             Err(err) if is_locked(&err) => return Err(self.locked(Some(err))),
