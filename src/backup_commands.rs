@@ -1,5 +1,5 @@
-//! `db backup`, `db backups`, `db restore` and `db vacuum`: terminal output around
-//! [`discord_monitor::actors::backup`]. Progress goes to stderr, results to stdout.
+//! `db backup`, `db backups`, `db restore`, `db vacuum` and `db repair`: terminal output
+//! around [`discord_monitor::actors::backup`]. Progress goes to stderr, results to stdout.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use discord_monitor::actors::backup::{
-    BackupReason, BackupSettings, RestorePlan, list_backups, take_backup, vacuum_database,
+    BackupReason, BackupSettings, RepairReport, RestorePlan, list_backups, repair_database,
+    take_backup, vacuum_database,
 };
 use discord_monitor::actors::db::{Database, DatabaseConfig};
 use discord_monitor::config::Config;
@@ -19,6 +20,10 @@ const USAGE_EXIT: u8 = 2;
 
 /// Connections the CLI needs: one for the snapshot, one for the `backups` row.
 const CLI_POOL_SIZE: u32 = 2;
+
+/// Problems printed per list by `db repair`: a damaged file can yield a hundred lines of
+/// `Page N: never used`; `--json` has them all.
+const REPAIR_PROBLEMS_SHOWN: usize = 10;
 
 fn progress(line: &str) {
     eprintln!("{line}");
@@ -102,11 +107,13 @@ pub fn list(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
             entry.file_name
         );
     }
+    let count = |kind: &str| entries.iter().filter(|entry| entry.kind == kind).count();
     let in_rotation = entries.iter().filter(|entry| entry.in_rotation).count();
     println!(
-        "{in_rotation} in rotation (at most {} kept), {} pre-restore, in {}",
+        "{in_rotation} in rotation (at most {} kept), {} pre-restore, {} pre-repair, in {}",
         config.database.max_backups,
-        entries.len() - in_rotation,
+        count(BackupReason::PreRestore.as_str()),
+        count(BackupReason::PreRepair.as_str()),
         dir.display()
     );
     Ok(ExitCode::SUCCESS)
@@ -206,4 +213,57 @@ pub fn vacuum(config: &Config) -> anyhow::Result<ExitCode> {
         done.duration_ms
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `db repair [--json]`: exit 1 when problems remain.
+pub fn repair(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
+    let mut report = |line: &str| progress(line);
+    let done = repair_database(&config.database, &mut report).context("cannot repair")?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&done)?);
+    } else {
+        print_repair(&done);
+    }
+    Ok(if done.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn print_repair(done: &RepairReport) {
+    let database = done.database.display();
+    let found = done.problems_before.len();
+    match (done.ok, found) {
+        (true, 0) => println!("Repair of {database}: no problems found; indexes rebuilt"),
+        (true, _) => println!("Repaired {database}: {found} problem(s) found, none left"),
+        (false, _) => println!(
+            "Repair of {database} failed: {} problem(s) left",
+            done.problems_after.len()
+        ),
+    }
+    print_problems("found:", &done.problems_before);
+    for action in &done.actions {
+        println!("  {:<12} {action}", "step:");
+    }
+    print_problems("still wrong:", &done.problems_after);
+    if let Some(copy) = &done.safety_copy {
+        println!("  {:<12} {}", "safety copy:", copy.display());
+    }
+    if let Some(next) = &done.next_step {
+        println!("  {:<12} {next}", "next step:");
+    }
+    println!("  {:<12} {} ms", "duration:", done.duration_ms);
+}
+
+fn print_problems(label: &str, problems: &[String]) {
+    for problem in problems.iter().take(REPAIR_PROBLEMS_SHOWN) {
+        println!("  {label:<12} {problem}");
+    }
+    if problems.len() > REPAIR_PROBLEMS_SHOWN {
+        println!(
+            "  {label:<12} ... and {} more (--json lists them all)",
+            problems.len() - REPAIR_PROBLEMS_SHOWN
+        );
+    }
 }

@@ -104,6 +104,15 @@ pub enum DbCommand {
     /// Rebuild the database file without free space and refresh the query planner's
     /// statistics; refused while the service runs on the database
     Vacuum,
+    /// Check the database, fold in the write-ahead log, rebuild every index and the
+    /// full-text index, and rebuild the file when damage remains; a copy is saved first when
+    /// problems are found; exit 1 naming the backup to restore when it cannot be repaired;
+    /// refused while the service runs on the database
+    Repair {
+        /// Print the report as JSON
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -40,8 +40,8 @@
 //!   its ledger in the database; `llm check` / `llm usage`.
 //! - [`actors::backup`]: the BackupActor (a verified `VACUUM INTO` snapshot with a sha256
 //!   sidecar every `database.backup_interval_hours`, retention, outcomes to the ops rules) and
-//!   the maintenance needing the database to itself: `db restore`, `db vacuum`, and the
-//!   database lock the service holds while it runs.
+//!   the maintenance needing the database to itself: `db restore`, `db vacuum`, `db repair`,
+//!   and the database lock the service holds while it runs.
 //! - [`actors::alert`]: the AlertActor (durable outbox in the database, email, Slack, webhook
 //!   and Discord-webhook routes, retries, per-route breaker and rate limit, dedup and
 //!   cooldown).

@@ -203,6 +203,7 @@ fn db_command(config: &Config, command: DbCommand) -> anyhow::Result<ExitCode> {
         DbCommand::Backups { json } => backup_commands::list(config, json),
         DbCommand::Restore { file, yes } => backup_commands::restore(config, &file, yes),
         DbCommand::Vacuum => backup_commands::vacuum(config),
+        DbCommand::Repair { json } => backup_commands::repair(config, json),
         DbCommand::Migrate => {
             let db = open()?;
             let applied = db.run_pending_migrations()?;

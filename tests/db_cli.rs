@@ -1,5 +1,6 @@
-//! `db migrate|stats|integrity|backup|backups|restore|vacuum` on real SQLite files, empty
-//! and pre-existing, and restore refused while a service runs on the database.
+//! `db migrate|stats|integrity|backup|backups|restore|vacuum|repair` on real SQLite files,
+//! empty and pre-existing, and restore, vacuum and repair refused while a service runs on the
+//! database.
 
 mod support;
 
@@ -249,7 +250,7 @@ fn bad_restores_are_refused_with_clear_messages() {
 }
 
 #[tokio::test]
-async fn restore_and_vacuum_are_refused_while_the_service_runs() {
+async fn restore_vacuum_and_repair_are_refused_while_the_service_runs() {
     let mut service = Service::start(&["demo"], &json!({}), &[]);
     service.wait_ready().await;
     let env = [
@@ -273,6 +274,20 @@ async fn restore_and_vacuum_are_refused_while_the_service_runs() {
     let out = run_cli(&dir, &["db", "vacuum"], &env);
     assert_eq!(out.code(), 1, "{out:?}");
     assert!(out.stderr.contains("stop the service first"), "{out:?}");
+    let out = run_cli(&dir, &["db", "repair"], &env);
+    assert_eq!(out.code(), 1, "{out:?}");
+    assert!(out.stderr.contains("stop the service first"), "{out:?}");
+    assert!(
+        !dir.join("demo-data/backups").exists()
+            || std::fs::read_dir(dir.join("demo-data/backups"))
+                .unwrap()
+                .all(|entry| !entry
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .contains("pre-repair")),
+        "a refused repair saves nothing"
+    );
 
     // A second service on the same database does not start.
     let port = support::free_port().to_string();
@@ -287,4 +302,136 @@ async fn restore_and_vacuum_are_refused_while_the_service_runs() {
     let out = run_cli(&dir, &["db", "restore", &file_name, "--yes"], &env);
     assert_eq!(out.code(), 0, "once the service stopped: {out:?}");
     service.finish();
+}
+
+/// The full-text index out of step with the messages (content changed while the update
+/// trigger was away), the schema itself intact.
+fn break_search_index(dir: &Path, content: &str) {
+    use diesel::connection::SimpleConnection;
+    use diesel::{Connection, SqliteConnection};
+    let path = config_for(dir).path;
+    let mut conn = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    conn.batch_execute(&format!(
+        "DROP TRIGGER messages_fts_after_update;
+         UPDATE messages SET content = '{content}' WHERE id = 2;
+         CREATE TRIGGER messages_fts_after_update AFTER UPDATE OF content ON messages BEGIN
+             INSERT INTO messages_fts (messages_fts, rowid, content)
+                 VALUES ('delete', old.id, old.content);
+             INSERT INTO messages_fts (rowid, content) VALUES (new.id, new.content);
+         END;"
+    ))
+    .unwrap();
+}
+
+#[test]
+fn repair_fixes_a_broken_search_index_and_keeps_a_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(database_with(dir.path(), &["first", "second", "third"]));
+
+    // Nothing wrong: said so, exit 0, nothing saved.
+    let out = run_cli(dir.path(), &["db", "repair"], &[]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(
+        out.stdout
+            .contains("Repair of data/db.sqlite: no problems found; indexes rebuilt"),
+        "{out:?}"
+    );
+    assert!(!dir.path().join("data/backups").exists(), "{out:?}");
+
+    break_search_index(dir.path(), "rewritten behind the index");
+    let out = run_cli(dir.path(), &["db", "integrity"], &[]);
+    assert_eq!(out.code(), 1, "{out:?}");
+
+    let out = run_cli(dir.path(), &["db", "repair"], &[]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    for line in [
+        "Repaired data/db.sqlite: 1 problem(s) found, none left",
+        "found:       messages_fts integrity-check",
+        "step:        rebuilt every index (REINDEX)",
+        "step:        rebuilt the full-text index (messages_fts)",
+        "safety copy: data/backups/db-",
+    ] {
+        assert!(out.stdout.contains(line), "{line:?} missing: {out:?}");
+    }
+    for progress in [
+        "Checking ",
+        "Saving a copy ",
+        "Rebuilding indexes",
+        "Checking again",
+    ] {
+        assert!(
+            out.stderr.contains(progress),
+            "{progress:?} missing: {out:?}"
+        );
+    }
+    let out = run_cli(dir.path(), &["db", "integrity"], &[]);
+    assert_eq!(out.code(), 0, "{out:?}");
+
+    // Broken again, repaired again, as JSON.
+    break_search_index(dir.path(), "rewritten once more");
+    let out = run_cli(dir.path(), &["db", "repair", "--json"], &[]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    let report = json_of(&out);
+    let keys: Vec<&str> = report
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for key in [
+        "database",
+        "ok",
+        "problems_before",
+        "problems_after",
+        "actions",
+        "safety_copy",
+        "rebuilt",
+        "duration_ms",
+    ] {
+        assert!(keys.contains(&key), "{key} missing: {report}");
+    }
+    assert_eq!(report["database"], "data/db.sqlite");
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["rebuilt"], false);
+    assert_eq!(report["problems_after"], json!([]));
+    assert!(
+        report["problems_before"][0]
+            .as_str()
+            .unwrap()
+            .contains("messages_fts"),
+        "{report}"
+    );
+    let copy = report["safety_copy"].as_str().unwrap();
+    assert!(copy.ends_with("-pre-repair.sqlite"), "{report}");
+    assert!(dir.path().join(copy).is_file());
+    assert!(report["duration_ms"].is_u64());
+
+    // Both copies are listed as pre-repair, outside retention.
+    let out = run_cli(dir.path(), &["db", "backups", "--json"], &[]);
+    let listed = json_of(&out);
+    let backups = listed["backups"].as_array().unwrap();
+    assert_eq!(backups.len(), 2, "{listed}");
+    for backup in backups {
+        assert_eq!(backup["kind"], "pre_repair", "{listed}");
+        assert_eq!(backup["in_rotation"], false, "{listed}");
+    }
+    let out = run_cli(dir.path(), &["db", "backups"], &[]);
+    assert!(
+        out.stdout
+            .contains("0 in rotation (at most 48 kept), 0 pre-restore, 2 pre-repair"),
+        "{out:?}"
+    );
+    assert_eq!(
+        stored(dir.path()),
+        ["first", "rewritten once more", "third"]
+    );
+}
+
+#[test]
+fn repair_without_a_database_names_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_cli(dir.path(), &["db", "repair"], &[]);
+    assert_eq!(out.code(), 1, "{out:?}");
+    assert!(out.stderr.contains("no database at"), "{out:?}");
+    assert!(out.stderr.contains("data/db.sqlite"), "{out:?}");
 }

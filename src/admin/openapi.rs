@@ -78,8 +78,9 @@ pub fn document(version: &str) -> Value {
             "summary": "The database backup schedule and the backups kept, newest first",
             "description": "`state`: when the next backup is due, the last success and the \
                 last error. `backups`: the files in `database.backup_dir` with their \
-                metadata sidecar (sha256, schema version, row counts). Pre-restore copies \
-                (`kind: pre_restore`) are outside retention.",
+                metadata sidecar (sha256, schema version, row counts). Safety copies taken by \
+                `db restore` (`kind: pre_restore`) and `db repair` (`kind: pre_repair`) are \
+                outside retention.",
             "security": admin_security,
             "responses": {"200": {"description": "state and backups", "content": {"application/json": {
                 "schema": {"type": "object", "required": ["state", "backups"], "properties": {
@@ -217,7 +218,7 @@ pub fn document(version: &str) -> Value {
                     "file_name": {"type": "string"}, "path": {"type": "string"},
                     "created_at": {"type": "string", "format": "date-time"},
                     "kind": {"type": "string",
-                        "enum": ["scheduled", "manual", "pre_restore", "unknown"]},
+                        "enum": ["scheduled", "manual", "pre_restore", "pre_repair", "unknown"]},
                     "in_rotation": {"type": "boolean"},
                     "size_bytes": {"type": "integer"},
                     "metadata": {"type": ["object", "null"], "properties": {
@@ -231,7 +232,8 @@ pub fn document(version: &str) -> Value {
                     "id": {"type": "integer"}, "path": {"type": "string"},
                     "file_name": {"type": "string"},
                     "created_at": {"type": "string", "format": "date-time"},
-                    "reason": {"type": "string", "enum": ["scheduled", "manual", "pre_restore"]},
+                    "reason": {"type": "string", "enum": ["scheduled", "manual", "pre_restore",
+                        "pre_repair"]},
                     "size_bytes": {"type": "integer"}, "sha256": {"type": "string"},
                     "duration_ms": {"type": "integer"},
                     "schema_version": {"type": ["string", "null"]},

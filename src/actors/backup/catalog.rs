@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::error::BackupError;
-use super::name::BackupName;
-use super::snapshot::{BackupMetadata, read_sidecar};
+use super::name::{BackupKind, BackupName};
+use super::snapshot::{BackupMetadata, BackupReason, read_sidecar};
 use crate::logging::error_chain;
 
 /// One backup file found in `backup_dir`.
@@ -20,10 +20,11 @@ pub struct BackupEntry {
     pub path: String,
     /// From the name (the sidecar says the same for our own files).
     pub created_at: DateTime<Utc>,
-    /// `scheduled`, `manual` or `pre_restore` (from the sidecar; `pre_restore` or `unknown`
-    /// from the name when the sidecar is missing).
+    /// `scheduled`, `manual`, `pre_restore` or `pre_repair` (from the sidecar; from the name
+    /// when the sidecar is missing: `pre_restore`, `pre_repair`, or `unknown` for a backup
+    /// in rotation).
     pub kind: &'static str,
-    /// Pre-restore copies are outside retention.
+    /// Pre-restore and pre-repair copies are outside retention.
     pub in_rotation: bool,
     /// Of the file as it is now.
     pub size_bytes: u64,
@@ -54,17 +55,18 @@ pub fn list_backups(dir: &Path) -> Result<Vec<BackupEntry>, BackupError> {
             Ok(None) => (None, Some("no metadata sidecar".to_owned())),
             Err(err) => (None, Some(error_chain(&err))),
         };
-        let kind = match (&metadata, name.pre_restore) {
+        let kind = match (&metadata, name.kind) {
             (Some(metadata), _) => metadata.reason.as_str(),
-            (None, true) => "pre_restore",
-            (None, false) => "unknown",
+            (None, BackupKind::PreRestore) => BackupReason::PreRestore.as_str(),
+            (None, BackupKind::PreRepair) => BackupReason::PreRepair.as_str(),
+            (None, BackupKind::Rotation) => "unknown",
         };
         entries.push(BackupEntry {
             file_name,
             path: path.display().to_string(),
             created_at: name.created_at,
             kind,
-            in_rotation: !name.pre_restore,
+            in_rotation: name.kind.in_rotation(),
             size_bytes: file.len(),
             metadata,
             metadata_error,
@@ -89,8 +91,8 @@ pub struct PruneOutcome {
 }
 
 /// Keeps the newest `keep` backups in rotation in `dir`, always counting `protect` (the one
-/// just written) among them, and removes the rest with their sidecars. Pre-restore copies
-/// and files that are not ours are never touched.
+/// just written) among them, and removes the rest with their sidecars. Pre-restore and
+/// pre-repair copies and files that are not ours are never touched.
 pub fn prune(dir: &Path, keep: usize, protect: &Path) -> Result<PruneOutcome, BackupError> {
     let keep = keep.max(1);
     let entries: Vec<BackupEntry> = list_backups(dir)?
@@ -198,9 +200,18 @@ mod tests {
     use crate::actors::backup::name::partial_name;
 
     fn name_at(second: i64, pre_restore: bool) -> BackupName {
+        let kind = if pre_restore {
+            BackupKind::PreRestore
+        } else {
+            BackupKind::Rotation
+        };
+        kind_at(second, kind)
+    }
+
+    fn kind_at(second: i64, kind: BackupKind) -> BackupName {
         BackupName::new(
             DateTime::from_timestamp(1_800_000_000 + second, 0).unwrap(),
-            pre_restore,
+            kind,
         )
     }
 
@@ -288,6 +299,43 @@ mod tests {
             assert!(left.contains(&foreign.to_owned()), "{foreign} removed");
         }
         assert_eq!(left.len(), 3 * 2 + 2 + 4);
+    }
+
+    #[test]
+    fn safety_copies_are_listed_by_kind_and_never_pruned() {
+        let dir = tempfile::tempdir().unwrap();
+        let rotation: Vec<PathBuf> = (1..=3)
+            .map(|n| fake_backup(dir.path(), name_at(n * 60, false)))
+            .collect();
+        // Older than every backup in rotation: retention would take them first if it could.
+        let pre_restore = fake_backup(dir.path(), kind_at(0, BackupKind::PreRestore));
+        let pre_repair = fake_backup(dir.path(), kind_at(1, BackupKind::PreRepair));
+
+        let listed = list_backups(dir.path()).unwrap();
+        let kinds: Vec<(&str, bool)> = listed
+            .iter()
+            .map(|entry| (entry.kind, entry.in_rotation))
+            .collect();
+        // No readable sidecar: the kind comes from the name.
+        assert_eq!(
+            kinds,
+            [
+                ("unknown", true),
+                ("unknown", true),
+                ("unknown", true),
+                ("pre_repair", false),
+                ("pre_restore", false),
+            ]
+        );
+
+        let outcome = prune(dir.path(), 1, &rotation[2]).unwrap();
+        assert_eq!(outcome.removed.len(), 2);
+        assert!(pre_restore.exists() && pre_repair.exists());
+        assert!(
+            dir.path()
+                .join(kind_at(1, BackupKind::PreRepair).sidecar_name())
+                .exists()
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! [`BackupError`]: why a backup, a listing, a restore or a vacuum did not happen. Every
-//! variant names the file it is about; the HTTP layer maps [`BackupError::InProgress`] to 409
-//! and the rest to 500, the CLI prints the whole chain.
+//! [`BackupError`]: why a backup, a listing, a restore, a vacuum or a repair did not happen.
+//! Every variant names the file it is about; the HTTP layer maps [`BackupError::InProgress`]
+//! to 409 and the rest to 500, the CLI prints the whole chain.
 
 use std::path::PathBuf;
 
@@ -157,6 +157,16 @@ pub enum BackupError {
 
     #[error("no database at {path:?}")]
     NoDatabase { path: PathBuf },
+
+    #[error(
+        "database {database:?} is locked by another program: close whatever has it open (a sqlite3 shell, a backup tool, another container on the same volume) and try again"
+    )]
+    DatabaseBusy {
+        database: PathBuf,
+        /// The statement that found it locked; none when a checkpoint reported it busy.
+        #[source]
+        source: Option<DbError>,
+    },
 
     #[error("cannot record the backup in the database")]
     Record(#[source] DbError),

@@ -1,8 +1,9 @@
 //! [`DatabaseLock`]: exclusive use of one database file between processes. The service holds
 //! it for as long as it runs, which keeps a second instance from writing the same file and
-//! lets `db restore` and `db vacuum` (which need the file to themselves) refuse while the
-//! service runs. An OS advisory lock (`flock`) on `<database>.lock`: the kernel releases it
-//! when the holder exits, even on `kill -9`, so there is never a stale lock to clean up.
+//! lets `db restore`, `db vacuum` and `db repair` (which need the file to themselves) refuse
+//! while the service runs. An OS advisory lock (`flock`) on `<database>.lock`: the kernel
+//! releases it when the holder exits, even on `kill -9`, so there is never a stale lock to
+//! clean up.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};

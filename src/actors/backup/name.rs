@@ -4,6 +4,8 @@
 //!   keeps the newest `database.max_backups` of these.
 //! - `db-20261128T234400.123Z-pre-restore.sqlite`: the database as it was before a restore;
 //!   never deleted automatically.
+//! - `db-20261128T234400.123Z-pre-repair.sqlite`: the database as it was before `db repair`
+//!   changed it; never deleted automatically.
 //! - `<stem>.json`: the metadata sidecar beside each.
 //! - `<name>.partial`: a file being written. Only a rename gives a file its final name, so a
 //!   crash never leaves a file that looks like a finished backup.
@@ -17,38 +19,62 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 const PREFIX: &str = "db-";
 const DATABASE_EXTENSION: &str = ".sqlite";
 const SIDECAR_EXTENSION: &str = ".json";
-const PRE_RESTORE_SUFFIX: &str = "-pre-restore";
 pub(super) const PARTIAL_EXTENSION: &str = ".partial";
 /// UTC, ISO 8601 basic format with milliseconds: `20261128T234400.123Z`.
 const TIMESTAMP_FORMAT: &str = "%Y%m%dT%H%M%S%.3fZ";
+
+/// Which kind of file a backup name marks; the suffix of the name says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum BackupKind {
+    /// Scheduled or manual: subject to retention (`database.max_backups`).
+    Rotation,
+    /// The database as it was before `db restore` replaced it.
+    PreRestore,
+    /// The database as it was before `db repair` changed it.
+    PreRepair,
+}
+
+impl BackupKind {
+    /// Every kind that has a suffix, for parsing.
+    const SUFFIXED: [BackupKind; 2] = [BackupKind::PreRestore, BackupKind::PreRepair];
+
+    const fn suffix(self) -> &'static str {
+        match self {
+            BackupKind::Rotation => "",
+            BackupKind::PreRestore => "-pre-restore",
+            BackupKind::PreRepair => "-pre-repair",
+        }
+    }
+
+    /// Whether retention may remove it. Safety copies are the only copy of a database as it
+    /// was before a maintenance command changed it: only a person deletes them.
+    pub const fn in_rotation(self) -> bool {
+        matches!(self, BackupKind::Rotation)
+    }
+}
 
 /// The name of one backup (its database file and its sidecar).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct BackupName {
     /// Truncated to milliseconds, the precision of the name.
     pub created_at: DateTime<Utc>,
-    /// A copy of the database taken by `db restore` before replacing it.
-    pub pre_restore: bool,
+    pub kind: BackupKind,
 }
 
 impl BackupName {
-    pub fn new(created_at: DateTime<Utc>, pre_restore: bool) -> Self {
+    pub fn new(created_at: DateTime<Utc>, kind: BackupKind) -> Self {
         let millis = created_at.timestamp_millis();
         Self {
             created_at: DateTime::from_timestamp_millis(millis).unwrap_or(created_at),
-            pre_restore,
+            kind,
         }
     }
 
     fn stem(&self) -> String {
-        let suffix = if self.pre_restore {
-            PRE_RESTORE_SUFFIX
-        } else {
-            ""
-        };
         format!(
-            "{PREFIX}{}{suffix}",
-            self.created_at.format(TIMESTAMP_FORMAT)
+            "{PREFIX}{}{}",
+            self.created_at.format(TIMESTAMP_FORMAT),
+            self.kind.suffix()
         )
     }
 
@@ -64,7 +90,7 @@ impl BackupName {
     pub fn next(&self) -> Self {
         Self {
             created_at: self.created_at + chrono::Duration::milliseconds(1),
-            pre_restore: self.pre_restore,
+            kind: self.kind,
         }
     }
 
@@ -89,17 +115,14 @@ impl BackupName {
 
     fn parse_stem(stem: &str) -> Option<Self> {
         let rest = stem.strip_prefix(PREFIX)?;
-        let (timestamp, pre_restore) = match rest.strip_suffix(PRE_RESTORE_SUFFIX) {
-            Some(timestamp) => (timestamp, true),
-            None => (rest, false),
-        };
+        let (timestamp, kind) = BackupKind::SUFFIXED
+            .iter()
+            .find_map(|kind| Some((rest.strip_suffix(kind.suffix())?, *kind)))
+            .unwrap_or((rest, BackupKind::Rotation));
         let created_at = NaiveDateTime::parse_from_str(timestamp, TIMESTAMP_FORMAT)
             .ok()?
             .and_utc();
-        let name = Self {
-            created_at,
-            pre_restore,
-        };
+        let name = Self { created_at, kind };
         // Only the exact spelling we write: `db-2026...Z (1).sqlite` or a hand-made variant
         // is somebody else's file.
         (name.stem() == stem).then_some(name)
@@ -121,7 +144,7 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_sort_by_time() {
-        let name = BackupName::new(at("2026-11-28T23:44:00.123456Z"), false);
+        let name = BackupName::new(at("2026-11-28T23:44:00.123456Z"), BackupKind::Rotation);
         assert_eq!(name.file_name(), "db-20261128T234400.123Z.sqlite");
         assert_eq!(name.sidecar_name(), "db-20261128T234400.123Z.json");
         assert_eq!(BackupName::parse_file_name(&name.file_name()), Some(name));
@@ -130,12 +153,31 @@ mod tests {
             Some(name)
         );
 
-        let pre = BackupName::new(at("2026-11-28T23:44:00Z"), true);
+        let pre = BackupName::new(at("2026-11-28T23:44:00Z"), BackupKind::PreRestore);
         assert_eq!(
             pre.file_name(),
             "db-20261128T234400.000Z-pre-restore.sqlite"
         );
         assert_eq!(BackupName::parse_file_name(&pre.file_name()), Some(pre));
+
+        let repair = BackupName::new(at("2026-11-28T23:44:00Z"), BackupKind::PreRepair);
+        assert_eq!(
+            repair.file_name(),
+            "db-20261128T234400.000Z-pre-repair.sqlite"
+        );
+        assert_eq!(
+            repair.sidecar_name(),
+            "db-20261128T234400.000Z-pre-repair.json"
+        );
+        assert_eq!(
+            BackupName::parse_file_name(&repair.file_name()),
+            Some(repair)
+        );
+        assert!(BackupName::is_partial_name(&partial_name(
+            &repair.file_name()
+        )));
+        assert!(!repair.kind.in_rotation() && !pre.kind.in_rotation());
+        assert!(name.kind.in_rotation());
 
         let later = name.next();
         assert_eq!(later.file_name(), "db-20261128T234400.124Z.sqlite");
@@ -149,6 +191,8 @@ mod tests {
             "db-20261128T234400Z.sqlite",
             "db-20261128T234400.123Z (1).sqlite",
             "db-20261128T234400.123Z.sqlite.bak",
+            "db-20261128T234400.123Z-pre-restore-pre-repair.sqlite",
+            "db-20261128T234400.123Z-pre-fix.sqlite",
             "db-20261399T234400.123Z.sqlite",
             "DB-20261128T234400.123Z.sqlite",
             "notes.json",

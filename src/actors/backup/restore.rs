@@ -13,23 +13,18 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use serde::Serialize;
 
 use super::error::BackupError;
 use super::lock::DatabaseLock;
-use super::name::{BackupName, partial_name};
-use super::run::free_name;
+use super::replace::{
+    Progress, SafetyCopy, save_current, staging_path, swap_into_place, wal_beside,
+};
 use super::snapshot::{
-    BackupMetadata, BackupReason, Check, compare_versions, copy_and_hash, ensure_directory,
-    hash_file, inspect_database, newest_known_schema_version, read_sidecar, rename, sync_directory,
-    write_snapshot,
+    BackupMetadata, Check, copy_and_hash, hash_file, inspect_database, read_sidecar,
+    require_our_schema,
 };
 use crate::actors::db::{Database, DatabaseConfig};
-use crate::logging::error_chain;
-
-/// Progress lines for a terminal (`Restoring ...`, `Verifying ...`).
-pub type Progress<'a> = &'a mut dyn FnMut(&str);
 
 /// The file a restore would install, verified.
 #[derive(Debug, Clone, Serialize)]
@@ -84,18 +79,7 @@ impl RestorePlan {
 
         progress(&format!("Verifying {} (integrity check)", path.display()));
         let inspection = inspect_database(&path, Check::Full)?;
-        let Some(schema_version) = inspection.schema_version.clone() else {
-            return Err(BackupError::NotOurDatabase { path });
-        };
-        if let Some(known) = newest_known_schema_version()
-            && compare_versions(&schema_version, &known).is_gt()
-        {
-            return Err(BackupError::NewerSchema {
-                path,
-                found: schema_version,
-                known,
-            });
-        }
+        require_our_schema(&path, &inspection)?;
         progress("Computing its sha256");
         let (size_bytes, sha256) = hash_file(&path)?;
         let sidecar = path.with_extension("json");
@@ -137,21 +121,9 @@ impl RestorePlan {
     pub fn apply(self, progress: Progress<'_>) -> Result<RestoreReport, BackupError> {
         let started = Instant::now();
         let database = self.config.path.clone();
-        let pre_restore_backup = save_current(&self.config, progress)?;
+        let pre_restore_backup = save_current(&self.config, SafetyCopy::PreRestore, progress)?;
 
-        let directory = database
-            .parent()
-            .filter(|parent| !parent.as_os_str().is_empty())
-            .unwrap_or(Path::new("."))
-            .to_path_buf();
-        ensure_directory(&directory)?;
-        let file_name = database
-            .file_name()
-            .map(|name| name.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "db.sqlite".to_owned());
-        let staged = directory.join(partial_name(&format!("{file_name}.restore")));
-        // A leftover from an earlier restore that died: we hold the lock, so it is no one's.
-        let _ = std::fs::remove_file(&staged);
+        let staged = staging_path(&database, "restore")?;
         progress(&format!(
             "Copying {} ({} bytes) beside the database",
             self.source.path.display(),
@@ -166,23 +138,9 @@ impl RestorePlan {
                 actual: copied,
             });
         }
-        // The old log would be replayed into the new file: gone before the rename. Its
-        // content is in the pre-restore backup (and was checkpointed into the old file).
-        for suffix in ["-wal", "-shm", "-journal"] {
-            let mut side = database.as_os_str().to_owned();
-            side.push(suffix);
-            let side = PathBuf::from(side);
-            match std::fs::remove_file(&side) {
-                Ok(()) => {}
-                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-                Err(source) => {
-                    let _ = std::fs::remove_file(&staged);
-                    return Err(BackupError::Remove { path: side, source });
-                }
-            }
-        }
-        rename(&staged, &database)?;
-        sync_directory(&directory);
+        // The old log goes with the swap; its content is in the pre-restore backup (and was
+        // checkpointed into the old file).
+        swap_into_place(&database, &staged)?;
         progress(&format!("Restored {}", database.display()));
 
         let restored = Database::open(&self.config).map_err(BackupError::Database)?;
@@ -196,57 +154,8 @@ impl RestorePlan {
             sha256: self.source.sha256.clone(),
             pre_restore_backup,
             pending_migrations,
-            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            duration_ms: duration_ms(started.elapsed()),
         })
-    }
-}
-
-/// The current database as a pre-restore backup in `backup_dir`: a verified snapshot when
-/// it opens, else (it may be the broken database being replaced) a plain copy of its file
-/// and WAL. `None` when there is no database yet.
-fn save_current(
-    config: &DatabaseConfig,
-    progress: Progress<'_>,
-) -> Result<Option<PathBuf>, BackupError> {
-    let database = &config.path;
-    if !database.is_file() {
-        progress(&format!(
-            "No database at {} yet: nothing to save first",
-            database.display()
-        ));
-        return Ok(None);
-    }
-    let name = free_name(&config.backup_dir, BackupName::new(Utc::now(), true));
-    progress(&format!(
-        "Saving the current database to {}",
-        config.backup_dir.join(name.file_name()).display()
-    ));
-    let snapshot = Database::open(config)
-        .map_err(BackupError::Database)
-        .and_then(|db| {
-            let file = write_snapshot(&db, &config.backup_dir, name, BackupReason::PreRestore)?;
-            // Folds the WAL into the old file, so removing it later loses nothing even if
-            // the rename then fails.
-            let _ = db.checkpoint();
-            Ok(file.path)
-        });
-    match snapshot {
-        Ok(path) => Ok(Some(path)),
-        Err(err) => {
-            progress(&format!(
-                "Snapshot of the current database failed ({}); copying its files as they are",
-                error_chain(&err)
-            ));
-            ensure_directory(&config.backup_dir)?;
-            let target = config.backup_dir.join(name.file_name());
-            copy_and_hash(database, &target)?;
-            let wal = wal_beside(database);
-            if wal.is_file() {
-                copy_and_hash(&wal, &wal_beside(&target))?;
-            }
-            sync_directory(&config.backup_dir);
-            Ok(Some(target))
-        }
     }
 }
 
@@ -322,16 +231,11 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-fn wal_beside(path: &Path) -> PathBuf {
-    let mut wal = path.as_os_str().to_owned();
-    wal.push("-wal");
-    PathBuf::from(wal)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::actors::backup::run::{BackupSettings, take_backup};
+    use crate::actors::backup::snapshot::BackupReason;
     use crate::actors::db::{MessageQuery, NewMessage};
 
     fn config(dir: &Path) -> DatabaseConfig {

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::catalog::{list_backups, prune, sweep_leftovers};
 use super::error::BackupError;
-use super::name::BackupName;
+use super::name::{BackupKind, BackupName};
 use super::snapshot::{BackupReason, read_sidecar, write_snapshot};
 use crate::actors::db::{BackupRow, BackupRowOutcome, BackupRowStatus, Database, DatabaseConfig};
 use crate::logging::error_chain;
@@ -88,7 +88,10 @@ pub fn take_backup(
     reason: BackupReason,
 ) -> Result<BackupRecord, BackupError> {
     let started = Instant::now();
-    let name = free_name(&settings.dir, BackupName::new(Utc::now(), false));
+    let name = free_name(
+        &settings.dir,
+        BackupName::new(Utc::now(), BackupKind::Rotation),
+    );
     let path = settings.dir.join(name.file_name());
     let path_text = path.display().to_string();
     let id = db

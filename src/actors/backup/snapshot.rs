@@ -42,6 +42,8 @@ pub enum BackupReason {
     Manual,
     /// `db restore`, before it replaced the database.
     PreRestore,
+    /// `db repair`, before it changed the database.
+    PreRepair,
 }
 
 impl BackupReason {
@@ -50,6 +52,7 @@ impl BackupReason {
             BackupReason::Scheduled => "scheduled",
             BackupReason::Manual => "manual",
             BackupReason::PreRestore => "pre_restore",
+            BackupReason::PreRepair => "pre_repair",
         }
     }
 }
@@ -263,6 +266,26 @@ pub fn inspect_database(path: &Path, check: Check) -> Result<Inspection, BackupE
     })
 }
 
+/// Checks that an inspected file is one of ours (it has our migrations table) and not from a
+/// newer discord-monitor: what a file must be before it may become the database.
+pub fn require_our_schema(path: &Path, inspection: &Inspection) -> Result<(), BackupError> {
+    let Some(schema_version) = &inspection.schema_version else {
+        return Err(BackupError::NotOurDatabase {
+            path: path.to_path_buf(),
+        });
+    };
+    if let Some(known) = newest_known_schema_version()
+        && compare_versions(schema_version, &known).is_gt()
+    {
+        return Err(BackupError::NewerSchema {
+            path: path.to_path_buf(),
+            found: schema_version.clone(),
+            known,
+        });
+    }
+    Ok(())
+}
+
 /// The table diesel_migrations keeps its applied versions in.
 const MIGRATIONS_TABLE: &str = "__diesel_schema_migrations";
 
@@ -454,6 +477,7 @@ pub fn sync_directory(dir: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::actors::backup::name::BackupKind;
     use crate::actors::db::DatabaseConfig;
 
     fn database(dir: &Path) -> Database {
@@ -472,7 +496,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = database(dir.path());
         let backups = dir.path().join("backups");
-        let name = BackupName::new(Utc::now(), false);
+        let name = BackupName::new(Utc::now(), BackupKind::Rotation);
 
         let file = write_snapshot(&db, &backups, name, BackupReason::Manual).unwrap();
         assert_eq!(file.path, backups.join(name.file_name()));
@@ -501,7 +525,7 @@ mod tests {
         let db = database(dir.path());
         let backups = dir.path().join("backups");
         std::fs::create_dir(&backups).unwrap();
-        let name = BackupName::new(Utc::now(), false);
+        let name = BackupName::new(Utc::now(), BackupKind::Rotation);
         // VACUUM INTO refuses a target that already has content.
         std::fs::write(backups.join(partial_name(&name.file_name())), b"in the way").unwrap();
 

@@ -1,6 +1,6 @@
 //! [`Database`]: the SQLite file behind an r2d2 pool, its embedded migrations and its
-//! maintenance operations (stats, integrity, probe, checkpoint). The message read/write API
-//! lives in `store.rs` and `query.rs`.
+//! maintenance operations (stats, integrity, probe, checkpoint, and the index rebuilds of `db
+//! repair`). The message read/write API lives in `store.rs` and `query.rs`.
 //!
 //! Every method blocks: the actor calls them on tokio's blocking pool, and the CLI (`db
 //! migrate|stats|integrity`) calls them directly without an actor system.
@@ -237,27 +237,33 @@ impl Database {
         let mut conn = self.connection()?;
         let mut problems = Vec::new();
 
-        let structural: Vec<IntegrityRow> =
-            diesel::sql_query("PRAGMA integrity_check").load(&mut conn)?;
-        problems.extend(
-            structural
-                .into_iter()
-                .map(|row| row.integrity_check)
-                .filter(|line| line != "ok")
-                .map(|line| format!("integrity_check: {line}")),
-        );
+        // A file too damaged for a check to run is a finding of that check, not a failure
+        // to check: the other checks still run and say what they can.
+        match diesel::sql_query("PRAGMA integrity_check").load::<IntegrityRow>(&mut conn) {
+            Ok(structural) => problems.extend(
+                structural
+                    .iter()
+                    // Recent SQLite puts several findings in one row, one per line, under
+                    // a `*** in database main ***` heading.
+                    .flat_map(|row| row.integrity_check.lines())
+                    .filter(|line| *line != "ok" && !line.starts_with("*** in database"))
+                    .map(|line| format!("integrity_check: {line}")),
+            ),
+            Err(error) => problems.push(format!("integrity_check: {error}")),
+        }
 
-        let foreign: Vec<ForeignKeyRow> =
-            diesel::sql_query("PRAGMA foreign_key_check").load(&mut conn)?;
-        problems.extend(foreign.into_iter().map(|row| {
-            format!(
-                "foreign_key_check: {} row {} points at a missing {} row",
-                row.table,
-                row.rowid
-                    .map_or_else(|| "?".to_owned(), |rowid| rowid.to_string()),
-                row.parent
-            )
-        }));
+        match diesel::sql_query("PRAGMA foreign_key_check").load::<ForeignKeyRow>(&mut conn) {
+            Ok(foreign) => problems.extend(foreign.into_iter().map(|row| {
+                format!(
+                    "foreign_key_check: {} row {} points at a missing {} row",
+                    row.table,
+                    row.rowid
+                        .map_or_else(|| "?".to_owned(), |rowid| rowid.to_string()),
+                    row.parent
+                )
+            })),
+            Err(error) => problems.push(format!("foreign_key_check: {error}")),
+        }
 
         // With rank = 1 FTS5 also compares the index against the external content table.
         // It reports a mismatch as an SQL error, which is a finding here, not a failure.
@@ -271,6 +277,35 @@ impl Database {
             ok: problems.is_empty(),
             problems,
         })
+    }
+
+    /// Takes the write lock and lets it go at once (an empty `BEGIN IMMEDIATE` transaction).
+    /// Answers "database is locked" (after `busy_timeout`) while another connection or
+    /// program holds it: how maintenance finds out before it starts.
+    pub fn try_write_lock(&self) -> Result<(), DbError> {
+        let mut conn = self.connection()?;
+        conn.immediate_transaction(|_| Ok::<_, DbError>(()))
+    }
+
+    /// Rebuilds every index from its table (`REINDEX`): an index that disagrees with its
+    /// table (what `PRAGMA integrity_check` reports as a missing or extra entry) is rewritten.
+    pub fn reindex(&self) -> Result<(), DbError> {
+        self.connection()?.batch_execute("REINDEX")?;
+        Ok(())
+    }
+
+    /// Rebuilds the full-text index from the `messages` table (FTS5 `rebuild`): whatever the
+    /// index held, it then matches the stored content.
+    pub fn rebuild_search_index(&self) -> Result<(), DbError> {
+        self.connection()?
+            .batch_execute("INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')")?;
+        Ok(())
+    }
+
+    /// Refreshes the query planner's statistics where SQLite thinks they are stale.
+    pub fn optimize(&self) -> Result<(), DbError> {
+        self.connection()?.batch_execute("PRAGMA optimize")?;
+        Ok(())
     }
 
     /// Rewrites the `health_probe` row in a write transaction: proves the file accepts

@@ -2,7 +2,8 @@
 //! [`DbActor`] that serves it to the rest of the system without blocking an arbiter.
 //!
 //! - `database.rs`: [`Database`], opening, migrations and maintenance (stats, integrity,
-//!   writable probe, checkpoint); blocking, also used directly by the `db` CLI commands.
+//!   writable probe, checkpoint, index rebuilds); blocking, also used directly by the `db`
+//!   CLI commands.
 //! - `store.rs` / `query.rs`: the write and read API on [`Database`].
 //! - `model.rs`: the public types those take and return; `rows.rs`/`schema.rs` the diesel side.
 //! - `outbox.rs`: the durable alert outbox and its delivery attempts.
