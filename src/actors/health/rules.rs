@@ -214,7 +214,11 @@ impl OpsRules {
                     keys::DATABASE_PROBLEM,
                     Severity::Critical,
                     "Database integrity problem",
-                    database.clone().flatten().unwrap_or_default(),
+                    format!(
+                        "{}\n\nIf `discord-monitor db integrity` confirms damage, stop the \
+                         service and run `discord-monitor db repair` (it saves a copy first).",
+                        database.clone().flatten().unwrap_or_default()
+                    ),
                 )
             },
         );
