@@ -413,9 +413,8 @@ mod tests {
     use crate::actors::backup::RestorePlan;
     use crate::actors::backup::run::{BackupSettings, take_backup};
     use crate::actors::backup::snapshot::BackupReason;
-    use crate::actors::db::{MessageQuery, MessageSource, NewMessage};
-
-    const CHANNEL: u64 = 10;
+    use crate::actors::db::test_support::{self, BASE_ID, CHANNEL_A};
+    use crate::actors::db::{MessageQuery, NewMessage};
 
     fn config(dir: &Path) -> DatabaseConfig {
         DatabaseConfig {
@@ -426,24 +425,8 @@ mod tests {
         }
     }
 
-    fn message(id: u64, content: &str) -> NewMessage {
-        NewMessage {
-            id,
-            channel_id: CHANNEL,
-            guild_id: Some(1),
-            author_id: 5,
-            author_name: "alice".to_owned(),
-            author_is_bot: false,
-            content: content.to_owned(),
-            created_at_ms: 1_700_000_000_000,
-            edited_at_ms: None,
-            kind: 0,
-            attachments: Vec::new(),
-            embeds: Vec::new(),
-            reply_to_message_id: None,
-            reply_to_channel_id: None,
-            source: MessageSource::Gateway,
-        }
+    fn message(offset: u64, content: &str) -> NewMessage {
+        test_support::message(offset, CHANNEL_A, content)
     }
 
     /// A migrated database at `config.path` holding `count` messages, closed again.
@@ -458,7 +441,7 @@ mod tests {
 
     fn contents(config: &DatabaseConfig) -> Vec<String> {
         let db = Database::open(config).unwrap();
-        let query = MessageQuery::new(Some(CHANNEL), None, None, 1_000).unwrap();
+        let query = MessageQuery::new(Some(CHANNEL_A), None, None, 1_000).unwrap();
         db.query_messages(&query)
             .unwrap()
             .into_iter()
@@ -539,9 +522,10 @@ mod tests {
         {
             let mut conn = raw(&config.path);
             let trigger = schema_sql(&mut conn, "messages_fts_after_update");
+            let second = BASE_ID + 2;
             conn.batch_execute(&format!(
                 "DROP TRIGGER messages_fts_after_update;
-                 UPDATE messages SET content = 'rewritten secretly' WHERE id = 2;
+                 UPDATE messages SET content = 'rewritten secretly' WHERE id = {second};
                  {trigger};"
             ))
             .unwrap();
@@ -562,12 +546,12 @@ mod tests {
         assert!(db.integrity().unwrap().ok);
         let found = db.search("secretly", 10).unwrap();
         assert_eq!(found.len(), 1);
-        assert_eq!(found[0].id, 2);
+        assert_eq!(found[0].id, BASE_ID + 2);
         assert!(
             db.search("number 2", 10)
                 .unwrap()
                 .iter()
-                .all(|hit| hit.id != 2)
+                .all(|hit| hit.id != BASE_ID + 2)
         );
 
         // The copy is listed as what it is, and outlives retention.

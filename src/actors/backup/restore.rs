@@ -236,6 +236,7 @@ mod tests {
     use super::*;
     use crate::actors::backup::run::{BackupSettings, take_backup};
     use crate::actors::backup::snapshot::BackupReason;
+    use crate::actors::db::test_support::{self, CHANNEL_A};
     use crate::actors::db::{MessageQuery, NewMessage};
 
     fn config(dir: &Path) -> DatabaseConfig {
@@ -247,28 +248,12 @@ mod tests {
         }
     }
 
-    fn message(id: u64, content: &str) -> NewMessage {
-        NewMessage {
-            id,
-            channel_id: 10,
-            guild_id: Some(1),
-            author_id: 5,
-            author_name: "alice".to_owned(),
-            author_is_bot: false,
-            content: content.to_owned(),
-            created_at_ms: 1_700_000_000_000,
-            edited_at_ms: None,
-            kind: 0,
-            attachments: Vec::new(),
-            embeds: Vec::new(),
-            reply_to_message_id: None,
-            reply_to_channel_id: None,
-            source: crate::actors::db::MessageSource::Gateway,
-        }
+    fn message(offset: u64, content: &str) -> NewMessage {
+        test_support::message(offset, CHANNEL_A, content)
     }
 
     fn contents(db: &Database) -> Vec<String> {
-        let query = MessageQuery::new(Some(10), None, None, 1_000).unwrap();
+        let query = MessageQuery::new(Some(CHANNEL_A), None, None, 1_000).unwrap();
         db.query_messages(&query)
             .unwrap()
             .into_iter()

@@ -300,6 +300,7 @@ mod tests {
     use super::*;
     use crate::actors::backup::snapshot::{Check, hash_file, inspect_database};
     use crate::actors::db::schema::TABLE_NAMES;
+    use crate::actors::db::test_support::{self, CHANNEL_A};
     use crate::actors::db::{MessageQuery, NewMessage};
 
     fn at(text: &str) -> DateTime<Utc> {
@@ -329,24 +330,8 @@ mod tests {
         Fixture { dir, db, settings }
     }
 
-    fn message(id: u64, content: &str) -> NewMessage {
-        NewMessage {
-            id,
-            channel_id: 10,
-            guild_id: Some(1),
-            author_id: 5,
-            author_name: "alice".to_owned(),
-            author_is_bot: false,
-            content: content.to_owned(),
-            created_at_ms: 1_700_000_000_000,
-            edited_at_ms: None,
-            kind: 0,
-            attachments: Vec::new(),
-            embeds: Vec::new(),
-            reply_to_message_id: None,
-            reply_to_channel_id: None,
-            source: crate::actors::db::MessageSource::Gateway,
-        }
+    fn message(offset: u64, content: &str) -> NewMessage {
+        test_support::message(offset, CHANNEL_A, content)
     }
 
     #[test]
@@ -446,7 +431,7 @@ mod tests {
             ..DatabaseConfig::default()
         })
         .unwrap();
-        let query = MessageQuery::new(Some(10), None, None, 1_000).unwrap();
+        let query = MessageQuery::new(Some(CHANNEL_A), None, None, 1_000).unwrap();
         let original = fixture.db.query_messages(&query).unwrap();
         let copied = copy.query_messages(&query).unwrap();
         assert_eq!(copied.len(), 50);

@@ -28,7 +28,7 @@ mod rows;
 pub mod schema;
 mod store;
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 
 pub use actor::DbActor;
 pub use backups::{BackupRow, BackupRowOutcome, BackupRowStatus};
