@@ -71,7 +71,8 @@ pub enum BackupRowOutcome {
     },
 }
 
-#[derive(Queryable)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = backups, check_for_backend(diesel::sqlite::Sqlite))]
 struct BackupSqlRow {
     id: i64,
     path: String,
@@ -97,28 +98,6 @@ impl From<BackupSqlRow> for BackupRow {
         }
     }
 }
-
-type BackupColumns = (
-    backups::id,
-    backups::path,
-    backups::created_at_ms,
-    backups::size_bytes,
-    backups::sha256,
-    backups::status,
-    backups::error,
-    backups::duration_ms,
-);
-
-const BACKUP_COLUMNS: BackupColumns = (
-    backups::id,
-    backups::path,
-    backups::created_at_ms,
-    backups::size_bytes,
-    backups::sha256,
-    backups::status,
-    backups::error,
-    backups::duration_ms,
-);
 
 impl Database {
     /// Records that an attempt writing `path` started; answers its row id.
@@ -170,7 +149,7 @@ impl Database {
         let row = backups::table
             .filter(backups::status.eq(status.as_str()))
             .order((backups::created_at_ms.desc(), backups::id.desc()))
-            .select(BACKUP_COLUMNS)
+            .select(BackupSqlRow::as_select())
             .first::<BackupSqlRow>(&mut conn)
             .optional()?;
         Ok(row.map(BackupRow::from))
@@ -182,7 +161,7 @@ impl Database {
         let rows = backups::table
             .order((backups::created_at_ms.desc(), backups::id.desc()))
             .limit(limit)
-            .select(BACKUP_COLUMNS)
+            .select(BackupSqlRow::as_select())
             .load::<BackupSqlRow>(&mut conn)?;
         Ok(rows.into_iter().map(BackupRow::from).collect())
     }
@@ -194,7 +173,7 @@ impl Database {
             .filter(backups::status.eq(BackupRowStatus::Running.as_str()))
             .filter(backups::created_at_ms.lt(before_ms))
             .order(backups::id)
-            .select(BACKUP_COLUMNS)
+            .select(BackupSqlRow::as_select())
             .load::<BackupSqlRow>(&mut conn)?;
         Ok(rows.into_iter().map(BackupRow::from).collect())
     }
