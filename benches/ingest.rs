@@ -37,52 +37,28 @@ struct Scenario {
 fn scenarios(scale: f64) -> Vec<Scenario> {
     let scaled = |count: f64| ((count * scale).round() as i64).max(10);
     let live = scaled(50_000.0);
-    // 2 guilds x 5 channels.
     let per_channel = scaled(5_000.0);
+    // The shape both scenarios share: 2 guilds x 5 channels, no threads.
+    let world = "--guilds 2 --channels 5 --threads 0";
     vec![
         Scenario {
             name: "live",
-            sim_args: args(&[
-                "--guilds",
-                "2",
-                "--channels",
-                "5",
-                "--threads",
-                "0",
-                "--history",
-                "0",
-                "--messages",
-                &live.to_string(),
-                "--rate",
-                "0",
-                "--edit-ratio",
-                "0",
-                "--delete-ratio",
-                "0",
-            ]),
+            sim_args: args(&format!(
+                "{world} --history 0 --messages {live} --rate 0 --edit-ratio 0 --delete-ratio 0"
+            )),
             expected: live,
         },
         Scenario {
             name: "backfill",
-            sim_args: args(&[
-                "--guilds",
-                "2",
-                "--channels",
-                "5",
-                "--threads",
-                "0",
-                "--history",
-                &per_channel.to_string(),
-                "--messages",
-                "0",
-            ]),
+            sim_args: args(&format!("{world} --history {per_channel} --messages 0")),
+            // Every channel of the world: 2 guilds x 5.
             expected: per_channel * 10,
         },
     ]
 }
 
-fn args(list: &[&str]) -> Vec<String> {
-    list.iter().map(|arg| (*arg).to_owned()).collect()
+fn args(line: &str) -> Vec<String> {
+    line.split_whitespace().map(str::to_owned).collect()
 }
 
 fn main() {
