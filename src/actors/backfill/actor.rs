@@ -465,15 +465,25 @@ impl Pass {
             }
         }
         targets.extend(self.closed_threads(&listed, &threads_listed_in).await?);
-        let mut targeted: HashSet<Snowflake> = targets.iter().map(|t| t.channel.id).collect();
-        for parent in &parents {
-            for private in [false, true] {
-                let found = self
-                    .archived_threads(parent, private, cursors, &targeted)
-                    .await?;
-                targeted.extend(found.iter().map(|t| t.channel.id));
-                targets.extend(found);
-            }
+        // Each parent's listings are buckets of their own, so they are read like channels
+        // are paged: several at once, in a fixed order so the targets come out the same way.
+        // A thread is listed under one parent only, as public or private, so the listings
+        // need only what was targeted before them.
+        let before_listings: HashSet<Snowflake> = targets.iter().map(|t| t.channel.id).collect();
+        let mut listings = futures_util::stream::iter(
+            parents
+                .iter()
+                .flat_map(|parent| [false, true].map(|private| (parent, private))),
+        )
+        .map(|(parent, private)| self.archived_threads(parent, private, cursors, &before_listings))
+        .buffered(self.concurrency());
+        let mut targeted = before_listings.clone();
+        while let Some(found) = listings.next().await {
+            targets.extend(
+                found?
+                    .into_iter()
+                    .filter(|target| targeted.insert(target.channel.id)),
+            );
         }
         Ok(targets)
     }
@@ -506,6 +516,7 @@ impl Pass {
             FIRST_LISTING_MAX_PAGES
         };
         let mut found: Vec<(Channel, DateTime<Utc>)> = Vec::new();
+        let mut seen: HashSet<Snowflake> = HashSet::new();
         let mut before: Option<String> = None;
         for _ in 0..max_pages {
             add(&self.tally.requests, 1);
@@ -533,24 +544,37 @@ impl Pass {
                 }
             };
             let mut reached_mark = false;
-            let mut oldest: Option<String> = None;
+            let mut oldest: Option<DateTime<Utc>> = None;
+            let mut new_in_page = 0_usize;
             for thread in page.threads {
                 let stamp = thread
                     .thread_metadata
                     .as_ref()
-                    .and_then(|metadata| metadata.archive_timestamp.clone());
-                let Some(archived_at) = stamp.as_deref().and_then(parse_timestamp) else {
+                    .and_then(|metadata| metadata.archive_timestamp.as_deref())
+                    .and_then(parse_timestamp);
+                let Some(archived_at) = stamp else {
                     continue;
                 };
                 if mark.is_some_and(|mark| archived_at <= mark) {
                     reached_mark = true;
                     break;
                 }
-                oldest = stamp;
-                found.push((thread, archived_at));
+                oldest = Some(archived_at);
+                if seen.insert(thread.id) {
+                    new_in_page += 1;
+                    found.push((thread, archived_at));
+                }
             }
+            // `before` is exclusive, and threads archived together can share a timestamp
+            // across a page boundary: the next page starts a millisecond after the oldest
+            // one seen (a server may compare whole milliseconds), so those come again (and
+            // are skipped as seen) instead of being lost. A page of nothing new means more
+            // threads share one millisecond than a page holds.
             match oldest {
-                Some(oldest) if page.has_more && !reached_mark => before = Some(oldest),
+                Some(oldest) if page.has_more && !reached_mark && new_in_page > 0 => {
+                    let just_after = oldest + chrono::Duration::milliseconds(1);
+                    before = Some(just_after.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+                }
                 _ => break,
             }
         }

@@ -27,6 +27,8 @@ const GENEROUS_WAIT: Duration = Duration::from_secs(30);
 
 /// The history route as the sim's request log names it.
 const MESSAGES_ROUTE: &str = "GET /channels/{channel_id}/messages";
+/// The public archived-thread listing, likewise.
+const ARCHIVED_PUBLIC_ROUTE: &str = "GET /channels/{channel_id}/threads/archived/public";
 
 struct Harness {
     sim: SimHandle,
@@ -655,5 +657,74 @@ async fn a_token_rejected_while_several_channels_are_in_flight_halts_the_pass_on
     let status = harness.status.lock().unwrap().clone();
     assert!(status.running.is_none());
     assert_eq!(status.passes, 1);
+    harness.sim.shutdown();
+}
+
+/// Two parents each with more archived threads than one listing page holds, and a listing
+/// bucket of one request a second: a parent listed alone waits between its two pages, so
+/// listings read one after another never interleave, and listings read together do. The
+/// threads are archived within a few milliseconds, so some share a timestamp across the page
+/// boundary: none may be lost to `before` being exclusive.
+#[actix_rt::test]
+async fn archived_thread_listings_of_several_parents_are_read_at_once_and_lose_nothing() {
+    let harness = Harness::start(SimConfig {
+        guilds: 1,
+        channels_per_guild: 2,
+        threads_per_guild: 0,
+        history_per_channel: 1,
+        live_messages: 0,
+        stream_start: StreamStart::Manual,
+        route_limits: vec![RouteLimit {
+            route: ARCHIVED_PUBLIC_ROUTE.to_owned(),
+            limit: 1,
+            reset_ms: 1_000,
+        }],
+        ..SimConfig::default()
+    });
+    harness.wait_passes(1).await;
+    let parents: Vec<u64> = harness
+        .sim
+        .channels()
+        .into_iter()
+        .filter(|channel| channel.holds_messages() && !channel.is_thread())
+        .map(|channel| channel.id)
+        .collect();
+    assert_eq!(parents.len(), 2);
+    let mut archived = Vec::new();
+    for parent in &parents {
+        for _ in 0..=MAX_ARCHIVED_THREADS_PER_PAGE {
+            let thread = harness.sim.create_thread(*parent).unwrap();
+            harness.sim.update_thread(thread, None, Some(true)).unwrap();
+            archived.push(thread);
+        }
+    }
+    let listed_before = harness.sim.rest_log().len();
+
+    harness.run_pass(1).await;
+    let listings: Vec<(u64, u16)> = harness.sim.rest_log()[listed_before..]
+        .iter()
+        .filter(|request| request.route == Some(ARCHIVED_PUBLIC_ROUTE))
+        .map(|request| (request.major.parse().unwrap(), request.status))
+        .collect();
+    assert_eq!(listings.len(), 4, "two pages per parent: {listings:?}");
+    assert!(
+        most_channels_in_flight(&listings) >= 2,
+        "listings of different parents interleave: {listings:?}"
+    );
+    let missing: Vec<_> = archived
+        .iter()
+        .filter(|thread| {
+            harness
+                .channel_row(**thread)
+                .map(|(_, thread, archived)| (thread, archived))
+                != Some((true, true))
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "not recorded: {} of {}: {missing:?}",
+        missing.len(),
+        archived.len()
+    );
     harness.sim.shutdown();
 }
