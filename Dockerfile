@@ -34,12 +34,30 @@ RUN touch src/lib.rs src/main.rs \
  && cargo build --release --locked --bin discord-monitor \
  && install -D -m 0755 target/release/discord-monitor /out/discord-monitor
 
-# Same Debian release as the builder, so the binary's glibc matches. Nothing else is needed at
-# run time: SQLite is compiled in and TLS is rustls with webpki roots built into the binary (no
-# CA bundle, no OpenSSL). Not distroless: `docker compose exec` maintenance commands and a
-# shell for debugging are worth the few megabytes.
+# Same Debian release as the builder, so the binary's glibc matches. SQLite is compiled in and
+# TLS is rustls (no OpenSSL). The gateway and SMTP clients carry webpki roots, but the HTTP
+# client (reqwest 0.13: Discord REST, LLMs, webhooks, and `healthcheck`, which builds one too)
+# verifies against the system's CA store and refuses to start without one: hence
+# ca-certificates, the only package added. Not distroless: `docker compose exec` maintenance
+# commands and a shell for debugging are worth the few megabytes.
 FROM debian:${DEBIAN_RELEASE}-slim AS runtime
 
+# Fixed ids so volume ownership, Kubernetes' runAsUser/fsGroup and host bind mounts agree
+# across rebuilds; 10001 is outside the range distributions hand to their own accounts.
+ARG APP_UID=10001
+ARG APP_GID=10001
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system --gid "${APP_GID}" discord-monitor \
+ && useradd --system --uid "${APP_UID}" --gid "${APP_GID}" --home-dir /app --no-create-home \
+      --shell /usr/sbin/nologin discord-monitor \
+ && mkdir -p /app/data /app/logs /app/backups /app/demo-data \
+ && chown "${APP_UID}:${APP_GID}" /app/data /app/logs /app/backups /app/demo-data
+
+COPY --from=builder /out/discord-monitor /usr/local/bin/discord-monitor
+
+# Last, so a new revision or build time does not invalidate the layers above.
 ARG VERSION=0.1.0
 ARG REVISION=unknown
 ARG CREATED=unknown
@@ -50,18 +68,6 @@ LABEL org.opencontainers.image.title="discord-monitor" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.created="${CREATED}" \
       org.opencontainers.image.base.name="debian:bookworm-slim"
-
-# Fixed ids so volume ownership, Kubernetes' runAsUser/fsGroup and host bind mounts agree
-# across rebuilds; 10001 is outside the range distributions hand to their own accounts.
-ARG APP_UID=10001
-ARG APP_GID=10001
-RUN groupadd --system --gid "${APP_GID}" discord-monitor \
- && useradd --system --uid "${APP_UID}" --gid "${APP_GID}" --home-dir /app --no-create-home \
-      --shell /usr/sbin/nologin discord-monitor \
- && mkdir -p /app/data /app/logs /app/backups /app/demo-data \
- && chown "${APP_UID}:${APP_GID}" /app/data /app/logs /app/backups /app/demo-data
-
-COPY --from=builder /out/discord-monitor /usr/local/bin/discord-monitor
 
 # Relative paths in the configuration resolve here: the defaults data/db.sqlite and logs/ land
 # in the volumes below; `demo` writes to /app/demo-data. The backup volume is used when

@@ -10,6 +10,8 @@
 #
 # Containers run with `--network none`: the demo's simulated Discord and the health check both
 # use the container's own loopback. Usage: scripts/verify-container.sh [IMAGE_TAG]
+# DOCKER_BUILD_FLAGS adds options to `docker build` (e.g. `--network host` where the build
+# reaches crates.io and the Debian mirror only through the host).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,7 +35,8 @@ cleanup() {
 trap cleanup EXIT
 
 log "docker build -t $image ."
-docker build -t "$image" .
+# shellcheck disable=SC2086 # word splitting of the extra flags is intended
+docker build ${DOCKER_BUILD_FLAGS:-} -t "$image" .
 
 log "Image metadata"
 inspect() { docker image inspect --format "$1" "$image"; }
@@ -88,7 +91,9 @@ if docker run --name "${run_id}-second" --network none --read-only --tmpfs /tmp 
      -v "$volume:/app/demo-data" "$image" demo >"/tmp/${run_id}-second.log" 2>&1; then
   fail "a second instance started on the same database"
 fi
-grep -i "lock" "/tmp/${run_id}-second.log" | head -3
+grep "^error:" "/tmp/${run_id}-second.log" | grep -q "is in use by a running discord-monitor" \
+  || { tail -5 "/tmp/${run_id}-second.log"; fail "the second instance failed for another reason"; }
+grep "^error:" "/tmp/${run_id}-second.log"
 rm -f "/tmp/${run_id}-second.log"
 
 log "docker stop (SIGTERM) within ${grace_secs}s"
