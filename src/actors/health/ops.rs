@@ -285,13 +285,23 @@ fn worst_database_problem(
     }
 }
 
-/// Cores this process may use: the cgroup v2 CPU quota (`cpu.max`) when one is set, else the
-/// cores the OS gives us.
+/// Cores this process may use: the container's CPU quota when one is set (cgroup v2
+/// `cpu.max`, else cgroup v1 `cpu.cfs_quota_us` / `cpu.cfs_period_us`), else the cores the OS
+/// gives us. The quota is read exactly: `available_parallelism` rounds half a core up to one.
 pub fn cpu_limit_cores() -> f64 {
-    let quota = std::fs::read_to_string("/sys/fs/cgroup/cpu.max")
-        .ok()
-        .and_then(|text| parse_cpu_max(&text));
-    quota.unwrap_or_else(|| {
+    let read = |path: &str| std::fs::read_to_string(path).ok();
+    let v2 = read("/sys/fs/cgroup/cpu.max").and_then(|text| parse_cpu_max(&text));
+    let v1 = || {
+        ["/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu,cpuacct"]
+            .iter()
+            .find_map(|dir| {
+                parse_cfs_quota(
+                    &read(&format!("{dir}/cpu.cfs_quota_us"))?,
+                    &read(&format!("{dir}/cpu.cfs_period_us"))?,
+                )
+            })
+    };
+    v2.or_else(v1).unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|cores| cores.get() as f64)
             .unwrap_or(1.0)
@@ -303,6 +313,13 @@ fn parse_cpu_max(text: &str) -> Option<f64> {
     let mut parts = text.split_whitespace();
     let quota: f64 = parts.next()?.parse().ok()?;
     let period: f64 = parts.next()?.parse().ok()?;
+    (quota > 0.0 && period > 0.0).then(|| quota / period)
+}
+
+/// cgroup v1: quota `50000` over period `100000` is half a core; a quota of `-1` is none.
+fn parse_cfs_quota(quota: &str, period: &str) -> Option<f64> {
+    let quota: f64 = quota.trim().parse().ok()?;
+    let period: f64 = period.trim().parse().ok()?;
     (quota > 0.0 && period > 0.0).then(|| quota / period)
 }
 
@@ -345,10 +362,12 @@ mod tests {
     }
 
     #[test]
-    fn cpu_quota_from_cgroup_v2() {
+    fn cpu_quota_from_cgroup_v2_and_v1() {
         assert_eq!(parse_cpu_max("200000 100000\n"), Some(2.0));
         assert_eq!(parse_cpu_max("50000 100000"), Some(0.5));
         assert_eq!(parse_cpu_max("max 100000"), None);
+        assert_eq!(parse_cfs_quota("50000\n", "100000\n"), Some(0.5));
+        assert_eq!(parse_cfs_quota("-1\n", "100000\n"), None);
         assert!(cpu_limit_cores() > 0.0);
     }
 
