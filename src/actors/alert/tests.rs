@@ -778,6 +778,54 @@ async fn ops_rules_reach_the_routes_and_resolve() {
     receiver.stop().await;
 }
 
+/// Facts reach the HealthActor as soon as their producers start, which can be before the
+/// wiring enables the rules: they must still count at the first evaluation.
+#[actix_rt::test]
+async fn facts_pushed_before_the_rules_are_enabled_are_kept() {
+    use crate::actors::health::{
+        BackupOutcome, EnableOpsRules, EvaluateNow, OpsSources, OpsThresholds,
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start();
+    let hook = route(
+        "hook",
+        RouteTarget::Webhook(WebhookTarget {
+            url: receiver.url("/hook"),
+            headers: BTreeMap::new(),
+            hmac_secret: None,
+        }),
+    );
+    let service = Service::start(&dir.path().join("db.sqlite"), settings(vec![hook]));
+    let (log, _) = memory_logger(LogLevel::Info);
+    let health = HealthActor::new(Duration::from_secs(600), &log).start();
+    health
+        .send(BackupOutcome {
+            error: Some("no space left on device".to_owned()),
+        })
+        .await
+        .unwrap();
+    health
+        .send(EnableOpsRules {
+            thresholds: OpsThresholds::from_config(&super::config::AlertsConfig::default()),
+            interval: Duration::from_secs(3_600),
+            sources: OpsSources::default(),
+            alerts: service.alerts.recipient(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(health.send(EvaluateNow).await.unwrap(), 1);
+    wait_until("the backup alert", || async {
+        receiver
+            .at("/hook")
+            .iter()
+            .any(|request| request.json()["event"] == "backup_failed")
+    })
+    .await;
+    service.stop().await;
+    receiver.stop().await;
+}
+
 #[actix_rt::test]
 async fn a_lasting_condition_gets_a_reminder_after_its_cooldown() {
     let dir = tempfile::tempdir().unwrap();
