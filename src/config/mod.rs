@@ -275,6 +275,18 @@ mod tests {
     }
 
     #[test]
+    fn the_kubernetes_config_loads_cleanly_and_uses_the_volumes() {
+        let config = load_str(include_str!("../../k8s/config.json"), &no_env())
+            .expect("k8s/config.json is valid");
+        assert!(
+            config.secrets().is_empty(),
+            "secrets come from the Secret, not the ConfigMap"
+        );
+        assert!(config.database.path.starts_with("/app/data"));
+        assert!(config.database.backup_dir.starts_with("/app/backups"));
+    }
+
+    #[test]
     fn three_mistakes_are_reported_together() {
         let text = r#"{
             "monitoring": { "log_levl": "" },
