@@ -33,7 +33,8 @@
 //!   a new gateway session starts.
 //! - [`actors::backfill`]: the BackfillActor, the source of completeness: pages each monitored
 //!   channel's REST history from its cursor (moved only after the rows are committed) at
-//!   start, after a lost session and on a schedule.
+//!   start, after a lost session and on a schedule, several channels at once
+//!   (`discord.backfill_concurrent_channels`), archived threads included.
 //! - [`actors::llm`]: the LlmRouterActor, the one door to every model: Gemini and
 //!   OpenAI-style clients with structured output, failure classes, fallback chains per request
 //!   kind, retries obeying server delays, per-target circuit breakers, the daily budget with
@@ -67,6 +68,11 @@
 //! The binaries (`src/main.rs` with `src/cli.rs` and `src/backup_commands.rs`, and
 //! `src/bin/discord-sim.rs`) parse the command line and map errors to exit codes; nothing else
 //! uses `anyhow`.
+//!
+//! Outside `src/`: `migrations/` (the schema), `tests/` (end-to-end tests through the binaries,
+//! sharing `tests/support/`; `tests/thirdparty/` drives third-party programs), `benches/`
+//! (throughput and memory figures), and the deployment files `Dockerfile`,
+//! `docker-compose.yml` and `k8s/` (checked by `scripts/verify-container.sh`).
 
 pub mod actors;
 pub mod admin;
