@@ -214,6 +214,18 @@ impl Service {
     }
 }
 
+/// A webhook route named `hook` posting to the receiver's `/hook`.
+fn hook_route(receiver: &Receiver) -> Route {
+    route(
+        "hook",
+        RouteTarget::Webhook(WebhookTarget {
+            url: receiver.url("/hook"),
+            headers: BTreeMap::new(),
+            hmac_secret: None,
+        }),
+    )
+}
+
 fn disk_alert() -> Alert {
     Alert::new(
         "disk_full",
@@ -348,14 +360,7 @@ async fn slack_webhook_and_discord_receive_their_payloads() {
 async fn duplicates_collapse_then_one_resolved_message() {
     let dir = tempfile::tempdir().unwrap();
     let receiver = Receiver::start();
-    let routes = vec![route(
-        "hook",
-        RouteTarget::Webhook(WebhookTarget {
-            url: receiver.url("/hook"),
-            headers: BTreeMap::new(),
-            hmac_secret: None,
-        }),
-    )];
+    let routes = vec![hook_route(&receiver)];
     let service = Service::start(&dir.path().join("db.sqlite"), settings(routes));
 
     let never_fired = service
@@ -540,14 +545,7 @@ async fn the_admin_api_tests_routes_and_lists_alerts() {
 
     let dir = tempfile::tempdir().unwrap();
     let receiver = Receiver::start();
-    let hook = route(
-        "hook",
-        RouteTarget::Webhook(WebhookTarget {
-            url: receiver.url("/hook"),
-            headers: BTreeMap::new(),
-            hmac_secret: None,
-        }),
-    );
+    let hook = hook_route(&receiver);
     let service = Service::start(&dir.path().join("db.sqlite"), settings(vec![hook]));
     service.alerts.send(disk_alert()).await.unwrap().unwrap();
     let (log, _) = memory_logger(LogLevel::Info);
@@ -636,14 +634,7 @@ async fn ops_rules_reach_the_routes_and_resolve() {
 
     let dir = tempfile::tempdir().unwrap();
     let receiver = Receiver::start();
-    let hook = route(
-        "hook",
-        RouteTarget::Webhook(WebhookTarget {
-            url: receiver.url("/hook"),
-            headers: BTreeMap::new(),
-            hmac_secret: None,
-        }),
-    );
+    let hook = hook_route(&receiver);
     let service = Service::start(&dir.path().join("db.sqlite"), settings(vec![hook]));
     let (log, _) = memory_logger(LogLevel::Info);
     let health = HealthActor::new(Duration::from_secs(600), &log).start();
@@ -788,14 +779,7 @@ async fn facts_pushed_before_the_rules_are_enabled_are_kept() {
 
     let dir = tempfile::tempdir().unwrap();
     let receiver = Receiver::start();
-    let hook = route(
-        "hook",
-        RouteTarget::Webhook(WebhookTarget {
-            url: receiver.url("/hook"),
-            headers: BTreeMap::new(),
-            hmac_secret: None,
-        }),
-    );
+    let hook = hook_route(&receiver);
     let service = Service::start(&dir.path().join("db.sqlite"), settings(vec![hook]));
     let (log, _) = memory_logger(LogLevel::Info);
     let health = HealthActor::new(Duration::from_secs(600), &log).start();
@@ -830,14 +814,7 @@ async fn facts_pushed_before_the_rules_are_enabled_are_kept() {
 async fn a_lasting_condition_gets_a_reminder_after_its_cooldown() {
     let dir = tempfile::tempdir().unwrap();
     let receiver = Receiver::start();
-    let routes = vec![route(
-        "hook",
-        RouteTarget::Webhook(WebhookTarget {
-            url: receiver.url("/hook"),
-            headers: BTreeMap::new(),
-            hmac_secret: None,
-        }),
-    )];
+    let routes = vec![hook_route(&receiver)];
     let mut settings = settings(routes);
     settings.cooldown = Duration::from_millis(400);
     let service = Service::start(&dir.path().join("db.sqlite"), settings);
