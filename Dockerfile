@@ -16,21 +16,24 @@ FROM rust:${RUST_VERSION}-${DEBIAN_RELEASE} AS builder
 WORKDIR /build
 
 # Every target the manifest declares must exist for cargo to read it: empty stand-ins here.
+# The workspace has two crates: the service and discord-sim (which `demo` runs in-process).
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir -p src/bin benches \
- && touch src/lib.rs \
+COPY crates/discord-sim/Cargo.toml crates/discord-sim/
+RUN mkdir -p src benches crates/discord-sim/src \
+ && touch src/lib.rs crates/discord-sim/src/lib.rs \
  && echo 'fn main() {}' > src/main.rs \
- && echo 'fn main() {}' > src/bin/discord-sim.rs \
+ && echo 'fn main() {}' > crates/discord-sim/src/main.rs \
  && echo 'fn main() {}' > benches/ingest.rs \
  && cargo build --release --locked --bin discord-monitor \
- && rm -rf src benches
+ && rm -rf src benches crates/discord-sim/src
 
 COPY migrations migrations
 COPY benches benches
+COPY crates crates
 COPY src src
 # COPY keeps the sources' modification times, which can be older than the stub's build: the
-# touch makes cargo rebuild the crate instead of linking the stub.
-RUN touch src/lib.rs src/main.rs \
+# touch makes cargo rebuild the crates instead of linking the stubs.
+RUN touch src/lib.rs src/main.rs crates/discord-sim/src/lib.rs \
  && cargo build --release --locked --bin discord-monitor \
  && install -D -m 0755 target/release/discord-monitor /out/discord-monitor
 

@@ -1,4 +1,4 @@
-//! Ingestion end to end, release binaries against discord-sim: how fast messages reach the
+//! Ingestion end to end, the release binary against discord-sim (in this process): how fast messages reach the
 //! database and what it costs in memory and CPU.
 //!
 //! `cargo bench --bench ingest` runs each scenario once and prints one line per scenario:
@@ -12,7 +12,7 @@
 //!   channel's bucket (5 requests per 5 s in the simulator, as Discord's) allows about one
 //!   page a second, so `discord.backfill_concurrent_channels` (default 4) bounds this figure.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
+use discord_sim::{Sim, SimConfig};
 
 /// Longest a scenario may take before the bench gives up: far above any sane run, so a hang
 /// is reported instead of waiting forever.
@@ -29,7 +30,7 @@ const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 struct Scenario {
     name: &'static str,
-    sim_args: Vec<String>,
+    sim: SimConfig,
     /// Messages the database must hold when the scenario is done.
     expected: i64,
 }
@@ -39,26 +40,37 @@ fn scenarios(scale: f64) -> Vec<Scenario> {
     let live = scaled(50_000.0);
     let per_channel = scaled(5_000.0);
     // The shape both scenarios share: 2 guilds x 5 channels, no threads.
-    let world = "--guilds 2 --channels 5 --threads 0";
+    let world = SimConfig {
+        guilds: 2,
+        channels_per_guild: 5,
+        threads_per_guild: 0,
+        ..SimConfig::default()
+    };
     vec![
         Scenario {
             name: "live",
-            sim_args: args(&format!(
-                "{world} --history 0 --messages {live} --rate 0 --edit-ratio 0 --delete-ratio 0"
-            )),
+            sim: SimConfig {
+                history_per_channel: 0,
+                live_messages: live as usize,
+                // As fast as the simulator makes them.
+                rate_per_sec: 0.0,
+                edit_ratio: 0.0,
+                delete_ratio: 0.0,
+                ..world.clone()
+            },
             expected: live,
         },
         Scenario {
             name: "backfill",
-            sim_args: args(&format!("{world} --history {per_channel} --messages 0")),
+            sim: SimConfig {
+                history_per_channel: per_channel as usize,
+                live_messages: 0,
+                ..world
+            },
             // Every channel of the world: 2 guilds x 5.
             expected: per_channel * 10,
         },
     ]
-}
-
-fn args(line: &str) -> Vec<String> {
-    line.split_whitespace().map(str::to_owned).collect()
 }
 
 fn main() {
@@ -103,15 +115,10 @@ impl Drop for Guard {
 
 fn run(scenario: &Scenario) -> Outcome {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut sim = Guard(
-        Command::new(env!("CARGO_BIN_EXE_discord-sim"))
-            .args(&scenario.sim_args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start discord-sim"),
-    );
-    let (rest_base_url, token) = read_sim_addresses(&mut sim.0);
+    // The simulator runs in this process, on threads of its own: its CPU and memory are not
+    // the service's, which is measured through its own pid.
+    let sim = Sim::start(scenario.sim.clone()).expect("start discord-sim");
+    let (rest_base_url, token) = (sim.rest_base_url(), sim.token());
 
     let database = dir.path().join("db.sqlite");
     let config = serde_json::json!({
@@ -173,28 +180,8 @@ fn run(scenario: &Scenario) -> Outcome {
         scenario.name
     );
     drop(service);
-    drop(sim);
+    sim.shutdown();
     outcome
-}
-
-/// The simulator prints its addresses, then `READY`.
-fn read_sim_addresses(sim: &mut Child) -> (String, String) {
-    let stdout = sim.stdout.take().expect("sim stdout");
-    let (mut rest, mut token) = (None, None);
-    for line in BufReader::new(stdout).lines() {
-        let line = line.expect("sim output");
-        if let Some(value) = line.strip_prefix("REST_BASE_URL=") {
-            rest = Some(value.to_owned());
-        } else if let Some(value) = line.strip_prefix("TOKEN=") {
-            token = Some(value.to_owned());
-        } else if line == "READY" {
-            break;
-        }
-    }
-    (
-        rest.expect("REST_BASE_URL from the sim"),
-        token.expect("TOKEN from the sim"),
-    )
 }
 
 #[derive(QueryableByName)]

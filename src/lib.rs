@@ -61,13 +61,11 @@
 //!   state).
 //! - [`system_stats`]: process memory and CPU from `sysinfo`, against the cgroup limit.
 //! - [`tls`]: the one rustls crypto provider (ring) for every client.
-//! - [`sim`]: discord-sim, a simulated Discord (REST + gateway) on loopback with seeded
-//!   traffic, real rate-limit headers and scriptable faults; used in-process by tests and
-//!   `demo`, and as the `discord-sim` binary (`src/bin/discord-sim.rs`).
 //!
-//! The binaries (`src/main.rs` with `src/cli.rs` and `src/backup_commands.rs`, and
-//! `src/bin/discord-sim.rs`) parse the command line and map errors to exit codes; nothing else
-//! uses `anyhow`.
+//! The binary (`src/main.rs` with `src/cli.rs` and `src/backup_commands.rs`) parses the
+//! command line and maps errors to exit codes; nothing else uses `anyhow`. discord-sim, the
+//! simulated Discord the tests, benches and `demo` run against, is its own crate
+//! (`crates/discord-sim`) with its own binary.
 //!
 //! Outside `src/`: `migrations/` (the schema), `tests/` (end-to-end tests through the binaries,
 //! sharing `tests/support/`; `tests/thirdparty/` drives third-party programs), `benches/`
@@ -82,7 +80,6 @@ pub mod config;
 pub mod discord;
 pub mod logging;
 pub mod metrics;
-pub mod sim;
 pub mod supervisor;
 pub mod system_stats;
 pub mod tls;

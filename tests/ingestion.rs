@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use discord_monitor::config::Compression;
-use discord_monitor::sim::{
+use discord_sim::{
     ConnectFault, GatewayListener, IdentifyOutcome, MessageOrigin, RateLimitScope, RateLimitShape,
     RateLimitViolation, RestFault, ResumeOutcome, RouteLimit, SimConfig, SimHandle, StreamStart,
 };
@@ -243,10 +243,7 @@ async fn op_7_resumes_on_the_resume_url_with_the_last_sequence_and_loses_nothing
     let sim = &pipeline.sim;
     let resume = sim.resumes()[0].clone();
     assert!(
-        matches!(
-            resume.outcome,
-            discord_monitor::sim::ResumeOutcome::Resumed { .. }
-        ),
+        matches!(resume.outcome, discord_sim::ResumeOutcome::Resumed { .. }),
         "{resume:?}"
     );
     assert_eq!(resume.listener, GatewayListener::Resume);
@@ -305,7 +302,7 @@ async fn op_7_resumes_on_the_resume_url_with_the_last_sequence_and_loses_nothing
     assert_eq!(second.listener, GatewayListener::Resume);
     assert!(matches!(
         second.outcome,
-        discord_monitor::sim::ResumeOutcome::Resumed { replayed: 0 }
+        discord_sim::ResumeOutcome::Resumed { replayed: 0 }
     ));
     pipeline.sim.extend_stream(50);
     pipeline.wait_consistent(Check::ExactRevisions).await;
@@ -420,7 +417,7 @@ async fn zombie_connection_is_replaced_within_two_heartbeat_intervals_without_lo
     assert!(
         matches!(
             resumes.first().map(|r| &r.outcome),
-            Some(discord_monitor::sim::ResumeOutcome::Resumed { .. })
+            Some(discord_sim::ResumeOutcome::Resumed { .. })
         ),
         "{resumes:#?}"
     );
@@ -448,7 +445,7 @@ async fn tcp_drop_mid_burst_loses_nothing() {
     assert!(
         matches!(
             resumes.first().map(|r| &r.outcome),
-            Some(discord_monitor::sim::ResumeOutcome::Resumed { .. })
+            Some(discord_sim::ResumeOutcome::Resumed { .. })
         ),
         "{resumes:#?}"
     );
@@ -869,7 +866,7 @@ async fn a_saved_session_too_old_to_resume_is_not_tried_and_backfill_keeps_every
 
 #[test]
 fn discord_check_lists_what_the_token_sees_and_explains_a_rejected_token() {
-    let sim = discord_monitor::sim::Sim::start(SimConfig {
+    let sim = discord_sim::Sim::start(SimConfig {
         forbidden_channels_per_guild: 1,
         live_messages: 0,
         ..sim_config()

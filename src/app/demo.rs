@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use crate::actors::db::{CountMessagesPerChannel, DbActor};
 use crate::actors::gateway::{GatewayActor, GetGatewayStatus};
 use crate::config::{Compression, Config, Secret, TokenType};
-use crate::sim::{Sim, SimConfig, SimError, SimHandle};
 use crate::supervisor::ComponentHandle;
+use discord_sim::{Sim, SimConfig, SimError, SimHandle};
 
 /// Where `demo` keeps its database, backups and logs, relative to the working directory.
 pub const DEMO_DATA_DIR: &str = "demo-data";

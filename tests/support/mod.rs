@@ -340,7 +340,7 @@ fn send_signal(pid: u32, signal: &str) {
 /// Fails the test if `text` contains any test secret, or the token discord-sim hands out
 /// (the demo's Discord token).
 pub fn assert_no_secrets(text: &str, what: &str) {
-    let sim_token = discord_monitor::sim::default_token();
+    let sim_token = discord_sim::default_token();
     for secret in ALL_SECRETS.iter().copied().chain([sim_token.as_str()]) {
         if let Some(position) = text.find(secret) {
             let start = position.saturating_sub(200);

@@ -12,7 +12,7 @@ use discord_monitor::actors::db::{
     Database, DatabaseConfig, MessageQuery, StoredMessage, TOMBSTONE_SOURCE,
 };
 use discord_monitor::config::Compression;
-use discord_monitor::sim::{Sim, SimConfig, SimHandle, SimMessage, snowflake_unix_ms};
+use discord_sim::{Sim, SimConfig, SimHandle, SimMessage, snowflake_unix_ms};
 use serde_json::{Value, json};
 
 use super::{ADMIN_TOKEN, Service, get_json};

@@ -19,8 +19,8 @@ use crate::discord::Snowflake;
 use crate::discord::rest::{DiscordRest, MAX_ARCHIVED_THREADS_PER_PAGE};
 use crate::logging::{LogBuffer, memory_logger};
 use crate::metrics::Metrics;
-use crate::sim::{RouteLimit, Sim, SimConfig, SimHandle, StreamStart};
 use crate::supervisor::{ComponentHandle, ComponentSupervisor, RestartPolicy, supervise};
+use discord_sim::{RouteLimit, Sim, SimConfig, SimHandle, StreamStart};
 
 /// Far above what a pass over a tiny world takes, for a busy machine.
 const GENEROUS_WAIT: Duration = Duration::from_secs(30);

@@ -6,7 +6,7 @@
 //! # Running it
 //! ```no_run
 //! use std::time::Duration;
-//! use discord_monitor::sim::{Sim, SimConfig};
+//! use discord_sim::{Sim, SimConfig};
 //!
 //! let sim = Sim::start(SimConfig {
 //!     seed: 7,
@@ -24,7 +24,7 @@
 //!     # let _ = message;
 //! }
 //! sim.shutdown();
-//! # Ok::<(), discord_monitor::sim::SimError>(())
+//! # Ok::<(), discord_sim::SimError>(())
 //! ```
 //! [`Sim::start`] binds `127.0.0.1:0` three times (REST, gateway, resume gateway; ports are
 //! configurable) and runs on its own thread with its own actix System, so it can be started

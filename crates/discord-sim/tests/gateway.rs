@@ -2,18 +2,18 @@
 //! handshake, IDENTIFY checks, READY/GUILD_CREATE, heartbeats, RESUME replay, every scripted
 //! fault, zlib-stream and the multi-megabyte GUILD_CREATE.
 
-mod sim_support;
+mod support;
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use discord_monitor::sim::{
+use discord_sim::{
     CHANNEL_TEXT, ConnectFault, GatewayListener, IdentifyOutcome, MalformedFrame,
     MessageContentApproval, ResumeOutcome, Sim, SimConfig, SimHandle, StreamStart,
 };
-use sim_support::{INTENTS, RawGateway, Received, WAIT};
+use support::{INTENTS, RawGateway, Received, WAIT};
 
 /// A sim with no automatic traffic: tests post what they need.
 fn quiet(config: SimConfig) -> SimHandle {

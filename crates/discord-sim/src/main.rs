@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
 
-use discord_monitor::sim::{
+use discord_sim::{
     MessageContentApproval, RouteLimit, Sim, SimConfig, SimHandle, StreamStart, TokenKind,
 };
 
@@ -130,7 +130,7 @@ fn config(args: &Args) -> anyhow::Result<SimConfig> {
         token: args
             .token
             .clone()
-            .unwrap_or_else(discord_monitor::sim::default_token),
+            .unwrap_or_else(discord_sim::default_token),
         token_kind: if args.user_token {
             TokenKind::User
         } else {

@@ -239,9 +239,16 @@ fn inflate_all(context: &mut Decompress, input: &[u8]) -> Result<String, String>
     String::from_utf8(out).map_err(|e| format!("not utf-8: {e}"))
 }
 
+/// reqwest is built without a default crypto provider (one provider for the whole process, as
+/// in the service): install ring's, once.
+pub fn install_crypto_provider() {
+    // Err only means a provider is already installed, which is all this wants.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// A reqwest client for the sim's REST API (installs the process's rustls provider first).
 pub fn http() -> reqwest::Client {
-    discord_monitor::tls::install_crypto_provider();
+    install_crypto_provider();
     reqwest::Client::builder()
         .timeout(WAIT)
         .build()

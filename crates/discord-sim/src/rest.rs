@@ -733,9 +733,9 @@ pub(crate) fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::config::{RouteLimit, SimConfig};
-    use crate::sim::ratelimit::RateLimitViolation;
-    use crate::sim::state::Urls;
+    use crate::config::{RouteLimit, SimConfig};
+    use crate::ratelimit::RateLimitViolation;
+    use crate::state::Urls;
 
     fn shared(config: SimConfig) -> Shared {
         let urls = Urls {
@@ -743,7 +743,7 @@ mod tests {
             gateway: "ws://sim-gateway".to_owned(),
             resume_gateway: "ws://sim-resume".to_owned(),
         };
-        Shared::new(config, urls, crate::sim::snowflake::now_unix_ms())
+        Shared::new(config, urls, crate::snowflake::now_unix_ms())
     }
 
     fn get(shared: &Shared, path_and_query: &str) -> Outgoing {
@@ -777,7 +777,7 @@ mod tests {
             .world
             .sim_channels()
             .iter()
-            .find(|c| c.kind == crate::sim::world::CHANNEL_TEXT && !c.forbidden)
+            .find(|c| c.kind == crate::world::CHANNEL_TEXT && !c.forbidden)
             .map(|c| c.id)
             .expect("a text channel")
     }
@@ -873,7 +873,7 @@ mod tests {
             .world
             .sim_channels()
             .iter()
-            .find(|c| c.kind == crate::sim::world::CHANNEL_TEXT && c.id != channel)
+            .find(|c| c.kind == crate::world::CHANNEL_TEXT && c.id != channel)
             .map(|c| c.id)
             .expect("second channel");
         let elsewhere = get(&sim, &format!("/channels/{other}/messages"));
@@ -895,14 +895,11 @@ mod tests {
         let sim = shared(SimConfig::default());
         let hold = Duration::from_secs(30);
         let state_faults = |fault: RestFault| {
-            sim.lock()
-                .rest
-                .faults
-                .push_back(crate::sim::state::FaultRule {
-                    fault,
-                    remaining: 1,
-                    path_contains: None,
-                });
+            sim.lock().rest.faults.push_back(crate::state::FaultRule {
+                fault,
+                remaining: 1,
+                path_contains: None,
+            });
         };
 
         state_faults(RestFault::RateLimited {
@@ -950,14 +947,11 @@ mod tests {
     fn cloudflare_html_and_server_errors_are_not_json() {
         let sim = shared(SimConfig::default());
         let push = |fault: RestFault| {
-            sim.lock()
-                .rest
-                .faults
-                .push_back(crate::sim::state::FaultRule {
-                    fault,
-                    remaining: 1,
-                    path_contains: Some("/guilds".to_owned()),
-                });
+            sim.lock().rest.faults.push_back(crate::state::FaultRule {
+                fault,
+                remaining: 1,
+                path_contains: Some("/guilds".to_owned()),
+            });
         };
         push(RestFault::ServerError { status: 502 });
         push(RestFault::ServerError { status: 500 });
@@ -1091,7 +1085,7 @@ mod tests {
         assert_eq!(body(&get(&sim, "/guilds/1"))["code"], json!(10004));
         let category = channels
             .iter()
-            .find(|c| c.kind == crate::sim::world::CHANNEL_CATEGORY)
+            .find(|c| c.kind == crate::world::CHANNEL_CATEGORY)
             .expect("category");
         assert_eq!(
             body(&get(&sim, &format!("/channels/{}/messages", category.id)))["code"],
@@ -1113,7 +1107,7 @@ mod tests {
         let flags = body(&get(&approved, "/oauth2/applications/@me"))["flags"].as_u64();
         assert_eq!(
             flags,
-            Some(crate::sim::state::APP_FLAG_GATEWAY_MESSAGE_CONTENT_LIMITED)
+            Some(crate::state::APP_FLAG_GATEWAY_MESSAGE_CONTENT_LIMITED)
         );
         let gateway_bot = body(&get(&approved, "/gateway/bot"));
         assert_eq!(gateway_bot["url"], json!("ws://sim-gateway"));
@@ -1131,7 +1125,7 @@ mod tests {
             ..SimConfig::default()
         });
         let parent = first_text_channel(&sim);
-        let base_ms = crate::sim::snowflake::now_unix_ms();
+        let base_ms = crate::snowflake::now_unix_ms();
         let mut threads = Vec::new();
         {
             let mut state = sim.lock();

@@ -2,19 +2,19 @@
 //! time, realistic payload variety, the live stream, and the ground truth after edits and
 //! deletes (checked against REST, the gateway and the handle).
 
-mod sim_support;
+mod support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use discord_monitor::sim::{
+use discord_sim::{
     CHANNEL_PUBLIC_THREAD, CHANNEL_TEXT, MessageOrigin, RateLimitScope, RateLimitShape,
     RateLimitViolation, RestFault, RouteLimit, Sim, SimConfig, SimHandle, StreamStart,
     snowflake_unix_ms,
 };
-use sim_support::{INTENTS, RawGateway, WAIT, http};
+use support::{INTENTS, RawGateway, WAIT, http};
 
 fn manual(config: SimConfig) -> SimHandle {
     Sim::start(SimConfig {

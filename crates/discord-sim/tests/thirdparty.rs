@@ -3,7 +3,7 @@
 //! `GET /gateway/bot`, connects with zlib-stream, identifies, receives every live message,
 //! and resumes on `resume_gateway_url` after an op 7. Also runs the `discord-sim` binary.
 
-mod sim_support;
+mod support;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -13,10 +13,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use discord_monitor::sim::{
-    GatewayListener, MessageOrigin, ResumeOutcome, Sim, SimConfig, StreamStart,
-};
-use sim_support::{RawGateway, WAIT, http};
+use discord_sim::{GatewayListener, MessageOrigin, ResumeOutcome, Sim, SimConfig, StreamStart};
+use support::{RawGateway, WAIT, http};
 
 const PYTHON: &str = "python3";
 

@@ -304,7 +304,7 @@ pub(crate) fn bucket_hash(route: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::config::RouteLimit;
+    use crate::config::RouteLimit;
 
     const ROUTE: &str = "GET /channels/{channel_id}/messages";
 

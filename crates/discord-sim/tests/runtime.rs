@@ -2,12 +2,12 @@
 //! (as `demo` and actor tests do), a plain `#[test]`; and it reports bind and config problems
 //! instead of panicking.
 
-mod sim_support;
+mod support;
 
 use std::net::TcpListener;
 
-use discord_monitor::sim::{RouteLimit, Sim, SimConfig, SimError, StreamStart};
-use sim_support::{RawGateway, http};
+use discord_sim::{RouteLimit, Sim, SimConfig, SimError, StreamStart};
+use support::{RawGateway, http};
 
 #[actix_rt::test]
 async fn starts_serves_and_stops_inside_an_actix_system() {
