@@ -28,9 +28,9 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::actors::alert::config::AlertsConfig;
 pub use crate::actors::db::config::DatabaseConfig;
-pub use crate::actors::gateway::config::{Compression, DiscordConfig, TokenType};
 pub use crate::actors::llm::config::LlmConfig;
 pub use crate::admin::config::AdminConfig;
+pub use crate::discord::config::{Compression, DiscordConfig, TokenType};
 pub use env::{ENV_OVERRIDES, EnvOverride, EnvSource, MapEnv, ProcessEnv, ValueKind};
 pub use error::{ConfigError, ConfigProblem, ProblemSource};
 pub use keys::{Allowed, KEYS, KeyDoc, child_keys};

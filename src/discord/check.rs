@@ -23,10 +23,10 @@ use slog::{Logger, info, o};
 use super::gateway::{SessionStartLimit, intents};
 use super::model::{Channel, Snowflake, channel_type};
 use super::rest::{DiscordRest, MessageContentIntent, RestError};
-use crate::actors::gateway::config::{DiscordConfig, TokenType};
 use crate::actors::ratelimit::{
     RateLimiterActor, RateLimiterHandle, RateLimiterSettings, TokenState,
 };
+use crate::discord::config::{DiscordConfig, TokenType};
 use crate::metrics::Metrics;
 
 /// Channels probed at once: enough to finish quickly under Discord's limits, few enough

@@ -7,6 +7,7 @@
 //! use (such as `nonce`, which is a string or an integer) are not modelled at all.
 
 pub mod check;
+pub mod config;
 mod convert;
 pub mod gateway;
 pub mod model;

@@ -8,7 +8,6 @@ use actix::prelude::*;
 
 use super::*;
 use crate::actors::db::{Database, DbActor, MessageQuery};
-use crate::actors::gateway::config::default_backfill_concurrent_channels;
 use crate::actors::health::HealthActor;
 use crate::actors::ingest::ChannelDirectory;
 use crate::actors::ratelimit::{
@@ -16,6 +15,7 @@ use crate::actors::ratelimit::{
 };
 use crate::config::{DatabaseConfig, DiscordConfig, LogLevel, Secret};
 use crate::discord::Snowflake;
+use crate::discord::config::default_backfill_concurrent_channels;
 use crate::discord::rest::{DiscordRest, MAX_ARCHIVED_THREADS_PER_PAGE};
 use crate::logging::{LogBuffer, memory_logger};
 use crate::metrics::Metrics;

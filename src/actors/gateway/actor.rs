@@ -39,7 +39,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::backoff::ReconnectBackoff;
-use super::config::{Compression, GatewaySettings, TokenType};
+use super::config::GatewaySettings;
 use super::connection::{
     self, Inbound, Outbox, RESUMABLE_CLOSE_CODE, ReaderActivity, ReaderItem, ReaderSetup,
     SessionStart, Socket,
@@ -54,6 +54,7 @@ use super::session::{
     PersistedSessionSource, ResumableSession, check_persisted, token_fingerprint,
 };
 use crate::actors::db::GatewaySessionRecord;
+use crate::discord::config::{Compression, TokenType};
 use crate::discord::gateway::{
     API_VERSION, CloseAction, GatewayBot, Identify, IdentifyProperties, OutboundFrame, Resume,
     close_action, close_code_reason, opcode,

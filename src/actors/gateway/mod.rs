@@ -1,7 +1,8 @@
 //! The Discord gateway component: [`GatewayActor`] keeps one shard connected to Discord's
 //! gateway (WebSocket, optional zlib-stream) and hands every dispatch the storage side needs
 //! to a bounded queue as a [`GatewayEvent`] (in a [`SequencedEvent`]: with the session it
-//! arrived on and its sequence number); `discord` is its config section.
+//! arrived on and its sequence number). Its settings come from the `discord` section
+//! ([`crate::discord::config::DiscordConfig`]).
 //!
 //! What it follows is `shared/docs/discord-protocol.md` items 1-20: `GET /gateway/bot` and
 //! `session_start_limit`, HELLO and heartbeats with a jittered first beat, zombie

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::actors::gateway::config::DiscordConfig;
+use crate::discord::config::DiscordConfig;
 
 /// Requests per second Discord allows a bot across all routes (`topics/rate-limits`).
 pub const DISCORD_GLOBAL_REQUESTS_PER_SECOND: u32 = 50;

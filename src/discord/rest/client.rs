@@ -14,11 +14,11 @@ use slog::{Logger, info, o, warn};
 
 use super::error::RestError;
 use super::forbidden::ForbiddenChannels;
-use crate::actors::gateway::config::{DiscordConfig, TokenType};
 use crate::actors::ratelimit::{
     Permit, RateLimitBody, RateLimitError, RateLimitHeaders, RateLimiterHandle, ResponseOutcome,
     ResponseReport, Route,
 };
+use crate::discord::config::{DiscordConfig, TokenType};
 
 /// What Discord asks bots to send (`DiscordBot ($url, $versionNumber)`).
 pub const USER_AGENT: &str = concat!(

@@ -12,7 +12,6 @@ use slog::{Logger, o, warn};
 
 use super::test_server::{FakeDiscord, FixedWindow, Recorded, Reply};
 use super::*;
-use crate::actors::gateway::config::{DiscordConfig, TokenType};
 use crate::actors::health::{ComponentStatus, GetHealth, HealthActor};
 use crate::actors::ratelimit::{
     RateLimitStatus, RateLimiterActor, RateLimiterHandle, RateLimiterSettings, TokenRejected,
@@ -20,6 +19,7 @@ use crate::actors::ratelimit::{
 };
 use crate::config::{LogLevel, Secret};
 use crate::discord::Snowflake;
+use crate::discord::config::{DiscordConfig, TokenType};
 use crate::logging::{LogBuffer, memory_logger};
 use crate::metrics::Metrics;
 use crate::supervisor::{RestartPolicy, supervise};
