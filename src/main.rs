@@ -267,10 +267,7 @@ fn db_command(config: &Config, command: DbCommand) -> anyhow::Result<ExitCode> {
 /// wanted on a terminal: everything worth saying is in the report.
 fn discord_check(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
     let log = slog::Logger::root(slog::Discard, slog::o!());
-    let outcome = actix_rt::System::new().block_on(discord_monitor::discord::check::run_check(
-        &config.discord,
-        &log,
-    ));
+    let outcome = actix_rt::System::new().block_on(app::discord::check(&config.discord, &log));
     match outcome {
         Ok(report) if json => {
             println!("{}", serde_json::to_string_pretty(&report)?);

@@ -210,7 +210,7 @@ async fn discord_client_health(sources: &DiscordStatusSources) -> Value {
         None => json!({"state": "unavailable", "error": "no answer within 2 s"}),
     };
     let connected = gateway["state"] == "ready";
-    let rest = match timed(sources.rest.limiter().status()).await {
+    let rest = match timed(sources.limiter.status()).await {
         Some(Ok(status)) => json!(status),
         Some(Err(err)) => json!({"error": err.to_string()}),
         None => json!({"error": "no answer within 2 s"}),

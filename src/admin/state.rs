@@ -17,6 +17,7 @@ use crate::actors::gateway::GatewayActor;
 use crate::actors::health::HealthActor;
 use crate::actors::ingest::{IngestSender, IngestStats};
 use crate::actors::llm::LlmRouterActor;
+use crate::actors::ratelimit::RateLimiterHandle;
 use crate::discord::rest::DiscordRest;
 use crate::metrics::Metrics;
 use crate::supervisor::ComponentHandle;
@@ -53,7 +54,10 @@ pub struct AdminState {
 #[derive(Clone)]
 pub struct DiscordStatusSources {
     pub gateway: ComponentHandle<GatewayActor>,
+    /// Forbidden channels.
     pub rest: DiscordRest,
+    /// Buckets and recent requests.
+    pub limiter: RateLimiterHandle,
     pub backfill: SharedBackfillStatus,
     pub ingest_stats: Arc<IngestStats>,
     pub queue: IngestSender,

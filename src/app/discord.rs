@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix::Addr;
+use actix::{Actor, Addr};
 use slog::Logger;
 
 use super::error::AppError;
@@ -24,6 +24,8 @@ use crate::actors::ratelimit::{
     RateLimiterActor, RateLimiterHandle, RateLimiterSettings, TokenState,
 };
 use crate::config::{Config, TokenType};
+use crate::discord::check::{CheckError, CheckReport, run_check};
+use crate::discord::config::DiscordConfig;
 use crate::discord::gateway::{GatewayBot, SessionStartLimit};
 use crate::discord::rest::DiscordRest;
 use crate::metrics::Metrics;
@@ -89,8 +91,12 @@ pub async fn start(
         )
         .with_lifecycle(lifecycle)
     });
-    let rest = DiscordRest::new(discord, RateLimiterHandle::from(limiter.clone()), log)
-        .map_err(|err| AppError::Config(crate::logging::error_chain(&err)))?;
+    let rest = DiscordRest::new(
+        discord,
+        Arc::new(RateLimiterHandle::from(limiter.clone())),
+        log,
+    )
+    .map_err(|err| AppError::Config(crate::logging::error_chain(&err)))?;
 
     let directory = ChannelDirectory::default();
     let backfill_status: SharedBackfillStatus = Arc::new(Mutex::new(BackfillStatus::default()));
@@ -225,6 +231,19 @@ fn saved_session_source(db: ComponentHandle<DbActor>) -> PersistedSessionSource 
             }
         })
     })
+}
+
+/// `discord check`: the report for `config`, through a RateLimiterActor of its own (so the
+/// check honours `discord.rate_limit_requests_per_minute`). Must run inside an actix System.
+pub async fn check(config: &DiscordConfig, log: &Logger) -> Result<CheckReport, CheckError> {
+    let limiter = RateLimiterActor::new(
+        RateLimiterSettings::from_config(config),
+        TokenState::new(),
+        Arc::new(Metrics::new()),
+        log,
+    )
+    .start();
+    run_check(config, Arc::new(RateLimiterHandle::from(limiter)), log).await
 }
 
 /// Discord's documented daily identify budget, assumed for user tokens (which cannot ask).

@@ -29,6 +29,7 @@ use crate::actors::health::{
 };
 use crate::actors::ingest::{IngestSender, IngestStats};
 use crate::actors::llm::{LlmAlert, LlmRouterActor, RouterSettings};
+use crate::actors::ratelimit::RateLimiterHandle;
 use crate::admin::auth::AccessPolicy;
 use crate::admin::{AdminState, DiscordStatusSources, ProbeRefresh, ServiceFacts};
 use crate::config::Config;
@@ -159,6 +160,7 @@ pub async fn serve(config: Config, mode: Mode, log: Logger) -> Result<(), AppErr
         discord: Some(DiscordStatusSources {
             gateway: discord.gateway.clone(),
             rest: discord.rest.clone(),
+            limiter: RateLimiterHandle::from(discord.limiter.clone()),
             backfill: Arc::clone(&discord.backfill_status),
             ingest_stats: Arc::clone(&discord.ingest_stats),
             queue: discord.queue.clone(),

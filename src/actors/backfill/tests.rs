@@ -87,7 +87,8 @@ impl Harness {
             &log,
         )
         .start();
-        let rest = DiscordRest::new(&config, RateLimiterHandle::from(limiter), &log).unwrap();
+        let rest =
+            DiscordRest::new(&config, Arc::new(RateLimiterHandle::from(limiter)), &log).unwrap();
         let settings = Arc::new(BackfillSettings {
             selection: config,
             first_run_max_messages: 1_000,

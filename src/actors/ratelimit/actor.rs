@@ -18,15 +18,13 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::config::RateLimiterSettings;
-use super::error::RateLimitError;
-use super::headers::{ResponseOutcome, ResponseReport};
 use super::limiter::{Limiter, ResponseEffects};
 use super::messages::{
-    AcquirePermit, GetRateLimitStatus, Permit, RateLimitStatus, ReportResponse, RequestRecord,
+    AcquirePermit, GetRateLimitStatus, RateLimitStatus, ReportResponse, RequestRecord,
     TokenRejected,
 };
-use super::route::Route;
 use super::token::TokenState;
+use crate::discord::rest::{Permit, RateLimitError, ResponseOutcome, ResponseReport, Route};
 use crate::metrics::Metrics;
 use crate::supervisor::Lifecycle;
 

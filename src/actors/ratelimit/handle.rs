@@ -1,15 +1,15 @@
 //! [`RateLimiterHandle`]: how the REST client reaches the RateLimiterActor, whether it runs
-//! under the supervisor (the service) or on a bare address (`discord check`, tests).
+//! under the supervisor (the service) or on a bare address (`discord check`, tests). It is
+//! the client's [`RequestGate`].
 
 use std::fmt;
 
 use actix::Addr;
+use futures_util::future::BoxFuture;
 
 use super::actor::RateLimiterActor;
-use super::error::RateLimitError;
-use super::headers::ResponseOutcome;
-use super::messages::{AcquirePermit, GetRateLimitStatus, Permit, RateLimitStatus, ReportResponse};
-use super::route::Route;
+use super::messages::{AcquirePermit, GetRateLimitStatus, RateLimitStatus, ReportResponse};
+use crate::discord::rest::{Permit, RateLimitError, RequestGate, ResponseOutcome, Route};
 use crate::supervisor::ComponentHandle;
 
 #[derive(Clone)]
@@ -24,15 +24,18 @@ pub struct RateLimiterHandle {
     target: Target,
 }
 
+/// The actor being away (restarting, failed, stopped) as the gate's error.
+fn unavailable(err: impl std::error::Error + Send + Sync + 'static) -> RateLimitError {
+    RateLimitError::Unavailable(Box::new(err))
+}
+
 impl RateLimiterHandle {
     /// Waits for leave to send one request on `route`.
     pub async fn acquire(&self, route: Route) -> Result<Permit, RateLimitError> {
         let msg = AcquirePermit { route };
         match &self.target {
-            Target::Supervised(handle) => {
-                handle.send(msg).await.map_err(RateLimitError::Component)?
-            }
-            Target::Direct(addr) => addr.send(msg).await.map_err(RateLimitError::Mailbox)?,
+            Target::Supervised(handle) => handle.send(msg).await.map_err(unavailable)?,
+            Target::Direct(addr) => addr.send(msg).await.map_err(unavailable)?,
         }
     }
 
@@ -45,8 +48,8 @@ impl RateLimiterHandle {
     ) -> Result<(), RateLimitError> {
         let msg = ReportResponse { permit, outcome };
         match &self.target {
-            Target::Supervised(handle) => handle.send(msg).await.map_err(RateLimitError::Component),
-            Target::Direct(addr) => addr.send(msg).await.map_err(RateLimitError::Mailbox),
+            Target::Supervised(handle) => handle.send(msg).await.map_err(unavailable),
+            Target::Direct(addr) => addr.send(msg).await.map_err(unavailable),
         }
     }
 
@@ -67,15 +70,31 @@ impl RateLimiterHandle {
     /// Buckets, queue, invalid-request count and the last requests, for `/status`.
     pub async fn status(&self) -> Result<RateLimitStatus, RateLimitError> {
         match &self.target {
-            Target::Supervised(handle) => handle
-                .send(GetRateLimitStatus)
-                .await
-                .map_err(RateLimitError::Component),
-            Target::Direct(addr) => addr
-                .send(GetRateLimitStatus)
-                .await
-                .map_err(RateLimitError::Mailbox),
+            Target::Supervised(handle) => {
+                handle.send(GetRateLimitStatus).await.map_err(unavailable)
+            }
+            Target::Direct(addr) => addr.send(GetRateLimitStatus).await.map_err(unavailable),
         }
+    }
+}
+
+impl RequestGate for RateLimiterHandle {
+    fn acquire(&self, route: Route) -> BoxFuture<'static, Result<Permit, RateLimitError>> {
+        let handle = self.clone();
+        Box::pin(async move { RateLimiterHandle::acquire(&handle, route).await })
+    }
+
+    fn report(
+        &self,
+        permit: Permit,
+        outcome: ResponseOutcome,
+    ) -> BoxFuture<'static, Result<(), RateLimitError>> {
+        let handle = self.clone();
+        Box::pin(async move { RateLimiterHandle::report(&handle, permit, outcome).await })
+    }
+
+    fn release_unused(&self, permit: Permit) {
+        RateLimiterHandle::release_unused(self, permit);
     }
 }
 

@@ -17,10 +17,10 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::config::RateLimiterSettings;
-use super::error::RateLimitError;
-use super::headers::{RateLimitHeaders, RateLimitHit, ResponseOutcome, ResponseReport};
-use super::messages::Permit;
-use super::route::{MajorParameter, Route, RouteId};
+use crate::discord::rest::{
+    MajorParameter, Permit, RateLimitError, RateLimitHeaders, RateLimitHit, ResponseOutcome,
+    ResponseReport, Route, RouteId,
+};
 
 /// The window Discord's global limit counts requests in.
 const GLOBAL_WINDOW: Duration = Duration::from_secs(1);
@@ -735,7 +735,7 @@ mod tests {
         ResponseOutcome::Answered(ResponseReport {
             status,
             headers: RateLimitHeaders::parse(&headers, std::time::SystemTime::now()),
-            body: super::super::headers::RateLimitBody::parse(body.as_bytes()),
+            body: crate::discord::rest::RateLimitBody::parse(body.as_bytes()),
         })
     }
 

@@ -1,26 +1,11 @@
 //! Messages the RateLimiterActor handles, the permit it grants, and the status it reports
 //! for `/status`. Timestamps are RFC 3339 in UTC with milliseconds, like every log line's `ts`.
 
-use std::time::Duration;
-
 use actix::Message;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Serialize, Serializer};
 
-use super::error::RateLimitError;
-use super::headers::{RateLimitScope, ResponseOutcome};
-use super::route::Route;
-
-/// Leave to send one request on `route`. Report how it went with [`ReportResponse`] (or
-/// [`ResponseOutcome::Unused`]); a permit never reported frees its slot only after the lease.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Permit {
-    /// Identifies the permit in its report.
-    pub ticket: u64,
-    pub route: Route,
-    /// How long the request waited for the permit.
-    pub waited: Duration,
-}
+use crate::discord::rest::{Permit, RateLimitError, RateLimitScope, ResponseOutcome, Route};
 
 /// Answers once the request may go: at once, or when its bucket, the global limit, our
 /// ceiling or a 429 pause allows. The actor computes the wait and answers later; nothing

@@ -16,8 +16,10 @@
 //!   `/status` ([`GetRateLimitStatus`]).
 //!
 //! Files: `limiter.rs` holds the arithmetic (plain structs on tokio's clock, tested on the
-//! paused clock), `headers.rs` what a response says, `actor.rs` the actor that wraps them,
-//! `handle.rs` how callers reach it, `route.rs` routes and major parameters.
+//! paused clock), `actor.rs` the actor that wraps it, `handle.rs` how the REST client reaches
+//! it (the client's [`RequestGate`](crate::discord::rest::RequestGate)); what a response says
+//! and the routes it is keyed by are Discord's formats, in [`crate::discord::rest`].
+//! `rest_tests.rs` runs the REST client and this actor together against a local server.
 //!
 //! ```ignore
 //! let token = TokenState::new();
@@ -25,31 +27,24 @@
 //!     RateLimiterActor::new(settings.clone(), token.clone(), metrics.clone(), &log)
 //!         .with_lifecycle(lifecycle)
 //! });
-//! let rest = DiscordRest::new(&config.discord, RateLimiterHandle::from(limiter), &log)?;
+//! let rest = DiscordRest::new(&config.discord, Arc::new(RateLimiterHandle::from(limiter)), &log)?;
 //! ```
 
 mod actor;
 pub mod config;
-mod error;
 mod handle;
-mod headers;
 mod limiter;
 mod messages;
-mod route;
+#[cfg(test)]
+mod rest_tests;
 mod token;
 
 pub use actor::RateLimiterActor;
 pub use config::RateLimiterSettings;
-pub use error::RateLimitError;
 pub use handle::RateLimiterHandle;
-pub use headers::{
-    RateLimitBody, RateLimitHeaders, RateLimitHit, RateLimitScope, ResponseOutcome, ResponseReport,
-    UNSPECIFIED_RETRY_AFTER,
-};
 pub use limiter::{INVALID_REQUEST_BAN_THRESHOLD, INVALID_REQUEST_WINDOW};
 pub use messages::{
-    AcquirePermit, GetRateLimitStatus, Permit, RateLimitStatus, ReportResponse, RequestRecord,
+    AcquirePermit, GetRateLimitStatus, RateLimitStatus, ReportResponse, RequestRecord,
     TokenRejected,
 };
-pub use route::{MajorKind, MajorParameter, Route, RouteId};
 pub use token::TokenState;

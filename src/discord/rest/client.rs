@@ -1,5 +1,5 @@
 //! [`DiscordRest`]: the one way the service calls Discord's REST API. Every request waits for
-//! a permit from the RateLimiterActor and reports its answer back; 5xx answers and transport
+//! a permit from the [`RequestGate`] (the RateLimiterActor) and reports its answer back; 5xx answers and transport
 //! failures are retried up to `discord.max_retries` times with jittered exponential backoff,
 //! 429s are retried after the wait the limiter imposes. The token travels only in the
 //! `Authorization` header, marked sensitive; no log line, error or Debug output shows it.
@@ -14,10 +14,9 @@ use slog::{Logger, info, o, warn};
 
 use super::error::RestError;
 use super::forbidden::ForbiddenChannels;
-use crate::actors::ratelimit::{
-    Permit, RateLimitBody, RateLimitError, RateLimitHeaders, RateLimiterHandle, ResponseOutcome,
-    ResponseReport, Route,
-};
+use super::gate::{Permit, RateLimitError, RequestGate};
+use super::headers::{RateLimitBody, RateLimitHeaders, ResponseOutcome, ResponseReport};
+use super::route::Route;
 use crate::discord::config::{DiscordConfig, TokenType};
 
 /// What Discord asks bots to send (`DiscordBot ($url, $versionNumber)`).
@@ -56,7 +55,7 @@ struct Inner {
     /// `Bot <token>` or the bare user token, marked sensitive.
     authorization: HeaderValue,
     token_type: TokenType,
-    limiter: RateLimiterHandle,
+    limiter: Arc<dyn RequestGate>,
     forbidden: ForbiddenChannels,
     max_retries: u32,
     /// `logger = discord_rest`.
@@ -67,7 +66,7 @@ impl DiscordRest {
     /// A client for `config`'s token and API base; every request goes through `limiter`.
     pub fn new(
         config: &DiscordConfig,
-        limiter: RateLimiterHandle,
+        limiter: Arc<dyn RequestGate>,
         log: &Logger,
     ) -> Result<Self, RestError> {
         let token = config
@@ -132,10 +131,6 @@ impl DiscordRest {
         &self.inner.forbidden
     }
 
-    pub fn limiter(&self) -> &RateLimiterHandle {
-        &self.inner.limiter
-    }
-
     /// `GET {base}{path}?{query}` on `route`, decoded as `T`.
     pub(super) async fn get<T: DeserializeOwned>(
         &self,
@@ -150,7 +145,7 @@ impl DiscordRest {
         loop {
             let permit = self.acquire(route, &label).await?;
             let guard = PermitGuard {
-                limiter: &self.inner.limiter,
+                limiter: self.inner.limiter.as_ref(),
                 permit: Some(permit),
             };
             let sent = self
@@ -322,7 +317,7 @@ fn answered(
 /// A permit between acquiring and reporting: if the caller's future is dropped in between,
 /// the permit is handed back instead of holding its bucket until the lease runs out.
 struct PermitGuard<'a> {
-    limiter: &'a RateLimiterHandle,
+    limiter: &'a dyn RequestGate,
     permit: Option<Permit>,
 }
 

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::client::DiscordRest;
 use super::error::RestError;
-use crate::actors::ratelimit::Route;
+use super::route::Route;
 use crate::discord::gateway::GatewayBot;
 use crate::discord::{Channel, Guild, Message, Snowflake, User};
 
@@ -24,7 +24,7 @@ pub const MAX_ARCHIVED_THREADS_PER_PAGE: u8 = 100;
 const MAX_GUILD_PAGES: usize = 5_000;
 
 pub mod routes {
-    use crate::actors::ratelimit::Route;
+    use super::super::route::Route;
 
     pub const GATEWAY: Route = Route::get("/gateway");
     pub const GATEWAY_BOT: Route = Route::get("/gateway/bot");

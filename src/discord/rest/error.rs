@@ -4,7 +4,7 @@
 
 use thiserror::Error;
 
-use crate::actors::ratelimit::RateLimitError;
+use super::gate::RateLimitError;
 use crate::discord::Snowflake;
 
 #[derive(Debug, Error)]

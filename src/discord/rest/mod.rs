@@ -1,10 +1,13 @@
 //! Discord's REST API as the service uses it: [`DiscordRest`] (reqwest over rustls, every
-//! request through the RateLimiterActor, retries, typed [`RestError`]s), the endpoints
-//! backfill and `discord check` need, and [`ForbiddenChannels`], the channels that answered
-//! 403 and are skipped from then on.
+//! request through a [`RequestGate`] (the RateLimiterActor in the service), retries, typed
+//! [`RestError`]s), the endpoints backfill and `discord check` need, [`ForbiddenChannels`],
+//! the channels that answered 403 and are skipped from then on, and what the gate works
+//! with: routes and their major parameters ([`Route`]) and what an answer says about the
+//! limits ([`RateLimitHeaders`], [`RateLimitBody`], [`RateLimitHit`]).
 //!
 //! ```ignore
-//! let rest = DiscordRest::new(&config.discord, RateLimiterHandle::from(limiter), &log)?;
+//! let gate: Arc<dyn RequestGate> = Arc::new(RateLimiterHandle::from(limiter));
+//! let rest = DiscordRest::new(&config.discord, gate, &log)?;
 //! let page = rest.channel_messages(channel_id, Some(cursor), MAX_MESSAGES_PER_PAGE).await?;
 //! ```
 
@@ -12,10 +15,11 @@ mod client;
 mod endpoints;
 mod error;
 mod forbidden;
+mod gate;
+mod headers;
+mod route;
 #[cfg(test)]
 pub(crate) mod test_server;
-#[cfg(test)]
-mod tests;
 
 pub use client::{DEFAULT_RETRY_BACKOFF, DiscordRest, USER_AGENT};
 pub use endpoints::{
@@ -24,3 +28,9 @@ pub use endpoints::{
 };
 pub use error::RestError;
 pub use forbidden::{ForbiddenChannel, ForbiddenChannels, MAX_FORBIDDEN_CHANNELS};
+pub use gate::{Permit, RateLimitError, RequestGate};
+pub use headers::{
+    RateLimitBody, RateLimitHeaders, RateLimitHit, RateLimitScope, ResponseOutcome, ResponseReport,
+    UNSPECIFIED_RETRY_AFTER,
+};
+pub use route::{MajorKind, MajorParameter, Route, RouteId};

@@ -10,16 +10,16 @@ use actix::prelude::*;
 use serde_json::json;
 use slog::{Logger, o, warn};
 
-use super::test_server::{FakeDiscord, FixedWindow, Recorded, Reply};
-use super::*;
-use crate::actors::health::{ComponentStatus, GetHealth, HealthActor};
-use crate::actors::ratelimit::{
+use super::{
     RateLimitStatus, RateLimiterActor, RateLimiterHandle, RateLimiterSettings, TokenRejected,
     TokenState,
 };
+use crate::actors::health::{ComponentStatus, GetHealth, HealthActor};
 use crate::config::{LogLevel, Secret};
 use crate::discord::Snowflake;
 use crate::discord::config::{DiscordConfig, TokenType};
+use crate::discord::rest::test_server::{FakeDiscord, FixedWindow, Recorded, Reply};
+use crate::discord::rest::*;
 use crate::logging::{LogBuffer, memory_logger};
 use crate::metrics::Metrics;
 use crate::supervisor::{RestartPolicy, supervise};
@@ -34,6 +34,7 @@ const SECOND: Duration = Duration::from_secs(1);
 struct Harness {
     server: FakeDiscord,
     rest: DiscordRest,
+    limiter: RateLimiterHandle,
     token: TokenState,
     metrics: Arc<Metrics>,
     logs: LogBuffer,
@@ -79,12 +80,14 @@ fn start_with(
     if let Some(recipient) = token_rejected_to {
         limiter = limiter.notify_token_rejected(recipient);
     }
-    let rest = DiscordRest::new(&config, RateLimiterHandle::from(limiter.start()), &log)
+    let limiter = RateLimiterHandle::from(limiter.start());
+    let rest = DiscordRest::new(&config, Arc::new(limiter.clone()), &log)
         .unwrap()
         .with_retry_backoff(Duration::from_millis(20));
     Harness {
         server,
         rest,
+        limiter,
         token,
         metrics,
         logs,
@@ -94,7 +97,7 @@ fn start_with(
 
 impl Harness {
     async fn status(&self) -> RateLimitStatus {
-        self.rest.limiter().status().await.unwrap()
+        self.limiter.status().await.unwrap()
     }
 
     fn metric(&self, needle: &str) -> Option<String> {
@@ -494,7 +497,7 @@ async fn a_supervised_limiter_reports_the_dead_token_to_health_and_keeps_it_dead
             .with_lifecycle(lifecycle)
         },
     );
-    let rest = DiscordRest::new(&config, RateLimiterHandle::from(limiter), &log).unwrap();
+    let rest = DiscordRest::new(&config, Arc::new(RateLimiterHandle::from(limiter)), &log).unwrap();
     assert!(matches!(
         rest.current_user().await,
         Err(RestError::Unauthorized { .. })
