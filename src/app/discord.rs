@@ -17,13 +17,12 @@ use crate::actors::gateway::{
     GatewayActor, GatewayInfoSource, GatewayMetrics, GatewaySettings, PersistedSessionSource,
 };
 use crate::actors::health::{HealthActor, RegisterComponent};
-use crate::actors::ingest::{
-    self, ChannelDirectory, IngestActor, IngestSender, IngestSettings, IngestStats,
-};
+use crate::actors::ingest::{self, IngestActor, IngestSender, IngestSettings, IngestStats};
 use crate::actors::ratelimit::{
     RateLimiterActor, RateLimiterHandle, RateLimiterSettings, TokenState,
 };
 use crate::config::{Config, TokenType};
+use crate::discord::ChannelDirectory;
 use crate::discord::check::{CheckError, CheckReport, run_check};
 use crate::discord::config::DiscordConfig;
 use crate::discord::gateway::{GatewayBot, SessionStartLimit};
@@ -137,7 +136,7 @@ pub async fn start(
         selection: discord.clone(),
         max_batch_events: MAX_BATCH_EVENTS,
         slow_threshold: Duration::from_millis(config.monitoring.slow_operation_threshold_ms),
-        backfill: Some(backfill.clone()),
+        backfill: Some(backfill.recipient()),
     });
     let ingest = {
         let (queue, db, directory) = (queue.clone(), db.clone(), directory.clone());
@@ -162,7 +161,7 @@ pub async fn start(
     let gateway_metrics = GatewayMetrics::register(metrics)
         .map_err(|err| AppError::Startup(format!("gateway metrics: {err}")))?;
     let gateway_info = gateway_info_source(rest.clone(), discord.token_type);
-    let saved_sessions = saved_session_source(db.clone());
+    let saved_sessions = saved_session_source(db.clone(), discord.token_type == TokenType::Bot);
     let gateway = {
         let (events, log) = (queue.clone(), log.clone());
         components.supervise(GATEWAY_COMPONENT, policy, move |lifecycle| {
@@ -219,13 +218,14 @@ fn gateway_info_source(rest: DiscordRest, token_type: TokenType) -> GatewayInfoS
     })
 }
 
-/// The session the IngestActor saved (see `actors::ingest`), read through the DbActor.
-fn saved_session_source(db: ComponentHandle<DbActor>) -> PersistedSessionSource {
+/// The session the IngestActor saved (see `actors::ingest`), read through the DbActor; `bot`:
+/// whether the configured token is a bot's.
+fn saved_session_source(db: ComponentHandle<DbActor>, bot: bool) -> PersistedSessionSource {
     Arc::new(move |shard_id| {
         let db = db.clone();
         Box::pin(async move {
             match db.send(LoadGatewaySession { shard_id }).await {
-                Ok(Ok(record)) => Ok(record),
+                Ok(Ok(record)) => Ok(record.map(|record| ingest::persisted_session(&record, bot))),
                 Ok(Err(err)) => Err(crate::logging::error_chain(&err)),
                 Err(err) => Err(crate::logging::error_chain(&err)),
             }

@@ -1,6 +1,5 @@
 //! Discord's wire formats as we read them: the objects we store (messages, channels, guilds),
-//! the gateway envelope and its opcodes, close codes and intents, and the conversions into
-//! the database's records. Shared by the GatewayActor, the REST client and backfill.
+//! the gateway envelope and its opcodes, close codes and intents
 //!
 //! Parsing is liberal on purpose: unknown fields are ignored, explicit `null`s are accepted
 //! wherever Discord sends them, snowflakes may be strings or integers, and fields we do not
@@ -8,12 +7,12 @@
 
 pub mod check;
 pub mod config;
-mod convert;
+mod directory;
 pub mod gateway;
 pub mod model;
 pub mod rest;
 
-pub use convert::{ConvertError, channel_record, guild_record, new_message, parse_timestamp_ms};
+pub use directory::{ChannelDirectory, ChannelInfo};
 pub use model::{
     Channel, Guild, Message, MessageDelete, MessageDeleteBulk, MessageReference, MessageUpdate,
     PartialMember, Snowflake, ThreadMetadata, User, channel_type,

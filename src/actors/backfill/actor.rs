@@ -28,12 +28,12 @@ use crate::actors::db::{
     LoadArchivedThreadMarks, MessageSource, SaveArchivedThreadMark, SetCursor, StoreMessages,
     UpsertChannels, UpsertGuilds,
 };
-use crate::actors::ingest::ChannelDirectory;
+use crate::actors::ingest::{self, SessionGap};
 use crate::config::DiscordConfig;
 use crate::discord::rest::{
     ArchivedThreads, DiscordRest, MAX_ARCHIVED_THREADS_PER_PAGE, RestError,
 };
-use crate::discord::{self, Channel, Message, Snowflake, channel_type};
+use crate::discord::{Channel, ChannelDirectory, Message, Snowflake, channel_type};
 use crate::logging::error_chain;
 use crate::metrics::Metrics;
 use crate::supervisor::{ComponentHandle, Lifecycle};
@@ -185,6 +185,18 @@ impl Supervised for BackfillActor {
         self.running = false;
         self.queued = None;
         self.archives = SharedArchiveMarks::default();
+    }
+}
+
+/// A new gateway session began: the gap before it is only in REST history.
+impl Handler<SessionGap> for BackfillActor {
+    type Result = ();
+
+    fn handle(&mut self, _gap: SessionGap, ctx: &mut Context<Self>) {
+        let run = RunBackfill {
+            reason: "new gateway session".to_owned(),
+        };
+        <Self as Handler<RunBackfill>>::handle(self, run, ctx);
     }
 }
 
@@ -434,13 +446,13 @@ impl Pass {
                 Err(err) => return Err(err.into()),
             };
             self.ask(UpsertGuilds {
-                guilds: vec![discord::guild_record(&guild)],
+                guilds: vec![ingest::guild_record(&guild)],
             })
             .await?;
             let records = channels
                 .iter()
                 .chain(&threads)
-                .map(|channel| discord::channel_record(channel, Some(guild.id.get())))
+                .map(|channel| ingest::channel_record(channel, Some(guild.id.get())))
                 .collect();
             self.ask(UpsertChannels { channels: records }).await?;
             for channel in channels.into_iter().chain(threads) {
@@ -589,7 +601,7 @@ impl Pass {
             .collect();
         let records = fresh
             .iter()
-            .map(|(thread, _)| discord::channel_record(thread, Some(guild_id.get())))
+            .map(|(thread, _)| ingest::channel_record(thread, Some(guild_id.get())))
             .collect::<Vec<_>>();
         if !records.is_empty() {
             self.ask(UpsertChannels { channels: records }).await?;
@@ -877,7 +889,7 @@ impl Pass {
         let guild_id = target.guild_id.map(Snowflake::get);
         let mut rows = Vec::with_capacity(page.len());
         for message in page {
-            match discord::new_message(message, guild_id, MessageSource::Backfill) {
+            match ingest::new_message(message, guild_id, MessageSource::Backfill) {
                 Ok(row) => rows.push(row),
                 Err(err) => {
                     add(&self.tally.errors, 1);

@@ -45,19 +45,15 @@ use super::connection::{
     SessionStart, Socket,
 };
 use super::error::GatewayError;
-use super::events::SequencedEvent;
 use super::heartbeat::{Beat, Heartbeat};
 use super::limiter::{IdentifyPacer, IdentifyWait, SendClass, SendLimiter};
 use super::messages::{GatewayState, GatewayStatus, GetGatewayStatus};
 use super::metrics::GatewayMetrics;
-use super::session::{
-    PersistedSessionSource, ResumableSession, check_persisted, token_fingerprint,
-};
-use crate::actors::db::GatewaySessionRecord;
 use crate::discord::config::{Compression, TokenType};
 use crate::discord::gateway::{
-    API_VERSION, CloseAction, GatewayBot, Identify, IdentifyProperties, OutboundFrame, Resume,
-    close_action, close_code_reason, opcode,
+    API_VERSION, CloseAction, GatewayBot, Identify, IdentifyProperties, OutboundFrame,
+    PersistedSession, ResumableSession, Resume, SequencedEvent, close_action, close_code_reason,
+    opcode, token_fingerprint,
 };
 use crate::logging::error_chain;
 use crate::supervisor::Lifecycle;
@@ -66,6 +62,13 @@ use crate::supervisor::Lifecycle;
 /// REST client in the service, a closure in tests. Errors are already texts for the log.
 pub type GatewayInfoSource =
     Arc<dyn Fn() -> LocalBoxFuture<'static, Result<GatewayBot, String>> + Send + Sync>;
+
+/// Loads the session saved for a shard (`shard_id`) by the storage side of an earlier
+/// process: through the DbActor in the service, a closure in tests. Errors are already texts
+/// for the log.
+pub type PersistedSessionSource = Arc<
+    dyn Fn(u32) -> LocalBoxFuture<'static, Result<Option<PersistedSession>, String>> + Send + Sync,
+>;
 
 /// Messages waiting for the actor: status queries only, so a small mailbox does.
 const MAILBOX_CAPACITY: usize = 64;
@@ -250,9 +253,9 @@ impl GatewayActor {
 
     /// Takes the saved session as the one to resume if it is usable; otherwise the attempt
     /// identifies.
-    fn persisted_session_loaded(&mut self, result: Result<Option<GatewaySessionRecord>, String>) {
-        let record = match result {
-            Ok(Some(record)) => record,
+    fn persisted_session_loaded(&mut self, result: Result<Option<PersistedSession>, String>) {
+        let saved = match result {
+            Ok(Some(saved)) => saved,
             Ok(None) => {
                 debug!(self.log, "No saved gateway session");
                 return;
@@ -263,28 +266,22 @@ impl GatewayActor {
             }
         };
         let now_ms = Utc::now().timestamp_millis();
-        match check_persisted(
-            &record,
-            self.settings.shard,
-            &self.token_fingerprint,
-            now_ms,
-        ) {
+        match saved.check(self.settings.shard, &self.token_fingerprint, now_ms) {
             Ok(age) => {
                 info!(self.log, "Resuming the saved gateway session";
-                    "seq" => record.seq, "age_secs" => age.as_secs(),
-                    "user_id" => record.user_id);
-                let bot = self.settings.token_type == TokenType::Bot;
-                let resumable = Arc::new(ResumableSession::from_record(&record, bot));
+                    "seq" => saved.seq, "age_secs" => age.as_secs(),
+                    "user_id" => saved.session.user.id.get());
+                let resumable = Arc::new(saved.session);
                 self.run.session = Some(Session {
                     resume_url: Some(resumable.resume_url.clone()),
                     resumable,
                     from_database: true,
                 });
-                self.run.seq = Some(record.seq);
+                self.run.seq = Some(saved.seq);
             }
             Err(unusable) => {
                 info!(self.log, "Saved gateway session not resumable; identifying";
-                    "reason" => unusable.label(), "detail" => %unusable, "seq" => record.seq);
+                    "reason" => unusable.label(), "detail" => %unusable, "seq" => saved.seq);
             }
         }
     }

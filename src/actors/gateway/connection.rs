@@ -31,12 +31,11 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async_with_conf
 
 use super::dispatch::{self, Dispatch};
 use super::error::{ConnectError, InflateError};
-use super::events::{GatewayEvent, SequencedEvent};
 use super::heartbeat::ReaderProgress;
 use super::inflate::ZlibStream;
 use super::metrics::GatewayMetrics;
-use super::session::ResumableSession;
 use crate::config::{REDACTED, Secret};
+use crate::discord::gateway::{GatewayEvent, ResumableSession, SequencedEvent};
 use crate::discord::gateway::{Hello, InboundFrame, opcode};
 
 pub(super) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::events::GatewayEvent;
+use crate::discord::gateway::GatewayEvent;
 use crate::discord::gateway::Ready;
 use crate::discord::{Channel, Guild, Message, MessageUpdate, Snowflake};
 

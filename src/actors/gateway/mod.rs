@@ -37,25 +37,18 @@ pub mod config;
 mod connection;
 mod dispatch;
 mod error;
-mod events;
 mod heartbeat;
 mod inflate;
 mod limiter;
 mod messages;
 mod metrics;
-mod session;
 #[cfg(test)]
 mod test_server;
 #[cfg(test)]
 mod tests;
 
-pub use actor::{GatewayActor, GatewayInfoSource};
+pub use actor::{GatewayActor, GatewayInfoSource, PersistedSessionSource};
 pub use config::{GatewaySettings, GatewayTiming};
 pub use error::{ConnectError, GatewayError, InflateError};
-pub use events::{GatewayEvent, SequencedEvent};
 pub use messages::{GatewayState, GatewayStatus, GetGatewayStatus};
 pub use metrics::GatewayMetrics;
-pub use session::{
-    MAX_PERSISTED_SESSION_AGE, PERSISTED_SESSION_REFRESH, PersistedSessionSource, ResumableSession,
-    Unusable, check_persisted, token_fingerprint,
-};

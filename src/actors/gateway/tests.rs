@@ -14,11 +14,13 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use super::test_server::{GENEROUS_WAIT, ServerConn, TestGateway};
 use super::*;
-use crate::actors::db::GatewaySessionRecord;
 use crate::actors::health::{ComponentStatus, GetHealth, HealthActor, HealthReport};
 use crate::config::{LogLevel, Secret};
 use crate::discord::config::{Compression, TokenType};
-use crate::discord::gateway::{GatewayBot, SessionStartLimit, intents};
+use crate::discord::gateway::{
+    GatewayBot, GatewayEvent, PersistedSession, ResumableSession, SequencedEvent,
+    SessionStartLimit, intents, token_fingerprint,
+};
 use crate::discord::{Snowflake, channel_type};
 use crate::logging::{LogBuffer, memory_logger};
 use crate::metrics::Metrics;
@@ -68,7 +70,7 @@ struct Options {
 }
 
 /// What a saved-session source answers, given the test server's URL.
-type SavedAnswer = fn(&str) -> Result<Option<GatewaySessionRecord>, String>;
+type SavedAnswer = fn(&str) -> Result<Option<PersistedSession>, String>;
 
 impl Default for Options {
     fn default() -> Self {
@@ -1120,16 +1122,19 @@ async fn a_configured_url_is_used_when_gateway_info_is_unavailable() {
 
 /// A session saved by an earlier process `age_secs` ago, resumable from seq 41 on the test
 /// server's resume URL.
-fn saved(server_url: &str, age_secs: i64, token: &str) -> GatewaySessionRecord {
-    ResumableSession {
-        session_id: "session-saved".to_owned(),
-        resume_url: format!("{server_url}/resume"),
-        user: serde_json::from_value(json!({"id": "900", "username": "monitor", "bot": true}))
-            .unwrap(),
-        shard: [0, 1],
-        token_fingerprint: token_fingerprint(&Secret::new(token)),
+fn saved(server_url: &str, age_secs: i64, token: &str) -> PersistedSession {
+    PersistedSession {
+        session: ResumableSession {
+            session_id: "session-saved".to_owned(),
+            resume_url: format!("{server_url}/resume"),
+            user: serde_json::from_value(json!({"id": "900", "username": "monitor", "bot": true}))
+                .unwrap(),
+            shard: [0, 1],
+            token_fingerprint: token_fingerprint(&Secret::new(token)),
+        },
+        seq: 41,
+        saved_at_ms: chrono::Utc::now().timestamp_millis() - age_secs * 1_000,
     }
-    .record(41, chrono::Utc::now().timestamp_millis() - age_secs * 1_000)
 }
 
 fn logged(harness: &Harness, message: &str) -> Vec<Value> {

@@ -20,21 +20,20 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use slog::{Logger, debug, error, info, o, warn};
 
-use super::directory::ChannelDirectory;
 use super::error::IngestError;
 use super::plan::{WriteOp, plan};
-use super::progress::{BatchTicket, SessionPosition};
+use super::progress::{BatchTicket, SessionPosition, session_record};
 use super::{IngestReceiver, IngestSender};
-use crate::actors::backfill::{BackfillActor, RunBackfill};
 use crate::actors::db::{
     ApplyPartialUpdates, DbActor, DbError, MarkDeleted, SaveGatewaySession, StoreMessages,
     StoreOutcome, UpsertChannels, UpsertGuilds,
 };
-use crate::actors::gateway::{GatewayEvent, PERSISTED_SESSION_REFRESH, SequencedEvent};
-use crate::config::DiscordConfig;
+use crate::discord::ChannelDirectory;
+use crate::discord::config::DiscordConfig;
+use crate::discord::gateway::{GatewayEvent, PERSISTED_SESSION_REFRESH, SequencedEvent};
 use crate::logging::{error_chain, log_if_slow};
 use crate::metrics::Metrics;
-use crate::supervisor::{ComponentHandle, Lifecycle};
+use crate::supervisor::{ComponentHandle, ComponentRecipient, Lifecycle};
 
 /// First wait before retrying a write the database could not take; doubles per attempt.
 const RETRY_INITIAL: Duration = Duration::from_millis(100);
@@ -55,8 +54,15 @@ pub struct IngestSettings {
     pub max_batch_events: usize,
     pub slow_threshold: Duration,
     /// Told when a new gateway session begins: what came before it is only in REST history.
-    pub backfill: Option<ComponentHandle<BackfillActor>>,
+    pub backfill: Option<ComponentRecipient<SessionGap>>,
 }
+
+/// Sent (with `try_send`) when a new gateway session began rather than a resumed one: what
+/// happened while no session was open never reaches the gateway, so the receiver (backfill)
+/// fetches it over REST.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct SessionGap;
 
 /// Counters shared with `/status` and the metrics (readable while a write is in progress).
 #[derive(Debug, Default)]
@@ -324,9 +330,7 @@ impl Writer {
     /// resumes from an earlier position, which replays more but loses nothing.
     async fn save_session(&self, position: &SessionPosition) {
         let saved_at = Utc::now();
-        let record = position
-            .session
-            .record(position.seq, saved_at.timestamp_millis());
+        let record = session_record(position, saved_at.timestamp_millis());
         match self.ask(SaveGatewaySession(record)).await {
             Ok(()) => {
                 if let Ok(mut saved) = self.stats.saved_session.lock() {
@@ -390,10 +394,7 @@ impl Writer {
         let Some(backfill) = &self.settings.backfill else {
             return;
         };
-        let request = RunBackfill {
-            reason: "new gateway session".to_owned(),
-        };
-        match backfill.try_send(request) {
+        match backfill.try_send(SessionGap) {
             Ok(()) => info!(
                 self.log,
                 "New gateway session; backfill requested for the gap"

@@ -12,18 +12,21 @@
 //! backfill recovers the messages; edits and deletes of such a gap are lost.
 
 mod actor;
-mod directory;
+mod convert;
 mod error;
 mod plan;
 mod progress;
 #[cfg(test)]
 mod tests;
 
-pub use actor::{Flush, IngestActor, IngestSettings, IngestStats, IngestStatus, SavedSession};
-pub use directory::{ChannelDirectory, ChannelInfo};
+pub use actor::{
+    Flush, IngestActor, IngestSettings, IngestStats, IngestStatus, SavedSession, SessionGap,
+};
+pub use convert::{ConvertError, channel_record, guild_record, new_message, parse_timestamp_ms};
 pub use error::IngestError;
+pub use progress::persisted_session;
 
-use crate::actors::gateway::SequencedEvent;
+use crate::discord::gateway::SequencedEvent;
 use progress::CommitTracker;
 
 /// The queue between the gateway and the IngestActor.

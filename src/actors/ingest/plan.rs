@@ -6,10 +6,11 @@ use crate::actors::db::{
     ChannelRecord, GuildRecord, MessageSource, NewMessage, PartialMessageUpdate,
 };
 use crate::config::DiscordConfig;
-use crate::discord::{self, Message, Snowflake};
+use crate::discord::{Message, Snowflake};
 
-use super::directory::ChannelDirectory;
-use crate::actors::gateway::GatewayEvent;
+use super::convert;
+use crate::discord::ChannelDirectory;
+use crate::discord::gateway::GatewayEvent;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum WriteOp {
@@ -85,12 +86,12 @@ pub fn plan(
                     continue;
                 }
                 directory.remember_guild(&guild);
-                plan.push(WriteOp::Guilds(vec![discord::guild_record(&guild)]));
+                plan.push(WriteOp::Guilds(vec![convert::guild_record(&guild)]));
                 let channels: Vec<ChannelRecord> = guild
                     .channels
                     .iter()
                     .chain(&guild.threads)
-                    .map(|channel| discord::channel_record(channel, Some(guild.id.get())))
+                    .map(|channel| convert::channel_record(channel, Some(guild.id.get())))
                     .collect();
                 if !channels.is_empty() {
                     plan.push(WriteOp::Channels(channels));
@@ -107,7 +108,7 @@ pub fn plan(
                     continue;
                 }
                 directory.remember(&channel, guild_id);
-                plan.push(WriteOp::Channels(vec![discord::channel_record(
+                plan.push(WriteOp::Channels(vec![convert::channel_record(
                     &channel,
                     guild_id.map(Snowflake::get),
                 )]));
@@ -120,7 +121,7 @@ pub fn plan(
                     .iter()
                     .map(|thread| {
                         directory.remember(thread, Some(guild_id));
-                        discord::channel_record(thread, Some(guild_id.get()))
+                        convert::channel_record(thread, Some(guild_id.get()))
                     })
                     .collect();
                 plan.push(WriteOp::Channels(records));
@@ -136,7 +137,7 @@ pub fn plan(
                 let edited_at_ms = match update
                     .edited_timestamp
                     .as_deref()
-                    .map(discord::parse_timestamp_ms)
+                    .map(convert::parse_timestamp_ms)
                     .transpose()
                 {
                     Ok(edited) => edited,
@@ -223,7 +224,7 @@ fn plan_message(
         plan.unmonitored += 1;
         return;
     }
-    match discord::new_message(
+    match convert::new_message(
         message,
         known_guild.map(Snowflake::get),
         MessageSource::Gateway,

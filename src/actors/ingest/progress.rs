@@ -15,13 +15,51 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::actors::gateway::{ResumableSession, SequencedEvent};
+use crate::actors::db::GatewaySessionRecord;
+use crate::discord::gateway::{PersistedSession, ResumableSession, SequencedEvent};
+use crate::discord::{Snowflake, User};
 
 /// A point in one session's event stream.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionPosition {
     pub session: Arc<ResumableSession>,
     pub seq: u64,
+}
+
+/// The row that saves `position` for the next process, as of `saved_at_ms`.
+pub fn session_record(position: &SessionPosition, saved_at_ms: i64) -> GatewaySessionRecord {
+    let session = &position.session;
+    GatewaySessionRecord {
+        shard: session.shard,
+        session_id: session.session_id.clone(),
+        resume_url: session.resume_url.clone(),
+        seq: position.seq,
+        user_id: session.user.id.get(),
+        user_name: session.user.username.clone(),
+        token_fingerprint: session.token_fingerprint.clone(),
+        saved_at_ms,
+    }
+}
+
+/// The session a saved row describes, for the gateway to resume; `bot` is whether the
+/// configured token is a bot's (the row keeps only the user's id and name).
+pub fn persisted_session(record: &GatewaySessionRecord, bot: bool) -> PersistedSession {
+    PersistedSession {
+        session: ResumableSession {
+            session_id: record.session_id.clone(),
+            resume_url: record.resume_url.clone(),
+            user: User {
+                id: Snowflake(record.user_id),
+                username: record.user_name.clone(),
+                global_name: None,
+                bot,
+            },
+            shard: record.shard,
+            token_fingerprint: record.token_fingerprint.clone(),
+        },
+        seq: record.seq,
+        saved_at_ms: record.saved_at_ms,
+    }
 }
 
 impl SessionPosition {
@@ -106,8 +144,8 @@ impl CommitTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actors::gateway::GatewayEvent;
-    use crate::discord::{MessageDelete, Snowflake, User};
+    use crate::discord::MessageDelete;
+    use crate::discord::gateway::GatewayEvent;
 
     fn session(id: &str) -> Arc<ResumableSession> {
         Arc::new(ResumableSession {
@@ -138,6 +176,21 @@ mod tests {
             }),
         })
         .collect()
+    }
+
+    #[test]
+    fn a_saved_row_round_trips_into_the_same_session() {
+        let position = SessionPosition {
+            session: session("c0ffee"),
+            seq: 77,
+        };
+        let record = session_record(&position, 1_764_000_000_000);
+        assert_eq!(record.seq, 77);
+        assert_eq!(record.user_id, 900);
+        let saved = persisted_session(&record, true);
+        assert_eq!(saved.session, *position.session);
+        assert_eq!(saved.seq, 77);
+        assert_eq!(saved.saved_at_ms, 1_764_000_000_000);
     }
 
     fn seq_of(position: Option<&SessionPosition>) -> Option<(String, u64)> {

@@ -9,10 +9,10 @@ use actix::prelude::*;
 
 use super::*;
 use crate::actors::db::{Database, DbActor, LoadGatewaySession, MessageQuery, QueryMessages};
-use crate::actors::gateway::{GatewayEvent, ResumableSession, SequencedEvent};
 use crate::actors::health::HealthActor;
 use crate::config::{DatabaseConfig, DiscordConfig, LogLevel};
-use crate::discord::{Message, MessageDelete, Snowflake, User};
+use crate::discord::gateway::{GatewayEvent, ResumableSession, SequencedEvent};
+use crate::discord::{ChannelDirectory, Message, MessageDelete, Snowflake, User};
 use crate::logging::memory_logger;
 use crate::metrics::Metrics;
 use crate::supervisor::{ComponentHandle, ComponentSupervisor, RestartPolicy};

@@ -1,4 +1,4 @@
-//! What the GatewayActor hands to the storage side, one variant per thing it needs, in the
+//! What the gateway hands to the storage side, one variant per dispatch it needs, in the
 //! order the gateway sent them, each with the session it arrived on and its sequence number.
 
 use std::sync::Arc;

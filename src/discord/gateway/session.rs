@@ -1,24 +1,19 @@
 //! Sessions that outlive the process. Every event the gateway queues carries the
 //! [`ResumableSession`] it arrived on and its sequence number; the storage side saves the
-//! session with the sequence of the last event whose effects it has committed (see
-//! `actors::ingest`), and a GatewayActor starting without a session loads that record
-//! through its [`PersistedSessionSource`] and RESUMEs it if [`check_persisted`] finds it
-//! usable: Discord then replays every event after the committed one, the edits and deletes
-//! a killed process still had queued included.
+//! session with the sequence of the last event whose effects it has committed (a
+//! [`PersistedSession`]), and a gateway starting without a session loads it and RESUMEs it
+//! if [`PersistedSession::check`] finds it usable: Discord then replays every event after
+//! the committed one, the edits and deletes a killed process still had queued included.
 //!
-//! A record is only as good as its identity: the same shard (`[id, count]`), the same token
-//! (compared by [`token_fingerprint`]), and recent enough for Discord to still hold it
-//! ([`MAX_PERSISTED_SESSION_AGE`]). Anything else is ignored and the actor identifies, as
+//! A saved session is only as good as its identity: the same shard (`[id, count]`), the same
+//! token (compared by [`token_fingerprint`]), and recent enough for Discord to still hold it
+//! ([`MAX_PERSISTED_SESSION_AGE`]). Anything else is ignored and the gateway identifies, as
 //! it does when a RESUME is refused.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::future::LocalBoxFuture;
-
-use crate::actors::db::GatewaySessionRecord;
 use crate::config::Secret;
-use crate::discord::{Snowflake, User};
+use crate::discord::User;
 
 /// How long after its last save a persisted session is still worth a RESUME. Discord does
 /// not publish how long a disconnected session stays resumable; clients observe a few
@@ -39,14 +34,6 @@ pub const PERSISTED_SESSION_REFRESH: Duration = Duration::from_secs(30);
 /// with certainty for our purpose and reveal nothing usable about either.
 const FINGERPRINT_HEX_DIGITS: usize = 16;
 
-/// Loads the record saved for a shard (`shard_id`): through the DbActor in the service, a
-/// closure in tests. Errors are already texts for the log.
-pub type PersistedSessionSource = Arc<
-    dyn Fn(u32) -> LocalBoxFuture<'static, Result<Option<GatewaySessionRecord>, String>>
-        + Send
-        + Sync,
->;
-
 /// A session as another process needs it to RESUME: what READY said, and whose it is.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResumableSession {
@@ -60,37 +47,13 @@ pub struct ResumableSession {
     pub token_fingerprint: String,
 }
 
-impl ResumableSession {
-    /// The row to save: this session, resumable from `seq`, as of `saved_at_ms`.
-    pub fn record(&self, seq: u64, saved_at_ms: i64) -> GatewaySessionRecord {
-        GatewaySessionRecord {
-            shard: self.shard,
-            session_id: self.session_id.clone(),
-            resume_url: self.resume_url.clone(),
-            seq,
-            user_id: self.user.id.get(),
-            user_name: self.user.username.clone(),
-            token_fingerprint: self.token_fingerprint.clone(),
-            saved_at_ms,
-        }
-    }
-
-    /// The session a saved row describes; `bot` is whether the configured token is a bot's
-    /// (the row keeps only the user's id and name).
-    pub fn from_record(record: &GatewaySessionRecord, bot: bool) -> Self {
-        Self {
-            session_id: record.session_id.clone(),
-            resume_url: record.resume_url.clone(),
-            user: User {
-                id: Snowflake(record.user_id),
-                username: record.user_name.clone(),
-                global_name: None,
-                bot,
-            },
-            shard: record.shard,
-            token_fingerprint: record.token_fingerprint.clone(),
-        }
-    }
+/// A session as saved for the next process: resumable from `seq` (every event up to it is
+/// committed), as of `saved_at_ms` (Unix milliseconds).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PersistedSession {
+    pub session: ResumableSession,
+    pub seq: u64,
+    pub saved_at_ms: i64,
 }
 
 /// Why a saved session is not resumed.
@@ -118,29 +81,31 @@ impl Unusable {
     }
 }
 
-/// Whether `record` can be resumed by a process running `shard` with the token whose
-/// fingerprint is `fingerprint`, at `now_ms`; answers the record's age when it can.
-pub fn check_persisted(
-    record: &GatewaySessionRecord,
-    shard: [u32; 2],
-    fingerprint: &str,
-    now_ms: i64,
-) -> Result<Duration, Unusable> {
-    if record.shard != shard {
-        return Err(Unusable::OtherShard {
-            saved: record.shard,
-            configured: shard,
-        });
+impl PersistedSession {
+    /// Whether this session can be resumed by a process running `shard` with the token whose
+    /// fingerprint is `fingerprint`, at `now_ms`; answers its age when it can.
+    pub fn check(
+        &self,
+        shard: [u32; 2],
+        fingerprint: &str,
+        now_ms: i64,
+    ) -> Result<Duration, Unusable> {
+        if self.session.shard != shard {
+            return Err(Unusable::OtherShard {
+                saved: self.session.shard,
+                configured: shard,
+            });
+        }
+        if self.session.token_fingerprint != fingerprint {
+            return Err(Unusable::OtherToken);
+        }
+        // A session saved in the future (the clock was set back) counts as fresh.
+        let age = Duration::from_millis(u64::try_from(now_ms - self.saved_at_ms).unwrap_or(0));
+        if age > MAX_PERSISTED_SESSION_AGE {
+            return Err(Unusable::TooOld { age });
+        }
+        Ok(age)
     }
-    if record.token_fingerprint != fingerprint {
-        return Err(Unusable::OtherToken);
-    }
-    // A record from the future (the clock was set back) counts as fresh.
-    let age = Duration::from_millis(u64::try_from(now_ms - record.saved_at_ms).unwrap_or(0));
-    if age > MAX_PERSISTED_SESSION_AGE {
-        return Err(Unusable::TooOld { age });
-    }
-    Ok(age)
 }
 
 /// A short, one-way fingerprint of `token`: equal for the same token, different for
@@ -157,6 +122,7 @@ pub fn token_fingerprint(token: &Secret) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::discord::Snowflake;
 
     const NOW_MS: i64 = 1_764_000_000_000;
 
@@ -175,29 +141,29 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_record_round_trips_into_the_same_session() {
-        let record = session().record(77, NOW_MS);
-        assert_eq!(record.seq, 77);
-        assert_eq!(record.user_id, 900);
-        assert_eq!(ResumableSession::from_record(&record, true), session());
+    fn saved(seq: u64, saved_at_ms: i64) -> PersistedSession {
+        PersistedSession {
+            session: session(),
+            seq,
+            saved_at_ms,
+        }
     }
 
     #[test]
     fn only_a_recent_record_of_the_same_shard_and_token_is_usable() {
         let fingerprint = token_fingerprint(&Secret::new("MTAx.first.token"));
-        let record = session().record(5, NOW_MS - 60_000);
+        let record = saved(5, NOW_MS - 60_000);
         assert_eq!(
-            check_persisted(&record, [0, 1], &fingerprint, NOW_MS),
+            record.check([0, 1], &fingerprint, NOW_MS),
             Ok(Duration::from_secs(60))
         );
-        let stale = session().record(5, NOW_MS - 6 * 60_000);
+        let stale = saved(5, NOW_MS - 6 * 60_000);
         assert!(matches!(
-            check_persisted(&stale, [0, 1], &fingerprint, NOW_MS),
+            stale.check([0, 1], &fingerprint, NOW_MS),
             Err(Unusable::TooOld { .. })
         ));
         assert_eq!(
-            check_persisted(&record, [0, 2], &fingerprint, NOW_MS),
+            record.check([0, 2], &fingerprint, NOW_MS),
             Err(Unusable::OtherShard {
                 saved: [0, 1],
                 configured: [0, 2]
@@ -205,12 +171,12 @@ mod tests {
         );
         let other = token_fingerprint(&Secret::new("MTAy.second.token"));
         assert_eq!(
-            check_persisted(&record, [0, 1], &other, NOW_MS),
+            record.check([0, 1], &other, NOW_MS),
             Err(Unusable::OtherToken)
         );
-        let future = session().record(5, NOW_MS + 60_000);
+        let future = saved(5, NOW_MS + 60_000);
         assert_eq!(
-            check_persisted(&future, [0, 1], &fingerprint, NOW_MS),
+            future.check([0, 1], &fingerprint, NOW_MS),
             Ok(Duration::ZERO)
         );
     }

@@ -1,11 +1,21 @@
 //! The gateway protocol's envelope, opcodes, intents and close codes, and the payloads we
 //! send (IDENTIFY, RESUME, HEARTBEAT) or read before dispatches start (HELLO, READY), plus
-//! `GET /gateway/bot`.
+//! `GET /gateway/bot`; the dispatches we act on as typed [`GatewayEvent`]s, and the
+//! sessions a restart resumes ([`ResumableSession`], [`PersistedSession`]).
+
+mod events;
+mod session;
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::model::{Snowflake, User};
+
+pub use events::{GatewayEvent, SequencedEvent};
+pub use session::{
+    MAX_PERSISTED_SESSION_AGE, PERSISTED_SESSION_REFRESH, PersistedSession, ResumableSession,
+    Unusable, token_fingerprint,
+};
 
 /// The API version in every REST path and gateway URL.
 pub const API_VERSION: u8 = 10;

@@ -1,9 +1,10 @@
-//! From Discord's objects to the database's records.
+//! From Discord's objects to the database's records: the one conversion, used by the
+//! IngestActor for gateway events and by backfill for REST pages.
 
 use chrono::DateTime;
 
-use super::model::{Channel, Guild, Message, channel_type};
 use crate::actors::db::{ChannelRecord, GuildRecord, MessageSource, NewMessage};
+use crate::discord::{Channel, Guild, Message, channel_type};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConvertError {
