@@ -7,9 +7,9 @@ use actix::{Addr, Recipient};
 use slog::Logger;
 
 use super::AppError;
-use crate::actors::backup::{BackupActor, BackupSettings, DatabaseLock};
+use crate::actors::backup::{BackupActor, BackupOutcome, BackupSettings, DatabaseLock};
 use crate::actors::db::Database;
-use crate::actors::health::{BackupOutcome, HealthActor, RegisterComponent};
+use crate::actors::health::{HealthActor, RegisterComponent};
 use crate::config::Config;
 use crate::logging::error_chain;
 use crate::metrics::Metrics;

@@ -627,9 +627,10 @@ async fn the_admin_api_tests_routes_and_lists_alerts() {
 
 #[actix_rt::test]
 async fn ops_rules_reach_the_routes_and_resolve() {
+    use crate::actors::backup::BackupOutcome;
     use crate::actors::health::{
-        BackupOutcome, ComponentStatus, ComponentStatusChanged, EnableOpsRules, EvaluateNow,
-        LlmSpend, OpsSources, OpsThresholds, RegisterComponent,
+        ComponentStatus, ComponentStatusChanged, EnableOpsRules, EvaluateNow, LlmSpend, OpsSources,
+        OpsThresholds, RegisterComponent,
     };
 
     let dir = tempfile::tempdir().unwrap();
@@ -773,9 +774,8 @@ async fn ops_rules_reach_the_routes_and_resolve() {
 /// wiring enables the rules: they must still count at the first evaluation.
 #[actix_rt::test]
 async fn facts_pushed_before_the_rules_are_enabled_are_kept() {
-    use crate::actors::health::{
-        BackupOutcome, EnableOpsRules, EvaluateNow, OpsSources, OpsThresholds,
-    };
+    use crate::actors::backup::BackupOutcome;
+    use crate::actors::health::{EnableOpsRules, EvaluateNow, OpsSources, OpsThresholds};
 
     let dir = tempfile::tempdir().unwrap();
     let receiver = Receiver::start();

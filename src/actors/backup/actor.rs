@@ -26,9 +26,16 @@ use super::run::{
 };
 use super::snapshot::BackupReason;
 use crate::actors::db::Database;
-use crate::actors::health::BackupOutcome;
 use crate::logging::error_chain;
 use crate::supervisor::Lifecycle;
+
+/// The outcome of each backup, for whoever alerts on failed ones (the HealthActor's ops
+/// rules): `error: None` on success.
+#[derive(Debug, Clone, PartialEq, Message)]
+#[rtype(result = "()")]
+pub struct BackupOutcome {
+    pub error: Option<String>,
+}
 
 pub struct BackupActor {
     /// A pool of its own on the service's database file.

@@ -37,7 +37,7 @@ mod snapshot;
 #[cfg(test)]
 mod tests;
 
-pub use actor::BackupActor;
+pub use actor::{BackupActor, BackupOutcome};
 pub use catalog::{BackupEntry, list_backups};
 pub use error::BackupError;
 pub use lock::DatabaseLock;

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 
 use super::*;
+use crate::actors::backup::BackupOutcome;
 use crate::actors::db::{BackupRowStatus, Database, DatabaseConfig};
-use crate::actors::health::BackupOutcome;
 use crate::actors::health::{ComponentStatus, HealthActor};
 use crate::config::LogLevel;
 use crate::logging::memory_logger;

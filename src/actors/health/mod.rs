@@ -37,7 +37,7 @@ pub use messages::{
     ProbeHealth, ProbeStatus, RegisterComponent, RegisterProbe, SetShuttingDown,
 };
 pub use ops::{
-    BackupOutcome, DatabaseCheckOutcome, EnableOpsRules, EvaluateNow, LlmSpend, OpsSources,
-    cpu_limit_cores, discord_errors_from,
+    DatabaseCheckOutcome, EnableOpsRules, EvaluateNow, LlmSpend, OpsSources, cpu_limit_cores,
+    discord_errors_from,
 };
 pub use rules::{OpsRules, OpsSnapshot, OpsThresholds};

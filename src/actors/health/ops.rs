@@ -22,6 +22,7 @@ use super::actor::HealthActor;
 use super::messages::{ComponentStatus, ProbeStatus};
 use super::rules::{OpsRules, OpsSnapshot, OpsThresholds};
 use crate::actors::alert::{Alert, Severity};
+use crate::actors::backup::BackupOutcome;
 use crate::actors::llm::LlmAlert;
 use crate::logging::error_chain;
 use crate::metrics::Metrics;
@@ -62,13 +63,6 @@ pub struct EnableOpsRules {
 pub struct LlmSpend {
     pub spent_usd: f64,
     pub limit_usd: f64,
-}
-
-/// The outcome of the latest database backup.
-#[derive(Debug, Clone, PartialEq, Message)]
-#[rtype(result = "()")]
-pub struct BackupOutcome {
-    pub error: Option<String>,
 }
 
 /// The outcome of the latest database integrity check.
