@@ -21,12 +21,10 @@ pub use error::AppError;
 use crate::actors::alert::{AlertActor, AlertSettings};
 use crate::actors::db::{CheckIntegrity, Database, DbActor, ProbeWritable};
 use crate::actors::health::{
-    ComponentStatus, ComponentStatusChanged, HealthActor, Probe, RegisterComponent, RegisterProbe,
-};
-use crate::actors::health::{
     DatabaseCheckOutcome, EnableOpsRules, OpsSources, OpsThresholds, cpu_limit_cores,
     discord_errors_from,
 };
+use crate::actors::health::{HealthActor, Probe, RegisterComponent, RegisterProbe};
 use crate::actors::ingest::{IngestSender, IngestStats};
 use crate::actors::llm::{LlmAlert, LlmRouterActor, RouterSettings};
 use crate::actors::ratelimit::RateLimiterHandle;
@@ -34,7 +32,9 @@ use crate::admin::auth::AccessPolicy;
 use crate::admin::{AdminState, DiscordStatusSources, ProbeRefresh, ServiceFacts};
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::supervisor::{ComponentHandle, ComponentSupervisor, RestartPolicy};
+use crate::supervisor::{
+    ComponentHandle, ComponentStatus, ComponentStatusChanged, ComponentSupervisor, RestartPolicy,
+};
 use crate::system_stats::{ProcessFigures, SharedProcessSampler};
 
 /// Component names as they appear in `/health/detailed` and the logs.

@@ -11,7 +11,7 @@ use super::handle::{ComponentHandle, stop_component};
 use super::lifecycle::{ComponentCore, Lifecycle};
 use super::policy::RestartPolicy;
 use super::runner::{supervise, supervise_in};
-use crate::actors::health::ComponentStatusChanged;
+use super::status::ComponentStatusChanged;
 
 /// Every supervised component of the service, in start order.
 pub struct ComponentSupervisor {

@@ -12,7 +12,7 @@ use actix::{Actor, Addr, Context, Handler, MailboxError, Message, Recipient};
 
 use super::error::ComponentError;
 use super::lifecycle::ComponentCore;
-use crate::actors::health::ComponentStatus;
+use super::status::ComponentStatus;
 
 /// The component's current mailbox, shared by its handles and its supervisor task.
 pub(crate) struct Shared<A: Actor> {

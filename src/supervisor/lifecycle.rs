@@ -14,7 +14,7 @@ use actix_rt::ArbiterHandle;
 use tokio::sync::watch;
 
 use super::policy::{RestartBudget, RestartPolicy};
-use crate::actors::health::{ComponentStatus, ComponentStatusChanged};
+use super::status::{ComponentStatus, ComponentStatusChanged};
 
 /// Error recorded for a component that called `ctx.stop()` without `Lifecycle::error` first.
 const UNEXPLAINED_STOP: &str = "stopped itself without reporting an error";

@@ -74,6 +74,7 @@ mod handle;
 mod lifecycle;
 mod policy;
 mod runner;
+mod status;
 #[cfg(test)]
 mod tests;
 
@@ -83,3 +84,4 @@ pub use handle::{ComponentHandle, ComponentRecipient};
 pub use lifecycle::Lifecycle;
 pub use policy::RestartPolicy;
 pub use runner::{supervise, supervise_in};
+pub use status::{ComponentStatus, ComponentStatusChanged};

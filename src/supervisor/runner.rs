@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use super::handle::{ComponentHandle, Shared};
 use super::lifecycle::{ComponentCore, Lifecycle};
 use super::policy::RestartPolicy;
-use crate::actors::health::ComponentStatusChanged;
+use super::status::ComponentStatusChanged;
 
 /// Messages a mailbox takes before its actor's `started()` can set its own capacity (actix's
 /// default; a rebuilt actor gets a fresh mailbox too).

@@ -11,10 +11,7 @@ use actix::prelude::*;
 use slog::{Logger, o};
 
 use super::*;
-use crate::actors::health::{
-    ComponentStatus, ComponentStatusChanged, GetHealth, HealthActor, HealthReport,
-    RegisterComponent,
-};
+use crate::actors::health::{GetHealth, HealthActor, HealthReport, RegisterComponent};
 
 /// Deadline for anything the tests wait for; far above what an idle machine needs, so a busy
 /// one does not fail them.

@@ -629,9 +629,9 @@ async fn the_admin_api_tests_routes_and_lists_alerts() {
 async fn ops_rules_reach_the_routes_and_resolve() {
     use crate::actors::backup::BackupOutcome;
     use crate::actors::health::{
-        ComponentStatus, ComponentStatusChanged, EnableOpsRules, EvaluateNow, LlmSpend, OpsSources,
-        OpsThresholds, RegisterComponent,
+        EnableOpsRules, EvaluateNow, LlmSpend, OpsSources, OpsThresholds, RegisterComponent,
     };
+    use crate::supervisor::{ComponentStatus, ComponentStatusChanged};
 
     let dir = tempfile::tempdir().unwrap();
     let receiver = Receiver::start();

@@ -10,10 +10,11 @@ use actix::prelude::*;
 use super::*;
 use crate::actors::backup::BackupOutcome;
 use crate::actors::db::{BackupRowStatus, Database, DatabaseConfig};
-use crate::actors::health::{ComponentStatus, HealthActor};
+use crate::actors::health::HealthActor;
 use crate::config::LogLevel;
 use crate::logging::memory_logger;
 use crate::metrics::Metrics;
+use crate::supervisor::ComponentStatus;
 use crate::supervisor::{ComponentHandle, RestartPolicy, supervise};
 
 /// Generous: the machine is shared and busy.

@@ -14,7 +14,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use super::test_server::{GENEROUS_WAIT, ServerConn, TestGateway};
 use super::*;
-use crate::actors::health::{ComponentStatus, GetHealth, HealthActor, HealthReport};
+use crate::actors::health::{GetHealth, HealthActor, HealthReport};
 use crate::config::{LogLevel, Secret};
 use crate::discord::config::{Compression, TokenType};
 use crate::discord::gateway::{
@@ -24,7 +24,7 @@ use crate::discord::gateway::{
 use crate::discord::{Snowflake, channel_type};
 use crate::logging::{LogBuffer, memory_logger};
 use crate::metrics::Metrics;
-use crate::supervisor::{ComponentHandle, RestartPolicy, supervise};
+use crate::supervisor::{ComponentHandle, ComponentStatus, RestartPolicy, supervise};
 
 const TOKEN: &str = "MTAxNTk4NzY1NDMy.Gx7Yqz.kept-secret-token-value";
 

@@ -15,11 +15,12 @@ use slog::{Logger, debug, error, info, o, warn};
 
 use super::error::ProbeError;
 use super::messages::{
-    ComponentHealth, ComponentStatus, ComponentStatusChanged, GetHealth, HealthReport, Probe,
-    ProbeHealth, ProbeStatus, RegisterComponent, RegisterProbe, SetShuttingDown,
+    ComponentHealth, GetHealth, HealthReport, Probe, ProbeHealth, ProbeStatus, RegisterComponent,
+    RegisterProbe, SetShuttingDown,
 };
 use super::ops::OpsRulesState;
 use super::rules::OpsSnapshot;
+use crate::supervisor::{ComponentStatus, ComponentStatusChanged};
 
 /// Messages; status changes are rare and admin requests come a few per second, so this leaves
 /// room for every component restarting at once plus probe registrations.

@@ -13,51 +13,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use futures_util::future::LocalBoxFuture;
 use serde::{Deserialize, Serialize, Serializer};
 
-/// Where a component is in its life. Serialized lowercase (`"up"`, `"failed"`, ...).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ComponentStatus {
-    /// Built or restarted, not yet reporting that it works.
-    Starting,
-    Up,
-    /// Working, with reduced capacity or quality (e.g. a fallback provider in use).
-    Degraded,
-    /// Stopped after an error; the supervisor restarts it after a backoff.
-    Restarting,
-    /// Restart budget spent: the supervisor no longer restarts it.
-    Failed,
-    /// Stopped on purpose (shutdown).
-    Stopped,
-}
-
-impl ComponentStatus {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Starting => "starting",
-            Self::Up => "up",
-            Self::Degraded => "degraded",
-            Self::Restarting => "restarting",
-            Self::Failed => "failed",
-            Self::Stopped => "stopped",
-        }
-    }
-
-    /// Whether a required component in this state lets the service count as ready.
-    pub const fn is_serving(self) -> bool {
-        matches!(self, Self::Up | Self::Degraded)
-    }
-
-    /// Whether the component will never run again in this process.
-    pub const fn is_terminal(self) -> bool {
-        matches!(self, Self::Failed | Self::Stopped)
-    }
-}
-
-impl fmt::Display for ComponentStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+use crate::supervisor::ComponentStatus;
 
 /// Declares a component and whether readiness depends on it. Components that report a status
 /// without being registered count as required: a forgotten registration can then only make
@@ -67,23 +23,6 @@ impl fmt::Display for ComponentStatus {
 pub struct RegisterComponent {
     pub name: String,
     pub required: bool,
-}
-
-/// A snapshot of one component's state, sent by its supervisor on every change. Snapshots are
-/// complete (the restart count is a total, not a delta), so a lost or coalesced one is
-/// repaired by the next.
-#[derive(Debug, Clone, PartialEq, Eq, Message)]
-#[rtype(result = "()")]
-pub struct ComponentStatusChanged {
-    pub name: String,
-    pub status: ComponentStatus,
-    /// The error behind this change, if any; the HealthActor keeps the last one it saw.
-    pub error: Option<String>,
-    /// Restarts since the process started.
-    pub restarts: u32,
-    /// Failed because of its configuration (a rejected token, intents the application may
-    /// not use): restarting the process cannot help, so it does not count against liveness.
-    pub needs_reconfiguration: bool,
 }
 
 /// An asynchronous check the HealthActor runs every probe interval and on demand, e.g. "the

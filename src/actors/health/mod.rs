@@ -33,8 +33,8 @@ mod tests;
 pub use actor::{DEFAULT_PROBE_TIMEOUT, HealthActor};
 pub use error::ProbeError;
 pub use messages::{
-    ComponentHealth, ComponentStatus, ComponentStatusChanged, GetHealth, HealthReport, Probe,
-    ProbeHealth, ProbeStatus, RegisterComponent, RegisterProbe, SetShuttingDown,
+    ComponentHealth, GetHealth, HealthReport, Probe, ProbeHealth, ProbeStatus, RegisterComponent,
+    RegisterProbe, SetShuttingDown,
 };
 pub use ops::{
     DatabaseCheckOutcome, EnableOpsRules, EvaluateNow, LlmSpend, OpsSources, cpu_limit_cores,

@@ -19,7 +19,7 @@ use actix::prelude::*;
 use slog::{Logger, debug, o, warn};
 
 use super::actor::HealthActor;
-use super::messages::{ComponentStatus, ProbeStatus};
+use super::messages::ProbeStatus;
 use super::rules::{OpsRules, OpsSnapshot, OpsThresholds};
 use crate::actors::alert::{Alert, Severity};
 use crate::actors::backup::BackupOutcome;
@@ -27,6 +27,7 @@ use crate::actors::llm::LlmAlert;
 use crate::logging::error_chain;
 use crate::metrics::Metrics;
 use crate::supervisor::ComponentRecipient;
+use crate::supervisor::ComponentStatus;
 use crate::system_stats::{MemoryLimitSource, SharedProcessSampler};
 
 /// Counts of something that only grows (errors since start).

@@ -9,6 +9,7 @@ use actix::prelude::*;
 use slog::{Drain, Level, Logger, Never, OwnedKVList, Record, o};
 
 use super::*;
+use crate::supervisor::{ComponentStatus, ComponentStatusChanged};
 
 /// Long enough that no scheduled probe run interferes with a test; runs are requested with
 /// `refresh_probes` instead.

@@ -14,7 +14,7 @@ use super::{
     RateLimitStatus, RateLimiterActor, RateLimiterHandle, RateLimiterSettings, TokenRejected,
     TokenState,
 };
-use crate::actors::health::{ComponentStatus, GetHealth, HealthActor};
+use crate::actors::health::{GetHealth, HealthActor};
 use crate::config::{LogLevel, Secret};
 use crate::discord::Snowflake;
 use crate::discord::config::{DiscordConfig, TokenType};
@@ -22,6 +22,7 @@ use crate::discord::rest::test_server::{FakeDiscord, FixedWindow, Recorded, Repl
 use crate::discord::rest::*;
 use crate::logging::{LogBuffer, memory_logger};
 use crate::metrics::Metrics;
+use crate::supervisor::ComponentStatus;
 use crate::supervisor::{RestartPolicy, supervise};
 
 const TOKEN: &str = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GhIjKl.never-log-this-token-value";
