@@ -1,4 +1,5 @@
-//! Command-line interface: what `discord-monitor --help` shows.
+//! The clap definitions: what `discord-monitor --help`, the completion scripts and the man
+//! page show.
 
 use std::path::PathBuf;
 
