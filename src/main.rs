@@ -17,6 +17,7 @@ const USAGE_EXIT: u8 = 2;
 fn main() -> ExitCode {
     discord_monitor::tls::install_crypto_provider();
     let cli = Cli::parse();
+    let json = cli.command.json();
     let mut out = Output::stdout();
     let result = cli::run(cli, &mut out).and_then(|outcome| {
         out.flush()?;
@@ -29,6 +30,10 @@ fn main() -> ExitCode {
         Err(err) if cli::is_closed(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
+            if json {
+                // The stderr line already told; a closed stdout cannot take the copy.
+                let _ = writeln!(out, "{}", cli::error_json(&err)).and_then(|()| out.flush());
+            }
             ExitCode::FAILURE
         }
     }

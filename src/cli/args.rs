@@ -46,6 +46,34 @@ pub enum Command {
     Healthcheck(HealthcheckArgs),
 }
 
+impl Command {
+    /// Whether `--json` was given: a failure is then reported as JSON on stdout as well.
+    pub fn json(&self) -> bool {
+        match self {
+            Command::Db(
+                DbCommand::Stats { json }
+                | DbCommand::Backup { json }
+                | DbCommand::Backups { json }
+                | DbCommand::Repair { json },
+            )
+            | Command::Discord(DiscordCommand::Check { json })
+            | Command::Llm(LlmCommand::Check { json, .. })
+            | Command::Alert(AlertCommand::Test { json, .. }) => *json,
+            Command::Db(
+                DbCommand::Migrate
+                | DbCommand::Integrity
+                | DbCommand::Restore { .. }
+                | DbCommand::Vacuum,
+            )
+            | Command::Llm(LlmCommand::Usage { .. })
+            | Command::Run
+            | Command::Demo(_)
+            | Command::Config(_)
+            | Command::Healthcheck(_) => false,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Admin API port [default: monitoring.health_check_port, 8080]

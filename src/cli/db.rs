@@ -15,6 +15,7 @@ use discord_monitor::actors::db::{Database, DatabaseConfig};
 use discord_monitor::config::Config;
 
 use super::args::DbCommand;
+use super::error::CliError;
 use super::output::OutputError;
 use super::{Outcome, Output};
 
@@ -118,10 +119,7 @@ fn integrity(config: &Config, out: &mut Output) -> anyhow::Result<Outcome> {
 fn backup(config: &Config, json: bool, out: &mut Output) -> anyhow::Result<Outcome> {
     let database = &config.database;
     if !database.path.is_file() {
-        anyhow::bail!(
-            "no database at {} (nothing to back up)",
-            database.path.display()
-        );
+        return Err(CliError::NoDatabase(database.path.clone()).into());
     }
     let db = Database::open(&DatabaseConfig {
         connection_pool_size: CLI_POOL_SIZE,

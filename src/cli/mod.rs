@@ -7,6 +7,7 @@ mod args;
 mod config;
 mod db;
 mod discord;
+mod error;
 mod healthcheck;
 mod llm;
 mod output;
@@ -16,6 +17,7 @@ use discord_monitor::config::{Config, ProcessEnv};
 
 pub use args::Cli;
 use args::{AlertCommand, Command, ConfigCommand, DiscordCommand};
+pub use error::error_json;
 pub use output::{Output, is_closed};
 
 /// How a command ended, when it could report its own result.
