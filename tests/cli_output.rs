@@ -1,10 +1,82 @@
-//! What every command shares, through the real binary: `--json` failures as one JSON object
-//! on stdout, and a closed stdout ending quietly.
+//! What every command shares, through the real binary: completion scripts, the man page,
+//! `--json` failures as one JSON object on stdout, and a closed stdout ending quietly.
 
 mod support;
 
 use serde_json::Value;
 use support::{run_cli, run_cli_closed_stdout};
+
+/// Every top-level command, as `--help` lists them.
+const COMMANDS: &[&str] = &[
+    "run",
+    "demo",
+    "config",
+    "db",
+    "discord",
+    "llm",
+    "alert",
+    "healthcheck",
+    "completions",
+    "man",
+];
+
+#[test]
+fn completion_scripts_offer_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_cli(dir.path(), &["completions", "bash"], &[]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(out.stdout.contains("complete -F"), "{}", out.stdout);
+    for command in COMMANDS
+        .iter()
+        .chain(&["backups", "restore", "repair", "usage"])
+    {
+        assert!(out.stdout.contains(command), "bash lacks {command}");
+    }
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let out = run_cli(dir.path(), &["completions", shell], &[]);
+        assert_eq!(out.code(), 0, "{out:?}");
+        assert!(out.stdout.contains("discord-monitor"), "{shell}: {out:?}");
+        assert!(out.stdout.contains("healthcheck"), "{shell}: {out:?}");
+    }
+    let out = run_cli(dir.path(), &["completions", "tcsh"], &[]);
+    assert_eq!(out.code(), 2, "an unknown shell is bad usage: {out:?}");
+}
+
+#[test]
+fn the_man_page_is_roff_naming_every_command_and_the_directory_has_their_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_cli(dir.path(), &["man"], &[]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    // clap_mangen opens with two lines defining the quote glyph, then the title.
+    assert!(
+        out.stdout
+            .lines()
+            .take(3)
+            .any(|line| line.starts_with(".TH discord-monitor 1")),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains(".SH SUBCOMMANDS"), "{}", out.stdout);
+    for command in COMMANDS {
+        let reference = format!("discord\\-monitor\\-{command}(1)");
+        assert!(out.stdout.contains(&reference), "no {reference}");
+    }
+    assert!(
+        !out.stdout.contains("monitor\\-help(1)"),
+        "`help` has no page to refer to"
+    );
+
+    let out = run_cli(dir.path(), &["man", "--dir", "man1"], &[]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    let page = std::fs::read_to_string(dir.path().join("man1/discord-monitor-db-backup.1"))
+        .expect("a page per subcommand");
+    assert!(page.contains(".TH discord-monitor-db-backup 1"), "{page}");
+    assert!(page.contains("\\-\\-json"), "{page}");
+    for command in COMMANDS {
+        let file = dir.path().join(format!("man1/discord-monitor-{command}.1"));
+        assert!(file.is_file(), "no {}", file.display());
+    }
+}
 
 /// Checks the `--json` failure shape: exit 1, one object on stdout with exactly `error` and
 /// `error_type`, its message the stderr line's; answers the object.
@@ -86,6 +158,8 @@ fn a_closed_stdout_ends_quietly() {
         &["db", "stats"],
         &["db", "stats", "--json"],
         &["db", "backups"],
+        &["completions", "bash"],
+        &["man"],
         &["--help"],
     ] {
         let out = run_cli_closed_stdout(dir.path(), args, &[]);

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use clap_complete::Shell;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -44,6 +45,20 @@ pub enum Command {
     Alert(AlertCommand),
     /// Exit 0 when the running service answers ready (for container health checks)
     Healthcheck(HealthcheckArgs),
+    /// Print a shell completion script (e.g. `discord-monitor completions bash >
+    /// /etc/bash_completion.d/discord-monitor`)
+    Completions {
+        /// The shell to complete for
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Print the man page (roff; e.g. `discord-monitor man > discord-monitor.1`), or write
+    /// it with one page per subcommand into a directory
+    Man {
+        /// Write discord-monitor.1 and the subcommands' pages into this directory
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 impl Command {
@@ -69,7 +84,9 @@ impl Command {
             | Command::Run
             | Command::Demo(_)
             | Command::Config(_)
-            | Command::Healthcheck(_) => false,
+            | Command::Healthcheck(_)
+            | Command::Completions { .. }
+            | Command::Man { .. } => false,
         }
     }
 }

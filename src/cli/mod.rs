@@ -8,6 +8,7 @@ mod config;
 mod db;
 mod discord;
 mod error;
+mod generate;
 mod healthcheck;
 mod llm;
 mod output;
@@ -33,8 +34,8 @@ pub enum Outcome {
 
 pub fn run(cli: Cli, out: &mut Output) -> anyhow::Result<Outcome> {
     let (path, explicit) = discord_monitor::config::config_path(cli.config, &ProcessEnv);
-    // Only the commands that need the configuration load it (`config sample` works beside a
-    // broken one).
+    // Only the commands that need the configuration load it (`config sample` and `man` work
+    // beside a broken one).
     let load = || Config::load(&path, explicit, &ProcessEnv);
     match cli.command {
         Command::Config(ConfigCommand::Sample { output }) => config::sample(output.as_deref(), out),
@@ -49,5 +50,7 @@ pub fn run(cli: Cli, out: &mut Output) -> anyhow::Result<Outcome> {
         }
         Command::Run => serve::run(load()?),
         Command::Demo(args) => serve::demo(load()?, args.port),
+        Command::Completions { shell } => generate::completions(shell, out),
+        Command::Man { dir } => generate::man(dir.as_deref(), out),
     }
 }
