@@ -31,7 +31,7 @@ fn main() -> ExitCode {
         Err(err) => {
             eprintln!("error: {err:#}");
             if json {
-                // The stderr line already told; a closed stdout cannot take the copy.
+                // Best effort: the stderr line has said it, and a closed stdout takes nothing.
                 let _ = writeln!(out, "{}", cli::error_json(&err)).and_then(|()| out.flush());
             }
             ExitCode::FAILURE
