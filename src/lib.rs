@@ -62,10 +62,10 @@
 //! - [`system_stats`]: process memory and CPU from `sysinfo`, against the cgroup limit.
 //! - [`tls`]: the one rustls crypto provider (ring) for every client.
 //!
-//! The binary (`src/main.rs` with `src/cli.rs` and `src/backup_commands.rs`) parses the
-//! command line and maps errors to exit codes; nothing else uses `anyhow`. discord-sim, the
-//! simulated Discord the tests, benches and `demo` run against, is its own crate
-//! (`crates/discord-sim`) with its own binary.
+//! The binary: `src/main.rs` parses the command line and maps outcomes to exit codes; the
+//! commands live in `src/cli/`, one file per command group; nothing else uses `anyhow`.
+//! discord-sim, the simulated Discord the tests, benches and `demo` run against, is its own
+//! crate (`crates/discord-sim`) with its own binary.
 //!
 //! Outside `src/`: `migrations/` (the schema), `tests/` (end-to-end tests through the binaries,
 //! sharing `tests/support/`; `tests/thirdparty/` drives third-party programs), `benches/`

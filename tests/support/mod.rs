@@ -67,6 +67,29 @@ pub fn run_cli(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> CliOutput {
     result
 }
 
+/// Runs the binary with a stdout pipe whose reader is already gone, as with `| head -1`
+/// once head has its line, but every time: the first write to stdout fails with EPIPE.
+/// Stdout is empty in the answer.
+pub fn run_cli_closed_stdout(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> CliOutput {
+    let (reader, writer) = std::io::pipe().expect("create a pipe");
+    drop(reader);
+    let child = base_command(dir, env)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run discord-monitor");
+    let output = child.wait_with_output().expect("wait for discord-monitor");
+    let result = CliOutput {
+        status: output.status,
+        stdout: String::new(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    assert_no_secrets(&result.stderr, "CLI stderr");
+    result
+}
+
 #[derive(Debug)]
 pub struct CliOutput {
     pub status: ExitStatus,

@@ -1,8 +1,10 @@
-//! Command-line interface: what `discord-monitor --help` shows.
+//! The clap definitions: what `discord-monitor --help`, the completion scripts and the man
+//! page show.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use clap_complete::Shell;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -43,6 +45,50 @@ pub enum Command {
     Alert(AlertCommand),
     /// Exit 0 when the running service answers ready (for container health checks)
     Healthcheck(HealthcheckArgs),
+    /// Print a shell completion script (e.g. `discord-monitor completions bash >
+    /// /etc/bash_completion.d/discord-monitor`)
+    Completions {
+        /// The shell to complete for
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Print the man page (roff; e.g. `discord-monitor man > discord-monitor.1`), or write
+    /// it with one page per subcommand into a directory
+    Man {
+        /// Write discord-monitor.1 and the subcommands' pages into this directory
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+}
+
+impl Command {
+    /// Whether `--json` was given: a failure is then reported as JSON on stdout as well.
+    pub fn json(&self) -> bool {
+        match self {
+            Command::Db(
+                DbCommand::Stats { json }
+                | DbCommand::Backup { json }
+                | DbCommand::Backups { json }
+                | DbCommand::Repair { json },
+            )
+            | Command::Discord(DiscordCommand::Check { json })
+            | Command::Llm(LlmCommand::Check { json, .. })
+            | Command::Alert(AlertCommand::Test { json, .. }) => *json,
+            Command::Db(
+                DbCommand::Migrate
+                | DbCommand::Integrity
+                | DbCommand::Restore { .. }
+                | DbCommand::Vacuum,
+            )
+            | Command::Llm(LlmCommand::Usage { .. })
+            | Command::Run
+            | Command::Demo(_)
+            | Command::Config(_)
+            | Command::Healthcheck(_)
+            | Command::Completions { .. }
+            | Command::Man { .. } => false,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
