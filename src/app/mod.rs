@@ -19,10 +19,9 @@ use slog::{Logger, error, info, o, warn};
 pub use error::AppError;
 
 use crate::actors::alert::{AlertActor, AlertSettings};
-use crate::actors::db::{CheckIntegrity, Database, DbActor, ProbeWritable};
+use crate::actors::db::{Database, DbActor, ProbeWritable, check_integrity_periodically};
 use crate::actors::health::{
-    DatabaseCheckOutcome, EnableOpsRules, OpsSources, OpsThresholds, cpu_limit_cores,
-    discord_errors_from,
+    EnableOpsRules, OpsSources, OpsThresholds, cpu_limit_cores, discord_errors_from,
 };
 use crate::actors::health::{HealthActor, Probe, RegisterComponent, RegisterProbe};
 use crate::actors::ingest::{IngestSender, IngestStats};
@@ -106,7 +105,7 @@ pub async fn serve(config: Config, mode: Mode, log: Logger) -> Result<(), AppErr
     .await?;
     actix_rt::spawn(check_integrity_periodically(
         db.clone(),
-        health.clone(),
+        health.clone().recipient(),
         log.clone(),
     ));
     // The router's budget and dead-target events go to the ops rules, which alert.
@@ -452,36 +451,6 @@ fn register_service_metrics(
         let _ = metrics.gauge_fn(name, help, &[], move || {
             sampler.figures().map_or(0.0, |figures| read(&figures))
         });
-    }
-}
-
-/// Hours between full database integrity checks: SQLite's check reads every page, so it runs
-/// rarely; the "writable" probe covers the fast failures in between.
-const INTEGRITY_CHECK_INTERVAL: Duration = Duration::from_secs(6 * 3_600);
-
-/// Feeds the ops rules' "database integrity problem" with `PRAGMA integrity_check`,
-/// `foreign_key_check` and the full-text index check, at start and every few hours.
-async fn check_integrity_periodically(
-    db: ComponentHandle<DbActor>,
-    health: Addr<HealthActor>,
-    log: Logger,
-) {
-    let mut interval = tokio::time::interval(INTEGRITY_CHECK_INTERVAL);
-    loop {
-        interval.tick().await;
-        let problem = match db.send(CheckIntegrity).await {
-            Ok(Ok(report)) if report.ok => None,
-            Ok(Ok(report)) => Some(report.problems.join("; ")),
-            Ok(Err(err)) => Some(crate::logging::error_chain(&err)),
-            // The database component is restarting: the health rules already report that.
-            Err(_) => continue,
-        };
-        if let Some(problem) = &problem {
-            warn!(log, "Database integrity check found problems"; "problems" => problem);
-        }
-        if let Err(err) = health.send(DatabaseCheckOutcome { problem }).await {
-            warn!(log, "Integrity outcome not delivered to the ops rules"; "error" => %err);
-        }
     }
 }
 

@@ -8,6 +8,7 @@
 //! - `model.rs`: the public types those take and return; `rows.rs`/`schema.rs` the diesel side.
 //! - `outbox.rs`: the durable alert outbox and its delivery attempts.
 //! - `backups.rs`: the `backups` table, the online snapshot (`VACUUM INTO`) and `VACUUM`.
+//! - `integrity.rs`: the full integrity check on a schedule, outcomes to the ops rules.
 //! - `restart_state.rs`: what a restart continues from (the gateway session to resume,
 //!   backfill's archived-thread marks), with its messages.
 //! - `actor.rs` / `messages.rs`: [`DbActor`] and the messages it handles.
@@ -18,6 +19,7 @@ mod backups;
 pub mod config;
 mod database;
 mod error;
+mod integrity;
 mod llm_usage;
 mod messages;
 mod model;
@@ -35,6 +37,7 @@ pub use backups::{BackupRow, BackupRowOutcome, BackupRowStatus};
 pub use config::DatabaseConfig;
 pub use database::{Database, MIGRATIONS};
 pub use error::{DbError, InvalidInput};
+pub use integrity::{INTEGRITY_CHECK_INTERVAL, IntegrityChecked, check_integrity_periodically};
 pub use llm_usage::{LlmUsageTotal, NewLlmUsage};
 pub use messages::{
     ApplyPartialUpdates, BookLlmUsage, CheckIntegrity, Checkpoint, CountMessagesPerChannel,

@@ -37,7 +37,6 @@ pub use messages::{
     RegisterProbe, SetShuttingDown,
 };
 pub use ops::{
-    DatabaseCheckOutcome, EnableOpsRules, EvaluateNow, LlmSpend, OpsSources, cpu_limit_cores,
-    discord_errors_from,
+    EnableOpsRules, EvaluateNow, LlmSpend, OpsSources, cpu_limit_cores, discord_errors_from,
 };
 pub use rules::{OpsRules, OpsSnapshot, OpsThresholds};

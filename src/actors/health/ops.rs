@@ -9,7 +9,7 @@
 //! pipeline's stall time (functions the wiring provides). Facts others push, through the
 //! HealthActor's address handed out at wiring time: the LLM spend ([`LlmSpend`],
 //! [`LlmAlert`]), backup outcomes ([`BackupOutcome`]) and database checks
-//! ([`DatabaseCheckOutcome`]). Pushed facts are kept even before the rules are enabled.
+//! ([`IntegrityChecked`]). Pushed facts are kept even before the rules are enabled.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -23,6 +23,7 @@ use super::messages::ProbeStatus;
 use super::rules::{OpsRules, OpsSnapshot, OpsThresholds};
 use crate::actors::alert::{Alert, Severity};
 use crate::actors::backup::BackupOutcome;
+use crate::actors::db::IntegrityChecked;
 use crate::actors::llm::LlmAlert;
 use crate::logging::error_chain;
 use crate::metrics::Metrics;
@@ -64,13 +65,6 @@ pub struct EnableOpsRules {
 pub struct LlmSpend {
     pub spent_usd: f64,
     pub limit_usd: f64,
-}
-
-/// The outcome of the latest database integrity check.
-#[derive(Debug, Clone, PartialEq, Message)]
-#[rtype(result = "()")]
-pub struct DatabaseCheckOutcome {
-    pub problem: Option<String>,
 }
 
 /// Evaluate now instead of at the next interval; answers how many alerts were raised or
@@ -255,10 +249,10 @@ impl Handler<BackupOutcome> for HealthActor {
     }
 }
 
-impl Handler<DatabaseCheckOutcome> for HealthActor {
+impl Handler<IntegrityChecked> for HealthActor {
     type Result = ();
 
-    fn handle(&mut self, msg: DatabaseCheckOutcome, _ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: IntegrityChecked, _ctx: &mut Context<Self>) {
         self.ops_facts.database_problem = Some(msg.problem);
     }
 }
