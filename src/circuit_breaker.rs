@@ -1,31 +1,40 @@
-//! The circuit breaker shared by the LLM targets and the alert routes, built on `failsafe`'s
-//! [`StateMachine`]: closed -> open after N consecutive failures or a failure rate ->
-//! half-open after the cooldown -> closed on success, open again (for longer) on failure.
+//! The circuit breaker shared by the LLM targets and the alert routes: closed -> open after N
+//! consecutive failures or a failure rate -> half-open after the cooldown -> closed on
+//! success, open again (for longer) on failure.
 //!
-//! failsafe decides the transitions; this wrapper adds what both callers need and the state
-//! machine alone does not offer:
+//! `failsafe` decides when a circuit opens and for how long: its [`FailurePolicy`]s (consecutive
+//! failures, success rate over a time window) with our [`Doubling`] backoff. The three states
+//! and the end of the open period are kept here, against tokio's clock
+//! ([`tokio::time::Instant`]), following the transition rules of failsafe's `StateMachine`.
+//! That state machine reads failsafe's own clock, a `std::time::Instant` that only
+//! `failsafe::clock::freeze` can replace, for the span of a synchronous closure on one thread;
+//! it cannot follow tokio's clock, which tests pause and advance across awaits and which the
+//! actors' timers already run on. Owning the deadline lets the breakers of the LLM router and
+//! the AlertActor be tested on a paused clock like everything else that waits.
+//!
+//! What this adds to the failure policies:
 //! - **Failures of different weight.** A dead key or a revoked webhook says the other side is
 //!   down for good: the circuit opens at once for [`BreakerSettings::target_down_cooldown`]
-//!   (or longer when the server names a delay, such as a daily quota). It does so through the
-//!   [`FailurePolicy`] extension point: the policy returns the forced delay on that failure.
-//!   A later, longer "down" extends the open period instead of keeping the first deadline.
-//! - **Exactly one probe while half-open.** failsafe admits every call once half-open; a
-//!   target that just came back should see one probe, not every queued request.
-//! - **Readable state** for `/status` and metrics: the [`Instrument`] callbacks record it,
-//!   and the wrapper remembers when the open period ends so callers can postpone work
-//!   ("retry this outbox row in 40 s") instead of polling.
+//!   (or longer when the server names a delay, such as a daily quota). The combined policy
+//!   returns that forced delay on that failure. A later, longer "down" extends the open period
+//!   instead of keeping the first deadline.
+//! - **Exactly one probe while half-open**: a target that just came back sees one probe, not
+//!   every queued request.
+//! - **Readable state** for `/status` and metrics, and when the open period ends, so callers
+//!   can postpone work ("retry this outbox row in 40 s") instead of polling.
 //! - **Sub-second cooldowns**: failsafe's own backoffs count whole seconds; [`Doubling`]
 //!   counts milliseconds, which tests and fast local targets need.
 //!
-//! All time comes from `failsafe::clock::now()`, so unit tests freeze and advance it with
-//! `failsafe::clock::freeze`.
+//! One part still reads failsafe's clock: the failure-rate policy's window (its moving average
+//! and request count). In production that is the same monotonic clock as tokio's; on a paused
+//! tokio clock the window sees real time, so its test freezes failsafe's clock instead.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use failsafe::FailurePolicy;
 use failsafe::failure_policy::{self, ConsecutiveFailures, SuccessRateOverTimeWindow};
-use failsafe::{FailurePolicy, Instrument, StateMachine, clock};
 use serde::Serialize;
+use tokio::time::Instant;
 
 /// When a circuit opens and for how long.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -102,22 +111,20 @@ pub enum Transition {
     Closed,
 }
 
-/// What the policy and the instrument share with the wrapper. Never held while calling into
-/// the state machine, which calls both under its own lock.
-#[derive(Debug)]
-struct Observed {
-    state: CircuitState,
-    /// The open period the next failure must start (a "down" failure).
-    forced_delay: Option<Duration>,
-    /// The open period the policy chose last.
-    last_delay: Option<Duration>,
-}
-
-type SharedObserved = Arc<Mutex<Observed>>;
-
-fn lock(observed: &SharedObserved) -> MutexGuard<'_, Observed> {
-    // The critical sections only assign fields: a poisoned lock still holds a usable value.
-    observed.lock().unwrap_or_else(PoisonError::into_inner)
+/// The state with what each one needs to move on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Closed,
+    /// Calls are refused until `until`; `delay` is the period that ends there.
+    Open {
+        until: Instant,
+        delay: Duration,
+    },
+    /// The open period of `delay` is over; a failed probe opens it again for the next backoff,
+    /// or for `delay` once more when the policy names none.
+    HalfOpen {
+        delay: Duration,
+    },
 }
 
 /// Open periods `start, 2*start, 4*start ..` up to `max`, in milliseconds.
@@ -144,11 +151,14 @@ impl Iterator for Doubling {
     }
 }
 
+/// Both failsafe policies plus the forced delay of a "down" failure, as one policy: the open
+/// period is the longest any of them asks for, capped.
 struct Policy {
     consecutive: ConsecutiveFailures<Doubling>,
     rate: Option<SuccessRateOverTimeWindow<Doubling>>,
     max_cooldown: Duration,
-    observed: SharedObserved,
+    /// The open period the next failure must start (a "down" failure).
+    forced_delay: Option<Duration>,
 }
 
 impl FailurePolicy for Policy {
@@ -166,16 +176,11 @@ impl FailurePolicy for Policy {
             .rate
             .as_mut()
             .and_then(|rate| rate.mark_dead_on_failure());
-        let mut observed = lock(&self.observed);
-        let delay = [observed.forced_delay.take(), by_count, by_rate]
+        [self.forced_delay.take(), by_count, by_rate]
             .into_iter()
             .flatten()
             .max()
-            .map(|delay| delay.min(self.max_cooldown));
-        if delay.is_some() {
-            observed.last_delay = delay;
-        }
-        delay
+            .map(|delay| delay.min(self.max_cooldown))
     }
 
     fn revived(&mut self) {
@@ -186,29 +191,9 @@ impl FailurePolicy for Policy {
     }
 }
 
-struct Observer(SharedObserved);
-
-impl Instrument for Observer {
-    fn on_call_rejected(&self) {}
-
-    fn on_open(&self) {
-        lock(&self.0).state = CircuitState::Open;
-    }
-
-    fn on_half_open(&self) {
-        lock(&self.0).state = CircuitState::HalfOpen;
-    }
-
-    fn on_closed(&self) {
-        lock(&self.0).state = CircuitState::Closed;
-    }
-}
-
 pub struct CircuitBreaker {
-    machine: StateMachine<Policy, Observer>,
-    observed: SharedObserved,
-    /// When the current open period ends (the state machine keeps its own copy private).
-    open_until: Option<Instant>,
+    state: State,
+    policy: Policy,
     probe_in_flight: bool,
     target_down_cooldown: Duration,
 }
@@ -216,8 +201,7 @@ pub struct CircuitBreaker {
 impl std::fmt::Debug for CircuitBreaker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CircuitBreaker")
-            .field("state", &self.state())
-            .field("open_until", &self.open_until)
+            .field("state", &self.state)
             .field("probe_in_flight", &self.probe_in_flight)
             .finish()
     }
@@ -227,11 +211,6 @@ impl CircuitBreaker {
     pub fn new(settings: &BreakerSettings) -> Self {
         let cooldown = settings.cooldown.min(settings.max_cooldown);
         let backoff = Doubling::new(cooldown, settings.max_cooldown);
-        let observed = Arc::new(Mutex::new(Observed {
-            state: CircuitState::Closed,
-            forced_delay: None,
-            last_delay: None,
-        }));
         let policy = Policy {
             consecutive: failure_policy::consecutive_failures(
                 settings.consecutive_failures.max(1),
@@ -247,44 +226,57 @@ impl CircuitBreaker {
                 )
             }),
             max_cooldown: settings.max_cooldown,
-            observed: Arc::clone(&observed),
+            forced_delay: None,
         };
-        let machine = StateMachine::new(policy, Observer(Arc::clone(&observed)));
         Self {
-            machine,
-            observed,
-            open_until: None,
+            state: State::Closed,
+            policy,
             probe_in_flight: false,
             target_down_cooldown: settings.target_down_cooldown,
         }
     }
 
+    /// The state after the last call or outcome: an open period that has run out still reads
+    /// open until the next [`try_acquire`](Self::try_acquire) makes it half-open.
     pub fn state(&self) -> CircuitState {
-        lock(&self.observed).state
+        match self.state {
+            State::Closed => CircuitState::Closed,
+            State::Open { .. } => CircuitState::Open,
+            State::HalfOpen { .. } => CircuitState::HalfOpen,
+        }
     }
 
     /// Time left in the open period; `None` unless open.
     pub fn open_for(&self) -> Option<Duration> {
-        (self.state() == CircuitState::Open)
-            .then_some(self.open_until)
-            .flatten()
-            .map(|until| until.saturating_duration_since(clock::now()))
+        match self.state {
+            State::Open { until, .. } => Some(until.saturating_duration_since(Instant::now())),
+            State::Closed | State::HalfOpen { .. } => None,
+        }
     }
 
-    /// Asks to make a call now. Half-open admits exactly one (the probe) until its outcome is
-    /// recorded or it is [`released`](Self::release). `Err` carries how long to wait.
+    /// Asks to make a call now. Once the open period is over the circuit is half-open and
+    /// admits exactly one call (the probe) until its outcome is recorded or it is
+    /// [`released`](Self::release). `Err` carries how long to wait.
     pub fn try_acquire(&mut self) -> Result<(), Duration> {
-        if self.state() == CircuitState::HalfOpen && self.probe_in_flight {
-            // The probe's outcome decides; until it is recorded every other call is refused.
-            return Err(self.retry_hint());
+        // Millisecond: while a probe is out nobody knows how long it takes; ask again soon.
+        const SHORTEST_WAIT: Duration = Duration::from_millis(1);
+        match self.state {
+            State::Closed => Ok(()),
+            State::HalfOpen { .. } if self.probe_in_flight => Err(SHORTEST_WAIT),
+            State::HalfOpen { .. } => {
+                self.probe_in_flight = true;
+                Ok(())
+            }
+            State::Open { until, delay } => {
+                let now = Instant::now();
+                if now < until {
+                    return Err((until - now).max(SHORTEST_WAIT));
+                }
+                self.state = State::HalfOpen { delay };
+                self.probe_in_flight = true;
+                Ok(())
+            }
         }
-        if !self.machine.is_call_permitted() {
-            return Err(self.retry_hint());
-        }
-        if self.state() == CircuitState::HalfOpen {
-            self.probe_in_flight = true;
-        }
-        Ok(())
     }
 
     /// A call admitted by [`try_acquire`](Self::try_acquire) was not made after all.
@@ -298,11 +290,10 @@ impl CircuitBreaker {
         self.probe_in_flight = false;
         // A success seen while open (a call admitted before it opened) closes it as well:
         // the target is evidently back.
-        if was == CircuitState::Open {
-            self.machine.reset();
+        if was != CircuitState::Closed {
+            self.close();
         }
-        self.machine.on_success();
-        self.open_until = None;
+        self.policy.record_success();
         (was != CircuitState::Closed).then_some(Transition::Closed)
     }
 
@@ -319,33 +310,33 @@ impl CircuitBreaker {
             // A late answer to a call admitted before the circuit opened.
             return None;
         }
-        self.machine.on_error();
-        self.after_failure(was)
+        self.count_failure(was)
     }
 
     fn force_open(&mut self, delay: Duration, was: CircuitState) -> Option<Transition> {
-        let now = clock::now();
-        if was == CircuitState::Open && self.open_until.is_some_and(|until| until >= now + delay) {
-            return None;
+        if let State::Open { until, .. } = self.state {
+            if until >= Instant::now() + delay {
+                return None;
+            }
+            // Failures while open count for nothing; start a fresh, longer period.
+            self.close();
         }
-        if was == CircuitState::Open {
-            // The state machine ignores failures while open; start a fresh, longer period.
-            self.machine.reset();
-        }
-        lock(&self.observed).forced_delay = Some(delay);
-        self.machine.on_error();
-        self.after_failure(was)
+        self.policy.forced_delay = Some(delay);
+        self.count_failure(was)
     }
 
-    fn after_failure(&mut self, was: CircuitState) -> Option<Transition> {
-        let (state, delay) = {
-            let observed = lock(&self.observed);
-            (observed.state, observed.last_delay)
+    /// Gives the failure to the policy: from closed it opens the circuit when the policy says
+    /// so; a failed probe opens it again, for the policy's next backoff or the last period.
+    fn count_failure(&mut self, was: CircuitState) -> Option<Transition> {
+        let delay = match self.state {
+            State::Closed => self.policy.mark_dead_on_failure()?,
+            State::HalfOpen { delay } => self.policy.mark_dead_on_failure().unwrap_or(delay),
+            State::Open { .. } => return None,
         };
-        if state != CircuitState::Open {
-            return None;
-        }
-        self.open_until = delay.map(|delay| clock::now() + delay);
+        self.state = State::Open {
+            until: Instant::now() + delay,
+            delay,
+        };
         Some(if was == CircuitState::Closed {
             Transition::Opened
         } else {
@@ -353,15 +344,17 @@ impl CircuitBreaker {
         })
     }
 
-    fn retry_hint(&self) -> Duration {
-        // Millisecond: the open period may end between the state machine's clock read and ours.
-        const SHORTEST_WAIT: Duration = Duration::from_millis(1);
-        self.open_for().unwrap_or(SHORTEST_WAIT).max(SHORTEST_WAIT)
+    /// Closed, with the policies' history and backoff reset.
+    fn close(&mut self) {
+        self.state = State::Closed;
+        self.policy.revived();
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use tokio::time::advance;
+
     use super::*;
 
     fn secs(seconds: u64) -> Duration {
@@ -376,92 +369,115 @@ mod tests {
         }
     }
 
-    #[test]
-    fn consecutive_failures_open_then_one_probe_with_a_doubled_cooldown() {
-        clock::freeze(|time| {
-            let mut breaker = CircuitBreaker::new(&count_only(3));
-            for expected in [None, None, Some(Transition::Opened)] {
-                assert!(breaker.try_acquire().is_ok());
-                assert_eq!(breaker.record_failure(Failure::Transient), expected);
-            }
-            assert_eq!(breaker.state(), CircuitState::Open);
-            time.advance(secs(29));
-            assert_eq!(breaker.try_acquire(), Err(secs(1)));
-            time.advance(secs(2));
-            assert!(breaker.try_acquire().is_ok(), "the probe");
-            assert_eq!(breaker.state(), CircuitState::HalfOpen);
-            assert!(breaker.try_acquire().is_err(), "only one probe at a time");
-            assert_eq!(
-                breaker.record_failure(Failure::Transient),
-                Some(Transition::Reopened)
-            );
-            assert_eq!(breaker.open_for(), Some(secs(60)), "doubled");
-            time.advance(secs(61));
+    #[tokio::test(start_paused = true)]
+    async fn consecutive_failures_open_then_one_probe_with_a_doubled_cooldown() {
+        let mut breaker = CircuitBreaker::new(&count_only(3));
+        for expected in [None, None, Some(Transition::Opened)] {
             assert!(breaker.try_acquire().is_ok());
-            assert_eq!(breaker.record_success(), Some(Transition::Closed));
-            assert_eq!(breaker.state(), CircuitState::Closed);
-            assert_eq!(breaker.record_success(), None);
-        });
+            assert_eq!(breaker.record_failure(Failure::Transient), expected);
+        }
+        assert_eq!(breaker.state(), CircuitState::Open);
+        assert_eq!(breaker.open_for(), Some(secs(30)));
+        advance(secs(29)).await;
+        assert_eq!(breaker.try_acquire(), Err(secs(1)));
+        advance(secs(1)).await;
+        assert!(
+            breaker.try_acquire().is_ok(),
+            "the probe, as the period ends"
+        );
+        assert_eq!(breaker.state(), CircuitState::HalfOpen);
+        assert!(breaker.try_acquire().is_err(), "only one probe at a time");
+        assert_eq!(
+            breaker.record_failure(Failure::Transient),
+            Some(Transition::Reopened)
+        );
+        assert_eq!(breaker.open_for(), Some(secs(60)), "doubled");
+        advance(secs(60)).await;
+        assert!(breaker.try_acquire().is_ok());
+        assert_eq!(breaker.record_success(), Some(Transition::Closed));
+        assert_eq!(breaker.state(), CircuitState::Closed);
+        assert_eq!(breaker.record_success(), None);
     }
 
-    #[test]
-    fn a_released_probe_lets_the_next_call_probe() {
-        clock::freeze(|time| {
-            let mut breaker = CircuitBreaker::new(&count_only(1));
-            breaker.record_failure(Failure::Transient);
-            time.advance(secs(31));
-            assert!(breaker.try_acquire().is_ok());
-            breaker.release();
-            assert!(breaker.try_acquire().is_ok());
-        });
+    #[tokio::test(start_paused = true)]
+    async fn closing_resets_the_backoff() {
+        let mut breaker = CircuitBreaker::new(&count_only(1));
+        breaker.record_failure(Failure::Transient);
+        advance(secs(30)).await;
+        assert!(breaker.try_acquire().is_ok());
+        breaker.record_failure(Failure::Transient);
+        assert_eq!(breaker.open_for(), Some(secs(60)));
+        advance(secs(60)).await;
+        assert!(breaker.try_acquire().is_ok());
+        breaker.record_success();
+        assert_eq!(
+            breaker.record_failure(Failure::Transient),
+            Some(Transition::Opened)
+        );
+        assert_eq!(
+            breaker.open_for(),
+            Some(secs(30)),
+            "back to the first cooldown"
+        );
     }
 
-    #[test]
-    fn down_opens_at_once_and_a_longer_down_extends_the_period() {
-        clock::freeze(|time| {
-            let mut breaker = CircuitBreaker::new(&BreakerSettings::default());
-            assert_eq!(
-                breaker.record_failure(Failure::Down { at_least: None }),
-                Some(Transition::Opened)
-            );
-            assert_eq!(breaker.open_for(), Some(secs(900)));
-            time.advance(secs(100));
-            assert_eq!(
-                breaker.record_failure(Failure::Down {
-                    at_least: Some(secs(3600))
-                }),
-                Some(Transition::Reopened)
-            );
-            assert_eq!(breaker.open_for(), Some(secs(3600)), "extended");
-            assert_eq!(
-                breaker.record_failure(Failure::Down { at_least: None }),
-                None,
-                "a shorter down never shortens it"
-            );
-            assert_eq!(breaker.open_for(), Some(secs(3600)));
-            time.advance(secs(3601));
-            assert!(breaker.try_acquire().is_ok());
-            assert_eq!(breaker.record_success(), Some(Transition::Closed));
-        });
+    #[tokio::test(start_paused = true)]
+    async fn a_released_probe_lets_the_next_call_probe() {
+        let mut breaker = CircuitBreaker::new(&count_only(1));
+        breaker.record_failure(Failure::Transient);
+        advance(secs(30)).await;
+        assert!(breaker.try_acquire().is_ok());
+        breaker.release();
+        assert!(breaker.try_acquire().is_ok());
     }
 
-    #[test]
-    fn the_open_period_is_capped() {
-        clock::freeze(|_| {
-            let mut breaker = CircuitBreaker::new(&BreakerSettings {
-                max_cooldown: secs(600),
-                ..BreakerSettings::default()
-            });
+    #[tokio::test(start_paused = true)]
+    async fn down_opens_at_once_and_a_longer_down_extends_the_period() {
+        let mut breaker = CircuitBreaker::new(&BreakerSettings::default());
+        assert_eq!(
+            breaker.record_failure(Failure::Down { at_least: None }),
+            Some(Transition::Opened)
+        );
+        assert_eq!(breaker.open_for(), Some(secs(900)));
+        advance(secs(100)).await;
+        assert_eq!(
             breaker.record_failure(Failure::Down {
-                at_least: Some(secs(86_400 * 3)),
-            });
-            assert_eq!(breaker.open_for(), Some(secs(600)));
-        });
+                at_least: Some(secs(3600))
+            }),
+            Some(Transition::Reopened)
+        );
+        assert_eq!(breaker.open_for(), Some(secs(3600)), "extended");
+        assert_eq!(
+            breaker.record_failure(Failure::Down { at_least: None }),
+            None,
+            "a shorter down never shortens it"
+        );
+        assert_eq!(breaker.open_for(), Some(secs(3600)));
+        advance(secs(3599)).await;
+        assert_eq!(breaker.try_acquire(), Err(secs(1)));
+        advance(secs(1)).await;
+        assert!(breaker.try_acquire().is_ok());
+        assert_eq!(breaker.record_success(), Some(Transition::Closed));
     }
 
-    #[test]
-    fn a_high_failure_rate_opens_the_circuit_without_consecutive_failures() {
-        clock::freeze(|time| {
+    #[tokio::test(start_paused = true)]
+    async fn the_open_period_is_capped() {
+        let mut breaker = CircuitBreaker::new(&BreakerSettings {
+            max_cooldown: secs(600),
+            ..BreakerSettings::default()
+        });
+        breaker.record_failure(Failure::Down {
+            at_least: Some(secs(86_400 * 3)),
+        });
+        assert_eq!(breaker.open_for(), Some(secs(600)));
+    }
+
+    /// The failure rate's window counts on failsafe's clock (see the module doc), so this test
+    /// freezes and advances that one; tokio's clock stands still, which keeps the circuit open
+    /// from the moment the rate opens it.
+    #[tokio::test(start_paused = true)]
+    async fn a_high_failure_rate_opens_the_circuit_without_consecutive_failures() {
+        failsafe::clock::freeze(|time| {
             let mut breaker = CircuitBreaker::new(&BreakerSettings {
                 consecutive_failures: 100,
                 ..BreakerSettings::default()
@@ -482,31 +498,39 @@ mod tests {
             }
             let opened = opened.expect("the failure rate opened the circuit");
             assert!(opened >= 60, "not before the window is full: call {opened}");
+            assert_eq!(breaker.open_for(), Some(secs(30)));
         });
     }
 
-    #[test]
-    fn a_late_failure_while_open_changes_nothing() {
-        clock::freeze(|time| {
-            let mut breaker = CircuitBreaker::new(&count_only(1));
-            breaker.record_failure(Failure::Transient);
-            time.advance(secs(10));
-            assert_eq!(breaker.record_failure(Failure::Transient), None);
-            assert_eq!(breaker.open_for(), Some(secs(20)));
-        });
+    #[tokio::test(start_paused = true)]
+    async fn a_late_failure_while_open_changes_nothing() {
+        let mut breaker = CircuitBreaker::new(&count_only(1));
+        breaker.record_failure(Failure::Transient);
+        advance(secs(10)).await;
+        assert_eq!(breaker.record_failure(Failure::Transient), None);
+        assert_eq!(breaker.open_for(), Some(secs(20)));
     }
 
-    #[test]
-    fn sub_second_cooldowns_work() {
-        clock::freeze(|time| {
-            let mut breaker = CircuitBreaker::new(&BreakerSettings {
-                cooldown: Duration::from_millis(200),
-                ..count_only(1)
-            });
-            breaker.record_failure(Failure::Transient);
-            assert_eq!(breaker.open_for(), Some(Duration::from_millis(200)));
-            time.advance(Duration::from_millis(201));
-            assert!(breaker.try_acquire().is_ok());
+    #[tokio::test(start_paused = true)]
+    async fn a_late_success_while_open_closes_it() {
+        let mut breaker = CircuitBreaker::new(&count_only(1));
+        breaker.record_failure(Failure::Transient);
+        assert_eq!(breaker.record_success(), Some(Transition::Closed));
+        assert!(breaker.try_acquire().is_ok());
+        assert_eq!(breaker.open_for(), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sub_second_cooldowns_work() {
+        let mut breaker = CircuitBreaker::new(&BreakerSettings {
+            cooldown: Duration::from_millis(200),
+            ..count_only(1)
         });
+        breaker.record_failure(Failure::Transient);
+        assert_eq!(breaker.open_for(), Some(Duration::from_millis(200)));
+        advance(Duration::from_millis(199)).await;
+        assert_eq!(breaker.try_acquire(), Err(Duration::from_millis(1)));
+        advance(Duration::from_millis(1)).await;
+        assert!(breaker.try_acquire().is_ok());
     }
 }

@@ -56,9 +56,9 @@
 //! - [`logging`]: slog JSON lines in the seed's shape to stdout and rotated files, secret
 //!   scrubbing, the `log`-facade bridge, slow-operation and panic lines.
 //! - [`metrics`]: the registry behind `/metrics` (Prometheus text and JSON).
-//! - [`circuit_breaker`]: the circuit breaker of every LLM target and alert route, on
-//!   `failsafe`'s state machine (failures of different weight, one half-open probe, readable
-//!   state).
+//! - [`circuit_breaker`]: the circuit breaker of every LLM target and alert route: `failsafe`'s
+//!   failure policies, open periods on tokio's clock (failures of different weight, one
+//!   half-open probe, readable state).
 //! - [`system_stats`]: process memory and CPU from `sysinfo`, against the cgroup limit.
 //! - [`tls`]: the one rustls crypto provider (ring) for every client.
 //!

@@ -6,12 +6,13 @@
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix::dev::SendError;
 use actix::{Actor, ActorContext, Context, Recipient};
 use actix_rt::ArbiterHandle;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use super::policy::{RestartBudget, RestartPolicy};
 use super::status::{ComponentStatus, ComponentStatusChanged};

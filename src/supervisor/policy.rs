@@ -1,8 +1,11 @@
 //! How often and how fast a component is restarted: exponential backoff with jitter, and a
-//! budget of restarts per sliding window after which it is given up on.
+//! budget of restarts per sliding window after which it is given up on. The window counts on
+//! tokio's clock, like the backoff the runner sleeps, so both follow a paused test clock.
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 /// Share of each backoff taken off at random, so components (or replicas) that fail together
 /// do not retry in lockstep. Taking it off rather than adding it keeps the waits of successive

@@ -1,20 +1,23 @@
 //! Supervision end to end on a real actix System: an actor counting its starts, restarts and
 //! stops with atomics (as actix's own `tests/test_supervisor.rs` does), failing on demand by
-//! `ctx.stop()` or by panicking, reported to a real HealthActor.
+//! `ctx.stop()` or by panicking, reported to a real HealthActor. The System runs on a paused
+//! clock ([`PausedSystem`]), so backoffs take no real time and are measured exactly.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix::prelude::*;
 use slog::{Logger, o};
+use tokio::time::Instant;
 
 use super::*;
 use crate::actors::health::{GetHealth, HealthActor, HealthReport, RegisterComponent};
 
-/// Deadline for anything the tests wait for; far above what an idle machine needs, so a busy
-/// one does not fail them.
+/// Deadline for anything the tests wait for. On the paused clock only timers move time, so
+/// it bounds the backoffs waited out; the one test in real time needs the margin on a busy
+/// machine.
 const GENEROUS_WAIT: Duration = Duration::from_secs(20);
 
 /// No scheduled probe runs during a test.
@@ -130,6 +133,26 @@ impl Handler<Stall> for Worker {
     }
 }
 
+/// The System of these tests, on a runtime whose clock starts paused: time moves only when
+/// every task waits (tokio then jumps to the next timer) or a test sleeps. Starting paused,
+/// rather than calling `tokio::time::pause()` in the test, puts the clock on tokio's
+/// millisecond timer grid, so a timer fires at its deadline rather than up to a millisecond
+/// after it.
+struct PausedSystem;
+
+impl PausedSystem {
+    #[allow(clippy::new_ret_no_self)] // `#[actix_rt::test(system = ..)]` calls `new()` for a runner
+    fn new() -> actix_rt::SystemRunner {
+        actix_rt::System::with_tokio_rt(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .start_paused(true)
+                .build()
+                .expect("a current-thread runtime")
+        })
+    }
+}
+
 fn worker_factory(counters: &Arc<Counters>) -> impl Fn(Lifecycle) -> Worker + Send + 'static {
     let counters = Arc::clone(counters);
     move |lifecycle| {
@@ -149,6 +172,11 @@ fn fast_policy() -> RestartPolicy {
         max_restarts: 10,
         window: Duration::from_secs(60),
     }
+}
+
+/// Longer than any backoff of [`fast_policy`]: a restart that was coming has happened.
+fn past_any_backoff() -> Duration {
+    fast_policy().max_backoff * 2
 }
 
 fn health_actor() -> Addr<HealthActor> {
@@ -195,7 +223,7 @@ async fn health_shows(
     .await
 }
 
-#[actix_rt::test]
+#[actix_rt::test(system = "PausedSystem")]
 async fn stopped_actor_is_restarted_with_its_state_reset_and_mailbox_kept() {
     let health = health_actor();
     let counters = Arc::new(Counters::default());
@@ -238,7 +266,7 @@ async fn stopped_actor_is_restarted_with_its_state_reset_and_mailbox_kept() {
     assert!(report.ready);
 }
 
-#[actix_rt::test]
+#[actix_rt::test(system = "PausedSystem")]
 async fn panicked_actor_is_rebuilt_from_its_factory() {
     let health = health_actor();
     let counters = Arc::new(Counters::default());
@@ -291,7 +319,7 @@ async fn panicked_actor_is_rebuilt_from_its_factory() {
     );
 }
 
-#[actix_rt::test]
+#[actix_rt::test(system = "PausedSystem")]
 async fn backoff_grows_between_consecutive_restarts() {
     let health = health_actor();
     let counters = Arc::new(Counters::default());
@@ -319,19 +347,23 @@ async fn backoff_grows_between_consecutive_restarts() {
     assert_eq!(started_at.len(), 5);
     let gaps: Vec<Duration> = started_at.windows(2).map(|w| w[1] - w[0]).collect();
     for (nth, gap) in (1..).zip(&gaps) {
-        // Each start follows the previous one by at least the jittered backoff.
-        let floor = policy.backoff(nth).mul_f64(0.75);
+        // Each start follows the previous one by its jittered backoff, up to a quarter
+        // shorter than the policy's and rounded up to tokio's millisecond tick (the Fail
+        // queued meanwhile is handled at once).
+        let (floor, ceiling) = (policy.backoff(nth).mul_f64(0.75), policy.backoff(nth));
         assert!(
-            *gap >= floor,
-            "restart {nth}: {gap:?} < {floor:?} ({gaps:?})"
+            floor <= *gap && *gap <= ceiling,
+            "restart {nth}: {gap:?} not in {floor:?}..={ceiling:?} ({gaps:?})"
         );
     }
-    // 4th backoff is at least 300 ms, the 1st at most 50 ms plus scheduling noise.
-    assert!(gaps[3] > gaps[0], "{gaps:?}");
+    assert!(
+        gaps.windows(2).all(|pair| pair[0] < pair[1]),
+        "each wait longer than the last: {gaps:?}"
+    );
     assert_eq!(worker.restarts(), 4);
 }
 
-#[actix_rt::test]
+#[actix_rt::test(system = "PausedSystem")]
 async fn spent_budget_marks_the_component_failed_and_stops_restarting() {
     let health = health_actor();
     health
@@ -406,7 +438,7 @@ async fn spent_budget_marks_the_component_failed_and_stops_restarting() {
         "component worker has failed and is no longer restarted"
     );
 
-    actix_rt::time::sleep(Duration::from_millis(300)).await;
+    actix_rt::time::sleep(past_any_backoff()).await;
     assert_eq!(
         Counters::get(&counters.started),
         3,
@@ -423,7 +455,7 @@ async fn spent_budget_marks_the_component_failed_and_stops_restarting() {
     );
 }
 
-#[actix_rt::test]
+#[actix_rt::test(system = "PausedSystem")]
 async fn factory_panic_counts_as_a_failure_and_is_retried() {
     let health = health_actor();
     let attempts = Arc::new(AtomicUsize::new(0));
@@ -455,7 +487,7 @@ async fn factory_panic_counts_as_a_failure_and_is_retried() {
     );
 }
 
-#[actix_rt::test]
+#[actix_rt::test(system = "PausedSystem")]
 async fn try_send_reports_a_full_mailbox() {
     let health = health_actor();
     let counters = Arc::new(Counters::default());
@@ -483,7 +515,7 @@ async fn try_send_reports_a_full_mailbox() {
     assert!(error.is_retryable());
 }
 
-#[actix_rt::test]
+#[actix_rt::test(system = "PausedSystem")]
 async fn stop_all_stops_every_component_in_reverse_order_without_restart() {
     let health = health_actor();
     let counters = Arc::new(Counters::default());
@@ -508,7 +540,7 @@ async fn stop_all_stops_every_component_in_reverse_order_without_restart() {
         storage.send(Work).await,
         Err(ComponentError::Stopped(_))
     ));
-    actix_rt::time::sleep(Duration::from_millis(100)).await;
+    actix_rt::time::sleep(past_any_backoff()).await;
     assert_eq!(
         Counters::get(&counters.started),
         2,
@@ -519,7 +551,7 @@ async fn stop_all_stops_every_component_in_reverse_order_without_restart() {
     health_shows(&health, "storage", ComponentStatus::Stopped).await;
 }
 
-#[actix_rt::test]
+#[actix_rt::test(system = "PausedSystem")]
 async fn stop_during_backoff_ends_without_restart() {
     let health = health_actor();
     let counters = Arc::new(Counters::default());
@@ -540,15 +572,19 @@ async fn stop_during_backoff_ends_without_restart() {
     );
     assert_eq!(worker.status(), ComponentStatus::Restarting);
 
-    actix_rt::time::timeout(GENEROUS_WAIT, worker.stop())
-        .await
-        .expect("stop did not wait out the minute of backoff");
+    let asked = Instant::now();
+    worker.stop().await;
+    assert_eq!(
+        asked.elapsed(),
+        Duration::ZERO,
+        "stop did not wait out the minute of backoff"
+    );
     assert_eq!(worker.status(), ComponentStatus::Stopped);
     assert_eq!(Counters::get(&counters.started), 1);
     assert_eq!(Counters::get(&counters.restarting), 0);
 }
 
-#[actix_rt::test]
+#[actix_rt::test(system = "PausedSystem")]
 async fn degraded_and_up_are_reported() {
     let health = health_actor();
     let counters = Arc::new(Counters::default());
@@ -581,6 +617,8 @@ async fn degraded_and_up_are_reported() {
     health_shows(&health, "llm", ComponentStatus::Up).await;
 }
 
+/// In real time: the component runs on another arbiter's thread, whose runtime has a clock of
+/// its own; a paused clock here would jump ahead whenever this thread waits for that one.
 #[actix_rt::test]
 async fn component_on_another_arbiter_is_supervised_there() {
     let arbiter = Arbiter::new();
@@ -633,7 +671,7 @@ impl Handler<ComponentStatusChanged> for SlowStatusSink {
     }
 }
 
-#[actix_rt::test]
+#[actix_rt::test(system = "PausedSystem")]
 async fn newest_status_reaches_a_busy_health_actor() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = SlowStatusSink {
@@ -688,7 +726,7 @@ impl Handler<Work> for OneShot {
     }
 }
 
-#[actix_rt::test]
+#[actix_rt::test(system = "PausedSystem")]
 async fn an_unsupervised_recipient_answers_and_reports_a_stopped_actor() {
     let recipient = ComponentRecipient::unsupervised("plain", OneShot.start().recipient::<Work>());
     assert_eq!(recipient.send(Work).await.unwrap(), 1);

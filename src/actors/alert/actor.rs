@@ -19,15 +19,21 @@
 //! after an exponential backoff with jitter (honouring a receiver's `Retry-After`). When a
 //! route's breaker opens, an `alert_route_failing` alert goes to the other routes, resolved
 //! when the route delivers again. Routes deliver concurrently; rows of one route in order.
+//!
+//! Two clocks: the outbox's times (due rows, retries, cooldowns) are wall-clock data that
+//! outlive the process, read from the actor's [`WallClock`]; the breakers, rate limits and
+//! wake-up timers live only in memory and run on tokio's clock.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix::prelude::*;
 use futures_util::future::join_all;
 use slog::{Logger, debug, info, o, warn};
+use tokio::time::Instant;
 
+use super::clock::WallClock;
 use super::config::{AlertsConfig, Route, Severity};
 use super::error::{AlertError, SendError};
 use super::messages::{Alert, AlertAccepted, ListAlerts, Phase, RouteTestResult, TestRoutes};
@@ -44,10 +50,6 @@ use crate::circuit_breaker::{BreakerSettings, CircuitBreaker, CircuitState, Fail
 use crate::logging::error_chain;
 use crate::metrics::Metrics;
 use crate::supervisor::{ComponentHandle, Lifecycle};
-
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
 
 /// Safety net between passes: a pass also runs after each alert and when a row comes due, so
 /// this only matters if a wake-up was lost (a DB error during scheduling).
@@ -117,6 +119,8 @@ pub struct AlertActor {
     lifecycle: Lifecycle,
     log: Logger,
     metrics: AlertMetrics,
+    /// The outbox's times: due rows, retries, cooldowns, pruning.
+    clock: WallClock,
     /// A pass is running; another request sets `pass_requested` instead of starting a second.
     passing: bool,
     pass_requested: bool,
@@ -140,6 +144,7 @@ impl AlertActor {
             lifecycle,
             log,
             metrics: AlertMetrics::default(),
+            clock: WallClock::system(),
             passing: false,
             pass_requested: false,
             wake: None,
@@ -149,6 +154,12 @@ impl AlertActor {
     /// Counts deliveries, failures and open breakers in `metrics`.
     pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
         self.metrics = AlertMetrics::new(metrics);
+        self
+    }
+
+    /// Reads the outbox's times from `clock` instead of the system's.
+    pub fn with_wall_clock(mut self, clock: WallClock) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -168,6 +179,7 @@ impl AlertActor {
             settings: Arc::clone(&self.settings),
             log: self.log.clone(),
             metrics: self.metrics.clone(),
+            clock: self.clock,
         });
         ctx.spawn(pass.into_actor(self).map(|report, actor, ctx| {
             actor.passing = false;
@@ -227,7 +239,7 @@ impl AlertActor {
             self.request_pass(ctx);
             return;
         }
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let wait = report
             .next_due_ms
             .map(|due| Duration::from_millis(u64::try_from(due - now).unwrap_or(0)))
@@ -242,7 +254,13 @@ impl AlertActor {
     /// Enqueues an alert the actor raised itself; errors are logged (the next pass retries
     /// nothing here: the condition is raised again at its next transition).
     fn enqueue_detached(&mut self, alert: Alert, exclude: Option<String>, ctx: &mut Context<Self>) {
-        let future = enqueue(self.db.clone(), Arc::clone(&self.settings), alert, exclude);
+        let future = enqueue(
+            self.db.clone(),
+            Arc::clone(&self.settings),
+            self.clock,
+            alert,
+            exclude,
+        );
         ctx.spawn(
             future
                 .into_actor(self)
@@ -314,7 +332,7 @@ impl Actor for AlertActor {
             let retention_ms =
                 i64::try_from(actor.settings.retention.as_millis()).unwrap_or(i64::MAX);
             let prune = PruneAlerts {
-                before_ms: now_ms().saturating_sub(retention_ms),
+                before_ms: actor.clock.now_ms().saturating_sub(retention_ms),
             };
             let db = actor.db.clone();
             ctx.spawn(
@@ -349,7 +367,13 @@ impl Handler<Alert> for AlertActor {
     fn handle(&mut self, alert: Alert, _ctx: &mut Self::Context) -> Self::Result {
         debug!(self.log, "Alert raised"; "event" => &alert.event, "severity" => %alert.severity,
             "dedup_key" => &alert.dedup_key, "resolved" => alert.resolved);
-        let future = enqueue(self.db.clone(), Arc::clone(&self.settings), alert, None);
+        let future = enqueue(
+            self.db.clone(),
+            Arc::clone(&self.settings),
+            self.clock,
+            alert,
+            None,
+        );
         Box::pin(future.into_actor(self).map(|result, actor, ctx| {
             if let Ok(accepted) = &result
                 && !accepted.queued.is_empty()
@@ -395,7 +419,7 @@ async fn send_tests(
         None if routes.is_empty() => return Err(AlertError::NoRoutes),
         None => routes.iter().collect(),
     };
-    let created_at_ms = now_ms();
+    let created_at_ms = WallClock::system().now_ms();
     let tests = chosen.into_iter().map(|(name, entry)| async move {
         let notice = Notice {
             id: format!("test#{created_at_ms}@{name}"),
@@ -449,10 +473,11 @@ impl Handler<ListAlerts> for AlertActor {
 async fn enqueue(
     db: ComponentHandle<DbActor>,
     settings: Arc<AlertSettings>,
+    clock: WallClock,
     alert: Alert,
     exclude: Option<String>,
 ) -> Result<AlertAccepted, AlertError> {
-    let now = now_ms();
+    let now = clock.now_ms();
     let key = &alert.dedup_key;
     let kind = if alert.resolved { "resolved" } else { "fire" };
     let routes: Vec<&Route> = settings
@@ -543,6 +568,7 @@ struct PassInput {
     settings: Arc<AlertSettings>,
     log: Logger,
     metrics: AlertMetrics,
+    clock: WallClock,
 }
 
 #[derive(Default)]
@@ -563,7 +589,7 @@ async fn delivery_pass(input: PassInput) -> PassReport {
     let due = match ask_db(
         &input.db,
         DueAlerts {
-            now_ms: now_ms(),
+            now_ms: input.clock.now_ms(),
             limit: ROWS_PER_PASS,
         },
     )
@@ -641,7 +667,8 @@ async fn deliver_route(input: &PassInput, route: String, rows: Vec<OutboxAlert>)
         };
         if let Err(wait) = gate {
             // Breaker open or rate limit: this row and the route's later rows wait.
-            let next = now_ms() + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2);
+            let next =
+                input.clock.now_ms() + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2);
             if let Err(err) = ask_db(
                 &input.db,
                 PostponeAlert {
@@ -701,7 +728,7 @@ async fn deliver_route(input: &PassInput, route: String, rows: Vec<OutboxAlert>)
                     }
                     AttemptOutcome::Retry {
                         error,
-                        next_attempt_at_ms: now_ms()
+                        next_attempt_at_ms: input.clock.now_ms()
                             + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2),
                     }
                 }

@@ -8,12 +8,14 @@
 //! - `email.rs`, `http.rs`, `sender.rs`: the senders.
 //! - `rate_limit.rs`: the per-route rate limit (the per-route circuit breaker is the shared
 //!   [`CircuitBreaker`](crate::circuit_breaker::CircuitBreaker)).
+//! - `clock.rs`: [`WallClock`], the source of the outbox's wall-clock times.
 //! - `actor.rs`: the actor: outbox first, then a delivery loop with backoff and jitter.
 //!
 //! The operational alert rules that raise most ops alerts live with the HealthActor
 //! ([`crate::actors::health::ops`]).
 
 mod actor;
+mod clock;
 pub mod config;
 mod email;
 mod error;
@@ -29,6 +31,7 @@ mod smtp_tests;
 mod tests;
 
 pub use actor::{AlertActor, AlertSettings, ROUTE_FAILING_EVENT, test_routes};
+pub use clock::WallClock;
 pub use config::{Route, Severity};
 pub use error::{AlertError, SendError};
 pub use http::{IDEMPOTENCY_HEADER, SIGNATURE_HEADER, signature};

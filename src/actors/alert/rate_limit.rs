@@ -1,7 +1,10 @@
 //! A per-route rate limit: a token bucket of `per_minute` tokens refilled continuously. It
-//! takes the current time as an argument, so tests drive it without sleeping.
+//! takes the current time (tokio's clock, like the route's breaker) as an argument, so tests
+//! drive it without sleeping.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 #[derive(Debug, Clone)]
 pub struct RateLimit {

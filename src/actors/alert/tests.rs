@@ -1,6 +1,12 @@
 //! The AlertActor against real receivers: loopback HTTP servers for Slack, webhooks and
 //! Discord webhooks, a real SQLite outbox in a temporary directory, and (in `smtp_tests`) a
 //! real SMTP server.
+//!
+//! These tests run in real time: the receivers answer from threads of their own, and a paused
+//! clock would jump to the next timer (a request's timeout, a retry) whenever this thread
+//! waits for them. The actor's outbox clock follows tokio's, so a test that must skip time
+//! (a cooldown) pauses the clock while no request is on the way, advances it, and resumes it
+//! before the next request leaves.
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
@@ -14,6 +20,7 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use serde_json::Value;
 
 use super::actor::{AlertActor, AlertSettings, ROUTE_FAILING_EVENT};
+use super::clock::WallClock;
 use super::config::{Route, RouteTarget, Severity, WebhookTarget};
 use super::messages::{Alert, Phase, TestRoutes};
 use super::signature;
@@ -25,7 +32,7 @@ use crate::config::{LogLevel, Secret};
 use crate::logging::memory_logger;
 use crate::supervisor::{ComponentHandle, ComponentSupervisor, RestartPolicy};
 
-/// Generous: the machine is shared by several builds.
+/// Generous: the machine is shared by several builds, and the waits are real.
 const WAIT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone)]
@@ -167,6 +174,8 @@ pub(super) struct Service {
     pub alerts: ComponentHandle<AlertActor>,
     pub components: ComponentSupervisor,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The AlertActor's outbox clock, following tokio's.
+    pub clock: WallClock,
 }
 
 impl Service {
@@ -189,15 +198,18 @@ impl Service {
         let alert_db = db.clone();
         let metrics = Arc::new(crate::metrics::Metrics::new());
         let alert_metrics = Arc::clone(&metrics);
+        let clock = WallClock::following_tokio();
         let alerts = components.supervise("alerts", RestartPolicy::default(), move |lifecycle| {
             AlertActor::new(Arc::clone(&settings), alert_db.clone(), lifecycle, &log)
                 .with_metrics(Arc::clone(&alert_metrics))
+                .with_wall_clock(clock)
         });
         Service {
             db,
             alerts,
             components,
             metrics,
+            clock,
         }
     }
 
@@ -388,11 +400,12 @@ async fn duplicates_collapse_then_one_resolved_message() {
         assert_eq!(accepted.queued.len(), usize::from(round == 0));
         assert_eq!(accepted.phase, Some(Phase::Resolved));
     }
-    wait_until("two deliveries", || async {
-        receiver.at("/hook").len() == 2
+    // Once every outbox row is delivered nothing else can be sent.
+    wait_until("the two notices delivered", || async {
+        let rows = service.outbox().await;
+        rows.len() == 2 && rows.iter().all(|row| row.state == OutboxState::Delivered)
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let phases: Vec<Value> = receiver
         .at("/hook")
         .iter()
@@ -816,12 +829,33 @@ async fn a_lasting_condition_gets_a_reminder_after_its_cooldown() {
     let receiver = Receiver::start();
     let routes = vec![hook_route(&receiver)];
     let mut settings = settings(routes);
-    settings.cooldown = Duration::from_millis(400);
+    // Far longer than the real time the first delivery takes, which counts towards it.
+    settings.cooldown = Duration::from_secs(600);
+    let cooldown_ms = i64::try_from(settings.cooldown.as_millis()).unwrap();
     let service = Service::start(&dir.path().join("db.sqlite"), settings);
     let first = service.alerts.send(disk_alert()).await.unwrap().unwrap();
     assert_eq!(first.phase, Some(Phase::Firing));
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_until("the firing notice delivered", || async {
+        service.outbox().await[0].state == OutboxState::Delivered
+    })
+    .await;
+    let fired_at_ms = service.outbox().await[0].created_at_ms;
+
+    // Nothing is on the way to the receiver: hold the clock still and skip to the cooldown's
+    // last millisecond, then to its end. Raising the alert only writes to the outbox (on the
+    // blocking pool, during which a paused clock does not jump).
+    tokio::time::pause();
+    let to_last_ms = fired_at_ms + cooldown_ms - 1 - service.clock.now_ms();
+    tokio::time::advance(Duration::from_millis(u64::try_from(to_last_ms).unwrap())).await;
+    let within = service.alerts.send(disk_alert()).await.unwrap().unwrap();
+    assert_eq!(within.phase, Some(Phase::Firing));
+    assert!(within.queued.is_empty(), "collapsed within the cooldown");
+    assert_eq!(within.duplicate, ["hook"]);
+    tokio::time::advance(Duration::from_millis(1)).await;
     let reminder = service.alerts.send(disk_alert()).await.unwrap().unwrap();
+    // The reminder's delivery starts now: let real time run again before it waits for the
+    // receiver.
+    tokio::time::resume();
     assert_eq!(reminder.phase, Some(Phase::Reminder));
     assert_eq!(reminder.queued, ["hook"]);
     wait_until("firing and reminder delivered", || async {
