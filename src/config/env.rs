@@ -9,8 +9,9 @@
 //!   and that must not blank a key set in the file.
 
 use std::collections::HashMap;
+use std::error::Error;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
@@ -280,9 +281,9 @@ pub(crate) fn resolve(
         }
         (Some(value), None) => (entry.var.to_owned(), value),
         (None, Some(path)) => {
-            let contents = read_value_file(Path::new(path.trim())).map_err(|message| Rejected {
+            let contents = read_value_file(Path::new(path.trim())).map_err(|err| Rejected {
                 var: file_var.clone(),
-                message,
+                message: with_causes(&err),
                 hint: Some(format!(
                     "{file_var} must name a readable file holding the value of {}",
                     entry.var
@@ -303,21 +304,52 @@ pub(crate) fn resolve(
     Ok(Some(Resolved { var, value }))
 }
 
-fn read_value_file(path: &Path) -> Result<String, String> {
-    let file = std::fs::File::open(path)
-        .map_err(|err| format!("cannot read `{}`: {err}", path.display()))?;
+/// Why a `NAME_FILE` could not give a value. The path is the variable's own value; the
+/// contents, which may be a secret, are never part of it.
+#[derive(Debug, thiserror::Error)]
+pub enum ValueFileError {
+    #[error("cannot read `{}`", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "`{}` is larger than {MAX_VALUE_FILE_BYTES} bytes, too large for a single value",
+        path.display()
+    )]
+    TooLarge { path: PathBuf },
+}
+
+fn read_value_file(path: &Path) -> Result<String, ValueFileError> {
+    let read_error = |source| ValueFileError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(read_error)?;
     let mut contents = String::new();
     let read = file
         .take(MAX_VALUE_FILE_BYTES + 1)
         .read_to_string(&mut contents)
-        .map_err(|err| format!("cannot read `{}`: {err}", path.display()))?;
+        .map_err(read_error)?;
     if read as u64 > MAX_VALUE_FILE_BYTES {
-        return Err(format!(
-            "`{}` is larger than {MAX_VALUE_FILE_BYTES} bytes, too large for a single value",
-            path.display()
-        ));
+        return Err(ValueFileError::TooLarge {
+            path: path.to_owned(),
+        });
     }
     Ok(contents)
+}
+
+/// `err` and its causes on one line, for a problem's message (which has no room for a chain).
+fn with_causes(err: &dyn Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(next) = cause {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        cause = next.source();
+    }
+    text
 }
 
 /// Text to JSON for one kind. The error is (message, hint).
@@ -426,6 +458,23 @@ mod tests {
             rejected.message.contains("too large"),
             "{}",
             rejected.message
+        );
+    }
+
+    #[test]
+    fn an_unreadable_value_file_names_the_path_and_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("absent");
+        let env = MapEnv::new([("ADMIN_TOKEN_FILE", path.to_str().unwrap())]);
+        let rejected = resolve(entry("ADMIN_TOKEN"), &env).err().unwrap();
+        assert_eq!(rejected.var, "ADMIN_TOKEN_FILE");
+        assert_eq!(
+            rejected.message,
+            format!(
+                "cannot read `{}`: {}",
+                path.display(),
+                std::fs::File::open(&path).unwrap_err()
+            )
         );
     }
 }
