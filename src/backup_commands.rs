@@ -12,7 +12,7 @@ use discord_monitor::actors::backup::{
     take_backup, vacuum_database,
 };
 use discord_monitor::actors::db::{Database, DatabaseConfig};
-use discord_monitor::config::Config;
+use discord_monitor::app::config::Config;
 
 /// Exit code for a command that cannot go ahead as invoked (e.g. no `--yes` without a
 /// terminal to ask on).

@@ -18,8 +18,9 @@ use cli::{
     LlmCommand,
 };
 use discord_monitor::actors::db::Database;
+use discord_monitor::app::config::{self, Config};
 use discord_monitor::app::{self, Mode};
-use discord_monitor::config::{self, Config, ConfigError, ProcessEnv};
+use discord_monitor::config::{ConfigError, ProcessEnv};
 use discord_monitor::logging::{self, LogSettings};
 
 fn main() -> ExitCode {

@@ -175,7 +175,7 @@ fn run_refuses_to_start_without_a_discord_token() {
 fn the_readme_configuration_table_is_current() {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let table = discord_monitor::config::reference_markdown();
+    let table = discord_monitor::app::config::reference_markdown();
     if std::env::var_os("PRINT_CONFIG_TABLE").is_some() {
         println!("{table}");
     }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use actix::Addr;
 use slog::Logger;
 
+use super::config::Config;
 use super::error::AppError;
 use crate::actors::backfill::{
     BackfillActor, BackfillSettings, BackfillStatus, SharedBackfillStatus,
@@ -23,7 +24,7 @@ use crate::actors::ingest::{
 use crate::actors::ratelimit::{
     RateLimiterActor, RateLimiterHandle, RateLimiterSettings, TokenState,
 };
-use crate::config::{Config, TokenType};
+use crate::discord::config::TokenType;
 use crate::discord::gateway::{GatewayBot, SessionStartLimit};
 use crate::discord::rest::DiscordRest;
 use crate::metrics::Metrics;

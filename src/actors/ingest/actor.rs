@@ -31,7 +31,7 @@ use crate::actors::db::{
     StoreOutcome, UpsertChannels, UpsertGuilds,
 };
 use crate::actors::gateway::{GatewayEvent, PERSISTED_SESSION_REFRESH, SequencedEvent};
-use crate::config::DiscordConfig;
+use crate::discord::config::DiscordConfig;
 use crate::logging::{error_chain, log_if_slow};
 use crate::metrics::Metrics;
 use crate::supervisor::{ComponentHandle, Lifecycle};
