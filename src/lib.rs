@@ -7,8 +7,9 @@
 //!
 //! - [`app`]: the service. Builds the components, serves the admin API, and on SIGTERM/SIGINT
 //!   shuts down in order (readiness off, intake stopped, writes flushed, DB checkpointed);
-//!   `app::discord` wires the Discord side, `app::backup` the database lock and the backups,
-//!   `app::demo` runs it against discord-sim.
+//!   `app::config` gathers every section into the configuration (`Config`, the sample, the
+//!   README table), `app::discord` wires the Discord side, `app::backup` the database lock and
+//!   the backups, `app::demo` runs it against discord-sim.
 //! - [`supervisor`]: runs each component: restarts after `ctx.stop()` (same instance,
 //!   `restarting()` resets it) or a panic (fresh instance from its factory), with exponential
 //!   backoff and a restart budget, then marks it failed. Callers talk to components through
@@ -51,8 +52,11 @@
 //! - [`discord`]: Discord's wire formats (messages, channels, guilds, gateway envelope, close
 //!   codes, intents) and their conversion into database records; the REST client
 //!   ([`discord::rest`]) and `discord check` ([`discord::check`]).
-//! - [`config`]: the JSON configuration (the seed's sections), environment overrides with
-//!   `NAME_FILE` secrets, every problem reported at once, `config sample|validate|show`.
+//! - [`config`]: configuration machinery that imports no component: the JSON-with-comments
+//!   reader, environment overrides with `NAME_FILE` secrets, every problem reported at once
+//!   with its key path and source, redacting [`config::Secret`], and the sections of no single
+//!   component (`monitoring`, `processing`, `environment`). Each component's `config.rs` owns
+//!   its section: struct, keys, variables, checks.
 //! - [`logging`]: slog JSON lines in the seed's shape to stdout and rotated files, secret
 //!   scrubbing, the `log`-facade bridge, slow-operation and panic lines.
 //! - [`metrics`]: the registry behind `/metrics` (Prometheus text and JSON).

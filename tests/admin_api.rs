@@ -6,7 +6,7 @@ mod support;
 use std::collections::BTreeSet;
 
 use discord_monitor::actors::db::Database;
-use discord_monitor::config::DatabaseConfig;
+use discord_monitor::actors::db::DatabaseConfig;
 use serde_json::json;
 use support::{
     ADMIN_TOKEN, DISCORD_TOKEN, EMAIL_PASSWORD, GOOGLE_API_KEY, SLACK_WEBHOOK_URL, Service,

@@ -6,8 +6,8 @@ mod support;
 
 use std::path::Path;
 
+use discord_monitor::actors::db::DatabaseConfig;
 use discord_monitor::actors::db::{Database, MessageQuery};
-use discord_monitor::config::DatabaseConfig;
 use serde_json::{Value, json};
 use support::{Service, message, run_cli};
 

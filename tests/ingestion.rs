@@ -9,7 +9,7 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use discord_monitor::config::Compression;
+use discord_monitor::discord::config::Compression;
 use discord_sim::{
     ConnectFault, GatewayListener, IdentifyOutcome, MessageOrigin, RateLimitScope, RateLimitShape,
     RateLimitViolation, RestFault, ResumeOutcome, RouteLimit, SimConfig, SimHandle, StreamStart,

@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use actix_web::web;
+use discord_monitor::actors::db::DatabaseConfig;
 use discord_monitor::actors::db::{Database, DbActor};
 use discord_monitor::actors::health::{HealthActor, RegisterComponent};
 use discord_monitor::admin::auth::AccessPolicy;
 use discord_monitor::admin::{AdminState, ProbeRefresh, ServiceFacts};
-use discord_monitor::config::{DatabaseConfig, LogLevel};
+use discord_monitor::config::LogLevel;
 use discord_monitor::logging::memory_logger;
 use discord_monitor::metrics::Metrics;
 use discord_monitor::supervisor::{ComponentSupervisor, Lifecycle, RestartPolicy};

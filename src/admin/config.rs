@@ -5,7 +5,9 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::config::Secret;
+use crate::config::{
+    Allowed, EnvOverride, KeyDoc, Problems, Secret, Section, SectionDoc, ValueKind,
+};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -41,6 +43,60 @@ impl AdminConfig {
             .collect()
     }
 }
+
+impl Section for AdminConfig {
+    const DOC: SectionDoc = SectionDoc {
+        keys: KEYS,
+        env_overrides: ENV_OVERRIDES,
+        lists: &[],
+    };
+
+    fn validate(&self, problems: &mut Problems) {
+        for (index, entry) in self.allowed_cidrs.iter().enumerate() {
+            if let Err(err) = parse_network(entry) {
+                problems.report(
+                    &format!("admin.allowed_cidrs[{index}]"),
+                    err.to_string(),
+                    Some(
+                        "write a network such as 10.0.0.0/8 or an address such as 192.168.1.7"
+                            .to_owned(),
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// Bytes: the admin API takes small JSON bodies; 16 MiB is a generous ceiling.
+const MAX_BODY_BYTES_CEILING: f64 = 16.0 * 1024.0 * 1024.0;
+
+const KEYS: &[KeyDoc] = &[
+    KeyDoc::new("admin", "Who may use the admin API.", Allowed::Any),
+    KeyDoc::new(
+        "admin.token",
+        "Bearer token for /config, /status and /api/*; without one they answer loopback callers only. Never printed.",
+        Allowed::Any,
+    ),
+    KeyDoc::new(
+        "admin.allowed_cidrs",
+        "When not empty, every route but the health probes answers only these networks or addresses (10.0.0.0/8, 192.168.1.7, ::1).",
+        Allowed::Any,
+    ),
+    KeyDoc::new(
+        "admin.max_body_bytes",
+        "Largest admin request body accepted, in bytes.",
+        Allowed::range(1.0, MAX_BODY_BYTES_CEILING),
+    ),
+];
+
+const ENV_OVERRIDES: &[EnvOverride] = &[
+    EnvOverride::new("ADMIN_TOKEN", "admin.token", ValueKind::Secret),
+    EnvOverride::new(
+        "ADMIN_ALLOWED_CIDRS",
+        "admin.allowed_cidrs",
+        ValueKind::List,
+    ),
+];
 
 /// An `allowed_cidrs` entry: `10.0.0.0/8`, `fd00::/8` or a bare address such as `192.168.1.7`.
 /// Host bits are cleared (`10.1.2.3/8` means `10.0.0.0/8`).

@@ -7,10 +7,10 @@ use actix::{Addr, Recipient};
 use slog::Logger;
 
 use super::AppError;
+use super::config::Config;
 use crate::actors::backup::{BackupActor, BackupOutcome, BackupSettings, DatabaseLock};
 use crate::actors::db::Database;
 use crate::actors::health::{HealthActor, RegisterComponent};
-use crate::config::Config;
 use crate::logging::error_chain;
 use crate::metrics::Metrics;
 use crate::supervisor::{ComponentHandle, ComponentSupervisor, RestartPolicy};

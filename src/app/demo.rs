@@ -5,9 +5,11 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use super::config::Config;
 use crate::actors::db::{CountMessagesPerChannel, DbActor};
 use crate::actors::gateway::{GatewayActor, GetGatewayStatus};
-use crate::config::{Compression, Config, Secret, TokenType};
+use crate::config::Secret;
+use crate::discord::config::{Compression, TokenType};
 use crate::supervisor::ComponentHandle;
 use discord_sim::{Sim, SimConfig, SimError, SimHandle};
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 use actix::{Actor, Addr};
 use slog::Logger;
 
+use super::config::Config;
 use super::error::AppError;
 use crate::actors::backfill::{
     BackfillActor, BackfillSettings, BackfillStatus, SharedBackfillStatus,
@@ -21,10 +22,9 @@ use crate::actors::ingest::{self, IngestActor, IngestSender, IngestSettings, Ing
 use crate::actors::ratelimit::{
     RateLimiterActor, RateLimiterHandle, RateLimiterSettings, TokenState,
 };
-use crate::config::{Config, TokenType};
 use crate::discord::ChannelDirectory;
 use crate::discord::check::{CheckError, CheckReport, run_check};
-use crate::discord::config::DiscordConfig;
+use crate::discord::config::{DiscordConfig, TokenType};
 use crate::discord::gateway::{GatewayBot, SessionStartLimit};
 use crate::discord::rest::DiscordRest;
 use crate::metrics::Metrics;

@@ -2,6 +2,7 @@
 //! down in order on SIGTERM/SIGINT. `run` and `demo` both end up in [`serve`].
 
 mod backup;
+pub mod config;
 pub mod demo;
 pub mod discord;
 mod error;
@@ -18,6 +19,7 @@ use slog::{Logger, error, info, o, warn};
 
 pub use error::AppError;
 
+use self::config::Config;
 use crate::actors::alert::{AlertActor, AlertSettings};
 use crate::actors::db::{Database, DbActor, ProbeWritable, check_integrity_periodically};
 use crate::actors::health::{
@@ -29,7 +31,6 @@ use crate::actors::llm::{LlmAlert, LlmRouterActor, RouterSettings};
 use crate::actors::ratelimit::RateLimiterHandle;
 use crate::admin::auth::AccessPolicy;
 use crate::admin::{AdminState, DiscordStatusSources, ProbeRefresh, ServiceFacts};
-use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::supervisor::{
     ComponentHandle, ComponentStatus, ComponentStatusChanged, ComponentSupervisor, RestartPolicy,

@@ -1,6 +1,6 @@
 //! `alert test`.
 
-use discord_monitor::config::Config;
+use discord_monitor::app::config::Config;
 
 use super::{Outcome, Output};
 

@@ -5,7 +5,8 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use discord_monitor::config::{self, Config, ConfigError};
+use discord_monitor::app::config::{self, Config};
+use discord_monitor::config::ConfigError;
 
 use super::{Outcome, Output};
 

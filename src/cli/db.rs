@@ -12,7 +12,7 @@ use discord_monitor::actors::backup::{
     take_backup, vacuum_database,
 };
 use discord_monitor::actors::db::{Database, DatabaseConfig};
-use discord_monitor::config::Config;
+use discord_monitor::app::config::Config;
 
 use super::args::DbCommand;
 use super::error::CliError;

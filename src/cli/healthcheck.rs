@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use discord_monitor::config::Config;
+use discord_monitor::app::config::Config;
 
 use super::args::HealthcheckArgs;
 use super::{Outcome, Output};

@@ -5,7 +5,7 @@ use anyhow::Context;
 use discord_monitor::actors::db::Database;
 use discord_monitor::actors::llm::RequestKind;
 use discord_monitor::actors::llm::check;
-use discord_monitor::config::Config;
+use discord_monitor::app::config::Config;
 
 use super::args::LlmCommand;
 use super::{Outcome, Output};

@@ -14,7 +14,8 @@ mod llm;
 mod output;
 mod serve;
 
-use discord_monitor::config::{Config, ProcessEnv};
+use discord_monitor::app::config::{Config, config_path};
+use discord_monitor::config::ProcessEnv;
 
 pub use args::Cli;
 use args::{AlertCommand, Command, ConfigCommand, DiscordCommand};
@@ -33,7 +34,7 @@ pub enum Outcome {
 }
 
 pub fn run(cli: Cli, out: &mut Output) -> anyhow::Result<Outcome> {
-    let (path, explicit) = discord_monitor::config::config_path(cli.config, &ProcessEnv);
+    let (path, explicit) = config_path(cli.config, &ProcessEnv);
     // Only the commands that need the configuration load it (`config sample` and `man` work
     // beside a broken one).
     let load = || Config::load(&path, explicit, &ProcessEnv);

@@ -4,8 +4,8 @@ use std::path::Path;
 
 use anyhow::Context;
 
+use discord_monitor::app::config::Config;
 use discord_monitor::app::{self, Mode};
-use discord_monitor::config::Config;
 use discord_monitor::logging::{self, LogSettings};
 
 use super::Outcome;

@@ -1,7 +1,8 @@
 //! Environment variables: an injectable source (tests pass a map, nothing calls
-//! `std::env::set_var`) and the one table mapping each variable to the key it overrides.
+//! `std::env::set_var`) and how a variable overrides a key. Each section lists the variables
+//! of its keys as [`EnvOverride`]s (see [`super::Section`]).
 //!
-//! Rules for every variable `NAME` in [`ENV_OVERRIDES`]:
+//! Rules for every variable `NAME` of an [`EnvOverride`]:
 //! - `NAME` overrides the key; `NAME_FILE` names a file holding the value instead (Docker and
 //!   Kubernetes mount secrets as files). Setting both is a problem.
 //! - Surrounding whitespace is removed (this drops the trailing newline of secret files).
@@ -9,8 +10,9 @@
 //!   and that must not blank a key set in the file.
 
 use std::collections::HashMap;
+use std::error::Error;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
@@ -96,150 +98,10 @@ pub struct EnvOverride {
     pub kind: ValueKind,
 }
 
-const fn env(var: &'static str, key: &'static str, kind: ValueKind) -> EnvOverride {
-    EnvOverride { var, key, kind }
-}
-
-/// Every environment override: the names the seed's deployment guide uses, plus one per key
-/// an operator is likely to set per deployment.
-pub const ENV_OVERRIDES: &[EnvOverride] = &[
-    env("ENVIRONMENT", "environment", ValueKind::Text),
-    env("DEBUG_MODE", "debug_mode", ValueKind::Bool),
-    env("DISCORD_TOKEN", "discord.token", ValueKind::Secret),
-    env(
-        "DISCORD_RATE_LIMIT_RPM",
-        "discord.rate_limit_requests_per_minute",
-        ValueKind::Integer,
-    ),
-    env(
-        "DISCORD_MAX_RETRIES",
-        "discord.max_retries",
-        ValueKind::Integer,
-    ),
-    env("DISCORD_TOKEN_TYPE", "discord.token_type", ValueKind::Text),
-    env(
-        "DISCORD_API_BASE_URL",
-        "discord.api_base_url",
-        ValueKind::Text,
-    ),
-    env(
-        "DISCORD_GATEWAY_URL",
-        "discord.gateway_url",
-        ValueKind::Text,
-    ),
-    env("DISCORD_GUILD_IDS", "discord.guild_ids", ValueKind::List),
-    env(
-        "DISCORD_CHANNEL_IDS",
-        "discord.channel_ids",
-        ValueKind::List,
-    ),
-    env(
-        "DISCORD_IGNORED_CHANNEL_IDS",
-        "discord.ignored_channel_ids",
-        ValueKind::List,
-    ),
-    env("GOOGLE_API_KEY", "llm.google_api_key", ValueKind::Secret),
-    env("OPENAI_API_KEY", "llm.openai_api_key", ValueKind::Secret),
-    env(
-        "OPENROUTER_API_KEY",
-        "llm.openrouter_api_key",
-        ValueKind::Secret,
-    ),
-    env(
-        "LLM_DAILY_COST_LIMIT",
-        "llm.daily_cost_limit",
-        ValueKind::Number,
-    ),
-    env(
-        "LLM_DEFAULT_PROVIDER",
-        "llm.default_provider",
-        ValueKind::Text,
-    ),
-    env("DATABASE_PATH", "database.path", ValueKind::Path),
-    env(
-        "DATABASE_BACKUP_DIR",
-        "database.backup_dir",
-        ValueKind::Path,
-    ),
-    env(
-        "DATABASE_BACKUP_INTERVAL_HOURS",
-        "database.backup_interval_hours",
-        ValueKind::Number,
-    ),
-    env(
-        "DATABASE_MAX_BACKUPS",
-        "database.max_backups",
-        ValueKind::Integer,
-    ),
-    env(
-        "DATABASE_POOL_SIZE",
-        "database.connection_pool_size",
-        ValueKind::Integer,
-    ),
-    env(
-        "MAX_QUEUE_SIZE",
-        "processing.max_queue_size",
-        ValueKind::Integer,
-    ),
-    env(
-        "WORKER_COUNT",
-        "processing.worker_count",
-        ValueKind::Integer,
-    ),
-    env(
-        "MEMORY_LIMIT_MB",
-        "processing.memory_limit_mb",
-        ValueKind::Number,
-    ),
-    env("LOG_LEVEL", "monitoring.log_level", ValueKind::Text),
-    env("LOG_DIR", "monitoring.log_dir", ValueKind::Path),
-    env(
-        "HEALTH_CHECK_PORT",
-        "monitoring.health_check_port",
-        ValueKind::Integer,
-    ),
-    env(
-        "HEALTH_CHECK_HOST",
-        "monitoring.health_check_host",
-        ValueKind::Text,
-    ),
-    env("EMAIL_ENABLED", "alerts.email_enabled", ValueKind::Bool),
-    env("EMAIL_SMTP_HOST", "alerts.email_smtp_host", ValueKind::Text),
-    env(
-        "EMAIL_SMTP_PORT",
-        "alerts.email_smtp_port",
-        ValueKind::Integer,
-    ),
-    env("EMAIL_USERNAME", "alerts.email_username", ValueKind::Text),
-    env("EMAIL_PASSWORD", "alerts.email_password", ValueKind::Secret),
-    env("EMAIL_FROM", "alerts.email_from", ValueKind::Text),
-    env("EMAIL_TO", "alerts.email_to", ValueKind::List),
-    env("SLACK_ENABLED", "alerts.slack_enabled", ValueKind::Bool),
-    env(
-        "SLACK_WEBHOOK_URL",
-        "alerts.slack_webhook_url",
-        ValueKind::Secret,
-    ),
-    env("ADMIN_TOKEN", "admin.token", ValueKind::Secret),
-    env(
-        "ADMIN_ALLOWED_CIDRS",
-        "admin.allowed_cidrs",
-        ValueKind::List,
-    ),
-];
-
-/// The variable that overrides `key`, if any.
-pub fn override_for_key(key: &str) -> Option<&'static EnvOverride> {
-    ENV_OVERRIDES.iter().find(|entry| entry.key == key)
-}
-
-/// Keys holding credentials; their values never appear in any message.
-pub fn is_secret_key(key: &str) -> bool {
-    if let Some(route_key) = key.strip_prefix("alerts.routes.") {
-        let leaf = route_key.split('.').next().unwrap_or(route_key);
-        return crate::actors::alert::config::ROUTE_SECRET_KEYS.contains(&leaf);
+impl EnvOverride {
+    pub const fn new(var: &'static str, key: &'static str, kind: ValueKind) -> Self {
+        Self { var, key, kind }
     }
-    override_for_key(key).is_some_and(|entry| entry.kind == ValueKind::Secret)
 }
 
 /// Bytes: secret files hold a token or a password; anything larger means `NAME_FILE` points at
@@ -280,9 +142,9 @@ pub(crate) fn resolve(
         }
         (Some(value), None) => (entry.var.to_owned(), value),
         (None, Some(path)) => {
-            let contents = read_value_file(Path::new(path.trim())).map_err(|message| Rejected {
+            let contents = read_value_file(Path::new(path.trim())).map_err(|err| Rejected {
                 var: file_var.clone(),
-                message,
+                message: with_causes(&err),
                 hint: Some(format!(
                     "{file_var} must name a readable file holding the value of {}",
                     entry.var
@@ -303,21 +165,52 @@ pub(crate) fn resolve(
     Ok(Some(Resolved { var, value }))
 }
 
-fn read_value_file(path: &Path) -> Result<String, String> {
-    let file = std::fs::File::open(path)
-        .map_err(|err| format!("cannot read `{}`: {err}", path.display()))?;
+/// Why a `NAME_FILE` could not give a value. The path is the variable's own value; the
+/// contents, which may be a secret, are never part of it.
+#[derive(Debug, thiserror::Error)]
+pub enum ValueFileError {
+    #[error("cannot read `{}`", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "`{}` is larger than {MAX_VALUE_FILE_BYTES} bytes, too large for a single value",
+        path.display()
+    )]
+    TooLarge { path: PathBuf },
+}
+
+fn read_value_file(path: &Path) -> Result<String, ValueFileError> {
+    let read_error = |source| ValueFileError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(read_error)?;
     let mut contents = String::new();
     let read = file
         .take(MAX_VALUE_FILE_BYTES + 1)
         .read_to_string(&mut contents)
-        .map_err(|err| format!("cannot read `{}`: {err}", path.display()))?;
+        .map_err(read_error)?;
     if read as u64 > MAX_VALUE_FILE_BYTES {
-        return Err(format!(
-            "`{}` is larger than {MAX_VALUE_FILE_BYTES} bytes, too large for a single value",
-            path.display()
-        ));
+        return Err(ValueFileError::TooLarge {
+            path: path.to_owned(),
+        });
     }
     Ok(contents)
+}
+
+/// `err` and its causes on one line, for a problem's message (which has no room for a chain).
+fn with_causes(err: &dyn Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(next) = cause {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        cause = next.source();
+    }
+    text
 }
 
 /// Text to JSON for one kind. The error is (message, hint).
@@ -372,22 +265,9 @@ fn parse_bool(text: &str) -> Option<bool> {
 mod tests {
     use super::*;
 
-    fn entry(var: &str) -> &'static EnvOverride {
-        ENV_OVERRIDES
-            .iter()
-            .find(|entry| entry.var == var)
-            .expect("variable in table")
-    }
-
-    #[test]
-    fn every_variable_and_key_appears_once() {
-        for (index, entry) in ENV_OVERRIDES.iter().enumerate() {
-            for other in &ENV_OVERRIDES[index + 1..] {
-                assert_ne!(entry.var, other.var);
-                assert_ne!(entry.key, other.key);
-            }
-        }
-    }
+    const TOKEN: EnvOverride = EnvOverride::new("TOKEN", "section.token", ValueKind::Secret);
+    const COUNT: EnvOverride = EnvOverride::new("COUNT", "section.count", ValueKind::Integer);
+    const TO: EnvOverride = EnvOverride::new("TO", "section.to", ValueKind::List);
 
     #[test]
     fn booleans_accept_the_usual_spellings() {
@@ -402,15 +282,15 @@ mod tests {
 
     #[test]
     fn empty_values_count_as_unset() {
-        let env = MapEnv::new([("DISCORD_TOKEN", "  "), ("WORKER_COUNT", "")]);
-        assert!(matches!(resolve(entry("DISCORD_TOKEN"), &env), Ok(None)));
-        assert!(matches!(resolve(entry("WORKER_COUNT"), &env), Ok(None)));
+        let env = MapEnv::new([("TOKEN", "  "), ("COUNT", "")]);
+        assert!(matches!(resolve(&TOKEN, &env), Ok(None)));
+        assert!(matches!(resolve(&COUNT, &env), Ok(None)));
     }
 
     #[test]
     fn lists_split_on_commas_and_drop_blanks() {
-        let env = MapEnv::new([("EMAIL_TO", " a@x.org, ,b@y.org ,")]);
-        let resolved = resolve(entry("EMAIL_TO"), &env).ok().flatten().unwrap();
+        let env = MapEnv::new([("TO", " a@x.org, ,b@y.org ,")]);
+        let resolved = resolve(&TO, &env).ok().flatten().unwrap();
         assert_eq!(resolved.value, serde_json::json!(["a@x.org", "b@y.org"]));
     }
 
@@ -419,13 +299,30 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("huge");
         std::fs::write(&path, vec![b'a'; MAX_VALUE_FILE_BYTES as usize + 10]).unwrap();
-        let env = MapEnv::new([("ADMIN_TOKEN_FILE", path.to_str().unwrap())]);
-        let rejected = resolve(entry("ADMIN_TOKEN"), &env).err().unwrap();
-        assert_eq!(rejected.var, "ADMIN_TOKEN_FILE");
+        let env = MapEnv::new([("TOKEN_FILE", path.to_str().unwrap())]);
+        let rejected = resolve(&TOKEN, &env).err().unwrap();
+        assert_eq!(rejected.var, "TOKEN_FILE");
         assert!(
             rejected.message.contains("too large"),
             "{}",
             rejected.message
+        );
+    }
+
+    #[test]
+    fn an_unreadable_value_file_names_the_path_and_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("absent");
+        let env = MapEnv::new([("TOKEN_FILE", path.to_str().unwrap())]);
+        let rejected = resolve(&TOKEN, &env).err().unwrap();
+        assert_eq!(rejected.var, "TOKEN_FILE");
+        assert_eq!(
+            rejected.message,
+            format!(
+                "cannot read `{}`: {}",
+                path.display(),
+                std::fs::File::open(&path).unwrap_err()
+            )
         );
     }
 }

@@ -1,94 +1,76 @@
-//! From file text and environment to a checked [`Config`], collecting every problem on the way.
+//! From file text and environment to a checked configuration, collecting every problem on the
+//! way. Generic over the aggregate ([`Root`]): everything about keys comes from its catalogue.
 //!
 //! The file is parsed to a `serde_json::Value`, environment overrides are written into that
 //! value, and the result is deserialized with `serde_path_to_error` in a loop: each error is
 //! recorded with its key path and the offending key removed (so its default applies) until
-//! deserialization succeeds. Range and cross-key checks then run on the typed config.
+//! deserialization succeeds. The catalogue's ranges and allowed values, then the sections' own
+//! checks, run on the typed configuration.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use serde_json::{Map, Value};
 use serde_path_to_error::Segment;
 
-use super::env::{self, ENV_OVERRIDES, EnvSource};
+use super::catalogue::{Catalogue, Root};
+use super::env::{self, EnvSource};
 use super::error::{ConfigError, ConfigProblem, ProblemSource};
-use super::keys::{self, Allowed, KEYS, child_keys, is_section};
-use super::{Config, jsonc, validate};
+use super::jsonc;
+use super::keys::{self, Allowed};
+use super::problems::Problems;
+
+/// Reads `path`, applies the environment and validates everything. A missing file is an error
+/// only when `explicit`; otherwise the defaults and the environment alone make the
+/// configuration, so a container can run from env variables.
+pub fn load_file<C: Root>(
+    path: &Path,
+    explicit: bool,
+    env: &dyn EnvSource,
+) -> Result<C, ConfigError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => load_text(Some(&text), path, env),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound && !explicit => {
+            load_text(None, path, env)
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Err(ConfigError::NotFound {
+            path: path.to_owned(),
+        }),
+        Err(source) => Err(ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
 
 /// Parses `text` (the contents of `path`, or `None` when there is no file) and applies `env`.
-pub(crate) fn load_text(
+pub fn load_text<C: Root>(
     text: Option<&str>,
     path: &Path,
     env: &dyn EnvSource,
-) -> Result<Config, ConfigError> {
+) -> Result<C, ConfigError> {
+    let catalogue = C::CATALOGUE;
     let file_value = match text {
         Some(text) => parse_file(text, path)?,
         None => Value::Object(Map::new()),
     };
-    let mut origins = Origins {
-        file: file_value.clone(),
-        path,
-        env: HashMap::new(),
+    let mut problems = Problems::new(file_value.clone(), path);
+
+    let mut merged = ensure_sections(file_value, &catalogue, &mut problems);
+    apply_env(&mut merged, env, &catalogue, &mut problems);
+
+    drop_blank_optionals::<C>(&mut merged);
+
+    let Some(config) = deserialize_collecting::<C>(merged, &catalogue, &mut problems) else {
+        return Err(ConfigError::Invalid(problems.into_vec()));
     };
-    let mut problems = Vec::new();
+    check_catalogue(&config, &catalogue, &mut problems);
+    config.validate(&mut problems);
 
-    let mut merged = ensure_sections(file_value, &origins, &mut problems);
-    apply_env(&mut merged, env, &mut origins, &mut problems);
-
-    drop_blank_optionals(&mut merged);
-
-    let Some(config) = deserialize_collecting(merged, &origins, &mut problems) else {
-        return Err(ConfigError::Invalid(problems));
-    };
-    validate::check(&config, &origins, &mut problems);
-
+    let problems = problems.into_vec();
     if problems.is_empty() {
         Ok(config)
     } else {
         Err(ConfigError::Invalid(problems))
-    }
-}
-
-/// Where each value came from, to name it in problems.
-pub(crate) struct Origins<'a> {
-    /// The file as parsed, before overrides.
-    file: Value,
-    path: &'a Path,
-    /// Key path -> variable that set it.
-    env: HashMap<String, String>,
-}
-
-impl Origins<'_> {
-    /// The source of `key` (`alerts.email_to[1]` is looked up as `alerts.email_to`).
-    pub(crate) fn source(&self, key: &str) -> ProblemSource {
-        let plain = key.split('[').next().unwrap_or(key);
-        if let Some(var) = self.env.get(plain) {
-            return ProblemSource::Env(var.clone());
-        }
-        let in_file = plain
-            .split('.')
-            .try_fold(&self.file, |value, segment| value.get(segment))
-            .is_some();
-        if in_file {
-            ProblemSource::File(self.path.to_owned())
-        } else {
-            ProblemSource::Unset
-        }
-    }
-
-    pub(crate) fn problem(
-        &self,
-        key: &str,
-        message: impl Into<String>,
-        hint: Option<String>,
-    ) -> ConfigProblem {
-        ConfigProblem {
-            key: key.to_owned(),
-            message: message.into(),
-            source: self.source(key),
-            hint,
-        }
     }
 }
 
@@ -108,32 +90,32 @@ fn parse_file(text: &str, path: &Path) -> Result<Value, ConfigError> {
 
 /// The root must be an object and so must each section; anything else is reported and replaced
 /// by an empty object so overrides and the other sections still get checked.
-fn ensure_sections(value: Value, origins: &Origins, problems: &mut Vec<ConfigProblem>) -> Value {
+fn ensure_sections(value: Value, catalogue: &Catalogue, problems: &mut Problems) -> Value {
     let mut root = match value {
         Value::Object(map) => map,
         other => {
             problems.push(ConfigProblem {
                 key: "(root)".to_owned(),
                 message: format!("expected a JSON object, found {}", kind_of(&other)),
-                source: ProblemSource::File(origins.path.to_owned()),
+                source: ProblemSource::File(problems.path().to_owned()),
                 hint: Some("start from `discord-monitor config sample`".to_owned()),
             });
             Map::new()
         }
     };
-    for section in KEYS.iter().filter(|doc| is_section(doc.key)) {
+    for section in catalogue.keys().filter(|doc| catalogue.is_section(doc.key)) {
         if let Some(value) = root.get_mut(section.key)
             && !value.is_object()
         {
-            problems.push(origins.problem(
+            problems.report(
                 section.key,
                 format!("expected a section (JSON object), found {}", kind_of(value)),
                 Some(format!(
                     "valid keys in `{}`: {}",
                     section.key,
-                    child_keys(section.key).join(", ")
+                    catalogue.child_keys(section.key).join(", ")
                 )),
-            ));
+            );
             *value = Value::Object(Map::new());
         }
     }
@@ -143,15 +125,15 @@ fn ensure_sections(value: Value, origins: &Origins, problems: &mut Vec<ConfigPro
 fn apply_env(
     merged: &mut Value,
     env: &dyn EnvSource,
-    origins: &mut Origins,
-    problems: &mut Vec<ConfigProblem>,
+    catalogue: &Catalogue,
+    problems: &mut Problems,
 ) {
-    for entry in ENV_OVERRIDES {
+    for entry in catalogue.env_overrides() {
         match env::resolve(entry, env) {
             Ok(None) => {}
             Ok(Some(resolved)) => {
                 set_key(merged, entry.key, resolved.value);
-                origins.env.insert(entry.key.to_owned(), resolved.var);
+                problems.set_by_env(entry.key, resolved.var);
             }
             Err(rejected) => problems.push(ConfigProblem {
                 key: entry.key.to_owned(),
@@ -165,8 +147,8 @@ fn apply_env(
 
 /// A blank string for a key whose default is `null` (secrets, SMTP host, addresses) counts as
 /// unset, so `"token": ""` from a template means "no token" rather than an empty credential.
-fn drop_blank_optionals(merged: &mut Value) {
-    let defaults = serde_json::to_value(Config::default()).unwrap_or(Value::Null);
+fn drop_blank_optionals<C: Root>(merged: &mut Value) {
+    let defaults = serde_json::to_value(C::default()).unwrap_or(Value::Null);
     let Some(root) = merged.as_object_mut() else {
         return;
     };
@@ -203,26 +185,23 @@ fn set_key(root: &mut Value, key: &str, value: Value) {
     }
 }
 
-fn deserialize_collecting(
+fn deserialize_collecting<C: Root>(
     mut merged: Value,
-    origins: &Origins,
-    problems: &mut Vec<ConfigProblem>,
-) -> Option<Config> {
+    catalogue: &Catalogue,
+    problems: &mut Problems,
+) -> Option<C> {
     // Each failed attempt removes one key, so this many attempts always suffice; the bound only
     // guards against a path that could not be removed.
     let attempts = count_keys(&merged) + 1;
     for _ in 0..attempts {
-        let err = match serde_path_to_error::deserialize::<_, Config>(&merged) {
+        let err = match serde_path_to_error::deserialize::<_, C>(&merged) {
             Ok(config) => return Some(config),
             Err(err) => err,
         };
         let segments = err.path().iter().cloned().collect::<Vec<_>>();
         let key = render_path(&segments);
-        problems.push(describe_serde_error(
-            &key,
-            &err.into_inner().to_string(),
-            origins,
-        ));
+        let (message, hint) = describe_serde_error(&key, &err.into_inner().to_string(), catalogue);
+        problems.report(&key, message, hint);
         if !remove_offending_key(&mut merged, &segments) {
             return None;
         }
@@ -285,14 +264,18 @@ fn remove_offending_key(root: &mut Value, segments: &[Segment]) -> bool {
         .is_some()
 }
 
-/// Turns serde's wording into the key's own: unknown keys get the valid keys and a likely
-/// correction, enums their allowed values, and type errors a plain description. Values of
-/// secret keys are never repeated.
-fn describe_serde_error(key: &str, message: &str, origins: &Origins) -> ConfigProblem {
+/// Turns serde's wording into the key's own, as a message and a hint: unknown keys get the
+/// valid keys and a likely correction, enums their allowed values, and type errors a plain
+/// description. Values of secret keys are never repeated.
+fn describe_serde_error(
+    key: &str,
+    message: &str,
+    catalogue: &Catalogue,
+) -> (String, Option<String>) {
     let without_indexes = strip_indexes(key);
     // Inside a list of objects (`alerts.routes[0].smtp_port`) the key is named without its
     // index; elsewhere an index names an element of a plain list (`alerts.email_to[1]`).
-    let plain = if without_indexes.starts_with("alerts.routes.") {
+    let plain = if catalogue.list_holding(&without_indexes).is_some() {
         without_indexes.as_str()
     } else {
         key.split('[').next().unwrap_or(key)
@@ -303,10 +286,11 @@ fn describe_serde_error(key: &str, message: &str, origins: &Origins) -> ConfigPr
     };
 
     if message.starts_with("unknown field") {
-        return origins.problem(key, "unknown key", Some(unknown_key_hint(parent, leaf)));
+        let hint = unknown_key_hint(parent, leaf, catalogue);
+        return ("unknown key".to_owned(), Some(hint));
     }
 
-    let allowed_hint = match keys::key_doc(plain).map(|doc| doc.allowed) {
+    let allowed_hint = match catalogue.key_doc(plain).map(|doc| doc.allowed) {
         Some(Allowed::OneOf(values)) => Some(keys::one_of_hint(values, found_text(message))),
         _ => None,
     };
@@ -315,13 +299,12 @@ fn describe_serde_error(key: &str, message: &str, origins: &Origins) -> ConfigPr
         .strip_prefix("invalid type: ")
         .and_then(|rest| rest.rsplit_once(", expected "))
     {
-        let found = if env::is_secret_key(plain) {
+        let found = if catalogue.is_secret_key(plain) {
             found.split('`').next().unwrap_or(found).trim_end()
         } else {
             found
         };
-        return origins.problem(
-            key,
+        return (
             format!(
                 "wrong type: expected {}, found {found}",
                 plain_type(expected)
@@ -334,28 +317,26 @@ fn describe_serde_error(key: &str, message: &str, origins: &Origins) -> ConfigPr
         .and_then(|rest| rest.rsplit_once(", expected "))
     {
         // Negative or too large for the type: with a catalogued range, say it as a range.
-        if let Some(doc) = keys::key_doc(plain)
+        if let Some(doc) = catalogue.key_doc(plain)
             && let Allowed::Range { .. } = doc.allowed
         {
-            return origins.problem(
-                key,
+            return (
                 format!("{found} is out of range"),
                 Some(format!("allowed: {}", doc.allowed)),
             );
         }
-        return origins.problem(
-            key,
+        return (
             format!("invalid value ({found}): expected {}", plain_type(expected)),
             allowed_hint,
         );
     }
     if message.starts_with("unknown variant") {
         let value = found_text(message).unwrap_or_default();
-        return origins.problem(key, format!("unknown value `{value}`"), allowed_hint);
+        return (format!("unknown value `{value}`"), allowed_hint);
     }
     // Custom messages (such as the log level's) may already list the choices.
     let hint = allowed_hint.filter(|_| !message.contains("expected"));
-    origins.problem(key, message, hint)
+    (message.to_owned(), hint)
 }
 
 /// Text between the first pair of backquotes: serde's way of quoting the offending value.
@@ -380,11 +361,10 @@ fn strip_indexes(key: &str) -> String {
     plain
 }
 
-fn unknown_key_hint(parent: &str, leaf: &str) -> String {
-    let siblings = if parent == "alerts.routes" {
-        crate::actors::alert::config::ROUTE_KEYS.to_vec()
-    } else {
-        child_keys(parent)
+fn unknown_key_hint(parent: &str, leaf: &str, catalogue: &Catalogue) -> String {
+    let siblings = match catalogue.list(parent) {
+        Some(list) => list.entry_keys.to_vec(),
+        None => catalogue.child_keys(parent),
     };
     let section = if parent.is_empty() {
         "the top level".to_owned()
@@ -396,7 +376,7 @@ fn unknown_key_hint(parent: &str, leaf: &str) -> String {
         return format!("did you mean `{close}`? {valid}");
     }
     // Right name, wrong section: `log_level` at the top level belongs in `monitoring`.
-    let elsewhere = KEYS.iter().find(|doc| {
+    let elsewhere = catalogue.keys().find(|doc| {
         doc.key
             .rsplit_once('.')
             .is_some_and(|(_, name)| name == leaf)
@@ -417,6 +397,44 @@ fn plain_type(expected: &str) -> String {
         "a sequence" => "a list".to_owned(),
         other if other.starts_with("struct ") => "a section (JSON object)".to_owned(),
         other => other.to_owned(),
+    }
+}
+
+/// Ranges and allowed values, read from the serialized configuration so the catalogue alone
+/// decides.
+fn check_catalogue<C: Root>(config: &C, catalogue: &Catalogue, problems: &mut Problems) {
+    let Ok(tree) = serde_json::to_value(config) else {
+        return;
+    };
+    for doc in catalogue.keys() {
+        let Some(value) = doc
+            .key
+            .split('.')
+            .try_fold(&tree, |node, segment| node.get(segment))
+        else {
+            continue;
+        };
+        match (doc.allowed, value) {
+            (Allowed::Range { .. }, Value::Number(number)) => {
+                if let Some(number) = number.as_f64()
+                    && !doc.allowed.permits(number)
+                {
+                    problems.report(
+                        doc.key,
+                        format!("{value} is out of range"),
+                        Some(format!("allowed: {}", doc.allowed)),
+                    );
+                }
+            }
+            (Allowed::OneOf(values), Value::String(text)) if !values.contains(&text.as_str()) => {
+                problems.report(
+                    doc.key,
+                    format!("unknown value `{text}`"),
+                    Some(keys::one_of_hint(values, Some(text))),
+                );
+            }
+            _ => {}
+        }
     }
 }
 

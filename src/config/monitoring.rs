@@ -1,10 +1,16 @@
 //! `monitoring` section: logs, health checks and the admin listener.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::catalogue::{Section, SectionDoc};
+use super::env::{EnvOverride, ValueKind};
+use super::keys::{Allowed, KeyDoc};
+use super::problems::Problems;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -69,6 +75,137 @@ impl Default for MonitoringConfig {
         }
     }
 }
+
+impl Section for MonitoringConfig {
+    const DOC: SectionDoc = SectionDoc {
+        keys: KEYS,
+        env_overrides: ENV_OVERRIDES,
+        lists: &[],
+    };
+
+    fn check_not_empty(&self, problems: &mut Problems) {
+        if self.log_dir.as_os_str().is_empty() {
+            problems.report("monitoring.log_dir", "must not be empty", None);
+        }
+    }
+
+    fn validate(&self, problems: &mut Problems) {
+        let host = &self.health_check_host;
+        if host.parse::<IpAddr>().is_err() {
+            problems.report(
+                "monitoring.health_check_host",
+                format!("`{host}` is not an IP address"),
+                Some(
+                    "use 0.0.0.0 (all interfaces), 127.0.0.1 (this machine only) or ::".to_owned(),
+                ),
+            );
+        }
+    }
+}
+
+const KEYS: &[KeyDoc] = &[
+    KeyDoc::new(
+        "monitoring",
+        "Logs, health checks and the admin API listener.",
+        Allowed::Any,
+    ),
+    KeyDoc::new(
+        "monitoring.log_level",
+        "Least severe level logged (any case; WARN, TRACE and FATAL also accepted).",
+        Allowed::OneOf(LOG_LEVELS),
+    ),
+    KeyDoc::new(
+        "monitoring.log_dir",
+        "Directory of the rotated JSON log files.",
+        Allowed::Any,
+    ),
+    KeyDoc::new(
+        "monitoring.log_to_stdout",
+        "Also write every log line to stdout, for log shipping.",
+        Allowed::Any,
+    ),
+    KeyDoc::new(
+        "monitoring.log_file_max_mb",
+        "MiB at which discord_monitor.jsonl is rotated.",
+        Allowed::range(1.0, 1_048_576.0),
+    ),
+    KeyDoc::new(
+        "monitoring.log_file_count",
+        "Rotated discord_monitor.jsonl files kept.",
+        Allowed::range(1.0, 1_000.0),
+    ),
+    KeyDoc::new(
+        "monitoring.error_log_max_mb",
+        "MiB at which errors.jsonl (warnings and worse) is rotated.",
+        Allowed::range(1.0, 1_048_576.0),
+    ),
+    KeyDoc::new(
+        "monitoring.error_log_count",
+        "Rotated errors.jsonl files kept.",
+        Allowed::range(1.0, 1_000.0),
+    ),
+    KeyDoc::new(
+        "monitoring.slow_operation_threshold_ms",
+        "Milliseconds above which an operation is logged under `performance`.",
+        Allowed::range(1.0, 3_600_000.0),
+    ),
+    KeyDoc::new(
+        "monitoring.health_check_interval_seconds",
+        "Seconds between component health probes.",
+        Allowed::range(1.0, 86_400.0),
+    ),
+    KeyDoc::new(
+        "monitoring.health_check_port",
+        "TCP port of the health and admin HTTP API.",
+        Allowed::PORT,
+    ),
+    KeyDoc::new(
+        "monitoring.health_check_host",
+        "IP address the health and admin API binds to (0.0.0.0 for all interfaces).",
+        Allowed::Any,
+    ),
+    KeyDoc::new(
+        "monitoring.shutdown_timeout_secs",
+        "Seconds a SIGTERM/SIGINT shutdown may take before the process exits anyway.",
+        Allowed::range(1.0, 600.0),
+    ),
+    KeyDoc::new(
+        "monitoring.component_restart_limit",
+        "Restarts a component may need within the restart window before it is marked failed \
+         (readiness off) instead of restarted again.",
+        Allowed::range(1.0, 1000.0),
+    ),
+    KeyDoc::new(
+        "monitoring.component_restart_window_secs",
+        "Seconds over which component restarts are counted.",
+        Allowed::range(1.0, 86_400.0),
+    ),
+    KeyDoc::new(
+        "monitoring.component_restart_backoff_initial_ms",
+        "Milliseconds before the first restart of a failed component; doubles per restart.",
+        Allowed::range(1.0, 600_000.0),
+    ),
+    KeyDoc::new(
+        "monitoring.component_restart_backoff_max_ms",
+        "Ceiling of the restart backoff, in milliseconds.",
+        Allowed::range(1.0, 3_600_000.0),
+    ),
+];
+
+const ENV_OVERRIDES: &[EnvOverride] = &[
+    EnvOverride::new("LOG_LEVEL", "monitoring.log_level", ValueKind::Text),
+    EnvOverride::new("LOG_DIR", "monitoring.log_dir", ValueKind::Path),
+    EnvOverride::new(
+        "HEALTH_CHECK_PORT",
+        "monitoring.health_check_port",
+        ValueKind::Integer,
+    ),
+    EnvOverride::new(
+        "HEALTH_CHECK_HOST",
+        "monitoring.health_check_host",
+        ValueKind::Text,
+    ),
+];
 
 /// MiB; the seed's rotation size for the application log.
 pub const fn default_log_file_max_mb() -> u64 {
@@ -165,6 +302,15 @@ impl LogLevel {
         }
     }
 }
+
+/// Spellings `monitoring.log_level` prints; it also accepts any case, `WARN`, `TRACE`, `FATAL`.
+const LOG_LEVELS: &[&str] = &[
+    LogLevel::Critical.as_str(),
+    LogLevel::Error.as_str(),
+    LogLevel::Warning.as_str(),
+    LogLevel::Info.as_str(),
+    LogLevel::Debug.as_str(),
+];
 
 impl fmt::Display for LogLevel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -2,6 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::catalogue::{Section, SectionDoc};
+use super::env::{EnvOverride, ValueKind};
+use super::keys::{Allowed, KeyDoc};
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProcessingConfig {
@@ -23,6 +27,51 @@ impl Default for ProcessingConfig {
             memory_limit_mb: default_memory_limit_mb(),
         }
     }
+}
+
+impl Section for ProcessingConfig {
+    const DOC: SectionDoc = SectionDoc {
+        keys: &[
+            KeyDoc::new(
+                "processing",
+                "The pipeline between intake and storage.",
+                Allowed::Any,
+            ),
+            KeyDoc::new(
+                "processing.max_queue_size",
+                "Items queued between intake and storage before intake slows down.",
+                Allowed::range(1.0, 10_000_000.0),
+            ),
+            KeyDoc::new(
+                "processing.worker_count",
+                "Concurrent processing workers.",
+                Allowed::range(1.0, 256.0),
+            ),
+            KeyDoc::new(
+                "processing.memory_limit_mb",
+                "MiB of memory the service may use; health and alerts compare against it.",
+                Allowed::at_least(64.0),
+            ),
+        ],
+        env_overrides: &[
+            EnvOverride::new(
+                "MAX_QUEUE_SIZE",
+                "processing.max_queue_size",
+                ValueKind::Integer,
+            ),
+            EnvOverride::new(
+                "WORKER_COUNT",
+                "processing.worker_count",
+                ValueKind::Integer,
+            ),
+            EnvOverride::new(
+                "MEMORY_LIMIT_MB",
+                "processing.memory_limit_mb",
+                ValueKind::Number,
+            ),
+        ],
+        lists: &[],
+    };
 }
 
 /// Items; the seed's value.

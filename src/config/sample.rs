@@ -1,49 +1,47 @@
-//! Documentation generated from the key catalogue and the env table: the commented sample that
+//! Documentation generated from a catalogue and the defaults: the commented sample that
 //! `config sample` writes, and the configuration table for the README.
 
 use serde_json::{Map, Value};
 
-use super::Config;
-use super::env::{EnvOverride, ValueKind, override_for_key};
-use super::keys::{Allowed, key_doc};
+use super::catalogue::{Catalogue, Root};
+use super::env::{EnvOverride, ValueKind};
+use super::keys::Allowed;
 
 /// Columns: comment lines are wrapped to stay readable in an 100-column editor.
 const COMMENT_WIDTH: usize = 96;
 
-const HEADER: &str = "\
-discord-monitor configuration, written by `discord-monitor config sample`. Every value below is \
-its default and every key is optional: delete what you do not change. Comments are allowed. \
-Environment variables override keys (each key names its variable); NAME_FILE instead reads the \
-value of NAME from a file (Docker and Kubernetes secrets); an empty variable counts as unset. \
-The file is read from --config, else the environment variable DM_CONFIG, else ./config.json.";
-
-/// The full default configuration as JSON with `//` comments: every key, its default, its
-/// meaning and unit, the allowed values and the environment variable. Loads back unchanged.
-pub fn sample_json() -> String {
-    let defaults = default_tree();
+/// `C`'s default configuration as JSON with `//` comments, `header` first: every key, its
+/// default, its meaning and unit, the allowed values and the environment variable. Loads back
+/// unchanged.
+pub fn render_sample<C: Root>(header: &str) -> String {
+    let catalogue = C::CATALOGUE;
+    let defaults = default_tree::<C>();
     let mut out = String::new();
-    push_comment(&mut out, "", HEADER);
+    push_comment(&mut out, "", header);
     out.push_str("{\n");
     if let Value::Object(root) = &defaults {
-        render_object(&mut out, root, "", 1);
+        render_object(&mut out, root, "", 1, &catalogue);
     }
     out.push_str("}\n");
     out
 }
 
-/// A Markdown table of every key: default, environment variable and meaning.
-pub fn reference_markdown() -> String {
+/// A Markdown table of every key of `C`: default, environment variable and meaning.
+pub fn render_reference<C: Root>() -> String {
+    let catalogue = C::CATALOGUE;
     let mut out = String::from(
         "| Key | Default | Environment variable | Meaning |\n| --- | --- | --- | --- |\n",
     );
-    let defaults = default_tree();
+    let defaults = default_tree::<C>();
     let mut rows = Vec::new();
     collect_leaves(&defaults, "", &mut rows);
     for (key, default) in rows {
-        let env = override_for_key(&key)
+        let env = catalogue
+            .override_for_key(&key)
             .map(|entry| format!("`{}` ({})", entry.var, entry.kind.describe()))
             .unwrap_or_default();
-        let meaning = key_doc(&key)
+        let meaning = catalogue
+            .key_doc(&key)
             .map(|doc| describe(doc.doc, doc.allowed, None))
             .unwrap_or_default();
         out.push_str(&format!(
@@ -55,11 +53,17 @@ pub fn reference_markdown() -> String {
     out
 }
 
-fn default_tree() -> Value {
-    serde_json::to_value(Config::default()).unwrap_or(Value::Null)
+fn default_tree<C: Root>() -> Value {
+    serde_json::to_value(C::default()).unwrap_or(Value::Null)
 }
 
-fn render_object(out: &mut String, map: &Map<String, Value>, prefix: &str, depth: usize) {
+fn render_object(
+    out: &mut String,
+    map: &Map<String, Value>,
+    prefix: &str,
+    depth: usize,
+    catalogue: &Catalogue,
+) {
     let indent = "  ".repeat(depth);
     for (index, (name, value)) in map.iter().enumerate() {
         let key = if prefix.is_empty() {
@@ -67,18 +71,18 @@ fn render_object(out: &mut String, map: &Map<String, Value>, prefix: &str, depth
         } else {
             format!("{prefix}.{name}")
         };
-        if let Some(doc) = key_doc(&key) {
+        if let Some(doc) = catalogue.key_doc(&key) {
             push_comment(
                 out,
                 &indent,
-                &describe(doc.doc, doc.allowed, override_for_key(&key)),
+                &describe(doc.doc, doc.allowed, catalogue.override_for_key(&key)),
             );
         }
         out.push_str(&format!("{indent}{}: ", Value::String(name.clone())));
         match value {
             Value::Object(section) => {
                 out.push_str("{\n");
-                render_object(out, section, &key, depth + 1);
+                render_object(out, section, &key, depth + 1, catalogue);
                 out.push_str(&indent);
                 out.push('}');
             }

@@ -6,7 +6,10 @@ use serde::{Deserialize, Serialize};
 
 use super::Snowflake;
 use super::gateway::intents;
-use crate::config::Secret;
+use crate::config::{
+    Allowed, EnvOverride, KeyDoc, Problems, Secret, Section, SectionDoc, ValueKind, is_http_url,
+    one_of_hint,
+};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -109,6 +112,180 @@ impl DiscordConfig {
             || parent_id.is_some_and(|parent| self.channel_ids.contains(&parent))
     }
 }
+
+impl Section for DiscordConfig {
+    const DOC: SectionDoc = SectionDoc {
+        keys: KEYS,
+        env_overrides: ENV_OVERRIDES,
+        lists: &[],
+    };
+
+    fn validate(&self, problems: &mut Problems) {
+        if !is_http_url(&self.api_base_url) {
+            problems.report(
+                "discord.api_base_url",
+                "must be an http:// or https:// URL",
+                Some("default: https://discord.com/api/v10".to_owned()),
+            );
+        }
+        if let Some(url) = &self.gateway_url
+            && !(url.starts_with("wss://") || url.starts_with("ws://"))
+        {
+            problems.report(
+                "discord.gateway_url",
+                "must be a ws:// or wss:// URL",
+                Some("leave it unset to use the URL Discord returns".to_owned()),
+            );
+        }
+        let known: Vec<&str> = intents::NAMED.iter().map(|(name, _)| *name).collect();
+        for (index, name) in self.intents.iter().enumerate() {
+            if !known.iter().any(|known| known.eq_ignore_ascii_case(name)) {
+                problems.report(
+                    &format!("discord.intents[{index}]"),
+                    format!("unknown intent `{name}`"),
+                    Some(one_of_hint(&known, Some(name))),
+                );
+            }
+        }
+        if self.shard_id >= self.shard_count {
+            problems.report(
+                "discord.shard_id",
+                format!(
+                    "shard {} does not exist with shard_count {}",
+                    self.shard_id, self.shard_count
+                ),
+                Some("shard ids run from 0 to shard_count - 1".to_owned()),
+            );
+        }
+    }
+}
+
+const KEYS: &[KeyDoc] = &[
+    KeyDoc::new("discord", "How the service talks to Discord.", Allowed::Any),
+    KeyDoc::new(
+        "discord.token",
+        "Discord token. Only `run` needs it; never printed.",
+        Allowed::Any,
+    ),
+    KeyDoc::new(
+        "discord.rate_limit_requests_per_minute",
+        "Ceiling on our own REST calls, per minute, kept below Discord's limits.",
+        Allowed::range(1.0, 3_000.0),
+    ),
+    KeyDoc::new(
+        "discord.max_retries",
+        "Retries of a failed REST call before it is reported failed.",
+        Allowed::range(0.0, 20.0),
+    ),
+    KeyDoc::new(
+        "discord.connection_timeout",
+        "Seconds to wait for a connection to Discord.",
+        Allowed::above_at_most(0.0, 300.0),
+    ),
+    KeyDoc::new(
+        "discord.token_type",
+        "`bot` (recommended) or `user` (the seed's mode; automating a user account breaks \
+         Discord's terms).",
+        Allowed::OneOf(&["bot", "user"]),
+    ),
+    KeyDoc::new(
+        "discord.api_base_url",
+        "REST base URL with the API version; change only for a proxy or discord-sim.",
+        Allowed::Any,
+    ),
+    KeyDoc::new(
+        "discord.gateway_url",
+        "Gateway URL to use instead of the one GET /gateway/bot returns.",
+        Allowed::Any,
+    ),
+    KeyDoc::new(
+        "discord.compression",
+        "Gateway transport compression.",
+        Allowed::OneOf(&["zlib-stream", "none"]),
+    ),
+    KeyDoc::new(
+        "discord.intents",
+        "Gateway intents by name: GUILDS, GUILD_MESSAGES, DIRECT_MESSAGES, MESSAGE_CONTENT \
+         (privileged: enable it in the developer portal).",
+        Allowed::Any,
+    ),
+    KeyDoc::new(
+        "discord.shard_id",
+        "This process's shard.",
+        Allowed::range(0.0, 65_535.0),
+    ),
+    KeyDoc::new(
+        "discord.shard_count",
+        "Number of shards (each serves up to 2500 guilds).",
+        Allowed::range(1.0, 65_536.0),
+    ),
+    KeyDoc::new(
+        "discord.guild_ids",
+        "Only these guilds; empty means every guild the token can see.",
+        Allowed::Any,
+    ),
+    KeyDoc::new(
+        "discord.channel_ids",
+        "Only these channels (and their threads); empty means every channel.",
+        Allowed::Any,
+    ),
+    KeyDoc::new(
+        "discord.ignored_channel_ids",
+        "Never these channels (nor their threads).",
+        Allowed::Any,
+    ),
+    KeyDoc::new(
+        "discord.backfill_max_messages_per_channel",
+        "Messages fetched per channel on the first backfill; 0 starts from now.",
+        Allowed::range(0.0, 1_000_000.0),
+    ),
+    KeyDoc::new(
+        "discord.backfill_interval_secs",
+        "Seconds between scheduled backfill passes, the safety net behind the gateway.",
+        Allowed::range(10.0, 86_400.0),
+    ),
+    KeyDoc::new(
+        "discord.backfill_concurrent_channels",
+        "Channels a backfill pass pages at once (each is its own Discord rate-limit bucket; all share rate_limit_requests_per_minute).",
+        Allowed::range(1.0, 32.0),
+    ),
+];
+
+const ENV_OVERRIDES: &[EnvOverride] = &[
+    EnvOverride::new("DISCORD_TOKEN", "discord.token", ValueKind::Secret),
+    EnvOverride::new(
+        "DISCORD_RATE_LIMIT_RPM",
+        "discord.rate_limit_requests_per_minute",
+        ValueKind::Integer,
+    ),
+    EnvOverride::new(
+        "DISCORD_MAX_RETRIES",
+        "discord.max_retries",
+        ValueKind::Integer,
+    ),
+    EnvOverride::new("DISCORD_TOKEN_TYPE", "discord.token_type", ValueKind::Text),
+    EnvOverride::new(
+        "DISCORD_API_BASE_URL",
+        "discord.api_base_url",
+        ValueKind::Text,
+    ),
+    EnvOverride::new(
+        "DISCORD_GATEWAY_URL",
+        "discord.gateway_url",
+        ValueKind::Text,
+    ),
+    EnvOverride::new("DISCORD_GUILD_IDS", "discord.guild_ids", ValueKind::List),
+    EnvOverride::new(
+        "DISCORD_CHANNEL_IDS",
+        "discord.channel_ids",
+        ValueKind::List,
+    ),
+    EnvOverride::new(
+        "DISCORD_IGNORED_CHANNEL_IDS",
+        "discord.ignored_channel_ids",
+        ValueKind::List,
+    ),
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -11,7 +11,7 @@ use discord_monitor::actors::db::schema::{channels, guilds, message_revisions};
 use discord_monitor::actors::db::{
     Database, DatabaseConfig, MessageQuery, StoredMessage, TOMBSTONE_SOURCE,
 };
-use discord_monitor::config::Compression;
+use discord_monitor::discord::config::Compression;
 use discord_sim::{Sim, SimConfig, SimHandle, SimMessage, snowflake_unix_ms};
 use serde_json::{Value, json};
 

@@ -26,7 +26,10 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Secret;
+use crate::config::{
+    Allowed, EnvOverride, KeyDoc, ObjectList, Problems, Secret, Section, SectionDoc, ValueKind,
+    how_to_set, is_http_url,
+};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -116,6 +119,292 @@ impl Default for AlertsConfig {
         }
     }
 }
+
+impl Section for AlertsConfig {
+    const DOC: SectionDoc = SectionDoc {
+        keys: KEYS,
+        env_overrides: ENV_OVERRIDES,
+        lists: &[ObjectList {
+            key: "alerts.routes",
+            entry_keys: ROUTE_KEYS,
+            secret_keys: ROUTE_SECRET_KEYS,
+        }],
+    };
+
+    fn validate(&self, problems: &mut Problems) {
+        self.check_email(problems);
+        self.check_slack(problems);
+        self.check_routes(problems);
+    }
+}
+
+impl AlertsConfig {
+    fn check_email(&self, problems: &mut Problems) {
+        if self.email_enabled {
+            let required = [
+                ("alerts.email_smtp_host", self.email_smtp_host.is_none()),
+                ("alerts.email_from", self.email_from.is_none()),
+                ("alerts.email_to", self.email_to.is_empty()),
+            ];
+            for (key, missing) in required {
+                if missing {
+                    problems.report(
+                        key,
+                        "required when `alerts.email_enabled` is true",
+                        Some(how_to_set(key, ENV_OVERRIDES)),
+                    );
+                }
+            }
+        }
+        // Checked even while email is off, so turning it on later does not surface old typos.
+        let addresses = self
+            .email_from
+            .iter()
+            .map(|address| ("alerts.email_from".to_owned(), address))
+            .chain(
+                self.email_to
+                    .iter()
+                    .enumerate()
+                    .map(|(index, address)| (format!("alerts.email_to[{index}]"), address)),
+            );
+        for (key, address) in addresses {
+            check_address(&key, address, problems);
+        }
+    }
+
+    fn check_slack(&self, problems: &mut Problems) {
+        let key = "alerts.slack_webhook_url";
+        match &self.slack_webhook_url {
+            None if self.slack_enabled => problems.report(
+                key,
+                "required when `alerts.slack_enabled` is true",
+                Some(how_to_set(key, ENV_OVERRIDES)),
+            ),
+            // The URL embeds its credential: say what is wrong without echoing it.
+            Some(url) if !is_http_url(url.expose()) => problems.report(
+                key,
+                "is not an http(s) URL",
+                Some("expected https://hooks.slack.com/services/...".to_owned()),
+            ),
+            _ => {}
+        }
+    }
+
+    fn check_routes(&self, problems: &mut Problems) {
+        // The flat keys own the names `email` and `slack` when they are enabled.
+        let mut names: Vec<&str> = [(self.email_enabled, "email"), (self.slack_enabled, "slack")]
+            .into_iter()
+            .filter_map(|(enabled, name)| enabled.then_some(name))
+            .collect();
+        for (index, route) in self.routes.iter().enumerate() {
+            let prefix = format!("alerts.routes[{index}]");
+            let name = route.name.trim();
+            if name.is_empty() {
+                problems.report(&format!("{prefix}.name"), "must not be empty", None);
+            } else if names.contains(&name) {
+                problems.report(
+                    &format!("{prefix}.name"),
+                    format!("route name `{name}` is used twice"),
+                    Some(
+                        "route names are unique; `email` and `slack` belong to the flat keys \
+                         when those are enabled"
+                            .to_owned(),
+                    ),
+                );
+            } else {
+                names.push(name);
+            }
+            route.check(&prefix, problems);
+        }
+        if self.retry_max_secs < self.retry_initial_secs {
+            problems.report(
+                "alerts.retry_max_secs",
+                "must not be below `alerts.retry_initial_secs`",
+                None,
+            );
+        }
+    }
+}
+
+/// Deliberately loose: catches a name or a host pasted instead of an address, not RFC 5321.
+fn is_plausible_email(address: &str) -> bool {
+    match address.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.is_empty()
+                && !domain.contains('@')
+                && !address.chars().any(char::is_whitespace)
+        }
+        None => false,
+    }
+}
+
+fn check_address(key: &str, address: &str, problems: &mut Problems) {
+    if !is_plausible_email(address) {
+        problems.report(
+            key,
+            format!("`{address}` is not an email address"),
+            Some("write it as name@example.org".to_owned()),
+        );
+    }
+}
+
+const KEYS: &[KeyDoc] = &[
+    KeyDoc::new(
+        "alerts",
+        "Where operational alerts are delivered.",
+        Allowed::Any,
+    ),
+    KeyDoc::new(
+        "alerts.email_enabled",
+        "Send alerts by email.",
+        Allowed::Any,
+    ),
+    KeyDoc::new(
+        "alerts.email_smtp_host",
+        "SMTP server; required when email is enabled.",
+        Allowed::Any,
+    ),
+    KeyDoc::new(
+        "alerts.email_smtp_port",
+        "SMTP port (587: STARTTLS).",
+        Allowed::PORT,
+    ),
+    KeyDoc::new("alerts.email_username", "SMTP login name.", Allowed::Any),
+    KeyDoc::new(
+        "alerts.email_password",
+        "SMTP password; never printed.",
+        Allowed::Any,
+    ),
+    KeyDoc::new(
+        "alerts.email_from",
+        "Sender address; required when email is enabled.",
+        Allowed::Any,
+    ),
+    KeyDoc::new(
+        "alerts.email_to",
+        "Recipient addresses; at least one when email is enabled.",
+        Allowed::Any,
+    ),
+    KeyDoc::new(
+        "alerts.slack_enabled",
+        "Send alerts to Slack.",
+        Allowed::Any,
+    ),
+    KeyDoc::new(
+        "alerts.slack_webhook_url",
+        "Slack incoming-webhook URL (http or https); required when Slack is enabled; never printed.",
+        Allowed::Any,
+    ),
+    KeyDoc::new(
+        "alerts.routes",
+        "Further destinations, each an object with `name` (unique), `kind` (email, slack, \
+         webhook, discord_webhook), `enabled` (true), `min_severity` (info, warning, error, \
+         critical), `max_per_minute` (30), `timeout_secs` (30) and `events` (only these events; \
+         empty: all); email: `smtp_host`, \
+         `smtp_port`, `tls` (starttls, implicit, none), `tls_ca_file`, `username`, `password`, \
+         `from`, `to`; slack: `webhook_url`; webhook: `url`, `headers`, `hmac_secret` \
+         (X-Signature-256 header); discord_webhook: `url`. The flat email/Slack keys above \
+         are the routes named `email` and `slack`. Secrets are never printed.",
+        Allowed::Any,
+    ),
+    KeyDoc::new(
+        "alerts.cooldown_secs",
+        "Seconds before the same condition is sent again (as a reminder while it still fires).",
+        Allowed::range(1.0, 604_800.0),
+    ),
+    KeyDoc::new(
+        "alerts.retry_initial_secs",
+        "Seconds before the first retry of a failed delivery; doubles per attempt, with jitter.",
+        Allowed::range(1.0, 3_600.0),
+    ),
+    KeyDoc::new(
+        "alerts.retry_max_secs",
+        "Ceiling of the retry backoff, in seconds; undelivered alerts are retried forever.",
+        Allowed::range(1.0, 86_400.0),
+    ),
+    KeyDoc::new(
+        "alerts.breaker_failure_threshold",
+        "Failed deliveries in a row that open a route's circuit breaker and raise an alert on \
+         the other routes.",
+        Allowed::range(1.0, 1_000.0),
+    ),
+    KeyDoc::new(
+        "alerts.breaker_open_secs",
+        "Seconds an open breaker waits before one trial delivery.",
+        Allowed::range(1.0, 86_400.0),
+    ),
+    KeyDoc::new(
+        "alerts.outbox_retention_days",
+        "Days delivered and failed alerts are kept in the outbox (pending ones stay until \
+         delivered).",
+        Allowed::range(1.0, 3_650.0),
+    ),
+    KeyDoc::new(
+        "alerts.rules_interval_secs",
+        "Seconds between evaluations of the operational alert rules.",
+        Allowed::range(1.0, 3_600.0),
+    ),
+    KeyDoc::new(
+        "alerts.memory_percent",
+        "Memory use, in percent of the container's cgroup limit (else \
+         `processing.memory_limit_mb`), above which `memory_high` fires.",
+        Allowed::above_at_most(0.0, 100.0),
+    ),
+    KeyDoc::new(
+        "alerts.memory_sustain_secs",
+        "Seconds memory must stay above `memory_percent` before the alert fires.",
+        Allowed::range(0.0, 86_400.0),
+    ),
+    KeyDoc::new(
+        "alerts.cpu_percent",
+        "CPU use, in percent of the container's CPU quota (else the host's cores), above which \
+         `cpu_high` fires.",
+        Allowed::above_at_most(0.0, 100.0),
+    ),
+    KeyDoc::new(
+        "alerts.cpu_sustain_secs",
+        "Seconds CPU must stay above `cpu_percent` before the alert fires.",
+        Allowed::range(0.0, 86_400.0),
+    ),
+    KeyDoc::new(
+        "alerts.discord_errors_per_minute",
+        "Discord API errors (4xx/5xx/429 answers, gateway reconnects) per minute that count as \
+         a spike.",
+        Allowed::above_at_most(0.0, 1_000_000.0),
+    ),
+    KeyDoc::new(
+        "alerts.pipeline_stall_secs",
+        "Seconds work may wait without progress before the pipeline counts as stalled.",
+        Allowed::range(1.0, 86_400.0),
+    ),
+    KeyDoc::new(
+        "alerts.llm_budget_warning_percent",
+        "Percent of `llm.daily_cost_limit` spent that raises the budget warning; 100% raises a \
+         critical alert.",
+        Allowed::above_at_most(0.0, 100.0),
+    ),
+];
+
+const ENV_OVERRIDES: &[EnvOverride] = &[
+    EnvOverride::new("EMAIL_ENABLED", "alerts.email_enabled", ValueKind::Bool),
+    EnvOverride::new("EMAIL_SMTP_HOST", "alerts.email_smtp_host", ValueKind::Text),
+    EnvOverride::new(
+        "EMAIL_SMTP_PORT",
+        "alerts.email_smtp_port",
+        ValueKind::Integer,
+    ),
+    EnvOverride::new("EMAIL_USERNAME", "alerts.email_username", ValueKind::Text),
+    EnvOverride::new("EMAIL_PASSWORD", "alerts.email_password", ValueKind::Secret),
+    EnvOverride::new("EMAIL_FROM", "alerts.email_from", ValueKind::Text),
+    EnvOverride::new("EMAIL_TO", "alerts.email_to", ValueKind::List),
+    EnvOverride::new("SLACK_ENABLED", "alerts.slack_enabled", ValueKind::Bool),
+    EnvOverride::new(
+        "SLACK_WEBHOOK_URL",
+        "alerts.slack_webhook_url",
+        ValueKind::Secret,
+    ),
+];
 
 // The rule defaults above are the seed's "Default Alerts": memory 85%, CPU 90% sustained
 // (5 minutes: shorter bursts are normal during backfill), and the LLM budget at 80/100%. A
@@ -524,8 +813,97 @@ impl RouteConfig {
         })
     }
 
+    /// Reports what is wrong with this entry of `alerts.routes`, at key path `prefix`
+    /// (`alerts.routes[2]`); the name's uniqueness is the list's to check.
+    fn check(&self, prefix: &str, problems: &mut Problems) {
+        let kind = self.kind.map_or("", RouteKind::as_str);
+        for (key, missing) in self.required_keys() {
+            let key_path = format!("{prefix}.{key}");
+            // An unknown `kind` was reported (and dropped) while deserializing.
+            if missing && !problems.is_reported(&key_path) {
+                let message = if kind.is_empty() {
+                    "required: email, slack, webhook or discord_webhook".to_owned()
+                } else {
+                    format!("required for a `{kind}` route")
+                };
+                problems.report(&key_path, message, None);
+            }
+        }
+        for key in self.foreign_keys() {
+            problems.report(
+                &format!("{prefix}.{key}"),
+                format!("does not apply to a `{kind}` route"),
+                Some("remove it, or set `kind` to the route it belongs to".to_owned()),
+            );
+        }
+        let urls = [("webhook_url", &self.webhook_url), ("url", &self.url)];
+        for (key, url) in urls {
+            // The URL may embed its credential: say what is wrong without echoing it.
+            if let Some(url) = url
+                && !is_http_url(url.expose())
+            {
+                problems.report(&format!("{prefix}.{key}"), "is not an http(s) URL", None);
+            }
+        }
+        let addresses = self
+            .from
+            .iter()
+            .map(|address| (format!("{prefix}.from"), address))
+            .chain(
+                self.to
+                    .iter()
+                    .enumerate()
+                    .map(|(i, address)| (format!("{prefix}.to[{i}]"), address)),
+            );
+        for (key, address) in addresses {
+            check_address(&key, address, problems);
+        }
+        if let Some(file) = &self.tls_ca_file
+            && !file.is_file()
+        {
+            problems.report(
+                &format!("{prefix}.tls_ca_file"),
+                format!("{} is not a readable file", file.display()),
+                Some("a PEM file with the CA certificate".to_owned()),
+            );
+        }
+        if self.smtp_port == Some(0) {
+            problems.report(
+                &format!("{prefix}.smtp_port"),
+                "0 is out of range",
+                Some("allowed: 1 to 65535".to_owned()),
+            );
+        }
+        let positive = [
+            ("max_per_minute", u64::from(self.max_per_minute)),
+            ("timeout_secs", self.timeout_secs),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                problems.report(
+                    &format!("{prefix}.{key}"),
+                    "0 is out of range",
+                    Some("allowed: at least 1".to_owned()),
+                );
+            }
+        }
+        for header in self.headers.keys() {
+            let valid = !header.is_empty()
+                && header
+                    .bytes()
+                    .all(|byte| byte.is_ascii_alphanumeric() || b"-_".contains(&byte));
+            if !valid {
+                problems.report(
+                    &format!("{prefix}.headers"),
+                    format!("`{header}` is not a valid header name"),
+                    Some("letters, digits, `-` and `_`".to_owned()),
+                );
+            }
+        }
+    }
+
     /// Keys this entry's kind requires, with whether each is missing.
-    pub fn required_keys(&self) -> Vec<(&'static str, bool)> {
+    fn required_keys(&self) -> Vec<(&'static str, bool)> {
         let Some(kind) = self.kind else {
             return vec![("kind", true)];
         };
@@ -541,7 +919,7 @@ impl RouteConfig {
     }
 
     /// Keys set on this entry that its kind does not use.
-    pub fn foreign_keys(&self) -> Vec<&'static str> {
+    fn foreign_keys(&self) -> Vec<&'static str> {
         let Some(kind) = self.kind else {
             return Vec::new();
         };
@@ -575,5 +953,19 @@ impl RouteConfig {
         );
         add(&webhook, kind == RouteKind::Webhook);
         foreign
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_plausibility() {
+        assert!(is_plausible_email("admin@company.com"));
+        assert!(!is_plausible_email("admin"));
+        assert!(!is_plausible_email("@company.com"));
+        assert!(!is_plausible_email("a@b@c"));
+        assert!(!is_plausible_email("a b@c.org"));
     }
 }

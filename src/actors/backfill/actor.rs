@@ -29,7 +29,7 @@ use crate::actors::db::{
     UpsertChannels, UpsertGuilds,
 };
 use crate::actors::ingest::{self, SessionGap};
-use crate::config::DiscordConfig;
+use crate::discord::config::DiscordConfig;
 use crate::discord::rest::{
     ArchivedThreads, DiscordRest, MAX_ARCHIVED_THREADS_PER_PAGE, RestError,
 };

@@ -7,14 +7,16 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 
 use super::*;
+use crate::actors::db::DatabaseConfig;
 use crate::actors::db::{Database, DbActor, MessageQuery};
 use crate::actors::health::HealthActor;
 use crate::actors::ratelimit::{
     RateLimiterActor, RateLimiterHandle, RateLimiterSettings, TokenState,
 };
-use crate::config::{DatabaseConfig, DiscordConfig, LogLevel, Secret};
+use crate::config::{LogLevel, Secret};
 use crate::discord::ChannelDirectory;
 use crate::discord::Snowflake;
+use crate::discord::config::DiscordConfig;
 use crate::discord::config::default_backfill_concurrent_channels;
 use crate::discord::rest::{DiscordRest, MAX_ARCHIVED_THREADS_PER_PAGE};
 use crate::logging::{LogBuffer, memory_logger};

@@ -5,7 +5,7 @@
 use crate::actors::db::{
     ChannelRecord, GuildRecord, MessageSource, NewMessage, PartialMessageUpdate,
 };
-use crate::config::DiscordConfig;
+use crate::discord::config::DiscordConfig;
 use crate::discord::{Message, Snowflake};
 
 use super::convert;

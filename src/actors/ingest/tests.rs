@@ -8,9 +8,11 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use super::*;
+use crate::actors::db::DatabaseConfig;
 use crate::actors::db::{Database, DbActor, LoadGatewaySession, MessageQuery, QueryMessages};
 use crate::actors::health::HealthActor;
-use crate::config::{DatabaseConfig, DiscordConfig, LogLevel};
+use crate::config::LogLevel;
+use crate::discord::config::DiscordConfig;
 use crate::discord::gateway::{GatewayEvent, ResumableSession, SequencedEvent};
 use crate::discord::{ChannelDirectory, Message, MessageDelete, Snowflake, User};
 use crate::logging::memory_logger;

@@ -12,7 +12,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Secret;
+use crate::config::{
+    Allowed, EnvOverride, KeyDoc, Problems, Secret, Section, SectionDoc, ValueKind, is_http_url,
+    one_of_hint,
+};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -50,6 +53,302 @@ impl Default for LlmConfig {
         }
     }
 }
+
+impl Section for LlmConfig {
+    const DOC: SectionDoc = SectionDoc {
+        keys: KEYS,
+        env_overrides: ENV_OVERRIDES,
+        lists: &[],
+    };
+
+    fn check_not_empty(&self, problems: &mut Problems) {
+        for (index, model) in self.fallback_providers.iter().enumerate() {
+            if model.trim().is_empty() {
+                problems.report(
+                    &format!("llm.fallback_providers[{index}]"),
+                    "model name must not be empty",
+                    None,
+                );
+            }
+        }
+    }
+
+    /// Providers, models, prices and routes. Prices are checked on the effective providers, so
+    /// a seed-style `fallback_providers` entry without a known price is reported too.
+    fn validate(&self, problems: &mut Problems) {
+        for (index, provider) in self.providers.iter().enumerate() {
+            check_provider(index, provider, &self.providers[..index], problems);
+        }
+
+        let providers = self.effective_providers();
+        if self.providers.is_empty() {
+            for (index, name) in self.fallback_providers.iter().enumerate() {
+                let unpriced = providers
+                    .iter()
+                    .filter_map(|provider| provider.model(name).map(|model| (provider, model)))
+                    .any(|(provider, model)| model.price(provider.kind).is_none());
+                if !name.trim().is_empty() && unpriced {
+                    problems.report(
+                        &format!("llm.fallback_providers[{index}]"),
+                        format!("no price known for `{name}`"),
+                        Some(
+                            "list the model under `llm.providers` with its prices, or the budget \
+                             cannot be enforced"
+                                .to_owned(),
+                        ),
+                    );
+                }
+            }
+        }
+
+        for (route, targets) in self.routes.named() {
+            for (index, target) in targets.iter().enumerate() {
+                check_target(
+                    &format!("llm.routes.{route}[{index}]"),
+                    target,
+                    &providers,
+                    problems,
+                );
+            }
+        }
+    }
+}
+
+/// One entry of `llm.providers`; `earlier` are the entries before it.
+fn check_provider(
+    index: usize,
+    provider: &ProviderConfig,
+    earlier: &[ProviderConfig],
+    problems: &mut Problems,
+) {
+    let at = format!("llm.providers[{index}]");
+    if provider.name.trim().is_empty() || provider.name.contains('/') {
+        problems.report(
+            &format!("{at}.name"),
+            format!("`{}` is not a usable provider name", provider.name),
+            Some("use a short name without `/`, such as gemini or local".to_owned()),
+        );
+    } else if earlier.iter().any(|earlier| earlier.name == provider.name) {
+        problems.report(
+            &format!("{at}.name"),
+            format!("duplicate provider name `{}`", provider.name),
+            Some("each provider needs its own name".to_owned()),
+        );
+    }
+    if let Some(url) = &provider.base_url
+        && !is_http_url(url)
+    {
+        problems.report(
+            &format!("{at}.base_url"),
+            format!("`{url}` is not an http:// or https:// URL"),
+            Some(format!(
+                "default for {}: {}",
+                provider.kind.as_str(),
+                provider.kind.default_base_url()
+            )),
+        );
+    }
+    if !(1..=600).contains(&provider.timeout_secs) {
+        problems.report(
+            &format!("{at}.timeout_secs"),
+            format!("{} is out of range", provider.timeout_secs),
+            Some("allowed: 1 to 600".to_owned()),
+        );
+    }
+    if provider.max_output_tokens == 0 {
+        problems.report(
+            &format!("{at}.max_output_tokens"),
+            "0 is out of range",
+            Some("allowed: at least 1".to_owned()),
+        );
+    }
+    if provider.models.is_empty() {
+        problems.report(
+            &format!("{at}.models"),
+            "a provider needs at least one model",
+            Some(format!("kinds: {}", PROVIDER_KINDS.join(", "))),
+        );
+    }
+    for (model_index, model) in provider.models.iter().enumerate() {
+        let model_at = format!("{at}.models[{model_index}]");
+        if model.name.trim().is_empty() {
+            problems.report(
+                &format!("{model_at}.name"),
+                "model name must not be empty",
+                None,
+            );
+        } else if provider.models[..model_index]
+            .iter()
+            .any(|earlier| earlier.name == model.name)
+        {
+            problems.report(
+                &format!("{model_at}.name"),
+                format!(
+                    "duplicate model `{}` in provider `{}`",
+                    model.name, provider.name
+                ),
+                None,
+            );
+        }
+        let prices = [
+            ("input_usd_per_mtok", model.input_usd_per_mtok),
+            ("output_usd_per_mtok", model.output_usd_per_mtok),
+        ];
+        for (name, price) in prices {
+            if let Some(price) = price
+                && !(price.is_finite() && price >= 0.0)
+            {
+                problems.report(
+                    &format!("{model_at}.{name}"),
+                    format!("{price} is not a price"),
+                    Some("US dollars per million tokens, 0 or more".to_owned()),
+                );
+            }
+        }
+        if model.context_tokens == Some(0) {
+            problems.report(
+                &format!("{model_at}.context_tokens"),
+                "0 is out of range",
+                Some("allowed: at least 1".to_owned()),
+            );
+        }
+        if !model.name.trim().is_empty() && model.price(provider.kind).is_none() {
+            problems.report(
+                &format!("{model_at}.input_usd_per_mtok"),
+                format!("no price known for `{}`", model.name),
+                Some(
+                    "set input_usd_per_mtok and output_usd_per_mtok, or the budget cannot be \
+                     enforced"
+                        .to_owned(),
+                ),
+            );
+        }
+    }
+}
+
+/// One `provider/model` target of a route, at key path `at`.
+fn check_target(at: &str, target: &str, providers: &[ProviderConfig], problems: &mut Problems) {
+    let Some((provider_name, model_name)) = split_target(target) else {
+        problems.report(
+            at,
+            format!("`{target}` is not a `provider/model` target"),
+            Some("write it as gemini/gemini-2.5-flash".to_owned()),
+        );
+        return;
+    };
+    let names: Vec<&str> = providers.iter().map(|p| p.name.as_str()).collect();
+    match providers.iter().find(|p| p.name == provider_name) {
+        None => problems.report(
+            at,
+            format!("unknown provider `{provider_name}`"),
+            Some(one_of_hint(&names, Some(provider_name))),
+        ),
+        Some(provider) if provider.model(model_name).is_none() => {
+            let models: Vec<&str> = provider.models.iter().map(|m| m.name.as_str()).collect();
+            problems.report(
+                at,
+                format!("provider `{provider_name}` has no model `{model_name}`"),
+                Some(one_of_hint(&models, Some(model_name))),
+            );
+        }
+        Some(_) => {}
+    }
+}
+
+const KEYS: &[KeyDoc] = &[
+    KeyDoc::new(
+        "llm",
+        "Which LLM providers may be called and what they may cost.",
+        Allowed::Any,
+    ),
+    KeyDoc::new(
+        "llm.google_api_key",
+        "Google Gemini API key; never printed.",
+        Allowed::Any,
+    ),
+    KeyDoc::new(
+        "llm.openai_api_key",
+        "OpenAI API key; never printed.",
+        Allowed::Any,
+    ),
+    KeyDoc::new(
+        "llm.openrouter_api_key",
+        "OpenRouter API key; never printed.",
+        Allowed::Any,
+    ),
+    KeyDoc::new(
+        "llm.daily_cost_limit",
+        "US dollars that LLM calls may cost per UTC day, all providers together.",
+        Allowed::at_least(0.0),
+    ),
+    KeyDoc::new(
+        "llm.default_provider",
+        "Provider asked first.",
+        Allowed::OneOf(KNOWN_PROVIDERS),
+    ),
+    KeyDoc::new(
+        "llm.fallback_providers",
+        "Model names of the default provider tried in order when the first fails.",
+        Allowed::Any,
+    ),
+    KeyDoc::new(
+        "llm.providers",
+        "Providers that may be called; empty builds them from the keys above. Each entry: \
+         `name` (unique), `kind` (gemini, openai, openrouter, openai-compatible for Ollama, \
+         vLLM or llama.cpp), `base_url` (default: the kind's public endpoint), `api_key` \
+         (default: the matching key above; never printed), `timeout_secs` (default 30), \
+         `max_output_tokens` (default 2048) and `models`: [{`name`, `input_usd_per_mtok`, \
+         `output_usd_per_mtok`, `context_tokens`}], prices in US dollars per million tokens \
+         (default: the known price; $0 for openai-compatible).",
+        Allowed::Any,
+    ),
+    KeyDoc::new(
+        "llm.routes",
+        "Ordered fallback chains of `provider/model` targets per request kind.",
+        Allowed::Any,
+    ),
+    KeyDoc::new(
+        "llm.routes.default",
+        "Chain for every kind without its own; empty means `default_provider` then \
+         `fallback_providers`, or every listed model in order.",
+        Allowed::Any,
+    ),
+    KeyDoc::new(
+        "llm.routes.triage",
+        "Chain for message triage (a cheap model fits); empty uses `default`.",
+        Allowed::Any,
+    ),
+    KeyDoc::new(
+        "llm.routes.digest",
+        "Chain for digests; empty uses `default`.",
+        Allowed::Any,
+    ),
+    KeyDoc::new(
+        "llm.routes.ask",
+        "Chain for questions about the messages; empty uses `default`.",
+        Allowed::Any,
+    ),
+];
+
+const ENV_OVERRIDES: &[EnvOverride] = &[
+    EnvOverride::new("GOOGLE_API_KEY", "llm.google_api_key", ValueKind::Secret),
+    EnvOverride::new("OPENAI_API_KEY", "llm.openai_api_key", ValueKind::Secret),
+    EnvOverride::new(
+        "OPENROUTER_API_KEY",
+        "llm.openrouter_api_key",
+        ValueKind::Secret,
+    ),
+    EnvOverride::new(
+        "LLM_DAILY_COST_LIMIT",
+        "llm.daily_cost_limit",
+        ValueKind::Number,
+    ),
+    EnvOverride::new(
+        "LLM_DEFAULT_PROVIDER",
+        "llm.default_provider",
+        ValueKind::Text,
+    ),
+];
 
 /// US dollars; the seed's value.
 pub const fn default_daily_cost_limit() -> f64 {
