@@ -13,7 +13,7 @@ use super::openapi;
 use super::state::{AdminState, DiscordStatusSources};
 use crate::actors::alert::{AlertError, ListAlerts, TestRoutes};
 use crate::actors::backup::{BackupError, BackupNow, GetBackupStatus, ListBackups};
-use crate::actors::db::{GetStats, MessageQuery, QueryMessages};
+use crate::actors::db::{Disposition, GetStats, MessageQuery, QueryMessages};
 use crate::actors::gateway::GetGatewayStatus;
 use crate::actors::health::{GetHealth, HealthReport};
 use crate::actors::llm::GetRouterStatus;
@@ -258,7 +258,7 @@ pub async fn messages(
         .await
         .map_err(|err| AdminError::Unavailable("database", err.to_string()))?
         .map_err(|err| {
-            if err.is_invalid_input() {
+            if err.disposition() == Disposition::Reject {
                 AdminError::BadRequest(err.to_string())
             } else {
                 AdminError::Unavailable("database", err.to_string())

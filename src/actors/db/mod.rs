@@ -11,7 +11,8 @@
 //! - `restart_state.rs`: what a restart continues from (the gateway session to resume,
 //!   backfill's archived-thread marks), with its messages.
 //! - `actor.rs` / `messages.rs`: [`DbActor`] and the messages it handles.
-//! - `error.rs`: [`DbError`] and [`InvalidInput`].
+//! - `error.rs`: [`DbError`], what a caller does about one ([`Disposition`]), and
+//!   [`InvalidInput`].
 
 mod actor;
 mod backups;
@@ -34,7 +35,7 @@ pub use actor::DbActor;
 pub use backups::{BackupRow, BackupRowOutcome, BackupRowStatus};
 pub use config::DatabaseConfig;
 pub use database::{Database, MIGRATIONS};
-pub use error::{DbError, InvalidInput};
+pub use error::{DbError, Disposition, InvalidInput};
 pub use llm_usage::{LlmUsageTotal, NewLlmUsage};
 pub use messages::{
     ApplyPartialUpdates, BookLlmUsage, CheckIntegrity, Checkpoint, CountMessagesPerChannel,

@@ -21,7 +21,7 @@ use serde::Serialize;
 use slog::{Logger, debug, error, info, o, warn};
 
 use super::directory::ChannelDirectory;
-use super::error::IngestError;
+use super::error::{IngestError, Recovery};
 use super::plan::{WriteOp, plan};
 use super::progress::{BatchTicket, SessionPosition};
 use super::{IngestReceiver, IngestSender};
@@ -434,8 +434,9 @@ impl Writer {
                 Ok(()) => return Ok(()),
                 Err(error) => error,
             };
-            if error.is_permanent()
-                || (!error.is_transient() && attempt >= MAX_ATTEMPTS_FOR_UNEXPECTED_ERRORS)
+            let recovery = error.recovery();
+            if recovery == Recovery::Drop
+                || (recovery != Recovery::Retry && attempt >= MAX_ATTEMPTS_FOR_UNEXPECTED_ERRORS)
             {
                 self.stats.dropped_writes.fetch_add(1, Ordering::Relaxed);
                 error!(self.log, "Dropped a write the database refused; backfill will recover it";
@@ -443,7 +444,7 @@ impl Writer {
                     "error" => %error_chain(&error), "error_type" => "IngestWriteDropped");
                 return Ok(());
             }
-            if error.is_terminal() {
+            if recovery == Recovery::Stop {
                 // The database component is gone for good: nothing to retry against.
                 return Err(error);
             }
