@@ -318,7 +318,7 @@ impl Actor for AlertActor {
             };
             let db = actor.db.clone();
             ctx.spawn(
-                async move { ask_db(&db, prune).await }
+                async move { db.ask(prune).await.map_err(AlertError::from) }
                     .into_actor(actor)
                     .map(|result, actor, _ctx| match result {
                         Ok(0) => {}
@@ -435,12 +435,7 @@ impl Handler<ListAlerts> for AlertActor {
 
     fn handle(&mut self, msg: ListAlerts, _ctx: &mut Self::Context) -> Self::Result {
         let db = self.db.clone();
-        Box::pin(async move {
-            db.send(RecentAlerts { limit: msg.limit })
-                .await
-                .map_err(AlertError::Component)?
-                .map_err(AlertError::Outbox)
-        })
+        Box::pin(async move { Ok(db.ask(RecentAlerts { limit: msg.limit }).await?) })
     }
 }
 
@@ -500,11 +495,7 @@ async fn enqueue(
             rows_for(Phase::Reminder)
         },
     };
-    let (decision, stored) = db
-        .send(EnqueueCondition(condition))
-        .await
-        .map_err(AlertError::Component)?
-        .map_err(AlertError::Outbox)?;
+    let (decision, stored) = db.ask(EnqueueCondition(condition)).await?;
     let names = routes.iter().map(|route| route.name.clone());
     let phase = match decision {
         ConditionDecision::First => Some(Phase::Firing),
@@ -560,14 +551,14 @@ struct PassReport {
 /// One delivery pass: every due row, routes concurrently.
 async fn delivery_pass(input: PassInput) -> PassReport {
     let mut report = PassReport::default();
-    let due = match ask_db(
-        &input.db,
-        DueAlerts {
+    let due = match input
+        .db
+        .ask(DueAlerts {
             now_ms: now_ms(),
             limit: ROWS_PER_PASS,
-        },
-    )
-    .await
+        })
+        .await
+        .map_err(AlertError::from)
     {
         Ok(due) => due,
         Err(err) => {
@@ -594,7 +585,7 @@ async fn delivery_pass(input: PassInput) -> PassReport {
             report.error = outcome.error;
         }
     }
-    match ask_db(&input.db, NextAlertDue).await {
+    match input.db.ask(NextAlertDue).await.map_err(AlertError::from) {
         Ok(next) => report.next_due_ms = next,
         Err(err) => report.error = Some(error_chain(&err)),
     }
@@ -642,14 +633,14 @@ async fn deliver_route(input: &PassInput, route: String, rows: Vec<OutboxAlert>)
         if let Err(wait) = gate {
             // Breaker open or rate limit: this row and the route's later rows wait.
             let next = now_ms() + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2);
-            if let Err(err) = ask_db(
-                &input.db,
-                PostponeAlert {
+            if let Err(err) = input
+                .db
+                .ask(PostponeAlert {
                     outbox_id: row.id,
                     next_attempt_at_ms: next,
-                },
-            )
-            .await
+                })
+                .await
+                .map_err(AlertError::from)
             {
                 outcome.error = Some(error_chain(&err));
             }
@@ -724,26 +715,16 @@ fn retry_after(err: &SendError) -> Option<Duration> {
 }
 
 async fn record(input: &PassInput, outbox_id: i64, outcome: AttemptOutcome) -> Result<(), String> {
-    ask_db(&input.db, RecordAlertAttempt { outbox_id, outcome })
+    input
+        .db
+        .ask(RecordAlertAttempt { outbox_id, outcome })
         .await
         .map_err(|err| {
+            let err = AlertError::from(err);
             warn!(input.log, "Cannot record alert attempt"; "outbox_id" => outbox_id,
                 "error" => error_chain(&err));
             error_chain(&err)
         })
-}
-
-async fn ask_db<M, T>(db: &ComponentHandle<DbActor>, msg: M) -> Result<T, AlertError>
-where
-    M: Message<Result = Result<T, crate::actors::db::DbError>> + Send + 'static,
-    M::Result: Send,
-    T: Send + 'static,
-    DbActor: Handler<M>,
-{
-    db.send(msg)
-        .await
-        .map_err(AlertError::Component)?
-        .map_err(AlertError::Outbox)
 }
 
 /// The notice an outbox row describes; unreadable extras (a row written by a future version)

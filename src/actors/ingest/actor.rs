@@ -27,8 +27,8 @@ use super::progress::{BatchTicket, SessionPosition};
 use super::{IngestReceiver, IngestSender};
 use crate::actors::backfill::{BackfillActor, RunBackfill};
 use crate::actors::db::{
-    ApplyPartialUpdates, DbActor, DbError, MarkDeleted, SaveGatewaySession, StoreMessages,
-    StoreOutcome, UpsertChannels, UpsertGuilds,
+    ApplyPartialUpdates, DbActor, MarkDeleted, SaveGatewaySession, StoreMessages, StoreOutcome,
+    UpsertChannels, UpsertGuilds,
 };
 use crate::actors::gateway::{GatewayEvent, PERSISTED_SESSION_REFRESH, SequencedEvent};
 use crate::config::DiscordConfig;
@@ -327,7 +327,12 @@ impl Writer {
         let record = position
             .session
             .record(position.seq, saved_at.timestamp_millis());
-        match self.ask(SaveGatewaySession(record)).await {
+        match self
+            .db
+            .ask(SaveGatewaySession(record))
+            .await
+            .map_err(IngestError::from)
+        {
             Ok(()) => {
                 if let Ok(mut saved) = self.stats.saved_session.lock() {
                     *saved = Some(SavedSession {
@@ -459,20 +464,25 @@ impl Writer {
 
     async fn write(&self, op: &WriteOp) -> Result<(), IngestError> {
         match op {
-            WriteOp::Guilds(guilds) => self
-                .ask(UpsertGuilds {
-                    guilds: guilds.clone(),
-                })
-                .await
-                .map(drop),
-            WriteOp::Channels(channels) => self
-                .ask(UpsertChannels {
-                    channels: channels.clone(),
-                })
-                .await
-                .map(drop),
+            WriteOp::Guilds(guilds) => {
+                self.db
+                    .ask(UpsertGuilds {
+                        guilds: guilds.clone(),
+                    })
+                    .await?;
+                Ok(())
+            }
+            WriteOp::Channels(channels) => {
+                self.db
+                    .ask(UpsertChannels {
+                        channels: channels.clone(),
+                    })
+                    .await?;
+                Ok(())
+            }
             WriteOp::Messages(messages) => {
                 let outcome = self
+                    .db
                     .ask(StoreMessages {
                         messages: messages.clone(),
                     })
@@ -482,6 +492,7 @@ impl Writer {
             }
             WriteOp::PartialUpdates(updates) => {
                 let outcome = self
+                    .db
                     .ask(ApplyPartialUpdates {
                         updates: updates.clone(),
                     })
@@ -491,6 +502,7 @@ impl Writer {
             }
             WriteOp::Deletes { channel_id, ids } => {
                 let outcome = self
+                    .db
                     .ask(MarkDeleted {
                         channel_id: *channel_id,
                         message_ids: ids.clone(),
@@ -503,19 +515,6 @@ impl Writer {
                 Ok(())
             }
         }
-    }
-
-    async fn ask<M, T>(&self, msg: M) -> Result<T, IngestError>
-    where
-        M: Message<Result = Result<T, DbError>> + Send + 'static,
-        T: Send + 'static,
-        DbActor: Handler<M>,
-    {
-        self.db
-            .send(msg)
-            .await
-            .map_err(IngestError::Unavailable)?
-            .map_err(IngestError::Database)
     }
 
     fn count_stored(&self, outcome: &StoreOutcome) {

@@ -1,7 +1,7 @@
 //! Why a write of the storage path failed, and what the path does about it ([`Recovery`]).
 
 use crate::actors::db::{DbError, Disposition};
-use crate::supervisor::ComponentError;
+use crate::supervisor::{AskError, ComponentError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -11,6 +11,15 @@ pub enum IngestError {
     /// The database answered with an error.
     #[error("database write failed")]
     Database(#[source] DbError),
+}
+
+impl From<AskError<DbError>> for IngestError {
+    fn from(error: AskError<DbError>) -> Self {
+        match error {
+            AskError::Component(source) => IngestError::Unavailable(source),
+            AskError::Reply(source) => IngestError::Database(source),
+        }
+    }
 }
 
 /// What the storage path does about a write that failed.
