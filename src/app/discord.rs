@@ -190,24 +190,17 @@ fn gateway_info_source(rest: DiscordRest, token_type: TokenType) -> GatewayInfoS
         let rest = rest.clone();
         Box::pin(async move {
             match token_type {
-                TokenType::Bot => rest
-                    .get_gateway_bot()
-                    .await
-                    .map_err(|err| crate::logging::error_chain(&err)),
-                TokenType::User => rest
-                    .get_gateway()
-                    .await
-                    .map(|gateway| GatewayBot {
-                        url: gateway.url,
-                        shards: 1,
-                        session_start_limit: SessionStartLimit {
-                            total: USER_SESSION_STARTS_PER_DAY,
-                            remaining: USER_SESSION_STARTS_PER_DAY,
-                            reset_after: 0,
-                            max_concurrency: 1,
-                        },
-                    })
-                    .map_err(|err| crate::logging::error_chain(&err)),
+                TokenType::Bot => rest.get_gateway_bot().await,
+                TokenType::User => rest.get_gateway().await.map(|gateway| GatewayBot {
+                    url: gateway.url,
+                    shards: 1,
+                    session_start_limit: SessionStartLimit {
+                        total: USER_SESSION_STARTS_PER_DAY,
+                        remaining: USER_SESSION_STARTS_PER_DAY,
+                        reset_after: 0,
+                        max_concurrency: 1,
+                    },
+                }),
             }
         })
     })
@@ -215,16 +208,7 @@ fn gateway_info_source(rest: DiscordRest, token_type: TokenType) -> GatewayInfoS
 
 /// The session the IngestActor saved (see `actors::ingest`), read through the DbActor.
 fn saved_session_source(db: ComponentHandle<DbActor>) -> PersistedSessionSource {
-    Arc::new(move |shard_id| {
-        let db = db.clone();
-        Box::pin(async move {
-            match db.send(LoadGatewaySession { shard_id }).await {
-                Ok(Ok(record)) => Ok(record),
-                Ok(Err(err)) => Err(crate::logging::error_chain(&err)),
-                Err(err) => Err(crate::logging::error_chain(&err)),
-            }
-        })
-    })
+    Arc::new(move |shard_id| Box::pin(db.ask(LoadGatewaySession { shard_id })))
 }
 
 /// Discord's documented daily identify budget, assumed for user tokens (which cannot ask).

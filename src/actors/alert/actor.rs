@@ -99,7 +99,7 @@ impl AlertSettings {
 /// A route's sender (or why it could not be built) and its guards.
 struct RouteEntry {
     route: Route,
-    sender: Result<RouteSender, String>,
+    sender: Result<RouteSender, SendError>,
 }
 
 struct Guard {
@@ -263,9 +263,10 @@ fn route_entries(routes: &[Route], log: &Logger) -> BTreeMap<String, RouteEntry>
     routes
         .iter()
         .map(|route| {
-            let sender = RouteSender::new(route).map_err(|err| error_chain(&err));
+            let sender = RouteSender::new(route);
             if let Err(err) = &sender {
-                warn!(log, "Alert route unusable"; "route" => &route.name, "error" => err);
+                warn!(log, "Alert route unusable"; "route" => &route.name,
+                    "error" => error_chain(err));
             }
             (
                 route.name.clone(),
@@ -415,7 +416,7 @@ async fn send_tests(
                 .send(&notice, Duration::from_secs(entry.route.timeout_secs))
                 .await
                 .map_err(|err| error_chain(&err)),
-            Err(err) => Err(err.clone()),
+            Err(err) => Err(error_chain(err)),
         };
         match &result {
             Ok(()) => info!(log, "Test alert delivered"; "route" => name),
@@ -608,7 +609,7 @@ async fn deliver_route(input: &PassInput, route: String, rows: Vec<OutboxAlert>)
                 error: format!("route `{route}` is not configured"),
             };
             if let Err(err) = record(input, row.id, give_up).await {
-                outcome.error = Some(err);
+                outcome.error = Some(error_chain(&err));
             }
         }
         return outcome;
@@ -652,7 +653,7 @@ async fn deliver_route(input: &PassInput, route: String, rows: Vec<OutboxAlert>)
                 .send(&notice, Duration::from_secs(entry.route.timeout_secs))
                 .await
                 .map_err(|err| (error_chain(&err), retry_after(&err))),
-            Err(err) => Err((err.clone(), None)),
+            Err(err) => Err((error_chain(err), None)),
         };
         let attempt =
             match result {
@@ -698,7 +699,7 @@ async fn deliver_route(input: &PassInput, route: String, rows: Vec<OutboxAlert>)
                 }
             };
         if let Err(err) = record(input, row.id, attempt).await {
-            outcome.error = Some(err);
+            outcome.error = Some(error_chain(&err));
         }
     }
     outcome
@@ -714,16 +715,19 @@ fn retry_after(err: &SendError) -> Option<Duration> {
     }
 }
 
-async fn record(input: &PassInput, outbox_id: i64, outcome: AttemptOutcome) -> Result<(), String> {
+async fn record(
+    input: &PassInput,
+    outbox_id: i64,
+    outcome: AttemptOutcome,
+) -> Result<(), AlertError> {
     input
         .db
         .ask(RecordAlertAttempt { outbox_id, outcome })
         .await
-        .map_err(|err| {
-            let err = AlertError::from(err);
+        .map_err(AlertError::from)
+        .inspect_err(|err| {
             warn!(input.log, "Cannot record alert attempt"; "outbox_id" => outbox_id,
-                "error" => error_chain(&err));
-            error_chain(&err)
+                "error" => error_chain(err));
         })
 }
 

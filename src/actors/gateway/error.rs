@@ -5,6 +5,10 @@ use std::time::Duration;
 
 use tokio_tungstenite::tungstenite;
 
+use crate::actors::db::DbError;
+use crate::discord::rest::RestError;
+use crate::supervisor::AskError;
+
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
     #[error("discord.token is not set")]
@@ -15,10 +19,21 @@ pub enum GatewayError {
     /// Whoever consumes [`super::GatewayEvent`]s dropped the receiver.
     #[error("the gateway event queue is closed")]
     EventQueueClosed,
-    #[error("could not get the gateway URL: {0}")]
-    GatewayInfo(String),
+    #[error("could not get the gateway URL")]
+    GatewayInfo(#[source] RestError),
     #[error("could not connect to the gateway")]
     Connect(#[source] ConnectError),
+}
+
+/// Why the session saved by a previous process could not be read; the gateway identifies
+/// instead.
+#[derive(Debug, thiserror::Error)]
+pub enum SavedSessionError {
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    /// The DbActor was away or could not read it.
+    #[error(transparent)]
+    Load(AskError<DbError>),
 }
 
 #[derive(Debug, thiserror::Error)]

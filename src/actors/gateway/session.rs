@@ -16,9 +16,10 @@ use std::time::Duration;
 
 use futures_util::future::LocalBoxFuture;
 
-use crate::actors::db::GatewaySessionRecord;
+use crate::actors::db::{DbError, GatewaySessionRecord};
 use crate::config::Secret;
 use crate::discord::{Snowflake, User};
+use crate::supervisor::AskError;
 
 /// How long after its last save a persisted session is still worth a RESUME. Discord does
 /// not publish how long a disconnected session stays resumable; clients observe a few
@@ -40,9 +41,9 @@ pub const PERSISTED_SESSION_REFRESH: Duration = Duration::from_secs(30);
 const FINGERPRINT_HEX_DIGITS: usize = 16;
 
 /// Loads the record saved for a shard (`shard_id`): through the DbActor in the service, a
-/// closure in tests. Errors are already texts for the log.
+/// closure in tests.
 pub type PersistedSessionSource = Arc<
-    dyn Fn(u32) -> LocalBoxFuture<'static, Result<Option<GatewaySessionRecord>, String>>
+    dyn Fn(u32) -> LocalBoxFuture<'static, Result<Option<GatewaySessionRecord>, AskError<DbError>>>
         + Send
         + Sync,
 >;

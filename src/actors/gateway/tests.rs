@@ -14,15 +14,16 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use super::test_server::{GENEROUS_WAIT, ServerConn, TestGateway};
 use super::*;
-use crate::actors::db::GatewaySessionRecord;
+use crate::actors::db::{DbError, GatewaySessionRecord};
 use crate::actors::health::{ComponentStatus, GetHealth, HealthActor, HealthReport};
 use crate::config::{LogLevel, Secret};
 use crate::discord::config::{Compression, TokenType};
 use crate::discord::gateway::{GatewayBot, SessionStartLimit, intents};
+use crate::discord::rest::RestError;
 use crate::discord::{Snowflake, channel_type};
 use crate::logging::{LogBuffer, memory_logger};
 use crate::metrics::Metrics;
-use crate::supervisor::{ComponentHandle, RestartPolicy, supervise};
+use crate::supervisor::{AskError, ComponentError, ComponentHandle, RestartPolicy, supervise};
 
 const TOKEN: &str = "MTAxNTk4NzY1NDMy.Gx7Yqz.kept-secret-token-value";
 
@@ -68,7 +69,7 @@ struct Options {
 }
 
 /// What a saved-session source answers, given the test server's URL.
-type SavedAnswer = fn(&str) -> Result<Option<GatewaySessionRecord>, String>;
+type SavedAnswer = fn(&str) -> Result<Option<GatewaySessionRecord>, AskError<DbError>>;
 
 impl Default for Options {
     fn default() -> Self {
@@ -115,7 +116,11 @@ impl Harness {
         let gateway_info: GatewayInfoSource = Arc::new(move || {
             let call = calls.fetch_add(1, Ordering::SeqCst);
             let answer = if call < info_failures {
-                Err("503 Service Unavailable".to_owned())
+                Err(RestError::Server {
+                    route: "GET /gateway/bot".to_owned(),
+                    status: 503,
+                    attempts: 1,
+                })
             } else {
                 Ok(bot.clone())
             };
@@ -133,10 +138,10 @@ impl Harness {
         };
         let (sender, events) = mpsc::channel(options.queue_capacity);
         let saved_session: Option<PersistedSessionSource> = options.saved_session.map(|answer| {
-            let answer = answer(&server.url());
+            let url = server.url();
             let source: PersistedSessionSource = Arc::new(move |shard_id| {
                 assert_eq!(shard_id, 0, "asked for its own shard");
-                let answer = answer.clone();
+                let answer = answer(&url);
                 Box::pin(async move { answer })
             });
             source
@@ -1099,7 +1104,12 @@ async fn gateway_info_failures_are_retried_with_backoff() {
     let status = harness.status().await;
     assert_eq!(status.reconnects, 2);
     assert!(status.last_error.is_none(), "cleared once ready");
-    assert!(harness.logs.text().contains("503 Service Unavailable"));
+    assert!(
+        harness
+            .logs
+            .text()
+            .contains("could not get the gateway URL: discord answered 503 on GET /gateway/bot")
+    );
     harness.assert_no_token_logged();
 }
 
@@ -1212,7 +1222,14 @@ async fn a_saved_session_too_old_of_another_token_or_unreadable_is_not_resumed()
             Some("other_token"),
         ),
         (|_| Ok(None), None),
-        (|_| Err("database component is restarting".to_owned()), None),
+        (
+            |_| {
+                Err(AskError::Component(ComponentError::Unavailable(
+                    "database".to_owned(),
+                )))
+            },
+            None,
+        ),
     ];
     for (answer, reason) in cases {
         let mut harness = Harness::start(Options {
@@ -1228,6 +1245,14 @@ async fn a_saved_session_too_old_of_another_token_or_unreadable_is_not_resumed()
             let lines = logged(&harness, "Saved gateway session not resumable; identifying");
             assert_eq!(lines.len(), 1);
             assert_eq!(lines[0]["context"]["reason"], reason);
+        }
+        if answer("").is_err() {
+            let lines = logged(&harness, "Saved gateway session unavailable; identifying");
+            assert_eq!(lines.len(), 1);
+            assert_eq!(
+                lines[0]["context"]["error"],
+                "component database is restarting"
+            );
         }
         assert_eq!(harness.status().await.resumes, 0);
         harness.assert_no_token_logged();
