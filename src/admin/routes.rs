@@ -13,11 +13,12 @@ use super::openapi;
 use super::state::{AdminState, DiscordStatusSources};
 use crate::actors::alert::{AlertError, ListAlerts, TestRoutes};
 use crate::actors::backup::{BackupError, BackupNow, GetBackupStatus, ListBackups};
-use crate::actors::db::{GetStats, MessageQuery, QueryMessages};
+use crate::actors::db::{Disposition, GetStats, MessageQuery, QueryMessages};
 use crate::actors::gateway::GetGatewayStatus;
 use crate::actors::health::{GetHealth, HealthReport};
 use crate::actors::llm::GetRouterStatus;
 use crate::metrics::ExpositionFormat;
+use crate::supervisor::AskError;
 
 /// Messages per `/api/messages` answer when `limit` is not given.
 pub const DEFAULT_MESSAGE_LIMIT: u32 = 100;
@@ -254,15 +255,13 @@ pub async fn messages(
     let query = parse_message_query(req.query_string())?;
     let messages = state
         .db
-        .send(QueryMessages(query))
+        .ask(QueryMessages(query))
         .await
-        .map_err(|err| AdminError::Unavailable("database", err.to_string()))?
-        .map_err(|err| {
-            if err.is_invalid_input() {
+        .map_err(|err| match err {
+            AskError::Reply(err) if err.disposition() == Disposition::Reject => {
                 AdminError::BadRequest(err.to_string())
-            } else {
-                AdminError::Unavailable("database", err.to_string())
             }
+            err => AdminError::Unavailable("database", err.to_string()),
         })?;
     Ok(HttpResponse::Ok().json(json!({ "messages": messages })))
 }

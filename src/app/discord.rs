@@ -16,6 +16,7 @@ use crate::actors::backfill::{
 use crate::actors::db::{DbActor, LoadGatewaySession};
 use crate::actors::gateway::{
     GatewayActor, GatewayInfoSource, GatewayMetrics, GatewaySettings, PersistedSessionSource,
+    SessionLoadError,
 };
 use crate::actors::health::{HealthActor, RegisterComponent};
 use crate::actors::ingest::{self, IngestActor, IngestSender, IngestSettings, IngestStats};
@@ -195,24 +196,17 @@ fn gateway_info_source(rest: DiscordRest, token_type: TokenType) -> GatewayInfoS
         let rest = rest.clone();
         Box::pin(async move {
             match token_type {
-                TokenType::Bot => rest
-                    .get_gateway_bot()
-                    .await
-                    .map_err(|err| crate::logging::error_chain(&err)),
-                TokenType::User => rest
-                    .get_gateway()
-                    .await
-                    .map(|gateway| GatewayBot {
-                        url: gateway.url,
-                        shards: 1,
-                        session_start_limit: SessionStartLimit {
-                            total: USER_SESSION_STARTS_PER_DAY,
-                            remaining: USER_SESSION_STARTS_PER_DAY,
-                            reset_after: 0,
-                            max_concurrency: 1,
-                        },
-                    })
-                    .map_err(|err| crate::logging::error_chain(&err)),
+                TokenType::Bot => rest.get_gateway_bot().await,
+                TokenType::User => rest.get_gateway().await.map(|gateway| GatewayBot {
+                    url: gateway.url,
+                    shards: 1,
+                    session_start_limit: SessionStartLimit {
+                        total: USER_SESSION_STARTS_PER_DAY,
+                        remaining: USER_SESSION_STARTS_PER_DAY,
+                        reset_after: 0,
+                        max_concurrency: 1,
+                    },
+                }),
             }
         })
     })
@@ -222,13 +216,12 @@ fn gateway_info_source(rest: DiscordRest, token_type: TokenType) -> GatewayInfoS
 /// whether the configured token is a bot's.
 fn saved_session_source(db: ComponentHandle<DbActor>, bot: bool) -> PersistedSessionSource {
     Arc::new(move |shard_id| {
-        let db = db.clone();
+        let load = db.ask(LoadGatewaySession { shard_id });
         Box::pin(async move {
-            match db.send(LoadGatewaySession { shard_id }).await {
-                Ok(Ok(record)) => Ok(record.map(|record| ingest::persisted_session(&record, bot))),
-                Ok(Err(err)) => Err(crate::logging::error_chain(&err)),
-                Err(err) => Err(crate::logging::error_chain(&err)),
-            }
+            let record = load
+                .await
+                .map_err(|err| Box::new(err) as SessionLoadError)?;
+            Ok(record.map(|record| ingest::persisted_session(&record, bot)))
         })
     })
 }

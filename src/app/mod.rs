@@ -274,14 +274,8 @@ async fn start_database(
             name: DATABASE_WRITABLE_PROBE.to_owned(),
             required: true,
             probe: Probe::new(move || {
-                let handle = probe_handle.clone();
-                async move {
-                    match handle.send(ProbeWritable).await {
-                        Ok(Ok(_latency)) => Ok(()),
-                        Ok(Err(err)) => Err(err.to_string()),
-                        Err(err) => Err(err.to_string()),
-                    }
-                }
+                let answer = probe_handle.ask(ProbeWritable);
+                async move { answer.await.map(drop) }
             }),
         })
         .await

@@ -1,4 +1,5 @@
-//! Why a message could not be delivered to (or answered by) a supervised component.
+//! Why a message could not be delivered to (or answered by) a supervised component, and
+//! [`AskError`]: that, or the component's own error in its answer.
 
 use actix::MailboxError;
 
@@ -33,4 +34,18 @@ impl ComponentError {
             Self::Unavailable(_) | Self::MailboxFull(_) | Self::Mailbox { .. }
         )
     }
+}
+
+/// Why [`ComponentHandle::ask`](super::ComponentHandle::ask) brought no value back: the
+/// component did not answer, or it answered with its own error `E`. Both read exactly as the
+/// error inside (message and causes), so a caller that maps them into its own variants, or
+/// only logs them, says the same as with the inner error.
+#[derive(Debug, thiserror::Error)]
+pub enum AskError<E> {
+    /// The component is away (restarting, failed, stopped) or did not answer.
+    #[error(transparent)]
+    Component(ComponentError),
+    /// The component answered with an error.
+    #[error(transparent)]
+    Reply(E),
 }

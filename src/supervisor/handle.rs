@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
 use actix::dev::{SendError, ToEnvelope};
 use actix::{Actor, Addr, Context, Handler, MailboxError, Message, Recipient};
 
-use super::error::ComponentError;
+use super::error::{AskError, ComponentError};
 use super::lifecycle::ComponentCore;
 use super::status::ComponentStatus;
 
@@ -163,6 +163,22 @@ impl<A: Actor<Context = Context<A>>> ComponentHandle<A> {
         async move { request?.await.map_err(|error| shared.mailbox_error(error)) }
     }
 
+    /// [`send`](Self::send) for a message answered with `Result<T, E>`: one error for "no
+    /// answer" and "answered with an error", each kept as it was.
+    pub fn ask<M, T, E>(
+        &self,
+        msg: M,
+    ) -> impl Future<Output = Result<T, AskError<E>>> + use<A, M, T, E>
+    where
+        A: Handler<M>,
+        A::Context: ToEnvelope<A, M>,
+        M: Message<Result = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        flatten(self.send(msg))
+    }
+
     /// Queues `msg` without waiting for an answer, or answers [`ComponentError::MailboxFull`]
     /// once the mailbox is at its capacity (all clones of the handle share one sender, which
     /// is what lets actix notice).
@@ -199,6 +215,16 @@ impl<A: Actor<Context = Context<A>>> ComponentHandle<A> {
     pub fn stop(&self) -> impl Future<Output = ()> + use<A> {
         stop_component(Arc::clone(&self.shared.core))
     }
+}
+
+/// One `Result` from the two layers of an answer to a message answered with a `Result`.
+async fn flatten<T, E>(
+    answer: impl Future<Output = Result<Result<T, E>, ComponentError>>,
+) -> Result<T, AskError<E>> {
+    answer
+        .await
+        .map_err(AskError::Component)?
+        .map_err(AskError::Reply)
 }
 
 pub(crate) async fn stop_component(core: Arc<ComponentCore>) {
@@ -369,6 +395,16 @@ where
         let request = self.with_recipient(|recipient| recipient.send(msg));
         let source = Arc::clone(&self.source);
         async move { request?.await.map_err(|error| source.mailbox_error(error)) }
+    }
+
+    /// As [`ComponentHandle::ask`].
+    pub fn ask<T, E>(&self, msg: M) -> impl Future<Output = Result<T, AskError<E>>> + use<M, T, E>
+    where
+        M: Message<Result = Result<T, E>>,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        flatten(self.send(msg))
     }
 
     /// As [`ComponentHandle::try_send`].

@@ -60,6 +60,7 @@
 //!     Gateway { lifecycle, db: db.clone(), session: None }
 //! });
 //! gateway.send(Heartbeat).await?;          // Result<Result<(), GatewayError>, ComponentError>
+//! gateway.ask(Heartbeat).await?;           // Result<(), AskError<GatewayError>>
 //! // at shutdown, within the deadline:
 //! tokio::time::timeout(deadline, components.stop_all()).await;
 //! ```
@@ -79,7 +80,7 @@ mod status;
 mod tests;
 
 pub use components::ComponentSupervisor;
-pub use error::ComponentError;
+pub use error::{AskError, ComponentError};
 pub use handle::{ComponentHandle, ComponentRecipient};
 pub use lifecycle::Lifecycle;
 pub use policy::RestartPolicy;

@@ -392,10 +392,10 @@ async fn spent_budget_marks_the_component_failed_and_stops_restarting() {
     );
 
     for _ in 0..3 {
-        assert_eq!(
-            worker.send(Fail).await.unwrap(),
-            Err("disk full".to_owned())
-        );
+        assert!(matches!(
+            worker.ask(Fail).await,
+            Err(AskError::Reply(error)) if error == "disk full"
+        ));
     }
     eventually("the worker to be marked failed", || async {
         (worker.status() == ComponentStatus::Failed).then_some(())
@@ -426,6 +426,14 @@ async fn spent_budget_marks_the_component_failed_and_stops_restarting() {
     assert!(matches!(
         worker.recipient::<Work>().send(Work).await,
         Err(ComponentError::Failed(_))
+    ));
+    assert!(matches!(
+        worker.ask(Fail).await,
+        Err(AskError::Component(ComponentError::Failed(_)))
+    ));
+    assert!(matches!(
+        worker.recipient::<Fail>().ask(Fail).await,
+        Err(AskError::Component(ComponentError::Failed(_)))
     ));
     assert!(
         raw_addr.send(Work).await.is_err(),

@@ -101,7 +101,7 @@ impl AlertSettings {
 /// A route's sender (or why it could not be built) and its guards.
 struct RouteEntry {
     route: Route,
-    sender: Result<RouteSender, String>,
+    sender: Result<RouteSender, SendError>,
 }
 
 struct Guard {
@@ -281,9 +281,10 @@ fn route_entries(routes: &[Route], log: &Logger) -> BTreeMap<String, RouteEntry>
     routes
         .iter()
         .map(|route| {
-            let sender = RouteSender::new(route).map_err(|err| error_chain(&err));
+            let sender = RouteSender::new(route);
             if let Err(err) = &sender {
-                warn!(log, "Alert route unusable"; "route" => &route.name, "error" => err);
+                warn!(log, "Alert route unusable"; "route" => &route.name,
+                    "error" => error_chain(err));
             }
             (
                 route.name.clone(),
@@ -336,7 +337,7 @@ impl Actor for AlertActor {
             };
             let db = actor.db.clone();
             ctx.spawn(
-                async move { ask_db(&db, prune).await }
+                async move { db.ask(prune).await.map_err(AlertError::from) }
                     .into_actor(actor)
                     .map(|result, actor, _ctx| match result {
                         Ok(0) => {}
@@ -439,7 +440,7 @@ async fn send_tests(
                 .send(&notice, Duration::from_secs(entry.route.timeout_secs))
                 .await
                 .map_err(|err| error_chain(&err)),
-            Err(err) => Err(err.clone()),
+            Err(err) => Err(error_chain(err)),
         };
         match &result {
             Ok(()) => info!(log, "Test alert delivered"; "route" => name),
@@ -459,12 +460,7 @@ impl Handler<ListAlerts> for AlertActor {
 
     fn handle(&mut self, msg: ListAlerts, _ctx: &mut Self::Context) -> Self::Result {
         let db = self.db.clone();
-        Box::pin(async move {
-            db.send(RecentAlerts { limit: msg.limit })
-                .await
-                .map_err(AlertError::Component)?
-                .map_err(AlertError::Outbox)
-        })
+        Box::pin(async move { Ok(db.ask(RecentAlerts { limit: msg.limit }).await?) })
     }
 }
 
@@ -525,11 +521,7 @@ async fn enqueue(
             rows_for(Phase::Reminder)
         },
     };
-    let (decision, stored) = db
-        .send(EnqueueCondition(condition))
-        .await
-        .map_err(AlertError::Component)?
-        .map_err(AlertError::Outbox)?;
+    let (decision, stored) = db.ask(EnqueueCondition(condition)).await?;
     let names = routes.iter().map(|route| route.name.clone());
     let phase = match decision {
         ConditionDecision::First => Some(Phase::Firing),
@@ -586,14 +578,14 @@ struct PassReport {
 /// One delivery pass: every due row, routes concurrently.
 async fn delivery_pass(input: PassInput) -> PassReport {
     let mut report = PassReport::default();
-    let due = match ask_db(
-        &input.db,
-        DueAlerts {
+    let due = match input
+        .db
+        .ask(DueAlerts {
             now_ms: input.clock.now_ms(),
             limit: ROWS_PER_PASS,
-        },
-    )
-    .await
+        })
+        .await
+        .map_err(AlertError::from)
     {
         Ok(due) => due,
         Err(err) => {
@@ -620,7 +612,7 @@ async fn delivery_pass(input: PassInput) -> PassReport {
             report.error = outcome.error;
         }
     }
-    match ask_db(&input.db, NextAlertDue).await {
+    match input.db.ask(NextAlertDue).await.map_err(AlertError::from) {
         Ok(next) => report.next_due_ms = next,
         Err(err) => report.error = Some(error_chain(&err)),
     }
@@ -643,7 +635,7 @@ async fn deliver_route(input: &PassInput, route: String, rows: Vec<OutboxAlert>)
                 error: format!("route `{route}` is not configured"),
             };
             if let Err(err) = record(input, row.id, give_up).await {
-                outcome.error = Some(err);
+                outcome.error = Some(error_chain(&err));
             }
         }
         return outcome;
@@ -669,14 +661,14 @@ async fn deliver_route(input: &PassInput, route: String, rows: Vec<OutboxAlert>)
             // Breaker open or rate limit: this row and the route's later rows wait.
             let next =
                 input.clock.now_ms() + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2);
-            if let Err(err) = ask_db(
-                &input.db,
-                PostponeAlert {
+            if let Err(err) = input
+                .db
+                .ask(PostponeAlert {
                     outbox_id: row.id,
                     next_attempt_at_ms: next,
-                },
-            )
-            .await
+                })
+                .await
+                .map_err(AlertError::from)
             {
                 outcome.error = Some(error_chain(&err));
             }
@@ -688,7 +680,7 @@ async fn deliver_route(input: &PassInput, route: String, rows: Vec<OutboxAlert>)
                 .send(&notice, Duration::from_secs(entry.route.timeout_secs))
                 .await
                 .map_err(|err| (error_chain(&err), retry_after(&err))),
-            Err(err) => Err((err.clone(), None)),
+            Err(err) => Err((error_chain(err), None)),
         };
         let attempt =
             match result {
@@ -734,7 +726,7 @@ async fn deliver_route(input: &PassInput, route: String, rows: Vec<OutboxAlert>)
                 }
             };
         if let Err(err) = record(input, row.id, attempt).await {
-            outcome.error = Some(err);
+            outcome.error = Some(error_chain(&err));
         }
     }
     outcome
@@ -750,27 +742,20 @@ fn retry_after(err: &SendError) -> Option<Duration> {
     }
 }
 
-async fn record(input: &PassInput, outbox_id: i64, outcome: AttemptOutcome) -> Result<(), String> {
-    ask_db(&input.db, RecordAlertAttempt { outbox_id, outcome })
+async fn record(
+    input: &PassInput,
+    outbox_id: i64,
+    outcome: AttemptOutcome,
+) -> Result<(), AlertError> {
+    input
+        .db
+        .ask(RecordAlertAttempt { outbox_id, outcome })
         .await
-        .map_err(|err| {
+        .map_err(AlertError::from)
+        .inspect_err(|err| {
             warn!(input.log, "Cannot record alert attempt"; "outbox_id" => outbox_id,
-                "error" => error_chain(&err));
-            error_chain(&err)
+                "error" => error_chain(err));
         })
-}
-
-async fn ask_db<M, T>(db: &ComponentHandle<DbActor>, msg: M) -> Result<T, AlertError>
-where
-    M: Message<Result = Result<T, crate::actors::db::DbError>> + Send + 'static,
-    M::Result: Send,
-    T: Send + 'static,
-    DbActor: Handler<M>,
-{
-    db.send(msg)
-        .await
-        .map_err(AlertError::Component)?
-        .map_err(AlertError::Outbox)
 }
 
 /// The notice an outbox row describes; unreadable extras (a row written by a future version)

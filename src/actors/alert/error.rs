@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use thiserror::Error;
 
 use crate::actors::db::DbError;
+use crate::supervisor::AskError;
 
 #[derive(Debug, Error)]
 pub enum SendError {
@@ -78,4 +79,13 @@ pub enum AlertError {
 
     #[error("no alert route is configured")]
     NoRoutes,
+}
+
+impl From<AskError<DbError>> for AlertError {
+    fn from(error: AskError<DbError>) -> Self {
+        match error {
+            AskError::Component(source) => AlertError::Component(source),
+            AskError::Reply(source) => AlertError::Outbox(source),
+        }
+    }
 }

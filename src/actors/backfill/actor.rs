@@ -24,7 +24,7 @@ use slog::{Logger, debug, error, info, o, warn};
 use super::error::BackfillError;
 use super::status::{ChannelProgress, PassSummary, SharedBackfillStatus};
 use crate::actors::db::{
-    ArchivedThreadMark, ChannelRecord, DbActor, DbError, GetCursors, GetOpenThreads,
+    ArchivedThreadMark, ChannelRecord, DbActor, GetCursors, GetOpenThreads,
     LoadArchivedThreadMarks, MessageSource, SaveArchivedThreadMark, SetCursor, StoreMessages,
     UpsertChannels, UpsertGuilds,
 };
@@ -327,6 +327,7 @@ impl Pass {
 
     async fn run_inner(&self) -> Result<(), BackfillError> {
         let cursors: HashMap<u64, u64> = self
+            .db
             .ask(GetCursors)
             .await?
             .into_iter()
@@ -445,16 +446,17 @@ impl Pass {
                 Err(RestError::Forbidden { .. }) => Vec::new(),
                 Err(err) => return Err(err.into()),
             };
-            self.ask(UpsertGuilds {
-                guilds: vec![ingest::guild_record(&guild)],
-            })
-            .await?;
+            self.db
+                .ask(UpsertGuilds {
+                    guilds: vec![ingest::guild_record(&guild)],
+                })
+                .await?;
             let records = channels
                 .iter()
                 .chain(&threads)
                 .map(|channel| ingest::channel_record(channel, Some(guild.id.get())))
                 .collect();
-            self.ask(UpsertChannels { channels: records }).await?;
+            self.db.ask(UpsertChannels { channels: records }).await?;
             for channel in channels.into_iter().chain(threads) {
                 self.directory.remember(&channel, Some(guild.id));
                 listed.insert(channel.id);
@@ -604,7 +606,7 @@ impl Pass {
             .map(|(thread, _)| ingest::channel_record(thread, Some(guild_id.get())))
             .collect::<Vec<_>>();
         if !records.is_empty() {
-            self.ask(UpsertChannels { channels: records }).await?;
+            self.db.ask(UpsertChannels { channels: records }).await?;
         }
         let mut targets = Vec::new();
         // Oldest archived first: a pass cut short leaves the newest unpaged, and those are
@@ -712,7 +714,12 @@ impl Pass {
         let Some(mark) = advanced else {
             return;
         };
-        if let Err(err) = self.ask(SaveArchivedThreadMark(mark)).await {
+        if let Err(err) = self
+            .db
+            .ask(SaveArchivedThreadMark(mark))
+            .await
+            .map_err(BackfillError::from)
+        {
             warn!(self.log, "Could not save an archived-thread mark; a restart lists that channel further back";
                 "channel_id" => mark.parent_id, "private" => mark.private,
                 "error" => %error_chain(&err));
@@ -729,7 +736,7 @@ impl Pass {
         if loaded {
             return Ok(());
         }
-        let saved = self.ask(LoadArchivedThreadMarks).await?;
+        let saved = self.db.ask(LoadArchivedThreadMarks).await?;
         if let Ok(mut archives) = self.archives.lock() {
             for mark in &saved {
                 let Some(at) = DateTime::<Utc>::from_timestamp_micros(mark.newest_archived_at_us)
@@ -759,7 +766,7 @@ impl Pass {
         threads_listed_in: &HashSet<Snowflake>,
     ) -> Result<Vec<Target>, BackfillError> {
         let selection = &self.settings.selection;
-        let open = self.ask(GetOpenThreads).await?;
+        let open = self.db.ask(GetOpenThreads).await?;
         let closed = open.into_iter().filter_map(|record| {
             let id = Snowflake(record.id);
             let guild_id = Snowflake(record.guild_id?);
@@ -795,13 +802,14 @@ impl Pass {
         };
         info!(self.log, "Thread no longer active, paged once more; recorded as archived";
             "channel_id" => record.id);
-        self.ask(UpsertChannels {
-            channels: vec![ChannelRecord {
-                archived: true,
-                ..record.clone()
-            }],
-        })
-        .await?;
+        self.db
+            .ask(UpsertChannels {
+                channels: vec![ChannelRecord {
+                    archived: true,
+                    ..record.clone()
+                }],
+            })
+            .await?;
         Ok(())
     }
 
@@ -835,11 +843,12 @@ impl Pass {
                 return Ok((fetched, cursor));
             };
             fetched += self.store(target, &page).await?;
-            self.ask(SetCursor {
-                channel_id: target.channel.id.get(),
-                last_message_id: newest.get(),
-            })
-            .await?;
+            self.db
+                .ask(SetCursor {
+                    channel_id: target.channel.id.get(),
+                    last_message_id: newest.get(),
+                })
+                .await?;
             cursor = newest;
             if !full_page {
                 return Ok((fetched, cursor));
@@ -877,11 +886,12 @@ impl Pass {
         let start = newest.unwrap_or_else(|| {
             Snowflake::from_timestamp_ms(u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0))
         });
-        self.ask(SetCursor {
-            channel_id: target.channel.id.get(),
-            last_message_id: start.get(),
-        })
-        .await?;
+        self.db
+            .ask(SetCursor {
+                channel_id: target.channel.id.get(),
+                last_message_id: start.get(),
+            })
+            .await?;
         Ok((fetched, start))
     }
 
@@ -900,7 +910,7 @@ impl Pass {
         }
         let count = rows.len() as u64;
         if !rows.is_empty() {
-            self.ask(StoreMessages { messages: rows }).await?;
+            self.db.ask(StoreMessages { messages: rows }).await?;
         }
         add(&self.tally.messages_fetched, count);
         if let Ok(counter) = self.metrics.counter(
@@ -911,19 +921,6 @@ impl Pass {
             counter.inc_by(count);
         }
         Ok(count)
-    }
-
-    async fn ask<M, T>(&self, msg: M) -> Result<T, BackfillError>
-    where
-        M: actix::Message<Result = Result<T, DbError>> + Send + 'static,
-        T: Send + 'static,
-        DbActor: Handler<M>,
-    {
-        self.db
-            .send(msg)
-            .await
-            .map_err(BackfillError::DatabaseUnavailable)?
-            .map_err(BackfillError::Database)
     }
 
     fn record_channel(&self, target: &Target, fetched: u64, error: Option<String>) {

@@ -2,7 +2,7 @@
 
 use crate::actors::db::DbError;
 use crate::discord::rest::RestError;
-use crate::supervisor::ComponentError;
+use crate::supervisor::{AskError, ComponentError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackfillError {
@@ -12,6 +12,15 @@ pub enum BackfillError {
     DatabaseUnavailable(#[source] ComponentError),
     #[error("database write failed")]
     Database(#[source] DbError),
+}
+
+impl From<AskError<DbError>> for BackfillError {
+    fn from(error: AskError<DbError>) -> Self {
+        match error {
+            AskError::Component(source) => BackfillError::DatabaseUnavailable(source),
+            AskError::Reply(source) => BackfillError::Database(source),
+        }
+    }
 }
 
 impl BackfillError {

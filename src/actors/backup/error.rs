@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
-use crate::actors::db::DbError;
+use crate::actors::db::{DbError, Disposition};
 
 #[derive(Debug, Error)]
 pub enum BackupError {
@@ -184,7 +184,7 @@ impl BackupError {
     pub fn requires_restart(&self) -> bool {
         match self {
             BackupError::Record(source) | BackupError::Database(source) => {
-                source.requires_restart()
+                source.disposition() == Disposition::Restart
             }
             BackupError::Worker(_) => true,
             _ => false,

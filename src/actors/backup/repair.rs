@@ -33,9 +33,6 @@ use super::snapshot::{Check, inspect_database, require_our_schema, sync_file};
 use crate::actors::db::{Database, DatabaseConfig, DbError};
 use crate::logging::error_chain;
 
-/// What SQLite says when another connection holds the lock it needs.
-const LOCKED_MESSAGE: &str = "database is locked";
-
 /// What `db repair` found and did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RepairReport {
@@ -93,7 +90,7 @@ pub fn repair_database(
             let problems = repair.check(&db)?;
             (Some(db), problems)
         }
-        Err(err) if is_locked(&err) => return Err(repair.locked(Some(err))),
+        Err(err) if err.is_locked() => return Err(repair.locked(Some(err))),
         Err(err) => (
             None,
             vec![format!("cannot open the database: {}", error_chain(&err))],
@@ -174,20 +171,17 @@ impl Repair<'_, '_> {
     /// The check's findings. A check that cannot run at all (the file is too damaged for
     /// it) is a finding too.
     fn check(&self, db: &Database) -> Result<Vec<String>, BackupError> {
-        let problems = match db.integrity() {
-            Ok(report) => report.problems,
-            Err(err) if is_locked(&err) => return Err(self.locked(Some(err))),
-            Err(err) => vec![format!("the check could not run: {}", error_chain(&err))],
-        };
-        // The full-text check is a write statement: another program's lock shows up as
-        // its finding.
-        if problems
-            .iter()
-            .any(|problem| problem.contains(LOCKED_MESSAGE))
-        {
-            return Err(self.locked(None));
+        match db.integrity() {
+            // The full-text check is a write statement: another program's lock shows up as
+            // its finding.
+            Ok(report) if report.locked => Err(self.locked(None)),
+            Ok(report) => Ok(report.problems),
+            Err(err) if err.is_locked() => Err(self.locked(Some(err))),
+            Err(err) => Ok(vec![format!(
+                "the check could not run: {}",
+                error_chain(&err)
+            )]),
         }
-        Ok(problems)
     }
 
     fn save_copy(&mut self) -> Result<(), BackupError> {
@@ -279,7 +273,7 @@ impl Repair<'_, '_> {
         ));
         let verified = (|| {
             db.snapshot_into(&staged).map_err(|source| {
-                if is_locked(&source) {
+                if source.is_locked() {
                     self.locked(Some(source))
                 } else {
                     BackupError::Snapshot {
@@ -344,7 +338,7 @@ impl Repair<'_, '_> {
     /// A lock ends the repair ([`BackupError::DatabaseBusy`]); any other failure is handed
     /// back for the caller to record and carry on.
     fn not_locked(&self, err: DbError) -> Result<DbError, BackupError> {
-        if is_locked(&err) {
+        if err.is_locked() {
             Err(self.locked(Some(err)))
         } else {
             Ok(err)
@@ -357,12 +351,6 @@ impl Repair<'_, '_> {
             source,
         }
     }
-}
-
-/// Another connection held a lock for longer than `busy_timeout`. Looks through the whole
-/// chain: opening reports it as a configuration failure, a statement as a query failure.
-fn is_locked(err: &DbError) -> bool {
-    err.is_busy() || error_chain(err).contains(LOCKED_MESSAGE)
 }
 
 /// The next step after a repair that left problems: the newest backup to restore.

@@ -2,13 +2,13 @@
 //! tokio's blocking pool and answers through a future, so the arbiter thread never waits on
 //! SQLite and several requests can be in flight at once (the pool bounds them).
 //!
-//! Failure handling: an error that means the database itself is unreachable
-//! ([`DbError::requires_restart`]) is answered, then the actor stops so that its supervisor
-//! restarts it; the restart opens a fresh pool. Invalid input and single failed statements
-//! are only answered. A start (migrations, and the reopen after a restart) that fails stops
-//! the actor too; the supervisor's backoff and restart budget keep a broken disk from turning
-//! into a restart storm. Under [`crate::supervisor`] the actor reports itself up once
-//! migrated, and each error that stops it, through its [`Lifecycle`].
+//! Failure handling: an error whose [`DbError::disposition`] is [`Disposition::Restart`] (the
+//! database itself is unreachable) is answered, then the actor stops so that its supervisor
+//! restarts it; the restart opens a fresh pool. Invalid input, a busy database and single
+//! failed statements are only answered. A start (migrations, and the reopen after a restart)
+//! that fails stops the actor too; the supervisor's backoff and restart budget keep a broken
+//! disk from turning into a restart storm. Under [`crate::supervisor`] the actor reports
+//! itself up once migrated, and each error that stops it, through its [`Lifecycle`].
 
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,7 @@ use actix::prelude::*;
 use slog::{Logger, debug, error, info, o, warn};
 
 use super::database::Database;
-use super::error::DbError;
+use super::error::{DbError, Disposition};
 use super::llm_usage::LlmUsageTotal;
 use super::messages::{
     ApplyPartialUpdates, BookLlmUsage, CheckIntegrity, Checkpoint, CountMessagesPerChannel,
@@ -108,20 +108,22 @@ impl DbActor {
 
     fn report_failure(&self, operation: &'static str, err: &DbError, ctx: &mut Context<Self>) {
         let cause = error_chain(&err);
-        if err.is_invalid_input() {
-            debug!(self.log, "Rejected database request";
-                "operation" => operation, "error" => cause);
-        } else if err.requires_restart() {
-            error!(self.log, "Database unavailable, restarting database actor";
-                "operation" => operation,
-                "error" => cause,
-                "error_type" => error_type(err));
-            self.stop_with(err, ctx);
-        } else {
-            warn!(self.log, "Database operation failed";
-                "operation" => operation,
-                "error" => cause,
-                "error_type" => error_type(err));
+        match err.disposition() {
+            Disposition::Reject => debug!(self.log, "Rejected database request";
+                "operation" => operation, "error" => cause),
+            Disposition::Restart => {
+                error!(self.log, "Database unavailable, restarting database actor";
+                    "operation" => operation,
+                    "error" => cause,
+                    "error_type" => error_type(err));
+                self.stop_with(err, ctx);
+            }
+            Disposition::Retry | Disposition::Drop => {
+                warn!(self.log, "Database operation failed";
+                    "operation" => operation,
+                    "error" => cause,
+                    "error_type" => error_type(err));
+            }
         }
     }
 }
@@ -333,7 +335,6 @@ impl Handler<Checkpoint> for DbActor {
     }
 }
 
-/// A small fixed vocabulary for the `error_type` log field.
 impl Handler<EnqueueAlerts> for DbActor {
     type Result = ResponseActFuture<Self, Result<Vec<Enqueued>, DbError>>;
 
@@ -402,13 +403,14 @@ impl Handler<PruneAlerts> for DbActor {
     }
 }
 
+/// A small fixed vocabulary for the `error_type` log field.
 fn error_type(err: &DbError) -> &'static str {
     match err {
         DbError::InvalidPath { .. } | DbError::CreateDir { .. } => "database_path",
         DbError::Connect { .. } | DbError::Configure(_) | DbError::Pool(_) => {
             "database_unavailable"
         }
-        DbError::Query(_) if err.is_connection_failure() => "database_unavailable",
+        DbError::Query(_) if err.disposition() == Disposition::Restart => "database_unavailable",
         DbError::Query(_) => "database_query",
         DbError::Migration(_) => "database_migration",
         DbError::CorruptJson { .. } | DbError::FileSize { .. } => "database_data",
@@ -599,7 +601,7 @@ mod tests {
         )
         .await
         .expect_err("empty search");
-        assert!(error.is_invalid_input());
+        assert_eq!(error.disposition(), Disposition::Reject);
         assert!(addr.connected());
         ask(&addr, ProbeWritable).await.expect("still serving");
     }
@@ -623,7 +625,7 @@ mod tests {
         let error = ask(&addr, GetStats::FRESH)
             .await
             .expect_err("pool exhausted");
-        assert!(error.is_connection_failure(), "{error:?}");
+        assert_eq!(error.disposition(), Disposition::Restart, "{error:?}");
 
         // The supervisor restarts the actor, which opens its own pool and serves again.
         ask(&addr, ProbeWritable)

@@ -16,7 +16,7 @@ use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use super::config::DatabaseConfig;
-use super::error::DbError;
+use super::error::{DbError, is_lock_error};
 use super::model::{CheckpointOutcome, DbStats, IntegrityReport};
 use super::schema::{TABLE_NAMES, health_probe};
 
@@ -236,6 +236,7 @@ impl Database {
 
         let mut conn = self.connection()?;
         let mut problems = Vec::new();
+        let mut locked = false;
 
         // A file too damaged for a check to run is a finding of that check, not a failure
         // to check: the other checks still run and say what they can.
@@ -249,7 +250,10 @@ impl Database {
                     .filter(|line| *line != "ok" && !line.starts_with("*** in database"))
                     .map(|line| format!("integrity_check: {line}")),
             ),
-            Err(error) => problems.push(format!("integrity_check: {error}")),
+            Err(error) => {
+                locked |= is_lock_error(&error);
+                problems.push(format!("integrity_check: {error}"));
+            }
         }
 
         match diesel::sql_query("PRAGMA foreign_key_check").load::<ForeignKeyRow>(&mut conn) {
@@ -262,7 +266,10 @@ impl Database {
                     row.parent
                 )
             })),
-            Err(error) => problems.push(format!("foreign_key_check: {error}")),
+            Err(error) => {
+                locked |= is_lock_error(&error);
+                problems.push(format!("foreign_key_check: {error}"));
+            }
         }
 
         // With rank = 1 FTS5 also compares the index against the external content table.
@@ -270,12 +277,14 @@ impl Database {
         if let Err(error) = conn.batch_execute(
             "INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)",
         ) {
+            locked |= is_lock_error(&error);
             problems.push(format!("messages_fts integrity-check: {error}"));
         }
 
         Ok(IntegrityReport {
             ok: problems.is_empty(),
             problems,
+            locked,
         })
     }
 
@@ -504,7 +513,11 @@ mod tests {
         let path = dir.path().join("garbage.sqlite");
         std::fs::write(&path, vec![0x5a_u8; 8_192]).expect("write garbage");
         let error = Database::open(&config_at(&path)).expect_err("garbage file");
-        assert!(error.is_connection_failure(), "{error:?}");
+        assert_eq!(
+            error.disposition(),
+            crate::actors::db::Disposition::Restart,
+            "{error:?}"
+        );
     }
 
     #[test]

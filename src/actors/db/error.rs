@@ -1,6 +1,6 @@
-//! Errors of the storage layer. [`DbError::is_connection_failure`] tells the actor when to
-//! stop so its supervisor rebuilds it; [`InvalidInput`] is the caller's fault (HTTP 400) and
-//! never stops anything.
+//! Errors of the storage layer. [`DbError::disposition`] tells every caller what to do about
+//! one: retry it, restart the DbActor with a fresh pool, reject the request as invalid
+//! ([`InvalidInput`], HTTP 400) or give it up.
 
 use std::path::PathBuf;
 
@@ -62,40 +62,64 @@ pub enum DbError {
     InvalidInput(#[from] InvalidInput),
 }
 
+/// What the caller of the storage layer does about a [`DbError`]: the one place that reads a
+/// failure's class, so no caller looks at SQLite's messages or combines variants itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// Another connection held a lock this needed for longer than `busy_timeout` (a backup,
+    /// a checkpoint, another process writing). Nothing is broken and the actor keeps serving:
+    /// the same request can succeed once the lock is let go, so a caller that must not lose a
+    /// write retries it later.
+    Retry,
+    /// The database itself is unreachable or in an unknown state (pool exhausted or broken,
+    /// file gone or not a database, disk failing or full, a worker task that panicked). The
+    /// DbActor answers, then stops so that its supervisor restarts it with a fresh pool; the
+    /// same request can succeed once it is back, so a caller that must not lose a write
+    /// retries it.
+    Restart,
+    /// The request is invalid and was refused before touching the database (HTTP 400 at the
+    /// edge): give it up at once, no retry can make it succeed.
+    Reject,
+    /// This one statement failed for a reason not known to pass (a constraint, stored data
+    /// that does not parse, an SQLite error nothing here recognises): give up on this request;
+    /// the actor keeps serving. A caller that must not lose a write may try it a few more
+    /// times before giving up.
+    Drop,
+}
+
 impl DbError {
-    /// The database itself is unreachable (pool exhausted or broken, file gone, disk failing),
-    /// as opposed to one statement failing. The actor answers, then stops so that its
-    /// supervisor restarts it with a fresh pool.
-    pub fn is_connection_failure(&self) -> bool {
+    /// What to do about this error; see [`Disposition`].
+    pub fn disposition(&self) -> Disposition {
         match self {
-            Self::Connect { .. } | Self::Configure(_) | Self::Pool(_) => true,
-            Self::Query(source) => is_connection_level(source),
-            _ => false,
+            Self::Connect { .. } | Self::Configure(_) | Self::Pool(_) | Self::Worker(_) => {
+                Disposition::Restart
+            }
+            Self::Query(source) => match classify(source) {
+                Failure::ConnectionLevel => Disposition::Restart,
+                Failure::Busy => Disposition::Retry,
+                Failure::Statement => Disposition::Drop,
+            },
+            Self::InvalidInput(_) => Disposition::Reject,
+            Self::InvalidPath { .. }
+            | Self::CreateDir { .. }
+            | Self::Migration(_)
+            | Self::CorruptJson { .. }
+            | Self::FileSize { .. } => Disposition::Drop,
         }
     }
 
-    /// Whether the actor must restart after answering with this error. A panicked worker
-    /// task counts too: the state it left behind is unknown.
-    pub fn requires_restart(&self) -> bool {
-        self.is_connection_failure() || matches!(self, Self::Worker(_))
-    }
-
-    /// Another connection held the lock SQLite needed for longer than `busy_timeout` (a
-    /// backup, a checkpoint, another process writing): the same statement can succeed once
-    /// it lets go, so callers that must not lose a write retry it.
-    pub fn is_busy(&self) -> bool {
-        const BUSY_MESSAGES: &[&str] = &["database is locked", "database table is locked"];
+    /// Whether another connection's lock stopped this, wherever it showed: a statement, the
+    /// setup of a connection while opening, or a pool that could not open a connection.
+    /// Maintenance that holds the database to itself (`db repair`) then tells the user to
+    /// close the other program. The running service decides by [`Self::disposition`]
+    /// instead, which restarts a pool that cannot connect whatever the cause.
+    pub fn is_locked(&self) -> bool {
         match self {
-            Self::Query(DieselError::DatabaseError(_, info)) => BUSY_MESSAGES
-                .iter()
-                .any(|busy| info.message().contains(busy)),
+            Self::Query(source) | Self::Configure(source) => is_lock_error(source),
+            // r2d2 keeps only the text of the last connection error.
+            Self::Pool(source) => is_busy_message(&source.to_string()),
             _ => false,
         }
-    }
-
-    /// The caller sent something invalid (HTTP 400 at the edge).
-    pub fn is_invalid_input(&self) -> bool {
-        matches!(self, Self::InvalidInput(_))
     }
 }
 
@@ -111,10 +135,24 @@ impl From<diesel::r2d2::PoolError> for DbError {
     }
 }
 
-/// SQLite reports file- and connection-level trouble through generic error codes that diesel
-/// maps to `Unknown`; their stable messages are all that tells them apart from a bad
-/// statement.
-fn is_connection_level(error: &DieselError) -> bool {
+/// What kind of SQLite failure a diesel error is.
+enum Failure {
+    /// The file or the connection is unusable, not just this statement.
+    ConnectionLevel,
+    /// Another connection held a lock for longer than `busy_timeout`.
+    Busy,
+    /// This statement failed; the connection is fine.
+    Statement,
+}
+
+/// Diesel reads SQLite's extended result code (`sqlite3_extended_errcode`) but keeps it only
+/// for constraint violations (`DatabaseErrorKind::UniqueViolation` and friends); every other
+/// code, `SQLITE_BUSY`, `SQLITE_IOERR_*`, `SQLITE_CORRUPT`, `SQLITE_FULL` included, becomes
+/// `DatabaseErrorKind::Unknown` with only `sqlite3_errmsg`'s text, and diesel 2.3 offers no way
+/// to reach the raw handle afterwards to ask for the code. So past the constraint kinds the
+/// messages are all that tells these classes apart. They are SQLite's fixed texts for each
+/// primary code (`sqlite3ErrStr`), stable across releases.
+fn classify(error: &DieselError) -> Failure {
     const CONNECTION_LEVEL_MESSAGES: &[&str] = &[
         "disk I/O error",
         "unable to open database file",
@@ -124,13 +162,36 @@ fn is_connection_level(error: &DieselError) -> bool {
         "database or disk is full",
     ];
     match error {
-        DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => true,
-        DieselError::DatabaseError(_, info) => CONNECTION_LEVEL_MESSAGES
-            .iter()
-            .any(|known| info.message().contains(known)),
-        DieselError::BrokenTransactionManager => true,
-        _ => false,
+        // Only diesel's PostgreSQL backend reports this kind today; kept for when SQLite's does.
+        DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
+        | DieselError::BrokenTransactionManager => Failure::ConnectionLevel,
+        DieselError::DatabaseError(_, info) => {
+            let message = info.message();
+            if CONNECTION_LEVEL_MESSAGES
+                .iter()
+                .any(|known| message.contains(known))
+            {
+                Failure::ConnectionLevel
+            } else if is_busy_message(message) {
+                Failure::Busy
+            } else {
+                Failure::Statement
+            }
+        }
+        _ => Failure::Statement,
     }
+}
+
+/// Whether another connection's lock stopped this statement (see [`DbError::is_locked`]).
+pub(super) fn is_lock_error(error: &DieselError) -> bool {
+    matches!(classify(error), Failure::Busy)
+}
+
+/// `SQLITE_BUSY` ("database is locked": another connection) and `SQLITE_LOCKED` ("database
+/// table is locked": a conflict inside the same connection or shared cache).
+fn is_busy_message(message: &str) -> bool {
+    const BUSY_MESSAGES: &[&str] = &["database is locked", "database table is locked"];
+    BUSY_MESSAGES.iter().any(|busy| message.contains(busy))
 }
 
 /// A request the storage layer refuses before touching the database.
@@ -147,4 +208,148 @@ pub enum InvalidInput {
 
     #[error("{field} {value} does not fit a signed 64-bit snowflake")]
     SnowflakeOutOfRange { field: &'static str, value: u64 },
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use diesel::connection::SimpleConnection;
+    use diesel::{Connection, SqliteConnection};
+
+    use super::*;
+
+    /// A connection with none of the service's settings: `busy_timeout` 0, so a lock held
+    /// elsewhere fails at once.
+    fn raw(path: &Path) -> SqliteConnection {
+        SqliteConnection::establish(path.to_str().expect("utf-8 path")).expect("open")
+    }
+
+    /// How diesel reports every SQLite failure past the constraint kinds.
+    fn sqlite_error(message: &str) -> DieselError {
+        DieselError::DatabaseError(DatabaseErrorKind::Unknown, Box::new(message.to_owned()))
+    }
+
+    #[test]
+    fn another_connections_lock_is_retried() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("db.sqlite");
+        let mut holder = raw(&path);
+        holder
+            .batch_execute("CREATE TABLE t (x INTEGER); BEGIN IMMEDIATE")
+            .expect("take the write lock");
+
+        let busy = DbError::from(
+            raw(&path)
+                .batch_execute("BEGIN IMMEDIATE")
+                .expect_err("locked"),
+        );
+        assert_eq!(busy.disposition(), Disposition::Retry, "{busy:?}");
+        assert!(busy.is_locked());
+
+        let table_locked = DbError::Query(sqlite_error("database table is locked"));
+        assert_eq!(table_locked.disposition(), Disposition::Retry);
+        // Opening is done again by the actor's restart, whatever stopped it.
+        let opening = DbError::Configure(sqlite_error("database is locked"));
+        assert_eq!(opening.disposition(), Disposition::Restart);
+        assert!(opening.is_locked());
+    }
+
+    #[test]
+    fn an_unusable_file_or_connection_restarts_the_actor() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("garbage.sqlite");
+        std::fs::write(&path, vec![0x5a_u8; 8_192]).expect("write garbage");
+        let not_a_database = DbError::from(
+            raw(&path)
+                .batch_execute("SELECT count(*) FROM sqlite_schema")
+                .expect_err("not a database"),
+        );
+        assert_eq!(
+            not_a_database.disposition(),
+            Disposition::Restart,
+            "{not_a_database:?}"
+        );
+        assert!(!not_a_database.is_locked());
+
+        for message in [
+            "disk I/O error",
+            "unable to open database file",
+            "attempt to write a readonly database",
+            "database disk image is malformed",
+            "database or disk is full",
+        ] {
+            let error = DbError::Query(sqlite_error(message));
+            assert_eq!(error.disposition(), Disposition::Restart, "{message}");
+        }
+        let broken = DbError::Query(DieselError::BrokenTransactionManager);
+        assert_eq!(broken.disposition(), Disposition::Restart);
+        let connect = DbError::Connect {
+            path: path.clone(),
+            source: diesel::ConnectionError::BadConnection("unable to open".to_owned()),
+        };
+        assert_eq!(connect.disposition(), Disposition::Restart);
+    }
+
+    #[tokio::test]
+    async fn a_panicked_worker_restarts_the_actor() {
+        // `resume_unwind` panics without the panic hook's report on stderr.
+        let panicked = tokio::task::spawn_blocking(|| {
+            std::panic::resume_unwind(Box::new("worker died"));
+        })
+        .await
+        .expect_err("panicked");
+        assert!(panicked.is_panic());
+        assert_eq!(
+            DbError::Worker(panicked).disposition(),
+            Disposition::Restart
+        );
+    }
+
+    #[test]
+    fn invalid_input_is_rejected() {
+        let error = DbError::from(InvalidInput::EmptySearch);
+        assert_eq!(error.disposition(), Disposition::Reject);
+        assert!(!error.is_locked());
+    }
+
+    #[test]
+    fn a_failed_statement_is_dropped() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut conn = raw(&dir.path().join("db.sqlite"));
+        let missing_table = DbError::from(
+            conn.batch_execute("SELECT * FROM missing")
+                .expect_err("no such table"),
+        );
+        assert_eq!(
+            missing_table.disposition(),
+            Disposition::Drop,
+            "{missing_table:?}"
+        );
+
+        conn.batch_execute("CREATE TABLE t (id INTEGER PRIMARY KEY); INSERT INTO t VALUES (1)")
+            .expect("table");
+        let duplicate = DbError::from(
+            conn.batch_execute("INSERT INTO t VALUES (1)")
+                .expect_err("unique"),
+        );
+        assert!(
+            matches!(
+                duplicate,
+                DbError::Query(DieselError::DatabaseError(
+                    DatabaseErrorKind::UniqueViolation,
+                    _
+                ))
+            ),
+            "{duplicate:?}"
+        );
+        assert_eq!(duplicate.disposition(), Disposition::Drop);
+        assert!(!duplicate.is_locked());
+
+        let corrupt = DbError::CorruptJson {
+            column: "fields_json",
+            source: serde_json::from_str::<serde_json::Value>("{").expect_err("not json"),
+        };
+        assert_eq!(corrupt.disposition(), Disposition::Drop);
+    }
 }

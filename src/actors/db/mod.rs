@@ -12,7 +12,8 @@
 //! - `restart_state.rs`: what a restart continues from (the gateway session to resume,
 //!   backfill's archived-thread marks), with its messages.
 //! - `actor.rs` / `messages.rs`: [`DbActor`] and the messages it handles.
-//! - `error.rs`: [`DbError`] and [`InvalidInput`].
+//! - `error.rs`: [`DbError`], what a caller does about one ([`Disposition`]), and
+//!   [`InvalidInput`].
 
 mod actor;
 mod backups;
@@ -36,7 +37,7 @@ pub use actor::DbActor;
 pub use backups::{BackupRow, BackupRowOutcome, BackupRowStatus};
 pub use config::DatabaseConfig;
 pub use database::{Database, MIGRATIONS};
-pub use error::{DbError, InvalidInput};
+pub use error::{DbError, Disposition, InvalidInput};
 pub use integrity::{INTEGRITY_CHECK_INTERVAL, IntegrityChecked, check_integrity_periodically};
 pub use llm_usage::{LlmUsageTotal, NewLlmUsage};
 pub use messages::{

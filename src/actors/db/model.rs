@@ -299,6 +299,9 @@ pub struct IntegrityReport {
     pub ok: bool,
     /// One line per problem, prefixed by the check that found it.
     pub problems: Vec<String>,
+    /// A check could not run because another connection held a lock it needed (the
+    /// full-text check writes); its problem line says so too.
+    pub locked: bool,
 }
 
 /// Result of `PRAGMA wal_checkpoint(TRUNCATE)`.

@@ -324,8 +324,7 @@ mod tests {
             Err(InvalidInput::SnowflakeOutOfRange { .. })
         ));
         let error = DbError::from(MessageQuery::new(None, None, None, 0).expect_err("limit 0"));
-        assert!(error.is_invalid_input());
-        assert!(!error.requires_restart());
+        assert_eq!(error.disposition(), crate::actors::db::Disposition::Reject);
     }
 
     #[test]

@@ -220,6 +220,7 @@ impl Handler<LoadArchivedThreadMarks> for DbActor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::actors::db::Disposition;
     use crate::actors::db::test_support::migrated_db;
 
     fn session(seq: u64) -> GatewaySessionRecord {
@@ -297,7 +298,7 @@ mod tests {
                 ..session(1)
             })
             .unwrap_err();
-        assert!(err.is_invalid_input(), "{err}");
+        assert_eq!(err.disposition(), Disposition::Reject, "{err}");
         let err = db
             .save_archived_thread_mark(&ArchivedThreadMark {
                 parent_id: u64::MAX,
@@ -305,6 +306,6 @@ mod tests {
                 newest_archived_at_us: 0,
             })
             .unwrap_err();
-        assert!(err.is_invalid_input(), "{err}");
+        assert_eq!(err.disposition(), Disposition::Reject, "{err}");
     }
 }

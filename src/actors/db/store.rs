@@ -503,6 +503,7 @@ fn save_cursor(conn: &mut SqliteConnection, cursor: &CursorRow) -> QueryResult<(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::actors::db::Disposition;
     use crate::actors::db::model::{MessageQuery, MessageSource};
     use crate::actors::db::test_support::{
         BASE_ID, CHANNEL_A, CHANNEL_B, GUILD_ID, message, migrated_db,
@@ -968,8 +969,7 @@ mod tests {
         let error = db
             .store_messages(&[message(1, CHANNEL_A, "fine"), too_big])
             .expect_err("out of range");
-        assert!(error.is_invalid_input(), "{error}");
-        assert!(!error.is_connection_failure());
+        assert_eq!(error.disposition(), Disposition::Reject, "{error}");
         assert!(all_messages(&db).is_empty());
     }
 }

@@ -44,7 +44,7 @@ use super::connection::{
     self, Inbound, Outbox, RESUMABLE_CLOSE_CODE, ReaderActivity, ReaderItem, ReaderSetup,
     SessionStart, Socket,
 };
-use super::error::GatewayError;
+use super::error::{GatewayError, SavedSessionError, SessionLoadError};
 use super::heartbeat::{Beat, Heartbeat};
 use super::limiter::{IdentifyPacer, IdentifyWait, SendClass, SendLimiter};
 use super::messages::{GatewayState, GatewayStatus, GetGatewayStatus};
@@ -55,19 +55,21 @@ use crate::discord::gateway::{
     PersistedSession, ResumableSession, Resume, SequencedEvent, close_action, close_code_reason,
     opcode, token_fingerprint,
 };
+use crate::discord::rest::RestError;
 use crate::logging::error_chain;
 use crate::supervisor::Lifecycle;
 
 /// Where the gateway URL and `session_start_limit` come from: `GET /gateway/bot` through the
-/// REST client in the service, a closure in tests. Errors are already texts for the log.
+/// REST client in the service, a closure in tests.
 pub type GatewayInfoSource =
-    Arc<dyn Fn() -> LocalBoxFuture<'static, Result<GatewayBot, String>> + Send + Sync>;
+    Arc<dyn Fn() -> LocalBoxFuture<'static, Result<GatewayBot, RestError>> + Send + Sync>;
 
 /// Loads the session saved for a shard (`shard_id`) by the storage side of an earlier
-/// process: through the DbActor in the service, a closure in tests. Errors are already texts
-/// for the log.
+/// process: through the DbActor in the service, a closure in tests.
 pub type PersistedSessionSource = Arc<
-    dyn Fn(u32) -> LocalBoxFuture<'static, Result<Option<PersistedSession>, String>> + Send + Sync,
+    dyn Fn(u32) -> LocalBoxFuture<'static, Result<Option<PersistedSession>, SessionLoadError>>
+        + Send
+        + Sync,
 >;
 
 /// Messages waiting for the actor: status queries only, so a small mailbox does.
@@ -239,9 +241,9 @@ impl GatewayActor {
         self.run.state = GatewayState::Connecting;
         let load = tokio::time::timeout(SAVED_SESSION_LOAD_TIMEOUT, source(self.settings.shard[0]));
         let step = load.into_actor(self).map(move |result, act, ctx| {
-            let result = result.unwrap_or_else(|_elapsed| {
-                Err(format!("no answer within {SAVED_SESSION_LOAD_TIMEOUT:?}"))
-            });
+            let result = result
+                .map_err(|_elapsed| SavedSessionError::Timeout(SAVED_SESSION_LOAD_TIMEOUT))
+                .and_then(|loaded| loaded.map_err(SavedSessionError::Load));
             if act.is_current(generation) {
                 act.run.pending = None;
                 act.persisted_session_loaded(result);
@@ -253,7 +255,10 @@ impl GatewayActor {
 
     /// Takes the saved session as the one to resume if it is usable; otherwise the attempt
     /// identifies.
-    fn persisted_session_loaded(&mut self, result: Result<Option<PersistedSession>, String>) {
+    fn persisted_session_loaded(
+        &mut self,
+        result: Result<Option<PersistedSession>, SavedSessionError>,
+    ) {
         let saved = match result {
             Ok(Some(saved)) => saved,
             Ok(None) => {
@@ -261,7 +266,8 @@ impl GatewayActor {
                 return;
             }
             Err(err) => {
-                warn!(self.log, "Saved gateway session unavailable; identifying"; "error" => err);
+                warn!(self.log, "Saved gateway session unavailable; identifying";
+                    "error" => error_chain(&err));
                 return;
             }
         };
@@ -318,7 +324,7 @@ impl GatewayActor {
         ctx: &mut Context<Self>,
         generation: u64,
         plan: Plan,
-        result: Result<GatewayBot, String>,
+        result: Result<GatewayBot, RestError>,
     ) {
         let configured_url = self.settings.gateway_url.clone();
         let (url, limit) = match (result, configured_url) {
@@ -338,7 +344,7 @@ impl GatewayActor {
             // (a proxy, discord-sim) is used without them.
             (Err(err), Some(configured_url)) => {
                 warn!(self.log, "Gateway info unavailable; using the configured URL";
-                    "error" => err);
+                    "error" => error_chain(&err));
                 (configured_url, None)
             }
             (Err(err), None) => {

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use tokio_tungstenite::tungstenite;
 
+use crate::discord::rest::RestError;
+
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
     #[error("discord.token is not set")]
@@ -15,10 +17,25 @@ pub enum GatewayError {
     /// Whoever consumes [`super::GatewayEvent`]s dropped the receiver.
     #[error("the gateway event queue is closed")]
     EventQueueClosed,
-    #[error("could not get the gateway URL: {0}")]
-    GatewayInfo(String),
+    #[error("could not get the gateway URL")]
+    GatewayInfo(#[source] RestError),
     #[error("could not connect to the gateway")]
     Connect(#[source] ConnectError),
+}
+
+/// What a [`PersistedSessionSource`](super::PersistedSessionSource) fails with: the storage
+/// side's own error (the DbActor away, a failed read), boxed so that the gateway needs to
+/// know nothing of storage.
+pub type SessionLoadError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why the session saved by a previous process could not be read; the gateway identifies
+/// instead.
+#[derive(Debug, thiserror::Error)]
+pub enum SavedSessionError {
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    #[error(transparent)]
+    Load(SessionLoadError),
 }
 
 #[derive(Debug, thiserror::Error)]

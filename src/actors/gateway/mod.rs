@@ -15,7 +15,7 @@
 //! let rest = rest_client.clone();
 //! let gateway_info: GatewayInfoSource = Arc::new(move || {
 //!     let rest = rest.clone();
-//!     Box::pin(async move { rest.gateway_bot().await.map_err(|err| err.to_string()) })
+//!     Box::pin(async move { rest.get_gateway_bot().await })
 //! });
 //! let (events, receiver) = tokio::sync::mpsc::channel(GATEWAY_QUEUE_CAPACITY);
 //! let gateway = components.supervise("discord_gateway", policy, move |lifecycle| {
@@ -49,6 +49,6 @@ mod tests;
 
 pub use actor::{GatewayActor, GatewayInfoSource, PersistedSessionSource};
 pub use config::{GatewaySettings, GatewayTiming};
-pub use error::{ConnectError, GatewayError, InflateError};
+pub use error::{ConnectError, GatewayError, InflateError, SavedSessionError, SessionLoadError};
 pub use messages::{GatewayState, GatewayStatus, GetGatewayStatus};
 pub use metrics::GatewayMetrics;

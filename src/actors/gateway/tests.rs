@@ -14,6 +14,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use super::test_server::{GENEROUS_WAIT, ServerConn, TestGateway};
 use super::*;
+use crate::actors::db::DbError;
 use crate::actors::health::{GetHealth, HealthActor, HealthReport};
 use crate::config::{LogLevel, Secret};
 use crate::discord::config::{Compression, TokenType};
@@ -21,10 +22,13 @@ use crate::discord::gateway::{
     GatewayBot, GatewayEvent, PersistedSession, ResumableSession, SequencedEvent,
     SessionStartLimit, intents, token_fingerprint,
 };
+use crate::discord::rest::RestError;
 use crate::discord::{Snowflake, channel_type};
 use crate::logging::{LogBuffer, memory_logger};
 use crate::metrics::Metrics;
-use crate::supervisor::{ComponentHandle, ComponentStatus, RestartPolicy, supervise};
+use crate::supervisor::{
+    AskError, ComponentError, ComponentHandle, ComponentStatus, RestartPolicy, supervise,
+};
 
 const TOKEN: &str = "MTAxNTk4NzY1NDMy.Gx7Yqz.kept-secret-token-value";
 
@@ -70,7 +74,7 @@ struct Options {
 }
 
 /// What a saved-session source answers, given the test server's URL.
-type SavedAnswer = fn(&str) -> Result<Option<PersistedSession>, String>;
+type SavedAnswer = fn(&str) -> Result<Option<PersistedSession>, SessionLoadError>;
 
 impl Default for Options {
     fn default() -> Self {
@@ -117,7 +121,11 @@ impl Harness {
         let gateway_info: GatewayInfoSource = Arc::new(move || {
             let call = calls.fetch_add(1, Ordering::SeqCst);
             let answer = if call < info_failures {
-                Err("503 Service Unavailable".to_owned())
+                Err(RestError::Server {
+                    route: "GET /gateway/bot".to_owned(),
+                    status: 503,
+                    attempts: 1,
+                })
             } else {
                 Ok(bot.clone())
             };
@@ -135,10 +143,10 @@ impl Harness {
         };
         let (sender, events) = mpsc::channel(options.queue_capacity);
         let saved_session: Option<PersistedSessionSource> = options.saved_session.map(|answer| {
-            let answer = answer(&server.url());
+            let url = server.url();
             let source: PersistedSessionSource = Arc::new(move |shard_id| {
                 assert_eq!(shard_id, 0, "asked for its own shard");
-                let answer = answer.clone();
+                let answer = answer(&url);
                 Box::pin(async move { answer })
             });
             source
@@ -1101,7 +1109,12 @@ async fn gateway_info_failures_are_retried_with_backoff() {
     let status = harness.status().await;
     assert_eq!(status.reconnects, 2);
     assert!(status.last_error.is_none(), "cleared once ready");
-    assert!(harness.logs.text().contains("503 Service Unavailable"));
+    assert!(
+        harness
+            .logs
+            .text()
+            .contains("could not get the gateway URL: discord answered 503 on GET /gateway/bot")
+    );
     harness.assert_no_token_logged();
 }
 
@@ -1217,7 +1230,14 @@ async fn a_saved_session_too_old_of_another_token_or_unreadable_is_not_resumed()
             Some("other_token"),
         ),
         (|_| Ok(None), None),
-        (|_| Err("database component is restarting".to_owned()), None),
+        (
+            |_| {
+                Err(Box::new(AskError::<DbError>::Component(
+                    ComponentError::Unavailable("database".to_owned()),
+                )))
+            },
+            None,
+        ),
     ];
     for (answer, reason) in cases {
         let mut harness = Harness::start(Options {
@@ -1233,6 +1253,14 @@ async fn a_saved_session_too_old_of_another_token_or_unreadable_is_not_resumed()
             let lines = logged(&harness, "Saved gateway session not resumable; identifying");
             assert_eq!(lines.len(), 1);
             assert_eq!(lines[0]["context"]["reason"], reason);
+        }
+        if answer("").is_err() {
+            let lines = logged(&harness, "Saved gateway session unavailable; identifying");
+            assert_eq!(lines.len(), 1);
+            assert_eq!(
+                lines[0]["context"]["error"],
+                "component database is restarting"
+            );
         }
         assert_eq!(harness.status().await.resumes, 0);
         harness.assert_no_token_logged();

@@ -29,8 +29,11 @@ pub struct RegisterComponent {
 /// database is writable" (the wiring code sends a message to the DbActor). The HealthActor
 /// measures its latency and bounds it with the probe timeout.
 pub struct Probe {
-    check: Box<dyn Fn() -> LocalBoxFuture<'static, Result<(), String>> + Send>,
+    check: Box<dyn Fn() -> LocalBoxFuture<'static, Result<(), ProbeFailure>> + Send>,
 }
+
+/// What a probe's check reports when it fails: any error (a component's, a message text).
+pub type ProbeFailure = Box<dyn std::error::Error + Send + Sync>;
 
 impl Probe {
     /// `check` is called once per run; the future it returns runs on the HealthActor's arbiter,
@@ -39,17 +42,17 @@ impl Probe {
     where
         F: Fn() -> Fut + Send + 'static,
         Fut: Future<Output = Result<(), E>> + 'static,
-        E: fmt::Display,
+        E: Into<ProbeFailure>,
     {
         Self {
             check: Box::new(move || {
                 let run = check();
-                Box::pin(async move { run.await.map_err(|error| error.to_string()) })
+                Box::pin(async move { run.await.map_err(Into::into) })
             }),
         }
     }
 
-    pub(super) fn run(&self) -> LocalBoxFuture<'static, Result<(), String>> {
+    pub(super) fn run(&self) -> LocalBoxFuture<'static, Result<(), ProbeFailure>> {
         (self.check)()
     }
 }

@@ -15,8 +15,8 @@
 //! let health = HealthActor::new(Duration::from_secs(30), &log).start();
 //! health.send(RegisterComponent { name: "db".into(), required: true }).await?;
 //! let probe = Probe::new(move || {
-//!     let db = db.clone();
-//!     async move { db.send(CheckWritable).await.map_err(|e| e.to_string())?.map_err(|e| e.to_string()) }
+//!     let answer = db.ask(ProbeWritable);
+//!     async move { answer.await.map(drop) }
 //! });
 //! health.send(RegisterProbe { name: "database_writable".into(), required: true, probe }).await?;
 //! let report: HealthReport = health.send(GetHealth { refresh_probes: false }).await?;
@@ -33,8 +33,8 @@ mod tests;
 pub use actor::{DEFAULT_PROBE_TIMEOUT, HealthActor};
 pub use error::ProbeError;
 pub use messages::{
-    ComponentHealth, GetHealth, HealthReport, Probe, ProbeHealth, ProbeStatus, RegisterComponent,
-    RegisterProbe, SetShuttingDown,
+    ComponentHealth, GetHealth, HealthReport, Probe, ProbeFailure, ProbeHealth, ProbeStatus,
+    RegisterComponent, RegisterProbe, SetShuttingDown,
 };
 pub use ops::{
     EnableOpsRules, EvaluateNow, LlmSpend, OpsSources, cpu_limit_cores, discord_errors_from,

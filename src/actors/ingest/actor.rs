@@ -20,13 +20,13 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use slog::{Logger, debug, error, info, o, warn};
 
-use super::error::IngestError;
+use super::error::{IngestError, Recovery};
 use super::plan::{WriteOp, plan};
 use super::progress::{BatchTicket, SessionPosition, session_record};
 use super::{IngestReceiver, IngestSender};
 use crate::actors::db::{
-    ApplyPartialUpdates, DbActor, DbError, MarkDeleted, SaveGatewaySession, StoreMessages,
-    StoreOutcome, UpsertChannels, UpsertGuilds,
+    ApplyPartialUpdates, DbActor, MarkDeleted, SaveGatewaySession, StoreMessages, StoreOutcome,
+    UpsertChannels, UpsertGuilds,
 };
 use crate::discord::ChannelDirectory;
 use crate::discord::config::DiscordConfig;
@@ -331,7 +331,12 @@ impl Writer {
     async fn save_session(&self, position: &SessionPosition) {
         let saved_at = Utc::now();
         let record = session_record(position, saved_at.timestamp_millis());
-        match self.ask(SaveGatewaySession(record)).await {
+        match self
+            .db
+            .ask(SaveGatewaySession(record))
+            .await
+            .map_err(IngestError::from)
+        {
             Ok(()) => {
                 if let Ok(mut saved) = self.stats.saved_session.lock() {
                     *saved = Some(SavedSession {
@@ -435,8 +440,9 @@ impl Writer {
                 Ok(()) => return Ok(()),
                 Err(error) => error,
             };
-            if error.is_permanent()
-                || (!error.is_transient() && attempt >= MAX_ATTEMPTS_FOR_UNEXPECTED_ERRORS)
+            let recovery = error.recovery();
+            if recovery == Recovery::Drop
+                || (recovery != Recovery::Retry && attempt >= MAX_ATTEMPTS_FOR_UNEXPECTED_ERRORS)
             {
                 self.stats.dropped_writes.fetch_add(1, Ordering::Relaxed);
                 error!(self.log, "Dropped a write the database refused; backfill will recover it";
@@ -444,7 +450,7 @@ impl Writer {
                     "error" => %error_chain(&error), "error_type" => "IngestWriteDropped");
                 return Ok(());
             }
-            if error.is_terminal() {
+            if recovery == Recovery::Stop {
                 // The database component is gone for good: nothing to retry against.
                 return Err(error);
             }
@@ -459,20 +465,25 @@ impl Writer {
 
     async fn write(&self, op: &WriteOp) -> Result<(), IngestError> {
         match op {
-            WriteOp::Guilds(guilds) => self
-                .ask(UpsertGuilds {
-                    guilds: guilds.clone(),
-                })
-                .await
-                .map(drop),
-            WriteOp::Channels(channels) => self
-                .ask(UpsertChannels {
-                    channels: channels.clone(),
-                })
-                .await
-                .map(drop),
+            WriteOp::Guilds(guilds) => {
+                self.db
+                    .ask(UpsertGuilds {
+                        guilds: guilds.clone(),
+                    })
+                    .await?;
+                Ok(())
+            }
+            WriteOp::Channels(channels) => {
+                self.db
+                    .ask(UpsertChannels {
+                        channels: channels.clone(),
+                    })
+                    .await?;
+                Ok(())
+            }
             WriteOp::Messages(messages) => {
                 let outcome = self
+                    .db
                     .ask(StoreMessages {
                         messages: messages.clone(),
                     })
@@ -482,6 +493,7 @@ impl Writer {
             }
             WriteOp::PartialUpdates(updates) => {
                 let outcome = self
+                    .db
                     .ask(ApplyPartialUpdates {
                         updates: updates.clone(),
                     })
@@ -491,6 +503,7 @@ impl Writer {
             }
             WriteOp::Deletes { channel_id, ids } => {
                 let outcome = self
+                    .db
                     .ask(MarkDeleted {
                         channel_id: *channel_id,
                         message_ids: ids.clone(),
@@ -503,19 +516,6 @@ impl Writer {
                 Ok(())
             }
         }
-    }
-
-    async fn ask<M, T>(&self, msg: M) -> Result<T, IngestError>
-    where
-        M: Message<Result = Result<T, DbError>> + Send + 'static,
-        T: Send + 'static,
-        DbActor: Handler<M>,
-    {
-        self.db
-            .send(msg)
-            .await
-            .map_err(IngestError::Unavailable)?
-            .map_err(IngestError::Database)
     }
 
     fn count_stored(&self, outcome: &StoreOutcome) {

@@ -672,10 +672,8 @@ impl Router {
             error_class: failure.map(|failure| failure.class.as_str().to_owned()),
         };
         // The in-memory total already counts the call; a lost row only under-reports `llm usage`.
-        match self.ledger.send(BookLlmUsage { usage: row }).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(err)) => warn!(self.log, "LLM usage not booked"; "error" => %err),
-            Err(err) => warn!(self.log, "LLM usage not booked"; "error" => %err),
+        if let Err(err) = self.ledger.ask(BookLlmUsage { usage: row }).await {
+            warn!(self.log, "LLM usage not booked"; "error" => %err);
         }
     }
 
