@@ -65,7 +65,8 @@
 //! The binary (`src/main.rs` with `src/cli.rs` and `src/backup_commands.rs`) parses the
 //! command line and maps errors to exit codes; nothing else uses `anyhow`. discord-sim, the
 //! simulated Discord the tests, benches and `demo` run against, is its own crate
-//! (`crates/discord-sim`) with its own binary.
+//! (`crates/discord-sim`) with its own binary. `crates/test-python` (test support only) makes
+//! the pinned Python environment of the tests that drive third-party Python programs.
 //!
 //! Outside `src/`: `migrations/` (the schema), `tests/` (end-to-end tests through the binaries,
 //! sharing `tests/support/`; `tests/thirdparty/` drives third-party programs), `benches/`
