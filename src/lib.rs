@@ -53,8 +53,9 @@
 //!   ([`discord::rest`]) and `discord check` ([`discord::check`]).
 //! - [`config`]: the JSON configuration (the seed's sections), environment overrides with
 //!   `NAME_FILE` secrets, every problem reported at once, `config sample|validate|show`.
-//! - [`logging`]: slog JSON lines in the seed's shape to stdout and rotated files, secret
-//!   scrubbing, the `log`-facade bridge, slow-operation and panic lines.
+//! - [`logging`]: slog JSON lines (encoded by slog-json) in the shape the deployment guide's
+//!   `grep | jq` commands read, to stdout and rotated files, secret scrubbing, the
+//!   `log`-facade bridge, slow-operation and panic lines.
 //! - [`metrics`]: the registry behind `/metrics` (Prometheus text and JSON).
 //! - [`circuit_breaker`]: the circuit breaker of every LLM target and alert route, on
 //!   `failsafe`'s state machine (failures of different weight, one half-open probe, readable

@@ -342,7 +342,7 @@ fn write_failures_are_counted_and_other_outputs_keep_working() {
     );
     let logging = start(
         LogLevel::Info,
-        LineFormatter::default(),
+        LineEncoder::default(),
         outputs,
         stats.clone(),
     );
