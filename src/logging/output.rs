@@ -107,7 +107,7 @@ impl Outputs {
     }
 }
 
-/// Formats records and writes them to the outputs. Runs on the async writer thread, and on the
+/// Encodes records and writes them to the outputs. Runs on the async writer thread, and on the
 /// logging thread itself once the queue has shut down.
 pub(crate) struct WriterDrain {
     encoder: LineEncoder,
