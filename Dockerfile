@@ -16,16 +16,18 @@ FROM rust:${RUST_VERSION}-${DEBIAN_RELEASE} AS builder
 WORKDIR /build
 
 # Every target the manifest declares must exist for cargo to read it: empty stand-ins here.
-# The workspace has two crates: the service and discord-sim (which `demo` runs in-process).
+# The workspace has three crates: the service, discord-sim (which `demo` runs in-process) and
+# test-python (test support, never built here, but a workspace member cargo must read).
 COPY Cargo.toml Cargo.lock ./
 COPY crates/discord-sim/Cargo.toml crates/discord-sim/
-RUN mkdir -p src benches crates/discord-sim/src \
- && touch src/lib.rs crates/discord-sim/src/lib.rs \
+COPY crates/test-python/Cargo.toml crates/test-python/
+RUN mkdir -p src benches crates/discord-sim/src crates/test-python/src \
+ && touch src/lib.rs crates/discord-sim/src/lib.rs crates/test-python/src/lib.rs \
  && echo 'fn main() {}' > src/main.rs \
  && echo 'fn main() {}' > crates/discord-sim/src/main.rs \
  && echo 'fn main() {}' > benches/ingest.rs \
  && cargo build --release --locked --bin discord-monitor \
- && rm -rf src benches crates/discord-sim/src
+ && rm -rf src benches crates/discord-sim/src crates/test-python/src
 
 COPY migrations migrations
 COPY benches benches

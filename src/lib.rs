@@ -57,8 +57,9 @@
 //!   with its key path and source, redacting [`config::Secret`], and the sections of no single
 //!   component (`monitoring`, `processing`, `environment`). Each component's `config.rs` owns
 //!   its section: struct, keys, variables, checks.
-//! - [`logging`]: slog JSON lines in the seed's shape to stdout and rotated files, secret
-//!   scrubbing, the `log`-facade bridge, slow-operation and panic lines.
+//! - [`logging`]: slog JSON lines (encoded by slog-json) in the shape the deployment guide's
+//!   `grep | jq` commands read, to stdout and rotated files, secret scrubbing, the
+//!   `log`-facade bridge, slow-operation and panic lines.
 //! - [`metrics`]: the registry behind `/metrics` (Prometheus text and JSON).
 //! - [`circuit_breaker`]: the circuit breaker of every LLM target and alert route: `failsafe`'s
 //!   failure policies, open periods on tokio's clock (failures of different weight, one
@@ -69,7 +70,8 @@
 //! The binary: `src/main.rs` parses the command line and maps outcomes to exit codes; the
 //! commands live in `src/cli/`, one file per command group; nothing else uses `anyhow`.
 //! discord-sim, the simulated Discord the tests, benches and `demo` run against, is its own
-//! crate (`crates/discord-sim`) with its own binary.
+//! crate (`crates/discord-sim`) with its own binary. `crates/test-python` (test support only)
+//! makes the pinned Python environment of the tests that drive third-party Python programs.
 //!
 //! Outside `src/`: `migrations/` (the schema), `tests/` (end-to-end tests through the binaries,
 //! sharing `tests/support/`; `tests/thirdparty/` drives third-party programs), `benches/`

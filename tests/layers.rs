@@ -119,7 +119,7 @@ fn library_files() -> Vec<(PathBuf, Vec<String>)> {
             let is_test_file =
                 name == "tests" || name.ends_with("_tests") || name.starts_with("test_");
             let under_test_module =
-                (1..=module.len()).any(|length| test_only.contains(&module[..length].to_vec()));
+                (1..=module.len()).any(|length| test_only.contains(&module[..length]));
             !is_binary && !is_test_file && !under_test_module
         })
         .collect()

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use slog::{Drain, Never, OwnedKVList, Record, o};
 
-use super::format::LineFormatter;
+use super::encode::LineEncoder;
 use crate::config::LogLevel;
 
 /// The lines a [`memory_logger`] has written so far.
@@ -51,7 +51,7 @@ impl LogBuffer {
 
 struct MemoryDrain {
     min_level: slog::Level,
-    formatter: LineFormatter,
+    encoder: LineEncoder,
     buffer: LogBuffer,
 }
 
@@ -61,7 +61,7 @@ impl Drain for MemoryDrain {
 
     fn log(&self, record: &Record<'_>, logger_values: &OwnedKVList) -> Result<(), Never> {
         if record.level().is_at_least(self.min_level) {
-            let line = self.formatter.format(record, logger_values);
+            let line = self.encoder.encode(record, logger_values);
             self.buffer
                 .lines
                 .lock()
@@ -82,7 +82,7 @@ pub fn memory_logger(level: LogLevel) -> (slog::Logger, LogBuffer) {
     let buffer = LogBuffer::default();
     let drain = MemoryDrain {
         min_level: level.into(),
-        formatter: LineFormatter::default(),
+        encoder: LineEncoder::default(),
         buffer: buffer.clone(),
     };
     (slog::Logger::root(drain, o!()), buffer)

@@ -1,27 +1,35 @@
 //! Logging: slog JSON lines to stdout and to rotated files under `monitoring.log_dir`, in the
-//! shape the seed's log-analysis commands (`grep .. | jq ..`) read. Each line is one object:
+//! shape the deployment guide's log-analysis commands (`grep .. | jq ..`) read. Each line is one
+//! object:
 //!
 //! ```text
 //! {"ts":"2026-03-01T12:00:00.123Z","level":"ERROR","logger":"database","message":"Write failed",
 //!  "context":{"table":"messages"},"error_type":"DatabaseError","exception":"database is locked"}
 //! ```
 //!
+//! - `ts` is the moment the record was logged (not written), UTC with milliseconds.
 //! - `level` is a full word (`CRITICAL`, `ERROR`, `WARNING`, `INFO`, `DEBUG`).
 //! - `logger` names the component: `log.new(o!("logger" => "database"))`; default
 //!   `discord_monitor`.
 //! - `error_type` and `exception` keys are lifted to the top; every other key of the record and
 //!   its logger chain lands in `context` (left out when empty).
 //!
+//! The path of a record: a front drain (level filter, `ts` stamp) -> slog-async's queue -> one
+//! writer thread that encodes the line with slog-json's `Json` drain (`encode`: the record and
+//! logger chain merged into our keys first, see there why), scrubs configured secrets from it
+//! (`redact`) and writes it to stdout, the file of every line and, from WARNING up, the file
+//! of warnings (`output`, size-rotated by `rotate`).
+//!
 //! [`init`] builds the root logger from [`LogSettings`]; keep the returned [`Logging`] alive
 //! until shutdown, dropping it flushes every queued line. [`install_log_bridge`] routes records
 //! of crates using the `log` facade (actix-web, reqwest, rustls, ...) into the same logger.
-//! [`log_if_slow`] writes the `performance` lines; [`memory_logger`] gives tests the exact
-//! lines a file would get.
+//! [`install_panic_hook`] turns panics into CRITICAL lines. [`log_if_slow`] writes the
+//! `performance` lines; [`memory_logger`] gives tests the exact lines a file would get.
 
 mod bridge;
 mod chain;
+mod encode;
 mod error;
-mod format;
 mod level;
 mod memory;
 mod output;
@@ -43,8 +51,8 @@ use crate::config::{LogLevel, MonitoringConfig, Secret};
 
 pub use bridge::{LogBridge, install_log_bridge, logger_name_for_target};
 pub use chain::error_chain;
+pub use encode::DEFAULT_LOGGER;
 pub use error::LoggingError;
-pub use format::DEFAULT_LOGGER;
 pub use level::level_name;
 pub use memory::{LogBuffer, memory_logger};
 pub use output::LogStats;
@@ -52,7 +60,7 @@ pub use panic::{PANIC_LOGGER, install_panic_hook};
 pub use rotate::RotationPolicy;
 pub use slow::{PERFORMANCE_LOGGER, log_if_slow};
 
-use format::LineFormatter;
+use encode::LineEncoder;
 use output::{Outputs, WriterDrain};
 use pipeline::FrontDrain;
 use redact::Redactor;
@@ -157,8 +165,8 @@ pub fn init(settings: LogSettings) -> Result<Logging, LoggingError> {
         .stdout
         .then(|| Box::new(io::stdout()) as Box<dyn Write + Send>);
     let outputs = Outputs::new(console, all_lines, warnings, stats.clone());
-    let formatter = LineFormatter::new(Redactor::new(&settings.secrets));
-    Ok(start(settings.level, formatter, outputs, stats))
+    let encoder = LineEncoder::new(Redactor::new(&settings.secrets));
+    Ok(start(settings.level, encoder, outputs, stats))
 }
 
 fn open_rotating(path: PathBuf, policy: RotationPolicy) -> Result<RotatingFile, LoggingError> {
@@ -166,8 +174,8 @@ fn open_rotating(path: PathBuf, policy: RotationPolicy) -> Result<RotatingFile, 
         .map_err(|source| LoggingError::OpenFile { path, source })
 }
 
-fn start(level: LogLevel, formatter: LineFormatter, outputs: Outputs, stats: LogStats) -> Logging {
-    let writer = Arc::new(WriterDrain::new(formatter, outputs));
+fn start(level: LogLevel, encoder: LineEncoder, outputs: Outputs, stats: LogStats) -> Logging {
+    let writer = Arc::new(WriterDrain::new(encoder, outputs));
     let (queue, queue_guard) = slog_async::Async::new(Arc::clone(&writer))
         .chan_size(QUEUE_CAPACITY_LINES)
         .overflow_strategy(slog_async::OverflowStrategy::Block)

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use slog::{Drain, Never, OwnedKVList, Record};
 
-use super::format::LineFormatter;
+use super::encode::LineEncoder;
 use super::rotate::RotatingFile;
 
 /// Counts of what went wrong while writing lines, readable while the service runs (e.g. to
@@ -107,17 +107,17 @@ impl Outputs {
     }
 }
 
-/// Formats records and writes them to the outputs. Runs on the async writer thread, and on the
+/// Encodes records and writes them to the outputs. Runs on the async writer thread, and on the
 /// logging thread itself once the queue has shut down.
 pub(crate) struct WriterDrain {
-    formatter: LineFormatter,
+    encoder: LineEncoder,
     outputs: Mutex<Outputs>,
 }
 
 impl WriterDrain {
-    pub(crate) fn new(formatter: LineFormatter, outputs: Outputs) -> Self {
+    pub(crate) fn new(encoder: LineEncoder, outputs: Outputs) -> Self {
         Self {
-            formatter,
+            encoder,
             outputs: Mutex::new(outputs),
         }
     }
@@ -135,7 +135,7 @@ impl Drain for WriterDrain {
     type Err = Never;
 
     fn log(&self, record: &Record<'_>, logger_values: &OwnedKVList) -> Result<(), Never> {
-        let line = self.formatter.format(record, logger_values);
+        let line = self.encoder.encode(record, logger_values);
         self.outputs
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use slog::{BorrowedKV, Drain, Never, OwnedKVList, Record, RecordStatic, SingleKV};
 
-use super::format::{LOGGED_AT_KEY, timestamp_now};
+use super::encode::{LOGGED_AT_KEY, timestamp_now};
 use super::output::WriterDrain;
 
 pub(crate) struct FrontDrain {

@@ -342,7 +342,7 @@ fn write_failures_are_counted_and_other_outputs_keep_working() {
     );
     let logging = start(
         LogLevel::Info,
-        LineFormatter::default(),
+        LineEncoder::default(),
         outputs,
         stats.clone(),
     );
@@ -629,4 +629,135 @@ fn seed_log_analysis_commands_work_on_our_files() {
         .map(|r| r["error_type"].clone())
         .collect();
     assert_eq!(db, [json!("DatabaseError")]);
+}
+
+/// `line` with its `ts` value, which changes every run, replaced by `<ts>` after checking its
+/// shape (RFC 3339 UTC with milliseconds).
+fn masked_ts(line: &str) -> String {
+    let rest = line
+        .strip_prefix(r#"{"ts":""#)
+        .unwrap_or_else(|| panic!("line does not start with ts: {line}"));
+    let (ts, rest) = rest.split_at("2026-03-01T12:00:00.123Z".len());
+    let shape: String = ts
+        .chars()
+        .map(|c| if c.is_ascii_digit() { '0' } else { c })
+        .collect();
+    assert_eq!(shape, "0000-00-00T00:00:00.000Z", "{line}");
+    format!(r#"{{"ts":"<ts>{rest}"#)
+}
+
+/// Representative lines, byte for byte: key order, value types, escaping, precedence,
+/// lifted keys, bridged records and scrubbing. Any change to the encoder shows here first.
+#[test]
+fn golden_lines_are_byte_for_byte_stable() {
+    #[derive(serde::Serialize, Clone)]
+    struct Limits {
+        remaining: u32,
+        reset_after_secs: f64,
+        buckets: Vec<&'static str>,
+        scale: f32,
+    }
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot store batch of {0} rows")]
+    struct StoreFailed(usize, #[source] io::Error);
+
+    let (root, buffer) = memory_logger(LogLevel::Debug);
+    info!(root, "Started");
+    let discord = root.new(o!("logger" => "discord", "shard" => 0, "gateway" => "wss://x"));
+    let api = discord.new(o!("logger" => "discord.api", "shard" => 1_u8));
+    warn!(api, "Rate limited on {} after {} tries", "/channels/7", 3;
+        "route" => "/channels/7/messages",
+        "retry" => true,
+        "limits" => slog::Serde(Limits {
+            remaining: 0,
+            reset_after_secs: 1.5,
+            buckets: vec!["a", "b"],
+            scale: 0.1,
+        }),
+        "gateway" => "record wins",
+        "route" => "first written wins",
+    );
+    let err = StoreFailed(12, io::Error::other("database is locked"));
+    error!(root.new(o!("logger" => "database")), "Write failed";
+        "error_type" => "DatabaseError",
+        "exception" => &err as &(dyn std::error::Error + 'static),
+        "table" => "messages",
+        "rows" => 12_usize,
+    );
+    crit!(root, "Only the type"; "error_type" => "Panic");
+    debug!(root, "Numbers";
+        "neg" => -7_i64,
+        "big" => u128::MAX,
+        "small" => 5_i128,
+        "f32" => 1.1_f32,
+        "f64" => 1e21_f64,
+        "whole" => 2.0_f64,
+        "nan" => f64::NAN,
+        "inf" => f64::NEG_INFINITY,
+        "char" => 'é',
+        "unit" => (),
+        "none" => None::<u32>,
+        "shown" => %"display",
+        "debugged" => ?"debug",
+    );
+    info!(root, "Escapes \"quoted\" \\ back\nnew line\ttab \u{1} control é 日本 😀";
+        "text" => "</script> \u{7f} \u{2028}");
+    info!(root, "Odd logger"; "logger" => 5);
+    info!(root, "");
+    let bridge = LogBridge::new(&root, LogLevel::Debug);
+    bridged(
+        &bridge,
+        log::Level::Warn,
+        "reqwest::connect",
+        "bridged warning",
+    );
+    log_if_slow(
+        &root.new(o!("logger" => "database", "pool" => "main")),
+        "db.store_messages",
+        Duration::from_millis(1_520),
+        Duration::from_secs(1),
+    );
+
+    let expected = [
+        r#"{"ts":"<ts>","level":"INFO","logger":"discord_monitor","message":"Started"}"#,
+        r#"{"ts":"<ts>","level":"WARNING","logger":"discord.api","message":"Rate limited on /channels/7 after 3 tries","context":{"route":"/channels/7/messages","retry":true,"limits":{"remaining":0,"reset_after_secs":1.5,"buckets":["a","b"],"scale":0.10000000149011612},"gateway":"record wins","shard":1}}"#,
+        r#"{"ts":"<ts>","level":"ERROR","logger":"database","message":"Write failed","context":{"table":"messages","rows":12},"error_type":"DatabaseError","exception":"cannot store batch of 12 rows: database is locked"}"#,
+        r#"{"ts":"<ts>","level":"CRITICAL","logger":"discord_monitor","message":"Only the type","error_type":"Panic"}"#,
+        r#"{"ts":"<ts>","level":"DEBUG","logger":"discord_monitor","message":"Numbers","context":{"neg":-7,"big":"340282366920938463463374607431768211455","small":5,"f32":1.100000023841858,"f64":1e+21,"whole":2.0,"nan":"NaN","inf":"-inf","char":"é","unit":null,"none":null,"shown":"display","debugged":"\"debug\""}}"#,
+        "{\"ts\":\"<ts>\",\"level\":\"INFO\",\"logger\":\"discord_monitor\",\"message\":\"Escapes \\\"quoted\\\" \\\\ back\\nnew line\\ttab \\u0001 control é 日本 😀\",\"context\":{\"text\":\"</script> \u{7f} \u{2028}\"}}",
+        r#"{"ts":"<ts>","level":"INFO","logger":"5","message":"Odd logger"}"#,
+        r#"{"ts":"<ts>","level":"INFO","logger":"discord_monitor","message":""}"#,
+        r#"{"ts":"<ts>","level":"WARNING","logger":"http.client","message":"bridged warning","context":{"target":"reqwest::connect"}}"#,
+        r#"{"ts":"<ts>","level":"WARNING","logger":"performance","message":"Slow operation: db.store_messages took 1520 ms","context":{"operation":"db.store_messages","duration_ms":1520,"threshold_ms":1000,"pool":"main"}}"#,
+    ];
+    let lines: Vec<String> = buffer.lines().iter().map(|line| masked_ts(line)).collect();
+    assert_eq!(lines, expected);
+
+    // Through the whole pipeline (queue, outputs, rotation) with secrets scrubbed, including
+    // one whose JSON form is escaped.
+
+    let temp = tempfile::tempdir().unwrap();
+    let settings = file_settings(temp.path(), LogLevel::Info).with_secrets([
+        Secret::new("discord-test-token-abc123"),
+        Secret::new("pa\"ss\\word"),
+    ]);
+    let logging = init(settings).unwrap();
+    let log = logging
+        .logger
+        .new(o!("logger" => "discord.api", "auth" => "Bot discord-test-token-abc123"));
+    error!(log, "Login with pa\"ss\\word failed";
+        "url" => "https://example.invalid/?token=discord-test-token-abc123",
+        "error_type" => "AuthError",
+        "exception" => "401 for discord-test-token-abc123",
+    );
+    drop(log);
+    drop(logging);
+    for name in [MAIN_LOG_FILE, ERROR_LOG_FILE] {
+        let text = fs::read_to_string(temp.path().join(name)).unwrap();
+        assert_eq!(
+            masked_ts(text.strip_suffix('\n').unwrap()),
+            r#"{"ts":"<ts>","level":"ERROR","logger":"discord.api","message":"Login with <redacted> failed","context":{"url":"https://example.invalid/?token=<redacted>","auth":"Bot <redacted>"},"error_type":"AuthError","exception":"401 for <redacted>"}"#,
+            "{name}"
+        );
+    }
 }

@@ -1,7 +1,8 @@
 //! Proof that discord-sim is faithful enough for a real third-party client: discord.py
-//! (`pip install discord.py`) logs in over REST, takes the gateway URL from
-//! `GET /gateway/bot`, connects with zlib-stream, identifies, receives every live message,
-//! and resumes on `resume_gateway_url` after an op 7. Also runs the `discord-sim` binary.
+//! (pinned, in the tests' Python environment from `test_python`) logs in over REST, takes the
+//! gateway URL from `GET /gateway/bot`, connects with zlib-stream, identifies, receives every
+//! live message, and resumes on `resume_gateway_url` after an op 7. Also runs the
+//! `discord-sim` binary.
 
 mod support;
 
@@ -16,30 +17,8 @@ use serde_json::Value;
 use discord_sim::{GatewayListener, MessageOrigin, ResumeOutcome, Sim, SimConfig, StreamStart};
 use support::{RawGateway, WAIT, http};
 
-const PYTHON: &str = "python3";
-
 /// discord.py's own timeout inside the script; the test allows a little more.
 const CLIENT_TIMEOUT_SECS: u64 = 120;
-
-fn require_discord_py() {
-    let probe = Command::new(PYTHON)
-        .args([
-            "-c",
-            "import discord, sys; sys.stdout.write(discord.__version__)",
-        ])
-        .output();
-    match probe {
-        Ok(output) if output.status.success() => {}
-        Ok(output) => panic!(
-            "discord.py is not installed for {PYTHON}: run `pip install discord.py` \
-             (the CI script installs it). {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        ),
-        Err(err) => panic!(
-            "cannot run {PYTHON} ({err}); discord-sim's third-party test needs python3 with discord.py"
-        ),
-    }
-}
 
 /// Waits for the child, killing it if it outlives `limit`; returns (success, stdout, stderr).
 fn wait_with_limit(mut child: Child, limit: Duration) -> (bool, String, String) {
@@ -74,7 +53,8 @@ fn wait_with_limit(mut child: Child, limit: Duration) -> (bool, String, String) 
 
 #[test]
 fn discord_py_receives_every_live_message_and_resumes_after_op_7() {
-    require_discord_py();
+    // First, so a first run's install happens before the sim starts.
+    let python = test_python::python();
     let live_messages = 40;
     let sim = Sim::start(SimConfig {
         seed: 11,
@@ -92,7 +72,7 @@ fn discord_py_receives_every_live_message_and_resumes_after_op_7() {
     })
     .expect("start sim");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/thirdparty/discordpy_client.py");
-    let child = Command::new(PYTHON)
+    let child = Command::new(python)
         .arg(&script)
         .arg(sim.rest_base_url())
         .arg(sim.token())

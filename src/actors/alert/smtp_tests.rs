@@ -1,7 +1,8 @@
 //! Email alerts sent to a real SMTP server: aiosmtpd (PyPI), started by
 //! `tests/thirdparty/aiosmtpd_server.py`, with STARTTLS + AUTH and with implicit TLS + AUTH
 //! (a test CA and leaf certificate generated at test time, trusted through `tls_ca_file`),
-//! and plain.
+//! and plain. The script runs in the tests' pinned Python environment (`test_python`),
+//! created on first use.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -15,7 +16,6 @@ use super::messages::{Alert, TestRoutes};
 use super::tests::{Service, route, settings, wait_until};
 use crate::config::Secret;
 
-const PYTHON: &str = "python3";
 const SERVER_SCRIPT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/thirdparty/aiosmtpd_server.py"
@@ -31,21 +31,8 @@ struct SmtpServer {
 impl SmtpServer {
     /// `tls`: `None` plain without AUTH; otherwise that TLS mode with AUTH `auth`.
     fn start(tls: Option<(SmtpTls, (&str, &str))>) -> SmtpServer {
-        let probe = Command::new(PYTHON)
-            .args(["-c", "import aiosmtpd, cryptography"])
-            .output()
-            .unwrap_or_else(|err| {
-                panic!(
-                    "cannot run {PYTHON} ({err}); the email alert tests need python3 with aiosmtpd"
-                )
-            });
-        assert!(
-            probe.status.success(),
-            "the email alert tests need aiosmtpd: run `python3 -m pip install aiosmtpd` ({})",
-            String::from_utf8_lossy(&probe.stderr).trim()
-        );
         let dir = tempfile::tempdir().unwrap();
-        let mut command = Command::new(PYTHON);
+        let mut command = Command::new(test_python::python());
         command.arg(SERVER_SCRIPT).arg(dir.path());
         if let Some((mode, (user, password))) = tls {
             let flag = if mode == SmtpTls::Implicit {

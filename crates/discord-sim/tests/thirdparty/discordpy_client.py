@@ -1,8 +1,10 @@
 """discord.py against discord-sim: proof that a real third-party client connects, identifies
-and receives the simulated traffic. Used by tests/sim_thirdparty.rs; also runnable by hand
-against the `discord-sim` binary:
+and receives the simulated traffic. Used by tests/thirdparty.rs, which runs it in the tests'
+Python environment (made on first use under target/test-venv by the test-python crate, with a
+pinned discord.py); also runnable by hand, from the workspace root, against the `discord-sim`
+binary:
 
-    python3 tests/thirdparty/discordpy_client.py REST_BASE_URL TOKEN EXPECTED_MESSAGES TIMEOUT_SECS
+    target/test-venv/bin/python crates/discord-sim/tests/thirdparty/discordpy_client.py REST_BASE_URL TOKEN EXPECTED_MESSAGES TIMEOUT_SECS
 
 It points discord.py's REST base at the sim (the gateway URL then comes from the sim's
 GET /gateway/bot, as AutoShardedClient asks for it), requests zlib-stream compression,
@@ -22,7 +24,10 @@ try:
     import discord.utils
     import yarl
 except ImportError as err:  # pragma: no cover - reported to the Rust test
-    print(f"discord.py is not installed ({err}): pip install discord.py", file=sys.stderr)
+    print(
+        f"discord.py is not installed ({err}): run this with target/test-venv/bin/python",
+        file=sys.stderr,
+    )
     sys.exit(3)
 
 
