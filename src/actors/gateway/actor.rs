@@ -75,7 +75,7 @@ pub type PersistedSessionSource = Arc<
 /// Messages waiting for the actor: status queries only, so a small mailbox does.
 const MAILBOX_CAPACITY: usize = 64;
 
-/// Bytes: Discord closes with 4002 on a larger payload (protocol doc item 8).
+/// Bytes: Discord closes with 4002 on a larger payload.
 const MAX_PAYLOAD_BYTES: usize = 4096;
 
 /// Longest a start waits for the saved session before identifying without it: a database
@@ -97,7 +97,7 @@ struct Session {
     /// What READY said (the queued events carry it too).
     resumable: Arc<ResumableSession>,
     /// Where RESUME goes; cleared when it fails to connect, so the next try uses the gateway
-    /// URL (protocol doc item 12).
+    /// URL.
     resume_url: Option<String>,
     /// Loaded from the database and not resumed yet.
     from_database: bool,

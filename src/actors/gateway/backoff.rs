@@ -1,4 +1,4 @@
-//! Reconnect backoff (protocol doc item 17): the first attempt after a loss is immediate
+//! Reconnect backoff: the first attempt after a loss is immediate
 //! (most drops are one-offs: a deploy on Discord's side, op 7), then 1 s, 2 s, 4 s ... up to a
 //! cap, each with jitter so that many clients cut off together do not return together.
 

@@ -53,7 +53,7 @@ impl GatewaySettings {
 /// The protocol's waits. The defaults are Discord's figures; tests shorten them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GatewayTiming {
-    /// A connection that sends no HELLO within this is given up on (protocol doc item 2).
+    /// A connection that sends no HELLO within this is given up on.
     pub hello_timeout: Duration,
     /// Minimum time between two IDENTIFYs of this shard: Discord allows one per
     /// `shard_id % max_concurrency` bucket per 5 s, and this process runs one shard.

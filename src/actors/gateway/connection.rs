@@ -41,7 +41,7 @@ use crate::discord::gateway::{Hello, InboundFrame, opcode};
 pub(super) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Close code for every close we start in order to resume: anything but 1000/1001, which
-/// would end the session (protocol doc item 15). Twilight uses the same.
+/// would end the session on Discord's side. Twilight uses the same.
 pub(super) const RESUMABLE_CLOSE_CODE: u16 = 4000;
 
 /// Characters of a bad frame quoted in the log: enough to recognise it, never a whole
@@ -49,7 +49,7 @@ pub(super) const RESUMABLE_CLOSE_CODE: u16 = 4000;
 const EXCERPT_CHARS: usize = 160;
 
 /// Opens a WebSocket to `url` without any frame or message size limit: a large guild's
-/// GUILD_CREATE is megabytes (protocol doc item 3).
+/// GUILD_CREATE is megabytes.
 pub(super) async fn open(url: &str, timeout: Duration) -> Result<Socket, ConnectError> {
     let config = WebSocketConfig::default()
         .max_message_size(None)
@@ -287,7 +287,7 @@ impl Reader {
             let message = match self.stream.next().await {
                 Some(Ok(message)) => message,
                 // A TLS EOF without close_notify, a reset, a protocol error: all an ordinary
-                // close without a code (protocol doc item 3).
+                // close without a code.
                 Some(Err(err)) => {
                     return Inbound::Closed {
                         code: None,

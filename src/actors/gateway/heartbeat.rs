@@ -1,7 +1,7 @@
 //! Heartbeat bookkeeping of one connection: when the first beat goes out, whether the last one
 //! was acknowledged, and whether a due beat finds the connection dead (a zombie).
 //!
-//! Zombie rule (protocol doc item 6): a beat is due and the previous one was never ACKed, and
+//! Zombie rule: a beat is due and the previous one was never ACKed, and
 //! nothing else arrived meanwhile (any inbound frame proves life). One exception: while the
 //! reader waits for room in a full event queue it reads nothing, ACKs included, so a beat
 //! that finds the reader stalled (now or at any time since the previous beat) is sent, not
@@ -54,7 +54,7 @@ impl Heartbeat {
     }
 
     /// The first beat goes out after a random share of the interval, so that clients
-    /// reconnecting together (after an outage) do not beat in lockstep (protocol doc item 4).
+    /// reconnecting together (after an outage) do not beat in lockstep.
     pub(super) fn first_delay(&self) -> Duration {
         self.first_delay_with(rand::random::<f64>())
     }

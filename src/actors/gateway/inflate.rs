@@ -2,7 +2,7 @@
 //! gateway message ends with a sync flush (`00 00 ff ff`). A message may span several
 //! WebSocket frames, so bytes are buffered until that suffix. One context per connection:
 //! a new connection starts a new stream, and reusing the old context would fail on its
-//! header (a classic bug, protocol doc item 18).
+//! header (a classic client bug).
 
 use flate2::{Decompress, FlushDecompress, Status};
 

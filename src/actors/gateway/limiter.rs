@@ -3,9 +3,10 @@
 //! - [`SendLimiter`]: Discord closes a connection (4008) that sends more than 120 payloads in
 //!   60 s. Heartbeats count too, so a share of the window is reserved for them: other
 //!   commands never use it, and a burst of commands can never delay a beat into a zombie
-//!   close. One limiter per connection (protocol doc item 7).
+//!   close. One limiter per connection: a new connection starts with a full window.
 //! - [`IdentifyPacer`]: IDENTIFYs are limited per day (`session_start_limit`, going over
-//!   resets the token) and per 5 s (`max_concurrency` buckets, protocol doc items 1 and 11).
+//!   resets the token) and per 5 s (at most `max_concurrency`, in buckets
+//!   `shard_id % max_concurrency`).
 
 use std::collections::VecDeque;
 use std::time::Duration;

@@ -4,10 +4,10 @@
 //! arrived on and its sequence number). Its settings come from the `discord` section
 //! ([`crate::discord::config::DiscordConfig`]).
 //!
-//! What it follows is `shared/docs/discord-protocol.md` items 1-20: `GET /gateway/bot` and
-//! `session_start_limit`, HELLO and heartbeats with a jittered first beat, zombie
-//! detection, IDENTIFY / READY / RESUME on `resume_gateway_url`, op 7 and op 9, close codes
-//! (fatal ones stop it for good), the send limiter, reconnect backoff, zlib-stream.
+//! It follows Discord's gateway rules (gathered in `docs/discord-gateway.md`):
+//! `GET /gateway/bot` and `session_start_limit`, HELLO and heartbeats with a jittered first
+//! beat, zombie detection, IDENTIFY / READY / RESUME on `resume_gateway_url`, op 7 and op 9,
+//! close codes (fatal ones stop it for good), the send limiter, reconnect backoff, zlib-stream.
 //!
 //! ```ignore
 //! let settings = GatewaySettings::from_config(&config.discord)?;
