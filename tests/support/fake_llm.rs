@@ -1,7 +1,7 @@
 //! Fake LLM servers for router tests: one actix-web server on 127.0.0.1:0 speaking both wire
 //! formats (Gemini `POST /v1beta/models/{model}:generateContent`, OpenAI-style
-//! `POST /chat/completions`), answering from a per-model script (each error shape of
-//! `docs/llm-providers.md`, delays) and a good default answer, and counting calls per model.
+//! `POST /chat/completions`), answering from a per-model script (each error shape the providers
+//! send, delays) and a good default answer, and counting calls per model.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::TcpListener;

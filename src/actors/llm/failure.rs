@@ -1,5 +1,5 @@
-//! The outcome of one provider call: a reply with its usage, or a failure sorted into the
-//! classes of `docs/llm-providers.md`, which decide what the router does next.
+//! The outcome of one provider call: a reply with its usage, or a failure sorted into a
+//! [`FailureClass`], which decides what the router does next.
 
 use std::fmt;
 use std::time::Duration;
@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::circuit_breaker::Failure;
 
-/// What the router does with a failure; see the table in `docs/llm-providers.md`.
+/// What the router does with a failure; each class says its action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureClass {

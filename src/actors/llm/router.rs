@@ -29,7 +29,9 @@ use crate::actors::db::{BookLlmUsage, NewLlmUsage};
 use crate::metrics::Metrics;
 use crate::supervisor::ComponentRecipient;
 
-/// Retry and deadline settings; the defaults follow `docs/llm-providers.md`.
+/// Retry and deadline settings. Defaults: three tries per target with backoff
+/// `min(0.5 s * 2^n, 8 s)`, and a delay the server asks for waited out only up to 60 s: past
+/// that, another target answers sooner.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RouterSettings {
     /// Calls per target for transient failures (the first try included).
