@@ -8,7 +8,7 @@
 //! - `live`: the gateway streams messages as fast as the simulator makes them (no history).
 //! - `backfill`: a restart's worth of history, paged over REST through the rate limiter (the
 //!   simulator enforces Discord's real bucket limits; our own ceiling is raised as `demo`
-//!   does, since the seed's 50 requests a minute measures the ceiling, not us). Each
+//!   does, since the default 50 requests a minute measures the ceiling, not us). Each
 //!   channel's bucket (5 requests per 5 s in the simulator, as Discord's) allows about one
 //!   page a second, so `discord.backfill_concurrent_channels` (default 4) bounds this figure.
 

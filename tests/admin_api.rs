@@ -208,7 +208,7 @@ async fn metrics_openapi_and_unknown_routes() {
         .dir
         .path()
         .join("demo-data/logs/discord_monitor.jsonl");
-    // Every line of the log file is JSON in the seed's shape.
+    // Every line of the log file is JSON in the shape the deployment guide's log commands read.
     let log = std::fs::read_to_string(&log_file).expect("the demo logs under demo-data/logs");
     service.finish();
     assert!(log.lines().count() > 3, "{log}");

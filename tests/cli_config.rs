@@ -6,7 +6,7 @@ use std::path::Path;
 
 use support::{ADMIN_TOKEN, DISCORD_TOKEN, GOOGLE_API_KEY, run_cli};
 
-const SEED_CONFIG: &str = include_str!("fixtures/seed_production_config.json");
+const GUIDE_CONFIG: &str = include_str!("fixtures/deployment_guide_config.json");
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
     let path = dir.join(name);
@@ -15,9 +15,9 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
 }
 
 #[test]
-fn the_seed_example_config_validates_unchanged() {
+fn the_deployment_guide_config_validates_unchanged() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write(dir.path(), "production_config.json", SEED_CONFIG);
+    let path = write(dir.path(), "production_config.json", GUIDE_CONFIG);
     let out = run_cli(dir.path(), &["--config", &path, "config", "validate"], &[]);
     assert_eq!(out.code(), 0, "{out:?}");
     assert!(out.stdout.contains("Configuration OK"), "{out:?}");
@@ -55,7 +55,7 @@ fn three_mistakes_are_all_reported_with_key_paths() {
 #[test]
 fn environment_and_file_overrides_apply_and_secrets_stay_masked() {
     let dir = tempfile::tempdir().unwrap();
-    let config = write(dir.path(), "config.json", SEED_CONFIG);
+    let config = write(dir.path(), "config.json", GUIDE_CONFIG);
     let token_file = write(dir.path(), "discord_token", &format!("{DISCORD_TOKEN}\n"));
     let out = run_cli(
         dir.path(),
@@ -199,9 +199,9 @@ fn the_sample_is_pinned() {
 /// `config show` of the deployment guide's example with every secret set: every key, and no
 /// secret.
 #[test]
-fn show_of_the_seed_example_is_pinned() {
+fn show_of_the_deployment_guide_config_is_pinned() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "config.json", SEED_CONFIG);
+    write(dir.path(), "config.json", GUIDE_CONFIG);
     let out = run_cli(
         dir.path(),
         &["--config", "config.json", "config", "show"],
@@ -217,7 +217,10 @@ fn show_of_the_seed_example_is_pinned() {
         ],
     );
     assert_eq!(out.code(), 0, "{out:?}");
-    assert_eq!(out.stdout, include_str!("fixtures/config_show_seed.json"));
+    assert_eq!(
+        out.stdout,
+        include_str!("fixtures/config_show_deployment_guide.json")
+    );
 }
 
 /// Configurations wrong in every way validation knows, and the exact report for each: every

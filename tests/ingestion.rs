@@ -1,8 +1,8 @@
 //! End to end: discord-sim in-process, the real `discord-monitor run` binary pointed at it,
 //! and every test asserting what the service STORED against the sim's ground truth (ids,
 //! channels, guilds filled in for REST messages, content, edits as revisions, deletions with
-//! their last content, threads). Each test drives one failure the ingestion path must survive
-//! (issue 3, "Done when"); waits poll with generous timeouts, never a fixed sleep as proof.
+//! their last content, threads). Each test drives one failure the ingestion path must
+//! survive; waits poll with generous timeouts, never a fixed sleep as proof.
 
 mod support;
 
@@ -131,7 +131,7 @@ async fn api_messages(pipeline: &Pipeline) -> Vec<Value> {
     }
 }
 
-/// `/api/messages` answers exactly what is stored, with the foundation issue's fields.
+/// `/api/messages` answers exactly what is stored, every message with the fields below.
 async fn assert_api_matches_store(pipeline: &mut Pipeline) {
     let stored = Stored::load(pipeline.db());
     let listed = api_messages(pipeline).await;
@@ -882,7 +882,7 @@ fn discord_check_lists_what_the_token_sees_and_explains_a_rejected_token() {
         &[
             ("DISCORD_TOKEN", &token),
             ("DISCORD_API_BASE_URL", &base),
-            // The seed's 50 a minute would pace the channel probes a second apart.
+            // The default 50 a minute would pace the channel probes a second apart.
             ("DISCORD_RATE_LIMIT_RPM", "3000"),
         ],
     );

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use discord_monitor::actors::llm::tokens::{TokenizerFamily, estimate_raw};
 use serde_json::Value;
 
-/// The bound for English and mixed-language chat.
+/// Largest error allowed in each category of the corpus, relative to the real count.
 const MAX_RELATIVE_ERROR: f64 = 0.15;
 
 /// Real and estimated tokens summed per category of the fixture, for one family.

@@ -111,7 +111,7 @@ fn process_figures(state: &AdminState) -> Value {
 }
 
 /// `/metrics`: Prometheus text, or JSON for `Accept: application/json` or `?format=json`
-/// (the seed's `curl /metrics | jq` sends no Accept header, so it needs the parameter).
+/// (the deployment guide's `curl /metrics | jq` sends no Accept header, so it needs the parameter).
 pub async fn metrics(req: HttpRequest, state: web::Data<AdminState>) -> HttpResponse {
     let accept = req
         .headers()
@@ -202,8 +202,8 @@ pub async fn status(_: AdminAccess, state: web::Data<AdminState>) -> HttpRespons
 }
 
 /// The gateway's connection, the session saved for a restart to resume, the REST limiter
-/// (buckets, recent requests), forbidden channels and backfill progress: what the seed's
-/// `/status | jq .discord_client_health` shows.
+/// (buckets, recent requests), forbidden channels and backfill progress: what the deployment
+/// guide's `/status | jq .discord_client_health` shows.
 async fn discord_client_health(sources: &DiscordStatusSources) -> Value {
     let gateway = match timed(sources.gateway.send(GetGatewayStatus)).await {
         Some(Ok(status)) => json!(status),

@@ -160,7 +160,7 @@ mod tests {
     use super::*;
     use crate::config::{ConfigProblem, LogLevel, MapEnv, ProblemSource, REDACTED, load_text};
 
-    const SEED_EXAMPLE: &str = include_str!("../../tests/fixtures/seed_production_config.json");
+    const GUIDE_EXAMPLE: &str = include_str!("../../tests/fixtures/deployment_guide_config.json");
     const REPO_SAMPLE: &str = include_str!("../../config.json");
 
     /// Distinctive values: any of them appearing in output is a leak.
@@ -200,8 +200,8 @@ mod tests {
     }
 
     #[test]
-    fn seed_example_loads_unchanged() {
-        let config = load_str(SEED_EXAMPLE, &no_env()).expect("seed example is valid");
+    fn deployment_guide_example_loads_unchanged() {
+        let config = load_str(GUIDE_EXAMPLE, &no_env()).expect("the example is valid");
         assert_eq!(config.environment, Environment::Production);
         assert!(!config.debug_mode);
         assert_eq!(
@@ -257,11 +257,11 @@ mod tests {
     }
 
     #[test]
-    fn seed_example_file_loads_through_load() {
+    fn deployment_guide_example_file_loads_through_load() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/seed_production_config.json");
+            .join("tests/fixtures/deployment_guide_config.json");
         let config = Config::load(&path, true, &no_env()).unwrap();
-        assert_eq!(config, load_str(SEED_EXAMPLE, &no_env()).unwrap());
+        assert_eq!(config, load_str(GUIDE_EXAMPLE, &no_env()).unwrap());
     }
 
     #[test]
@@ -402,7 +402,7 @@ mod tests {
             ("ADMIN_ALLOWED_CIDRS", "10.0.0.0/8,127.0.0.1"),
             ("WORKER_COUNT", ""),
         ]);
-        let config = load_str(SEED_EXAMPLE, &env).unwrap();
+        let config = load_str(GUIDE_EXAMPLE, &env).unwrap();
         assert_eq!(
             config.require_discord_token().unwrap().expose(),
             "zq-from-file-token"
@@ -605,7 +605,7 @@ mod tests {
                 .copied()
                 .chain([("SLACK_ENABLED", "true")]),
         );
-        let config = load_str(SEED_EXAMPLE, &env).unwrap();
+        let config = load_str(GUIDE_EXAMPLE, &env).unwrap();
         assert_eq!(config.secrets().len(), TEST_SECRETS.len());
         let exposed: Vec<&str> = config
             .secrets()
@@ -725,7 +725,7 @@ mod tests {
     }
 
     #[test]
-    fn seed_flat_keys_are_the_email_and_slack_routes() {
+    fn flat_alert_keys_are_the_email_and_slack_routes() {
         use crate::actors::alert::config::{RouteTarget, SmtpTls};
         let env = MapEnv::new([
             ("SLACK_ENABLED", "true"),
@@ -734,7 +734,7 @@ mod tests {
                 "https://hooks.slack.com/services/T/B/x",
             ),
         ]);
-        let config = load_str(SEED_EXAMPLE, &env).unwrap();
+        let config = load_str(GUIDE_EXAMPLE, &env).unwrap();
         let routes = config.alerts.routes();
         let names: Vec<&str> = routes.iter().map(|route| route.name.as_str()).collect();
         assert_eq!(names, ["email", "slack"]);

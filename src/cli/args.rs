@@ -199,7 +199,7 @@ pub enum LlmCommand {
 pub enum AlertCommand {
     /// Send a test alert through every configured route now; exit 1 if any route failed
     Test {
-        /// Only this route (`email` and `slack` are the seed's flat keys)
+        /// Only this route (`email` and `slack` are the flat `email_*` and `slack_*` keys)
         #[arg(long, value_name = "NAME")]
         route: Option<String>,
         /// Print JSON (`{"results": [{"route", "ok", "error"}]}`) instead of text

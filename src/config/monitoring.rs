@@ -15,9 +15,9 @@ use super::problems::Problems;
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct MonitoringConfig {
-    /// env `LOG_LEVEL` (seed key).
+    /// env `LOG_LEVEL` (deployment guide's key name).
     pub log_level: LogLevel,
-    /// Directory for the rotated JSON log files; env `LOG_DIR` (seed key).
+    /// Directory for the rotated JSON log files; env `LOG_DIR` (deployment guide's key name).
     pub log_dir: PathBuf,
     /// Also write every log line to stdout, for log shipping.
     pub log_to_stdout: bool,
@@ -31,7 +31,7 @@ pub struct MonitoringConfig {
     pub error_log_count: u32,
     /// Operations slower than this are logged under `performance`.
     pub slow_operation_threshold_ms: u64,
-    /// How often components are probed for health (seed key).
+    /// How often components are probed for health (deployment guide's key name).
     pub health_check_interval_seconds: u64,
     /// Port of the admin/health HTTP API; env `HEALTH_CHECK_PORT`.
     pub health_check_port: u16,
@@ -207,22 +207,22 @@ const ENV_OVERRIDES: &[EnvOverride] = &[
     ),
 ];
 
-/// MiB; the seed's rotation size for the application log.
+/// MiB; the deployment guide's rotation size for the application log.
 pub const fn default_log_file_max_mb() -> u64 {
     100
 }
 
-/// The seed's retention for the application log.
+/// The deployment guide's retention for the application log.
 pub const fn default_log_file_count() -> u32 {
     5
 }
 
-/// MiB; the seed's rotation size for the error log.
+/// MiB; the deployment guide's rotation size for the error log.
 pub const fn default_error_log_max_mb() -> u64 {
     50
 }
 
-/// The seed's retention for the error log.
+/// The deployment guide's retention for the error log.
 pub const fn default_error_log_count() -> u32 {
     3
 }
@@ -232,12 +232,12 @@ pub const fn default_slow_operation_threshold_ms() -> u64 {
     1_000
 }
 
-/// Seconds; the seed's value.
+/// Seconds; the deployment guide's default.
 pub const fn default_health_check_interval_seconds() -> u64 {
     30
 }
 
-/// The seed's port.
+/// The deployment guide's port.
 pub const fn default_health_check_port() -> u16 {
     8080
 }
@@ -273,7 +273,7 @@ pub const fn default_component_restart_backoff_max_ms() -> u64 {
     60_000
 }
 
-/// Log levels named as the seed's log lines name them (`WARNING`, not `WARN`).
+/// Log levels named as the deployment guide's log lines name them (`WARNING`, not `WARN`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum LogLevel {
     Critical,

@@ -10,12 +10,12 @@ use super::keys::{Allowed, KeyDoc};
 #[serde(deny_unknown_fields, default)]
 pub struct ProcessingConfig {
     /// Items held between intake and storage before intake is slowed down (backpressure, never
-    /// dropping); env `MAX_QUEUE_SIZE` (seed key).
+    /// dropping); env `MAX_QUEUE_SIZE` (deployment guide's key name).
     pub max_queue_size: usize,
-    /// Concurrent processing workers; env `WORKER_COUNT` (seed key).
+    /// Concurrent processing workers; env `WORKER_COUNT` (deployment guide's key name).
     pub worker_count: usize,
     /// Memory the service may use, in MiB; alerts and health compare against it when no
-    /// container limit is visible; env `MEMORY_LIMIT_MB` (seed key).
+    /// container limit is visible; env `MEMORY_LIMIT_MB` (deployment guide's key name).
     pub memory_limit_mb: f64,
 }
 
@@ -74,17 +74,17 @@ impl Section for ProcessingConfig {
     };
 }
 
-/// Items; the seed's value.
+/// Items; the deployment guide's default.
 pub const fn default_max_queue_size() -> usize {
     10_000
 }
 
-/// The seed's value.
+/// The deployment guide's default.
 pub const fn default_worker_count() -> usize {
     4
 }
 
-/// MiB; the seed's value.
+/// MiB; the deployment guide's default.
 pub const fn default_memory_limit_mb() -> f64 {
     1024.0
 }

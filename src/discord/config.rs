@@ -14,17 +14,20 @@ use crate::config::{
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DiscordConfig {
-    /// Bot (or, in the seed's mode, user) token; env `DISCORD_TOKEN` / `DISCORD_TOKEN_FILE`.
-    /// Only `run` needs it.
+    /// Bot (or, as in the deployment guide, user) token; env `DISCORD_TOKEN` /
+    /// `DISCORD_TOKEN_FILE`. Only `run` needs it.
     pub token: Option<Secret>,
-    /// Our own ceiling on REST calls, below Discord's published limits (seed key).
+    /// Our own ceiling on REST calls, below Discord's published limits (deployment guide's key
+    /// name).
     pub rate_limit_requests_per_minute: u32,
     /// Retries of a failed REST call (5xx, transport) before it is reported failed; one call
-    /// makes at most `1 + max_retries` attempts (seed key).
+    /// makes at most `1 + max_retries` attempts (deployment guide's key name).
     pub max_retries: u32,
-    /// Seconds to wait for a TCP/TLS connection to Discord (seed key, hence no unit suffix).
+    /// Seconds to wait for a TCP/TLS connection to Discord (the deployment guide's key name, hence
+    /// no unit suffix).
     pub connection_timeout: f64,
-    /// `bot` (recommended) or `user` (the seed's mode, against Discord's terms of service).
+    /// `bot` (recommended) or `user` (the deployment guide's choice, against Discord's terms of
+    /// service).
     pub token_type: TokenType,
     /// REST base, with the API version; changed only to point at a proxy or discord-sim.
     pub api_base_url: String,
@@ -184,8 +187,8 @@ const KEYS: &[KeyDoc] = &[
     ),
     KeyDoc::new(
         "discord.token_type",
-        "`bot` (recommended) or `user` (the seed's mode; automating a user account breaks \
-         Discord's terms).",
+        "`bot` (recommended) or `user` (the deployment guide's choice; automating a user account \
+         breaks Discord's terms).",
         Allowed::OneOf(&["bot", "user"]),
     ),
     KeyDoc::new(
@@ -292,7 +295,8 @@ const ENV_OVERRIDES: &[EnvOverride] = &[
 pub enum TokenType {
     Bot,
     /// A user account's token: REST `Authorization` carries it without the `Bot ` prefix.
-    /// Automating a user account breaks Discord's terms; supported because the seed did.
+    /// Automating a user account breaks Discord's terms; supported because the deployment guide
+    /// uses one.
     User,
 }
 
@@ -344,7 +348,7 @@ pub const fn default_shard_count() -> u32 {
     1
 }
 
-/// Messages; the issue's figure: enough context for a first digest without a long first run.
+/// Messages: enough context for a first digest without a long first run.
 pub const fn default_backfill_max_messages_per_channel() -> u32 {
     1_000
 }
@@ -359,12 +363,12 @@ pub const fn default_backfill_interval_secs() -> u64 {
 /// keep four buckets busy (about 4 requests/s, 400 messages/s). Few enough that a first
 /// run, thousands of pages long, takes under a tenth of the highest ceiling (3000 a minute)
 /// and leaves the rest to the REST calls gateway events trigger, which share it. At the
-/// seed's 50 a minute the ceiling, not this, sets the pace.
+/// default 50 a minute the ceiling, not this, sets the pace.
 pub const fn default_backfill_concurrent_channels() -> u32 {
     4
 }
 
-/// The seed's value: well under Discord's 50 requests/second global limit.
+/// The deployment guide's default: well under Discord's 50 requests/second global limit.
 pub const fn default_rate_limit_requests_per_minute() -> u32 {
     50
 }
@@ -373,7 +377,7 @@ pub const fn default_max_retries() -> u32 {
     3
 }
 
-/// Seconds; the seed's value.
+/// Seconds; the deployment guide's default.
 pub const fn default_connection_timeout() -> f64 {
     30.0
 }

@@ -1,5 +1,5 @@
-//! Level names as the seed's log lines spell them (`WARNING`, not `WARN`) and conversions from the
-//! configured [`LogLevel`] to slog's and the `log` facade's levels.
+//! Level names as the deployment guide's log lines spell them (`WARNING`, not `WARN`) and
+//! conversions from the configured [`LogLevel`] to slog's and the `log` facade's levels.
 
 use crate::config::LogLevel;
 
@@ -15,8 +15,8 @@ impl From<LogLevel> for slog::Level {
     }
 }
 
-/// The word written in a line's `level` field. Trace has no word of its own in the seed's
-/// vocabulary, so it reads as `DEBUG`.
+/// The word written in a line's `level` field. Trace has no word of its own in the deployment
+/// guide's vocabulary, so it reads as `DEBUG`.
 pub fn level_name(level: slog::Level) -> &'static str {
     match level {
         slog::Level::Critical => "CRITICAL",
@@ -53,7 +53,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_level_has_the_seed_word() {
+    fn every_level_has_its_word() {
         let words: Vec<_> = [
             slog::Level::Critical,
             slog::Level::Error,

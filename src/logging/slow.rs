@@ -1,4 +1,4 @@
-//! Slow-operation lines under the `performance` logger, which the seed's
+//! Slow-operation lines under the `performance` logger, which the deployment guide's
 //! `grep "performance" logs/discord_monitor.jsonl | jq '.message'` reads.
 
 use std::time::Duration;

@@ -47,7 +47,7 @@ fn keys(record: &Value) -> Vec<&str> {
 }
 
 #[test]
-fn line_carries_the_seed_keys_in_order() {
+fn line_carries_the_deployment_guide_keys_in_order() {
     let (root, buffer) = memory_logger(LogLevel::Debug);
     let log = root.new(o!("logger" => "database"));
     info!(log, "Stored batch"; "rows" => 12);
@@ -532,10 +532,11 @@ fn slow_operations_are_logged_under_performance() {
     );
 }
 
-/// The seed's "Log Analysis" commands, run on files this module wrote. With `jq` installed the
-/// commands run exactly as printed; without it the same fields are checked with serde_json.
+/// The deployment guide's "Log Analysis" commands, run on files this module wrote. With `jq`
+/// installed the commands run exactly as printed; without it the same fields are checked with
+/// serde_json.
 #[test]
-fn seed_log_analysis_commands_work_on_our_files() {
+fn deployment_guide_log_analysis_commands_work_on_our_files() {
     let temp = tempfile::tempdir().unwrap();
     let logs = temp.path().join("logs");
     let logging = init(file_settings(&logs, LogLevel::Info)).unwrap();
@@ -592,7 +593,7 @@ fn seed_log_analysis_commands_work_on_our_files() {
             );
         }
     } else {
-        eprintln!("jq not installed: checking the seed's fields with serde_json instead");
+        eprintln!("jq not installed: checking the same fields with serde_json instead");
     }
 
     let grep = |file: &str, needle: &str| -> Vec<Value> {

@@ -325,7 +325,7 @@ fn service_config(compression: Compression) -> Value {
         "discord": {
             "compression": compression.as_str(),
             // discord-sim's default is Discord's 50 per second: the ceiling allows it, so
-            // our own limiter, not the seed's cautious 50 a minute, sets the pace.
+            // our own limiter, not the cautious default of 50 a minute, sets the pace.
             "rate_limit_requests_per_minute": 3000,
             // A day: only the passes a test is about run (at start, after a new session).
             "backfill_interval_secs": 86_400,

@@ -12,8 +12,9 @@ use super::error::SimError;
 pub enum TokenKind {
     /// `Authorization: Bot <token>`; a bare token is rejected with 401, as Discord does.
     Bot,
-    /// `Authorization: <token>` with no prefix (the seed's self-bot mode); `Bot <token>` is 401.
-    /// READY then carries full guild objects and no GUILD_CREATE follows, like a user account.
+    /// `Authorization: <token>` with no prefix (a user account's token, as self-bots send it);
+    /// `Bot <token>` is 401. READY then carries full guild objects and no GUILD_CREATE follows,
+    /// like a user account.
     User,
 }
 

@@ -33,8 +33,9 @@ const WAIT_POLL: Duration = Duration::from_millis(10);
 pub struct Sim;
 
 impl Sim {
-    /// Binds the three listeners, builds the world from the seed, and runs the sim on its own
-    /// thread (an actix System: REST on actix-web, gateway and stream on tokio tasks).
+    /// Binds the three listeners, builds the world from the configured random seed, and runs the
+    /// sim on its own thread (an actix System: REST on actix-web, gateway and stream on tokio
+    /// tasks).
     pub fn start(config: SimConfig) -> Result<SimHandle, SimError> {
         config.validate()?;
         let bind = |listener: &'static str, port: u16| {
@@ -336,7 +337,7 @@ impl SimHandle {
         })
     }
 
-    /// Posts a message generated from the seed (unicode, mentions, attachments, ...).
+    /// Posts a message generated from the random seed (unicode, mentions, attachments, ...).
     pub fn post_generated_message(&self, channel_id: u64) -> Result<u64, SimError> {
         self.apply(|world, at| {
             world.create_message_at(

@@ -257,7 +257,7 @@ struct Message {
     missed_change: bool,
 }
 
-/// What a new message should be; `None` fields are generated from the seed.
+/// What a new message should be; `None` fields are generated from the configured random seed.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct MessageSpec {
     pub content: Option<String>,

@@ -72,7 +72,7 @@ fn the_same_seed_builds_the_same_world_and_stream() {
     assert_eq!(
         ids(&first),
         ids(&second),
-        "guild and channel ids come from the seed too"
+        "guild and channel ids come from the random seed too"
     );
 
     for _ in 0..40 {

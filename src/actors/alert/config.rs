@@ -1,7 +1,7 @@
 //! `alerts` section: where operational alerts and notifications are delivered.
 //!
-//! Two spellings lead to the same [`Route`]s: the seed's flat keys (`email_*`, `slack_*`,
-//! mapped to routes named `email` and `slack`) and the `routes` list, one entry per
+//! Two spellings lead to the same [`Route`]s: the deployment guide's flat keys (`email_*`,
+//! `slack_*`, mapped to routes named `email` and `slack`) and the `routes` list, one entry per
 //! destination:
 //!
 //! ```json
@@ -34,26 +34,26 @@ use crate::config::{
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct AlertsConfig {
-    /// env `EMAIL_ENABLED` (seed key).
+    /// env `EMAIL_ENABLED` (deployment guide's key name).
     pub email_enabled: bool,
-    /// env `EMAIL_SMTP_HOST` (seed key).
+    /// env `EMAIL_SMTP_HOST` (deployment guide's key name).
     pub email_smtp_host: Option<String>,
-    /// env `EMAIL_SMTP_PORT` (seed key).
+    /// env `EMAIL_SMTP_PORT` (deployment guide's key name).
     pub email_smtp_port: u16,
-    /// env `EMAIL_USERNAME` (seed key).
+    /// env `EMAIL_USERNAME` (deployment guide's key name).
     pub email_username: Option<String>,
-    /// env `EMAIL_PASSWORD` / `EMAIL_PASSWORD_FILE` (seed key).
+    /// env `EMAIL_PASSWORD` / `EMAIL_PASSWORD_FILE` (deployment guide's key name).
     pub email_password: Option<Secret>,
-    /// env `EMAIL_FROM` (seed key).
+    /// env `EMAIL_FROM` (deployment guide's key name).
     pub email_from: Option<String>,
-    /// env `EMAIL_TO`, comma-separated (seed key).
+    /// env `EMAIL_TO`, comma-separated (deployment guide's key name).
     pub email_to: Vec<String>,
-    /// env `SLACK_ENABLED` (seed key).
+    /// env `SLACK_ENABLED` (deployment guide's key name).
     pub slack_enabled: bool,
     /// A Slack incoming-webhook URL carries its own credential, so it is a secret.
-    /// env `SLACK_WEBHOOK_URL` / `SLACK_WEBHOOK_URL_FILE` (seed key).
+    /// env `SLACK_WEBHOOK_URL` / `SLACK_WEBHOOK_URL_FILE` (deployment guide's key name).
     pub slack_webhook_url: Option<Secret>,
-    /// Destinations beyond the seed's flat email and Slack keys.
+    /// Destinations beyond the deployment guide's flat email and Slack keys.
     pub routes: Vec<RouteConfig>,
     /// Seconds during which the same condition (same dedup key) is not sent again; after it a
     /// still-firing condition sends one reminder per period.
@@ -406,12 +406,12 @@ const ENV_OVERRIDES: &[EnvOverride] = &[
     ),
 ];
 
-// The rule defaults above are the seed's "Default Alerts": memory 85%, CPU 90% sustained
-// (5 minutes: shorter bursts are normal during backfill), and the LLM budget at 80/100%. A
-// Discord error spike is 30 a minute (one every two seconds is far beyond normal noise);
-// a pipeline stall is ten minutes without progress with work waiting.
+// The rule defaults above are the deployment guide's "Default Alerts": memory 85%, CPU 90%
+// sustained (5 minutes: shorter bursts are normal during backfill), and the LLM budget at 80/100%.
+// A Discord error spike is 30 a minute (one every two seconds is far beyond normal noise); a
+// pipeline stall is ten minutes without progress with work waiting.
 
-/// SMTP submission with STARTTLS (the seed's value).
+/// SMTP submission with STARTTLS (the deployment guide's default).
 pub const fn default_email_smtp_port() -> u16 {
     587
 }
@@ -700,7 +700,7 @@ impl AlertsConfig {
             && !self.email_to.is_empty()
         {
             // Port 465 is implicit TLS by convention; everything else upgrades with STARTTLS,
-            // as the seed's Gmail settings (587) expect.
+            // as the deployment guide's Gmail settings (587) expect.
             let tls = if self.email_smtp_port == 465 {
                 SmtpTls::Implicit
             } else {

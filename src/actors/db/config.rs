@@ -9,15 +9,16 @@ use crate::config::{Allowed, EnvOverride, KeyDoc, Problems, Section, SectionDoc,
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
-    /// SQLite file; env `DATABASE_PATH` (seed key). Parent directories are created.
+    /// SQLite file; env `DATABASE_PATH` (deployment guide's key name). Parent directories are
+    /// created.
     pub path: PathBuf,
     /// Where backups go; env `DATABASE_BACKUP_DIR`.
     pub backup_dir: PathBuf,
-    /// Hours between backups; env `DATABASE_BACKUP_INTERVAL_HOURS` (seed key).
+    /// Hours between backups; env `DATABASE_BACKUP_INTERVAL_HOURS` (deployment guide's key name).
     pub backup_interval_hours: f64,
-    /// Backups kept before the oldest is deleted (seed key).
+    /// Backups kept before the oldest is deleted (deployment guide's key name).
     pub max_backups: u32,
-    /// r2d2 pool size (seed key).
+    /// r2d2 pool size (deployment guide's key name).
     pub connection_pool_size: u32,
     /// How long SQLite waits on a lock held by another connection before failing.
     pub busy_timeout_ms: u64,
@@ -118,17 +119,17 @@ const ENV_OVERRIDES: &[EnvOverride] = &[
     ),
 ];
 
-/// Hours; the seed's value.
+/// Hours; the deployment guide's default.
 pub const fn default_backup_interval_hours() -> f64 {
     6.0
 }
 
-/// Two days of backups at the default interval (the seed's value).
+/// Two days of backups at the default interval (the deployment guide's default).
 pub const fn default_max_backups() -> u32 {
     48
 }
 
-/// The seed's value.
+/// The deployment guide's default.
 pub const fn default_connection_pool_size() -> u32 {
     10
 }

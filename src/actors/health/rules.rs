@@ -1,4 +1,4 @@
-//! Operational alert rules (the seed's "Default Alerts"): pure evaluation of an
+//! Operational alert rules (the deployment guide's "Default Alerts"): pure evaluation of an
 //! [`OpsSnapshot`] against [`OpsThresholds`], turning each condition's transitions into
 //! [`Alert`]s. Each rule fires once its condition has held for its sustain time and resolves
 //! when it no longer holds; while firing it is raised again at every evaluation, which the
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::actors::alert::config::AlertsConfig;
 use crate::actors::alert::{Alert, Severity};
 
-/// Thresholds of the rules; defaults are the seed's.
+/// Thresholds of the rules; defaults are the deployment guide's.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OpsThresholds {
     /// Fraction (0..1) of the memory limit in force (cgroup, else `processing.memory_limit_mb`).

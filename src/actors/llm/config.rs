@@ -1,14 +1,14 @@
 //! `llm` section: which providers and models may be called, in which order per request kind,
 //! and what they may cost per day.
 //!
-//! Two shapes are accepted. The full one lists `providers` (each with its models and prices)
-//! and `routes` (an ordered chain of `provider/model` targets per request kind). The seed's
-//! flat keys (`google_api_key`, `default_provider`, `fallback_providers`, ...) still work:
-//! with no `providers`, [`LlmConfig::effective_providers`] builds them from the flat keys and
+//! Two shapes are accepted. The full one lists `providers` (each with its models and prices) and
+//! `routes` (an ordered chain of `provider/model` targets per request kind). The deployment guide's
+//! flat keys (`google_api_key`, `default_provider`, `fallback_providers`, ...) still work: with no
+//! `providers`, [`LlmConfig::effective_providers`] builds them from the flat keys and
 //! [`LlmConfig::effective_routes`] builds the default route from `default_provider` followed by
 //! `fallback_providers` (model names of the default provider). Flat API keys also fill the
-//! `api_key` of listed providers of the matching kind that have none, so env `GOOGLE_API_KEY`
-//! keeps working with the full shape.
+//! `api_key` of listed providers of the matching kind that have none, so env `GOOGLE_API_KEY` keeps
+//! working with the full shape.
 
 use serde::{Deserialize, Serialize};
 
@@ -20,18 +20,20 @@ use crate::config::{
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LlmConfig {
-    /// Gemini key; env `GOOGLE_API_KEY` (seed key).
+    /// Gemini key; env `GOOGLE_API_KEY` (deployment guide's key name).
     pub google_api_key: Option<Secret>,
     /// env `OPENAI_API_KEY`.
     pub openai_api_key: Option<Secret>,
     /// env `OPENROUTER_API_KEY`.
     pub openrouter_api_key: Option<Secret>,
-    /// US dollars per UTC day across all providers; env `LLM_DAILY_COST_LIMIT` (seed key).
+    /// US dollars per UTC day across all providers; env `LLM_DAILY_COST_LIMIT` (deployment guide's
+    /// key name).
     pub daily_cost_limit: f64,
-    /// `gemini`, `openai` or `openrouter` (seed key); used only when `providers` is empty.
+    /// `gemini`, `openai` or `openrouter` (deployment guide's key name); used only when `providers`
+    /// is empty.
     pub default_provider: String,
-    /// Model names of the default provider tried in order after the first (seed key); used
-    /// only when `providers` is empty.
+    /// Model names of the default provider tried in order after the first (deployment guide's key
+    /// name); used only when `providers` is empty.
     pub fallback_providers: Vec<String>,
     /// The providers that may be called; empty means "built from the flat keys".
     pub providers: Vec<ProviderConfig>,
@@ -74,7 +76,7 @@ impl Section for LlmConfig {
     }
 
     /// Providers, models, prices and routes. Prices are checked on the effective providers, so
-    /// a seed-style `fallback_providers` entry without a known price is reported too.
+    /// a flat-key `fallback_providers` entry without a known price is reported too.
     fn validate(&self, problems: &mut Problems) {
         for (index, provider) in self.providers.iter().enumerate() {
             check_provider(index, provider, &self.providers[..index], problems);
@@ -350,7 +352,7 @@ const ENV_OVERRIDES: &[EnvOverride] = &[
     ),
 ];
 
-/// US dollars; the seed's value.
+/// US dollars; the deployment guide's default.
 pub const fn default_daily_cost_limit() -> f64 {
     10.0
 }
@@ -514,8 +516,8 @@ impl ModelPrice {
     }
 }
 
-/// Default prices (USD per 1M tokens, input / output) and context windows from
-/// `docs/llm-providers.md` (LiteLLM's table, late 2026). Prices change: config overrides them.
+/// Default prices (USD per 1M tokens, input / output) and context windows, from LiteLLM's
+/// public model price table (late 2026). Prices change: config overrides them.
 const KNOWN_MODELS: &[(&str, f64, f64, u64)] = &[
     ("gemini-2.5-flash", 0.30, 2.50, 1_048_576),
     ("gemini-2.5-pro", 1.25, 10.00, 1_048_576),
@@ -719,7 +721,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn seed_flat_keys_build_the_gemini_chain() {
+    fn flat_keys_build_the_gemini_chain() {
         let config = LlmConfig {
             google_api_key: Some(Secret::new("k")),
             fallback_providers: vec!["gemini-1.5-flash".into(), "gemini-2.5-pro".into()],

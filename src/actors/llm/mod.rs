@@ -3,7 +3,7 @@
 //! degrade to rules) and emits [`LlmAlert`]s to an optional `Recipient`.
 //!
 //! - [`config`]: the `llm` section (providers, models with prices, routes per request kind,
-//!   the seed's flat keys).
+//!   the deployment guide's flat keys).
 //! - [`request`]: what callers send ([`LlmRequest`], [`RequestKind`], [`Target`]).
 //! - [`client`]: one HTTP client per provider; [`gemini`] and [`openai`] hold the two wire
 //!   formats, and [`failure`] the failure classes every answer is sorted into.

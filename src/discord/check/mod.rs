@@ -7,9 +7,9 @@
 //! through the caller's [`RequestGate`] (a RateLimiterActor of its own, so the check honours
 //! `rate_limit_requests_per_minute`).
 //!
-//! It replaces the seed's `curl .../users/@me` step. A rejected token is an error with a
-//! one-line explanation ([`CheckError::TokenRejected`]); everything else that is wrong lands
-//! in the report's `problems`.
+//! It replaces the deployment guide's `curl .../users/@me` token check. A rejected token is an
+//! error with a one-line explanation ([`CheckError::TokenRejected`]); everything else that is
+//! wrong lands in the report's `problems`.
 
 use std::fmt;
 use std::sync::Arc;

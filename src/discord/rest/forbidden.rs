@@ -1,6 +1,5 @@
 //! Channels Discord answered 403 for: asking again would only spend the invalid-request
-//! budget, so callers skip them (as the seed's `forbidden_channels` did) until permissions
-//! change.
+//! budget, so callers skip them until permissions change.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
