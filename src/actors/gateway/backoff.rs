@@ -1,6 +1,6 @@
-//! Reconnect backoff: the first attempt after a loss is immediate
-//! (most drops are one-offs: a deploy on Discord's side, op 7), then 1 s, 2 s, 4 s ... up to a
-//! cap, each with jitter so that many clients cut off together do not return together.
+//! Reconnect backoff: the first attempt after a loss is immediate (most drops are one-offs: a
+//! deploy on Discord's side, op 7), then 1 s, 2 s, 4 s ... up to a cap, each with jitter so that
+//! many clients cut off together do not return together.
 
 use std::time::Duration;
 

@@ -1,11 +1,11 @@
 //! Heartbeat bookkeeping of one connection: when the first beat goes out, whether the last one
 //! was acknowledged, and whether a due beat finds the connection dead (a zombie).
 //!
-//! Zombie rule: a beat is due and the previous one was never ACKed, and
-//! nothing else arrived meanwhile (any inbound frame proves life). One exception: while the
-//! reader waits for room in a full event queue it reads nothing, ACKs included, so a beat
-//! that finds the reader stalled (now or at any time since the previous beat) is sent, not
-//! counted as a zombie: the backlog is ours, not the connection's.
+//! Zombie rule: a beat is due and the previous one was never ACKed, and nothing else arrived
+//! meanwhile (any inbound frame proves life). One exception: while the reader waits for room in a
+//! full event queue it reads nothing, ACKs included, so a beat that finds the reader stalled (now
+//! or at any time since the previous beat) is sent, not counted as a zombie: the backlog is ours,
+//! not the connection's.
 
 use std::time::Duration;
 
