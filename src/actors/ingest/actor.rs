@@ -440,19 +440,20 @@ impl Writer {
                 Ok(()) => return Ok(()),
                 Err(error) => error,
             };
-            let recovery = error.recovery();
-            if recovery == Recovery::Drop
-                || (recovery != Recovery::Retry && attempt >= MAX_ATTEMPTS_FOR_UNEXPECTED_ERRORS)
-            {
+            let drop = match error.recovery() {
+                Recovery::Retry => false,
+                Recovery::RetryFewTimes => attempt >= MAX_ATTEMPTS_FOR_UNEXPECTED_ERRORS,
+                Recovery::Drop => true,
+                // The database component is gone for good: nothing to retry against, and the
+                // write must not count as done (its batch would count as committed).
+                Recovery::Stop => return Err(error),
+            };
+            if drop {
                 self.stats.dropped_writes.fetch_add(1, Ordering::Relaxed);
                 error!(self.log, "Dropped a write the database refused; backfill will recover it";
                     "operation" => op.name(), "attempts" => attempt,
                     "error" => %error_chain(&error), "error_type" => "IngestWriteDropped");
                 return Ok(());
-            }
-            if recovery == Recovery::Stop {
-                // The database component is gone for good: nothing to retry against.
-                return Err(error);
             }
             self.stats.retries.fetch_add(1, Ordering::Relaxed);
             debug!(self.log, "Database write will be retried";
