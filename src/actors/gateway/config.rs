@@ -1,5 +1,5 @@
 //! [`GatewaySettings`]: the part of the `discord` section (see
-//! [`DiscordConfig`](crate::discord::config::DiscordConfig)) the GatewayActor uses, checked
+//! [`crate::discord::config::DiscordConfig`]) the GatewayActor uses, checked
 //! once, and the protocol's waits.
 
 use std::time::Duration;

@@ -14,7 +14,8 @@ pub enum GatewayError {
     /// Discord refused the connection for a reason only a configuration change can fix.
     #[error("gateway closed the connection with fatal code {code}: {reason}")]
     FatalClose { code: u16, reason: &'static str },
-    /// Whoever consumes [`super::GatewayEvent`]s dropped the receiver.
+    /// Whoever consumes [`GatewayEvent`](crate::discord::gateway::GatewayEvent)s dropped the
+    /// receiver.
     #[error("the gateway event queue is closed")]
     EventQueueClosed,
     #[error("could not get the gateway URL")]

@@ -1,6 +1,7 @@
 //! The Discord gateway component: [`GatewayActor`] keeps one shard connected to Discord's
 //! gateway (WebSocket, optional zlib-stream) and hands every dispatch the storage side needs
-//! to a bounded queue as a [`GatewayEvent`] (in a [`SequencedEvent`]: with the session it
+//! to a bounded queue as a [`GatewayEvent`](crate::discord::gateway::GatewayEvent) (in a
+//! [`SequencedEvent`](crate::discord::gateway::SequencedEvent): with the session it
 //! arrived on and its sequence number). Its settings come from the `discord` section
 //! ([`crate::discord::config::DiscordConfig`]).
 //!

@@ -111,7 +111,7 @@ pub struct ComponentHealth {
     #[serde(serialize_with = "rfc3339_option")]
     pub last_error_at: Option<DateTime<Utc>>,
     pub restarts: u32,
-    /// See [`ComponentStatusChanged::needs_reconfiguration`].
+    /// See [`ComponentStatusChanged::needs_reconfiguration`](crate::supervisor::ComponentStatusChanged::needs_reconfiguration).
     pub needs_reconfiguration: bool,
     /// When `status` last changed.
     #[serde(serialize_with = "rfc3339")]

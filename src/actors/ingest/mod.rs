@@ -23,7 +23,7 @@ pub use actor::{
     Flush, IngestActor, IngestSettings, IngestStats, IngestStatus, SavedSession, SessionGap,
 };
 pub use convert::{ConvertError, channel_record, guild_record, new_message, parse_timestamp_ms};
-pub use error::IngestError;
+pub use error::{IngestError, Recovery};
 pub use progress::persisted_session;
 
 use crate::discord::gateway::SequencedEvent;
