@@ -12,8 +12,10 @@
 //!   the backups, `app::demo` runs it against discord-sim.
 //! - [`supervisor`]: runs each component: restarts after `ctx.stop()` (same instance,
 //!   `restarting()` resets it) or a panic (fresh instance from its factory), with exponential
-//!   backoff and a restart budget, then marks it failed. Callers talk to components through
-//!   its [`supervisor::ComponentHandle`], which follows rebuilds.
+//!   backoff and a restart budget, then marks it failed. Each status report says whether
+//!   readiness depends on the component; `ComponentSupervisor` also registers its up/restart
+//!   metrics. Callers talk to components through its [`supervisor::ComponentHandle`], which
+//!   follows rebuilds.
 //! - [`actors::health`]: the HealthActor. Status of every component, readiness probes (e.g.
 //!   "database writable"), liveness and readiness, and the operational alert rules (memory,
 //!   CPU, Discord errors, database, pipeline, LLM budget, failed components, backups).
@@ -31,7 +33,7 @@
 //!   IngestActor writing it in ordered batches (filtered by the channel selection), retrying
 //!   while the database is away; saves the gateway session with the sequence of the last
 //!   committed event (in gateway order) for a restart to resume; asks for backfill whenever
-//!   a new gateway session starts.
+//!   a new gateway session starts. Owns its queue gauges and the pipeline-stall measurement.
 //! - [`actors::backfill`]: the BackfillActor, the source of completeness: pages each monitored
 //!   channel's REST history from its cursor (moved only after the rows are committed) at
 //!   start, after a lost session and on a schedule, several channels at once
@@ -60,7 +62,9 @@
 //! - [`logging`]: slog JSON lines (encoded by slog-json) in the shape the deployment guide's
 //!   `grep | jq` commands read, to stdout and rotated files, secret scrubbing, the
 //!   `log`-facade bridge, slow-operation and panic lines.
-//! - [`metrics`]: the registry behind `/metrics` (Prometheus text and JSON).
+//! - [`metrics`]: the registry behind `/metrics` (Prometheus text and JSON), labelled families
+//!   registered up front, and the service-wide figures (uptime, build, process memory/CPU).
+//!   Each component keeps its handles in a typed `metrics.rs` of its own.
 //! - [`circuit_breaker`]: the circuit breaker of every LLM target and alert route: `failsafe`'s
 //!   failure policies, open periods on tokio's clock (failures of different weight, one
 //!   half-open probe, readable state).
