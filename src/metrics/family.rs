@@ -174,10 +174,6 @@ impl<H: SeriesHandle, const N: usize> LabeledFamily<H, N> {
         self.lock().clone()
     }
 
-    pub fn name(&self) -> &'static str {
-        self.spec.name
-    }
-
     fn lock(&self) -> MutexGuard<'_, Vec<Series<H, N>>> {
         self.series.lock().unwrap_or_else(PoisonError::into_inner)
     }
