@@ -171,6 +171,53 @@ async fn metrics_openapi_and_unknown_routes() {
         text.contains("discord_monitor_process_resident_memory_bytes"),
         "{text}"
     );
+    // Every component's families are registered when the service is built, so they are all
+    // scraped whatever has happened yet (the alert families need configured routes, which
+    // the demo has none of).
+    for family in [
+        "discord_monitor_component_up",
+        "discord_monitor_component_restarts_total",
+        "discord_monitor_build_info",
+        "discord_monitor_rest_requests_total",
+        "discord_monitor_rest_rate_limited_total",
+        "discord_monitor_rest_rate_limit_wait_seconds",
+        "discord_monitor_rest_rate_limit_buckets",
+        "discord_monitor_rest_invalid_requests",
+        "discord_monitor_gateway_reconnects_total",
+        "discord_monitor_ingest_queue_depth",
+        "discord_monitor_ingest_queue_capacity",
+        "discord_monitor_ingest_batch_duration_seconds",
+        "discord_monitor_ingest_events_total",
+        "discord_monitor_messages_stored_total",
+        "discord_monitor_backfill_passes_total",
+        "discord_monitor_backfill_messages_total",
+        "discord_monitor_backfill_last_pass_age_seconds",
+        "discord_monitor_backfill_channels",
+        "discord_monitor_llm_requests_total",
+        "discord_monitor_llm_failures_total",
+        "discord_monitor_llm_request_duration_seconds",
+        "discord_monitor_llm_tokens_total",
+        "discord_monitor_llm_cost_usd_total",
+        "discord_monitor_llm_circuit_state",
+        "discord_monitor_llm_spent_today_usd",
+        "discord_monitor_llm_daily_limit_usd",
+        "discord_monitor_backup_failures_total",
+        "discord_monitor_backup_files",
+        "discord_monitor_backup_last_duration_seconds",
+        "discord_monitor_http_requests_total",
+        "discord_monitor_http_request_duration_seconds",
+    ] {
+        assert!(
+            text.contains(&format!("# TYPE {family} ")),
+            "{family}: {text}"
+        );
+    }
+    assert!(
+        text.contains(
+            r#"discord_monitor_http_requests_total{route="/openapi.json",status="200"} 0"#
+        ),
+        "a route nobody asked yet is there at 0: {text}"
+    );
     let (status, body) = get_json(&service.url("/metrics"), None).await;
     assert_eq!(status, 200);
     assert!(body["metrics"].is_object(), "{body}");

@@ -436,8 +436,25 @@ async fn metrics_show_calls_failures_tokens_cost_and_open_circuits() {
     let ledger = ledger().await;
     fake.script("gem", [Scripted::gemini_bad_key()]);
     let metrics = std::sync::Arc::new(discord_monitor::metrics::Metrics::new());
-    let router = router(&config(&fake, 10.0, &["g/gem", "local/tiny"]), &ledger)
-        .with_metrics(std::sync::Arc::clone(&metrics));
+    let config = config(&fake, 10.0, &["g/gem", "local/tiny"]);
+    let llm_metrics =
+        discord_monitor::actors::llm::LlmMetrics::register(&metrics, &config).unwrap();
+    // Every target's series exist before the first call.
+    let before = metrics.render_prometheus();
+    for expected in [
+        r#"discord_monitor_llm_requests_total{target="g/gem",outcome="ok"} 0"#,
+        r#"discord_monitor_llm_failures_total{target="local/tiny",class="transient"} 0"#,
+        r#"discord_monitor_llm_cost_usd_total{target="g/gem"} 0"#,
+        r#"discord_monitor_llm_circuit_state{target="g/gem"} 0"#,
+        "discord_monitor_llm_spent_today_usd 0",
+        "discord_monitor_llm_daily_limit_usd 10",
+    ] {
+        assert!(
+            before.contains(expected),
+            "missing {expected} in:\n{before}"
+        );
+    }
+    let router = router(&config, &ledger).with_metrics(llm_metrics);
 
     router.complete(triage(), None).await.unwrap();
     let text = metrics.render_prometheus();

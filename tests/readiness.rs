@@ -11,13 +11,13 @@ use actix::prelude::*;
 use actix_web::web;
 use discord_monitor::actors::db::DatabaseConfig;
 use discord_monitor::actors::db::{Database, DbActor};
-use discord_monitor::actors::health::{HealthActor, RegisterComponent};
+use discord_monitor::actors::health::HealthActor;
 use discord_monitor::admin::auth::AccessPolicy;
-use discord_monitor::admin::{AdminState, ProbeRefresh, ServiceFacts};
+use discord_monitor::admin::{AdminState, HttpMetrics, ProbeRefresh, ServiceFacts};
 use discord_monitor::config::LogLevel;
 use discord_monitor::logging::memory_logger;
 use discord_monitor::metrics::Metrics;
-use discord_monitor::supervisor::{ComponentSupervisor, Lifecycle, RestartPolicy};
+use discord_monitor::supervisor::{ComponentSupervisor, Lifecycle, Readiness, RestartPolicy};
 use serde_json::{Value, json};
 use support::{free_port, get_json};
 
@@ -68,7 +68,8 @@ async fn restarts_are_reported_and_a_spent_budget_turns_readiness_off() {
     let dir = tempfile::tempdir().unwrap();
     let (log, logs) = memory_logger(LogLevel::Debug);
     let health = HealthActor::new(Duration::from_millis(200), &log).start();
-    let mut components = ComponentSupervisor::new(health.clone().recipient());
+    let metrics = Arc::new(Metrics::new());
+    let mut components = ComponentSupervisor::new(health.clone().recipient(), Arc::clone(&metrics));
 
     let database = Database::open(&DatabaseConfig {
         path: dir.path().join("db.sqlite"),
@@ -76,18 +77,18 @@ async fn restarts_are_reported_and_a_spent_budget_turns_readiness_off() {
     })
     .unwrap();
     let db_log = log.clone();
-    let db = components.supervise("database", RestartPolicy::default(), move |lifecycle| {
-        DbActor::new(database.clone(), db_log.clone(), Duration::from_secs(1))
-            .with_lifecycle(lifecycle)
-    });
-
-    health
-        .send(RegisterComponent {
-            name: "flaky".to_owned(),
-            required: true,
-        })
-        .await
+    let db = components
+        .supervise(
+            "database",
+            Readiness::Required,
+            RestartPolicy::default(),
+            move |lifecycle| {
+                DbActor::new(database.clone(), db_log.clone(), Duration::from_secs(1))
+                    .with_lifecycle(lifecycle)
+            },
+        )
         .unwrap();
+
     let starts = Arc::new(AtomicUsize::new(0));
     let flaky_starts = Arc::clone(&starts);
     let policy = RestartPolicy {
@@ -96,17 +97,22 @@ async fn restarts_are_reported_and_a_spent_budget_turns_readiness_off() {
         max_restarts: 2,
         window: Duration::from_secs(600),
     };
-    let flaky = components.supervise("flaky", policy, move |lifecycle| Flaky {
-        lifecycle,
-        starts: Arc::clone(&flaky_starts),
-    });
+    let flaky = components
+        .supervise("flaky", Readiness::Required, policy, move |lifecycle| {
+            Flaky {
+                lifecycle,
+                starts: Arc::clone(&flaky_starts),
+            }
+        })
+        .unwrap();
 
     let port = free_port();
     let state = web::Data::new(AdminState {
         health: health.clone(),
         db,
         alerts: None,
-        metrics: Arc::new(Metrics::new()),
+        http_metrics: HttpMetrics::register(&metrics).unwrap(),
+        metrics,
         policy: AccessPolicy::new(None, Vec::new()),
         service: ServiceFacts {
             name: "discord-monitor",

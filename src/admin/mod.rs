@@ -16,15 +16,18 @@
 //! - `GET /openapi.json`: the description of all of the above.
 //!
 //! Access rules are in [`auth`]; errors are always `{"error": ".."}` ([`error::AdminError`]).
+//! Every request is counted in [`HttpMetrics`].
 
 pub mod auth;
 pub mod config;
 pub mod error;
+mod metrics;
 pub mod openapi;
 pub mod routes;
 pub mod server;
 pub mod state;
 
 pub use error::AdminError;
+pub use metrics::HttpMetrics;
 pub use server::{configure, start};
 pub use state::{AdminState, DiscordStatusSources, ProbeRefresh, ServiceFacts};

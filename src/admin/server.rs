@@ -7,10 +7,11 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServerHandle, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpServer, ResponseError, web};
-use slog::{debug, info};
+use slog::{debug, info, warn};
 
 use super::auth::PROBE_PATHS;
 use super::error::AdminError;
+use super::metrics::UNMATCHED;
 use super::routes;
 use super::state::AdminState;
 use crate::logging::log_if_slow;
@@ -105,9 +106,11 @@ async fn access_and_log(
     let route = response
         .request()
         .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_owned());
+        .unwrap_or_else(|| UNMATCHED.to_owned());
     let elapsed = started.elapsed();
-    state.record_request(&route, status, elapsed);
+    if let Err(err) = state.http_metrics.record(&route, status, elapsed) {
+        warn!(state.log, "Admin request not counted"; "route" => &route, "error" => %err);
+    }
     log_if_slow(
         &state.log,
         &format!("http {method} {route}"),

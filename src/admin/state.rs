@@ -1,5 +1,5 @@
-//! What the admin routes read: addresses of the actors they ask, the metrics registry, the
-//! access policy and the fixed facts about this process.
+//! What the admin routes read: addresses of the actors they ask, the metrics registry (and
+//! the server's own metrics), the access policy and the fixed facts about this process.
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use slog::Logger;
 
 use super::auth::AccessPolicy;
+use super::metrics::HttpMetrics;
 use crate::actors::alert::AlertActor;
 use crate::actors::backfill::SharedBackfillStatus;
 use crate::actors::backup::BackupActor;
@@ -30,7 +31,10 @@ pub struct AdminState {
     pub db: ComponentHandle<DbActor>,
     /// `/api/alerts*`; `None` when the service runs without alerting (they answer 503).
     pub alerts: Option<ComponentHandle<AlertActor>>,
+    /// Rendered by `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// Where each request is counted ([`HttpMetrics::register`] in `metrics`).
+    pub http_metrics: HttpMetrics,
     pub policy: AccessPolicy,
     pub service: ServiceFacts,
     /// The effective configuration with secrets masked, computed once at start.
@@ -99,33 +103,6 @@ impl ProbeRefresh {
                 *last = Some(now);
                 true
             }
-        }
-    }
-}
-
-/// Seconds; admin requests are small, so the interesting range is 1 ms .. 5 s.
-pub(super) const HTTP_LATENCY_BUCKETS_SECONDS: &[f64] = &[
-    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-];
-
-impl AdminState {
-    /// Counts one request and its latency, per route pattern and status (patterns, not raw
-    /// paths, so the label sets stay bounded).
-    pub(super) fn record_request(&self, route: &str, status: u16, elapsed: std::time::Duration) {
-        if let Ok(counter) = self.metrics.counter(
-            "discord_monitor_http_requests_total",
-            "Admin API requests by route pattern and status code",
-            &[("route", route), ("status", &status.to_string())],
-        ) {
-            counter.inc();
-        }
-        if let Ok(histogram) = self.metrics.histogram(
-            "discord_monitor_http_request_duration_seconds",
-            "Admin API request latency by route pattern",
-            HTTP_LATENCY_BUCKETS_SECONDS,
-            &[("route", route)],
-        ) {
-            histogram.observe_duration(elapsed);
         }
     }
 }

@@ -3,17 +3,18 @@
 
 use std::sync::Arc;
 
-use actix::{Addr, Recipient};
+use actix::Recipient;
 use slog::Logger;
 
 use super::AppError;
 use super::config::Config;
-use crate::actors::backup::{BackupActor, BackupOutcome, BackupSettings, DatabaseLock};
+use crate::actors::backup::{
+    BackupActor, BackupMetrics, BackupOutcome, BackupSettings, DatabaseLock,
+};
 use crate::actors::db::Database;
-use crate::actors::health::{HealthActor, RegisterComponent};
 use crate::logging::error_chain;
 use crate::metrics::Metrics;
-use crate::supervisor::{ComponentHandle, ComponentSupervisor, RestartPolicy};
+use crate::supervisor::{ComponentHandle, ComponentSupervisor, Readiness, RestartPolicy};
 
 /// The component's name in `/health/detailed` and the logs.
 pub const BACKUP_COMPONENT: &str = "backup";
@@ -32,30 +33,23 @@ pub fn lock_database(config: &Config) -> Result<DatabaseLock, AppError> {
 
 /// The BackupActor, supervised, with a small pool of its own on the database file. Not
 /// required for readiness: a failing backup is an alert, not a reason to stop serving.
-pub async fn start(
+pub fn start(
     config: &Config,
     log: &Logger,
-    health: &Addr<HealthActor>,
     components: &mut ComponentSupervisor,
     outcomes: Option<Recipient<BackupOutcome>>,
     metrics: &Arc<Metrics>,
 ) -> Result<ComponentHandle<BackupActor>, AppError> {
-    health
-        .send(RegisterComponent {
-            name: BACKUP_COMPONENT.to_owned(),
-            required: false,
-        })
-        .await
-        .map_err(|err| AppError::Startup(format!("health actor: {err}")))?;
     let database = crate::actors::db::DatabaseConfig {
         connection_pool_size: BACKUP_POOL_SIZE,
         ..config.database.clone()
     };
     let db = Database::open(&database).map_err(AppError::Database)?;
     let settings = BackupSettings::from_config(&config.database);
-    let (log, metrics) = (log.clone(), Arc::clone(metrics));
+    let (log, metrics) = (log.clone(), BackupMetrics::register(metrics)?);
     Ok(components.supervise(
         BACKUP_COMPONENT,
+        Readiness::Optional,
         RestartPolicy::from_config(&config.monitoring),
         move |lifecycle| {
             BackupActor::new(
@@ -65,7 +59,7 @@ pub async fn start(
                 lifecycle,
                 &log,
             )
-            .with_metrics(Arc::clone(&metrics))
+            .with_metrics(metrics.clone())
         },
-    ))
+    )?)
 }

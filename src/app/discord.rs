@@ -1,27 +1,28 @@
 //! Wires the Discord side: the REST rate limiter and client, backfill, the storage path
-//! (bounded queue + IngestActor) and the gateway, each a supervised component registered
-//! with the HealthActor. Started after the database, so stopped before it.
+//! (bounded queue + IngestActor) and the gateway, each a supervised component with its
+//! metrics. Started after the database, so stopped before it.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix::{Actor, Addr};
+use actix::Actor;
 use slog::Logger;
 
 use super::config::Config;
 use super::error::AppError;
 use crate::actors::backfill::{
-    BackfillActor, BackfillSettings, BackfillStatus, SharedBackfillStatus,
+    BackfillActor, BackfillMetrics, BackfillSettings, BackfillStatus, SharedBackfillStatus,
 };
 use crate::actors::db::{DbActor, LoadGatewaySession};
 use crate::actors::gateway::{
     GatewayActor, GatewayInfoSource, GatewayMetrics, GatewaySettings, PersistedSessionSource,
     SessionLoadError,
 };
-use crate::actors::health::{HealthActor, RegisterComponent};
-use crate::actors::ingest::{self, IngestActor, IngestSender, IngestSettings, IngestStats};
+use crate::actors::ingest::{
+    self, IngestActor, IngestMetrics, IngestSender, IngestSettings, IngestStats, PipelineStall,
+};
 use crate::actors::ratelimit::{
-    RateLimiterActor, RateLimiterHandle, RateLimiterSettings, TokenState,
+    RateLimiterActor, RateLimiterHandle, RateLimiterMetrics, RateLimiterSettings, TokenState,
 };
 use crate::discord::ChannelDirectory;
 use crate::discord::check::{CheckError, CheckReport, run_check};
@@ -29,7 +30,7 @@ use crate::discord::config::{DiscordConfig, TokenType};
 use crate::discord::gateway::{GatewayBot, SessionStartLimit};
 use crate::discord::rest::DiscordRest;
 use crate::metrics::Metrics;
-use crate::supervisor::{ComponentHandle, ComponentSupervisor, RestartPolicy};
+use crate::supervisor::{ComponentHandle, ComponentSupervisor, Readiness, RestartPolicy};
 
 /// Component names in `/health/detailed` and the logs.
 pub const REST_COMPONENT: &str = "discord_rest";
@@ -52,45 +53,45 @@ pub struct DiscordPipeline {
     pub ingest_stats: Arc<IngestStats>,
     pub queue: IngestSender,
     pub backfill_status: SharedBackfillStatus,
+    /// How long queued events have waited without progress, for the ops rules.
+    pub stall: Arc<PipelineStall>,
+    rest_metrics: RateLimiterMetrics,
+    gateway_metrics: GatewayMetrics,
 }
 
-pub async fn start(
+impl DiscordPipeline {
+    /// Discord API errors so far, for the ops rules: REST answers with status 4xx/5xx or none
+    /// at all (429s included), plus gateway reconnects.
+    pub fn errors_total(&self) -> u64 {
+        self.rest_metrics.errors_total() + self.gateway_metrics.reconnects_total()
+    }
+}
+
+/// Every Discord component is required: without them nothing is monitored.
+pub fn start(
     config: &Config,
     log: &Logger,
-    health: &Addr<HealthActor>,
     components: &mut ComponentSupervisor,
     db: &ComponentHandle<DbActor>,
     metrics: &Arc<Metrics>,
 ) -> Result<DiscordPipeline, AppError> {
     let discord = &config.discord;
     let policy = RestartPolicy::from_config(&config.monitoring);
-    for name in [
-        REST_COMPONENT,
-        BACKFILL_COMPONENT,
-        INGEST_COMPONENT,
-        GATEWAY_COMPONENT,
-    ] {
-        health
-            .send(RegisterComponent {
-                name: name.to_owned(),
-                required: true,
-            })
-            .await
-            .map_err(|err| AppError::Startup(format!("health actor: {err}")))?;
-    }
 
     let limiter_settings = RateLimiterSettings::from_config(discord);
     let token_state = TokenState::new();
-    let (limiter_metrics, limiter_log) = (Arc::clone(metrics), log.clone());
-    let limiter = components.supervise(REST_COMPONENT, policy, move |lifecycle| {
-        RateLimiterActor::new(
-            limiter_settings.clone(),
-            token_state.clone(),
-            Arc::clone(&limiter_metrics),
-            &limiter_log,
-        )
-        .with_lifecycle(lifecycle)
-    });
+    let rest_metrics = RateLimiterMetrics::register(metrics)?;
+    let (limiter_metrics, limiter_log) = (rest_metrics.clone(), log.clone());
+    let limiter = components.supervise(
+        REST_COMPONENT,
+        Readiness::Required,
+        policy,
+        move |lifecycle| {
+            RateLimiterActor::new(limiter_settings.clone(), token_state.clone(), &limiter_log)
+                .with_metrics(limiter_metrics.clone())
+                .with_lifecycle(lifecycle)
+        },
+    )?;
     let rest = DiscordRest::new(
         discord,
         Arc::new(RateLimiterHandle::from(limiter.clone())),
@@ -108,31 +109,31 @@ pub async fn start(
     });
     let backfill = {
         let (rest, db, directory) = (rest.clone(), db.clone(), directory.clone());
-        let (status, metrics, log) = (
-            Arc::clone(&backfill_status),
-            Arc::clone(metrics),
-            log.clone(),
-        );
-        components.supervise(BACKFILL_COMPONENT, policy, move |lifecycle| {
-            BackfillActor::new(
-                rest.clone(),
-                db.clone(),
-                directory.clone(),
-                Arc::clone(&backfill_settings),
-                Arc::clone(&status),
-                Arc::clone(&metrics),
-                lifecycle,
-                &log,
-            )
-        })
+        let metrics = BackfillMetrics::register(metrics, &backfill_status)?;
+        let (status, log) = (Arc::clone(&backfill_status), log.clone());
+        components.supervise(
+            BACKFILL_COMPONENT,
+            Readiness::Required,
+            policy,
+            move |lifecycle| {
+                BackfillActor::new(
+                    rest.clone(),
+                    db.clone(),
+                    directory.clone(),
+                    Arc::clone(&backfill_settings),
+                    Arc::clone(&status),
+                    metrics.clone(),
+                    lifecycle,
+                    &log,
+                )
+            },
+        )?
     };
-
-    register_backfill_metrics(metrics, &backfill_status);
 
     let (queue, receiver) = ingest::queue(config.processing.max_queue_size);
     let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
     let ingest_stats = Arc::new(IngestStats::default());
-    register_queue_metrics(metrics, &queue);
+    let stall = Arc::new(PipelineStall::new(queue.clone(), Arc::clone(&ingest_stats)));
     let ingest_settings = Arc::new(IngestSettings {
         selection: discord.clone(),
         max_batch_events: MAX_BATCH_EVENTS,
@@ -141,41 +142,51 @@ pub async fn start(
     });
     let ingest = {
         let (queue, db, directory) = (queue.clone(), db.clone(), directory.clone());
-        let (stats, metrics, log) = (Arc::clone(&ingest_stats), Arc::clone(metrics), log.clone());
-        components.supervise(INGEST_COMPONENT, policy, move |lifecycle| {
-            IngestActor::new(
-                Arc::clone(&receiver),
-                queue.clone(),
-                db.clone(),
-                directory.clone(),
-                Arc::clone(&ingest_settings),
-                Arc::clone(&stats),
-                Arc::clone(&metrics),
-                lifecycle,
-                &log,
-            )
-        })
+        let metrics = IngestMetrics::register(metrics, &queue)?;
+        let (stats, log) = (Arc::clone(&ingest_stats), log.clone());
+        components.supervise(
+            INGEST_COMPONENT,
+            Readiness::Required,
+            policy,
+            move |lifecycle| {
+                IngestActor::new(
+                    Arc::clone(&receiver),
+                    queue.clone(),
+                    db.clone(),
+                    directory.clone(),
+                    Arc::clone(&ingest_settings),
+                    Arc::clone(&stats),
+                    metrics.clone(),
+                    lifecycle,
+                    &log,
+                )
+            },
+        )?
     };
 
     let gateway_settings =
         GatewaySettings::from_config(discord).map_err(|err| AppError::Config(err.to_string()))?;
-    let gateway_metrics = GatewayMetrics::register(metrics)
-        .map_err(|err| AppError::Startup(format!("gateway metrics: {err}")))?;
+    let gateway_metrics = GatewayMetrics::register(metrics)?;
     let gateway_info = gateway_info_source(rest.clone(), discord.token_type);
     let saved_sessions = saved_session_source(db.clone(), discord.token_type == TokenType::Bot);
     let gateway = {
-        let (events, log) = (queue.clone(), log.clone());
-        components.supervise(GATEWAY_COMPONENT, policy, move |lifecycle| {
-            GatewayActor::new(
-                gateway_settings.clone(),
-                Arc::clone(&gateway_info),
-                events.clone(),
-                gateway_metrics.clone(),
-                &log,
-                lifecycle,
-            )
-            .with_persisted_sessions(Arc::clone(&saved_sessions))
-        })
+        let (events, metrics, log) = (queue.clone(), gateway_metrics.clone(), log.clone());
+        components.supervise(
+            GATEWAY_COMPONENT,
+            Readiness::Required,
+            policy,
+            move |lifecycle| {
+                GatewayActor::new(
+                    gateway_settings.clone(),
+                    Arc::clone(&gateway_info),
+                    events.clone(),
+                    metrics.clone(),
+                    &log,
+                    lifecycle,
+                )
+                .with_persisted_sessions(Arc::clone(&saved_sessions))
+            },
+        )?
     };
     Ok(DiscordPipeline {
         limiter,
@@ -186,6 +197,9 @@ pub async fn start(
         ingest_stats,
         queue,
         backfill_status,
+        stall,
+        rest_metrics,
+        gateway_metrics,
     })
 }
 
@@ -232,7 +246,6 @@ pub async fn check(config: &DiscordConfig, log: &Logger) -> Result<CheckReport, 
     let limiter = RateLimiterActor::new(
         RateLimiterSettings::from_config(config),
         TokenState::new(),
-        Arc::new(Metrics::new()),
         log,
     )
     .start();
@@ -241,51 +254,3 @@ pub async fn check(config: &DiscordConfig, log: &Logger) -> Result<CheckReport, 
 
 /// Discord's documented daily identify budget, assumed for user tokens (which cannot ask).
 const USER_SESSION_STARTS_PER_DAY: u32 = 1_000;
-
-/// How far completeness may lag: the age of the newest finished pass (everything older than
-/// that pass's start is known to be stored), and how many channels it covered.
-fn register_backfill_metrics(metrics: &Metrics, status: &SharedBackfillStatus) {
-    let age = Arc::clone(status);
-    let _ = metrics.gauge_fn(
-        "discord_monitor_backfill_last_pass_age_seconds",
-        "Seconds since the last finished backfill pass started (-1 before the first)",
-        &[],
-        move || {
-            age.lock()
-                .ok()
-                .and_then(|status| status.last_pass.as_ref().map(|pass| pass.started_at))
-                .map_or(-1.0, |started| {
-                    (chrono::Utc::now() - started).num_milliseconds() as f64 / 1000.0
-                })
-        },
-    );
-    let channels = Arc::clone(status);
-    let _ = metrics.gauge_fn(
-        "discord_monitor_backfill_channels",
-        "Channels the last backfill pass covered",
-        &[],
-        move || {
-            channels
-                .lock()
-                .ok()
-                .and_then(|status| status.last_pass.as_ref().map(|pass| pass.channels_total))
-                .unwrap_or(0) as f64
-        },
-    );
-}
-
-fn register_queue_metrics(metrics: &Metrics, queue: &IngestSender) {
-    let depth = queue.clone();
-    let _ = metrics.gauge_fn(
-        "discord_monitor_ingest_queue_depth",
-        "Gateway events waiting to be stored",
-        &[],
-        move || (depth.max_capacity() - depth.capacity()) as f64,
-    );
-    let _ = metrics.gauge(
-        "discord_monitor_ingest_queue_capacity",
-        "Gateway events the queue holds before the gateway reader waits (processing.max_queue_size)",
-        &[],
-    )
-    .map(|gauge| gauge.set(queue.max_capacity() as f64));
-}

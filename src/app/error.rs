@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::actors::db::DbError;
 use crate::admin::AdminError;
+use crate::metrics::MetricsError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -15,6 +16,9 @@ pub enum AppError {
     Admin(#[from] AdminError),
     #[error("startup failed: {0}")]
     Startup(String),
+    /// A component's metrics clash with another registration: a defect, not a setting.
+    #[error("cannot register the metrics")]
+    Metrics(#[from] MetricsError),
     #[error("cannot listen for shutdown signals")]
     Signals(#[source] std::io::Error),
     #[error("shutdown did not finish within {0:?}")]
@@ -29,6 +33,7 @@ impl AppError {
             AppError::Database(_) => "DatabaseError",
             AppError::Admin(_) => "AdminApiError",
             AppError::Startup(_) => "StartupError",
+            AppError::Metrics(_) => "MetricsError",
             AppError::Signals(_) => "SignalError",
             AppError::ShutdownTimeout(_) => "ShutdownTimeout",
         }

@@ -20,22 +20,21 @@ use slog::{Logger, error, info, o, warn};
 pub use error::AppError;
 
 use self::config::Config;
-use crate::actors::alert::{AlertActor, AlertSettings};
+use self::discord::DiscordPipeline;
+use crate::actors::alert::{AlertActor, AlertMetrics, AlertSettings};
 use crate::actors::db::{Database, DbActor, ProbeWritable, check_integrity_periodically};
-use crate::actors::health::{
-    EnableOpsRules, OpsSources, OpsThresholds, cpu_limit_cores, discord_errors_from,
-};
-use crate::actors::health::{HealthActor, Probe, RegisterComponent, RegisterProbe};
-use crate::actors::ingest::{IngestSender, IngestStats};
-use crate::actors::llm::{LlmAlert, LlmRouterActor, RouterSettings};
+use crate::actors::health::{EnableOpsRules, OpsSources, OpsThresholds, cpu_limit_cores};
+use crate::actors::health::{HealthActor, Probe, RegisterProbe};
+use crate::actors::llm::{LlmAlert, LlmMetrics, LlmRouterActor, RouterSettings};
 use crate::actors::ratelimit::RateLimiterHandle;
 use crate::admin::auth::AccessPolicy;
-use crate::admin::{AdminState, DiscordStatusSources, ProbeRefresh, ServiceFacts};
-use crate::metrics::Metrics;
+use crate::admin::{AdminState, DiscordStatusSources, HttpMetrics, ProbeRefresh, ServiceFacts};
+use crate::metrics::{Metrics, register_service_metrics};
 use crate::supervisor::{
-    ComponentHandle, ComponentStatus, ComponentStatusChanged, ComponentSupervisor, RestartPolicy,
+    ComponentHandle, ComponentStatus, ComponentStatusChanged, ComponentSupervisor, Readiness,
+    RestartPolicy,
 };
-use crate::system_stats::{ProcessFigures, SharedProcessSampler};
+use crate::system_stats::SharedProcessSampler;
 
 /// Component names as they appear in `/health/detailed` and the logs.
 pub const DATABASE_COMPONENT: &str = "database";
@@ -75,35 +74,23 @@ pub async fn serve(config: Config, mode: Mode, log: Logger) -> Result<(), AppErr
         &log,
     )
     .start();
-    let mut components = ComponentSupervisor::new(health.clone().recipient());
+    let mut components = ComponentSupervisor::new(health.clone().recipient(), Arc::clone(&metrics));
 
     let _database_lock = backup::lock_database(&config)?;
     let db = start_database(&config, &log, &health, &mut components).await?;
-    let alerts = start_alerts(&config, &log, &health, &mut components, &db, &metrics).await?;
-    let discord = discord::start(&config, &log, &health, &mut components, &db, &metrics).await?;
-    register_component_metrics(&metrics, &db);
-    register_component_metrics(&metrics, &alerts);
-    register_component_metrics(&metrics, &discord.gateway);
-    register_component_metrics(&metrics, &discord.ingest);
-    register_component_metrics(&metrics, &discord.backfill);
-    register_component_metrics(&metrics, &discord.limiter);
+    let alerts = start_alerts(&config, &log, &mut components, &db, &metrics)?;
+    let discord = discord::start(&config, &log, &mut components, &db, &metrics)?;
     let sampler = SharedProcessSampler::new(config.processing.memory_limit_mb)
         .map(Arc::new)
         .inspect_err(|err| warn!(log, "No process figures"; "error" => %err))
         .ok();
-    register_service_metrics(&metrics, &config, started, sampler.as_ref());
-    enable_ops_rules(
-        &config,
-        &health,
-        &alerts,
-        OpsInputs {
-            sampler: sampler.clone(),
-            metrics: Arc::clone(&metrics),
-            ingest_stats: Arc::clone(&discord.ingest_stats),
-            queue: discord.queue.clone(),
-        },
-    )
-    .await?;
+    register_service_metrics(
+        &metrics,
+        config.environment.as_str(),
+        started,
+        sampler.as_ref(),
+    )?;
+    enable_ops_rules(&config, &health, &alerts, &discord, sampler.clone()).await?;
     actix_rt::spawn(check_integrity_periodically(
         db.clone(),
         health.clone().recipient(),
@@ -111,29 +98,10 @@ pub async fn serve(config: Config, mode: Mode, log: Logger) -> Result<(), AppErr
     ));
     // The router's budget and dead-target events go to the ops rules, which alert.
     let llm_alerts = Some(health.clone().recipient());
-    let llm = start_llm(
-        &config,
-        &log,
-        &health,
-        &mut components,
-        &db,
-        llm_alerts,
-        &metrics,
-    )
-    .await?;
-    register_component_metrics(&metrics, &llm);
+    let llm = start_llm(&config, &log, &mut components, &db, llm_alerts, &metrics)?;
     // Each backup's outcome feeds the ops rules' "backup failed" alert.
     let backup_outcomes = Some(health.clone().recipient());
-    let backups = backup::start(
-        &config,
-        &log,
-        &health,
-        &mut components,
-        backup_outcomes,
-        &metrics,
-    )
-    .await?;
-    register_component_metrics(&metrics, &backups);
+    let backups = backup::start(&config, &log, &mut components, backup_outcomes, &metrics)?;
 
     let policy = AccessPolicy::new(
         config.admin.token.clone(),
@@ -146,6 +114,7 @@ pub async fn serve(config: Config, mode: Mode, log: Logger) -> Result<(), AppErr
         health: health.clone(),
         db: db.clone(),
         alerts: Some(alerts.clone()),
+        http_metrics: HttpMetrics::register(&metrics)?,
         metrics: Arc::clone(&metrics),
         policy,
         service: ServiceFacts {
@@ -178,13 +147,7 @@ pub async fn serve(config: Config, mode: Mode, log: Logger) -> Result<(), AppErr
         probe_refresh: ProbeRefresh::default(),
     });
 
-    health
-        .send(RegisterComponent {
-            name: ADMIN_API_COMPONENT.to_owned(),
-            required: true,
-        })
-        .await
-        .map_err(|err| AppError::Startup(format!("health actor: {err}")))?;
+    report_admin_api(&health, ComponentStatus::Starting).await?;
     let (server, server_handle) = crate::admin::start(
         state,
         (
@@ -194,13 +157,7 @@ pub async fn serve(config: Config, mode: Mode, log: Logger) -> Result<(), AppErr
         config.admin.max_body_bytes,
         Duration::from_secs(config.monitoring.shutdown_timeout_secs),
     )?;
-    let _ = health.try_send(ComponentStatusChanged {
-        name: ADMIN_API_COMPONENT.to_owned(),
-        status: ComponentStatus::Up,
-        error: None,
-        restarts: 0,
-        needs_reconfiguration: false,
-    });
+    report_admin_api(&health, ComponentStatus::Up).await?;
     info!(log, "Admin API listening";
         "address" => format!("{}:{}", config.monitoring.health_check_host,
                              config.monitoring.health_check_port));
@@ -252,22 +209,16 @@ async fn start_database(
     components: &mut ComponentSupervisor,
 ) -> Result<ComponentHandle<DbActor>, AppError> {
     let db = Database::open(&config.database).map_err(AppError::Database)?;
-    health
-        .send(RegisterComponent {
-            name: DATABASE_COMPONENT.to_owned(),
-            required: true,
-        })
-        .await
-        .map_err(|err| AppError::Startup(format!("health actor: {err}")))?;
     let slow = Duration::from_millis(config.monitoring.slow_operation_threshold_ms);
     let actor_log = log.clone();
     let handle = components.supervise(
         DATABASE_COMPONENT,
+        Readiness::Required,
         RestartPolicy::from_config(&config.monitoring),
         move |lifecycle| {
             DbActor::new(db.clone(), actor_log.clone(), slow).with_lifecycle(lifecycle)
         },
-    );
+    )?;
     let probe_handle = handle.clone();
     health
         .send(RegisterProbe {
@@ -285,77 +236,49 @@ async fn start_database(
 
 /// The AlertActor, supervised. Not required for readiness: a receiver being down must not
 /// take the service out of its load balancer, and undelivered alerts wait in the outbox.
-async fn start_alerts(
+fn start_alerts(
     config: &Config,
     log: &Logger,
-    health: &Addr<HealthActor>,
     components: &mut ComponentSupervisor,
     db: &ComponentHandle<DbActor>,
     metrics: &Arc<Metrics>,
 ) -> Result<ComponentHandle<AlertActor>, AppError> {
-    health
-        .send(RegisterComponent {
-            name: ALERTS_COMPONENT.to_owned(),
-            required: false,
-        })
-        .await
-        .map_err(|err| AppError::Startup(format!("health actor: {err}")))?;
     let settings = Arc::new(AlertSettings::from_config(&config.alerts));
     info!(log, "Alert routes"; "routes" => settings.routes.iter()
         .map(|route| route.name.as_str()).collect::<Vec<_>>().join(","));
-    let (db, log, metrics) = (db.clone(), log.clone(), Arc::clone(metrics));
+    let metrics = AlertMetrics::register(
+        metrics,
+        settings.routes.iter().map(|route| route.name.as_str()),
+    )?;
+    let (db, log) = (db.clone(), log.clone());
     Ok(components.supervise(
         ALERTS_COMPONENT,
+        Readiness::Optional,
         RestartPolicy::from_config(&config.monitoring),
         move |lifecycle| {
             AlertActor::new(Arc::clone(&settings), db.clone(), lifecycle, &log)
-                .with_metrics(Arc::clone(&metrics))
+                .with_metrics(metrics.clone())
         },
-    ))
-}
-
-/// What the ops rules read from the rest of the service.
-struct OpsInputs {
-    sampler: Option<Arc<SharedProcessSampler>>,
-    metrics: Arc<Metrics>,
-    ingest_stats: Arc<IngestStats>,
-    queue: IngestSender,
+    )?)
 }
 
 /// The ops alert rules run in the HealthActor, which holds most of what they read; this hands
-/// it the other figures and the AlertActor.
+/// it the other figures (process figures, the Discord error count, the pipeline's stall) and
+/// the AlertActor.
 async fn enable_ops_rules(
     config: &Config,
     health: &Addr<HealthActor>,
     alerts: &ComponentHandle<AlertActor>,
-    inputs: OpsInputs,
+    discord: &DiscordPipeline,
+    sampler: Option<Arc<SharedProcessSampler>>,
 ) -> Result<(), AppError> {
-    let metrics = inputs.metrics;
-    let (stats, queue) = (inputs.ingest_stats, inputs.queue);
-    let waiting_since = std::sync::Mutex::new(None::<u64>);
+    let (errors, stall) = (discord.clone(), Arc::clone(&discord.stall));
     let sources = OpsSources {
-        sampler: inputs.sampler,
+        sampler,
         cpu_limit_cores: cpu_limit_cores(),
         database_probe: Some(DATABASE_WRITABLE_PROBE.to_owned()),
-        discord_errors: Some(Arc::new(move || discord_errors_from(&metrics))),
-        // Stalled for as long as events have been waiting with no batch finished since:
-        // measured from the later of "the queue stopped being empty" and the last batch, so
-        // an event arriving after a quiet hour is not a stall.
-        pipeline_stall: Some(Arc::new(move || {
-            let now_ms = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0);
-            let Ok(mut waiting_since) = waiting_since.lock() else {
-                return Duration::ZERO;
-            };
-            if queue.max_capacity() == queue.capacity() {
-                *waiting_since = None;
-                return Duration::ZERO;
-            }
-            let since = *waiting_since.get_or_insert(now_ms);
-            let last_batch_ms = stats
-                .last_batch_at_ms
-                .load(std::sync::atomic::Ordering::Relaxed);
-            Duration::from_millis(now_ms.saturating_sub(since.max(last_batch_ms)))
-        })),
+        discord_errors: Some(Arc::new(move || errors.errors_total())),
+        pipeline_stall: Some(Arc::new(move || stall.stalled_for())),
     };
     health
         .send(EnableOpsRules {
@@ -368,110 +291,42 @@ async fn enable_ops_rules(
         .map_err(|err| AppError::Startup(format!("health actor: {err}")))
 }
 
-/// Process-level figures every scrape should see.
-/// `discord_monitor_component_up{component}` (1 up or degraded, else 0) and its restarts.
-fn register_component_metrics<A: Actor<Context = actix::Context<A>>>(
-    metrics: &Metrics,
-    handle: &ComponentHandle<A>,
-) {
-    let name = handle.name().to_owned();
-    let up = handle.clone();
-    let _ = metrics.gauge_fn(
-        "discord_monitor_component_up",
-        "1 while the component is up (or degraded), 0 while starting, restarting or failed",
-        &[("component", &name)],
-        move || f64::from(u8::from(up.status().is_serving())),
-    );
-    let restarts = handle.clone();
-    let _ = metrics.counter_fn(
-        "discord_monitor_component_restarts_total",
-        "Restarts of the component by its supervisor",
-        &[("component", &name)],
-        move || f64::from(restarts.restarts()),
-    );
-}
-
-/// Name, help text and reading of one gauge computed from the process figures.
-type ProcessGauge = (&'static str, &'static str, fn(&ProcessFigures) -> f64);
-
-fn register_service_metrics(
-    metrics: &Metrics,
-    config: &Config,
-    started: Instant,
-    sampler: Option<&Arc<SharedProcessSampler>>,
-) {
-    let _ = metrics.gauge_fn(
-        "discord_monitor_uptime_seconds",
-        "Seconds since the service started",
-        &[],
-        move || started.elapsed().as_secs_f64(),
-    );
-    let _ = metrics
-        .gauge(
-            "discord_monitor_build_info",
-            "Always 1; the labels describe this build",
-            &[
-                ("version", env!("CARGO_PKG_VERSION")),
-                ("environment", config.environment.as_str()),
-            ],
-        )
-        .map(|gauge| gauge.set(1.0));
-    let Some(sampler) = sampler else {
-        return;
-    };
-    let gauges: [ProcessGauge; 4] = [
-        (
-            "discord_monitor_process_resident_memory_bytes",
-            "Resident memory of this process",
-            |f| f.resident_memory_bytes as f64,
-        ),
-        (
-            "discord_monitor_memory_limit_bytes",
-            "Memory limit in force: the container's cgroup limit, else processing.memory_limit_mb",
-            |f| f.memory_limit_bytes as f64,
-        ),
-        (
-            "discord_monitor_memory_used_ratio",
-            "Resident memory divided by the memory limit in force",
-            |f| f.memory_used_ratio,
-        ),
-        (
-            "discord_monitor_process_cpu_usage_ratio",
-            "CPU used by this process between readings, in cores (1.0 = one full core)",
-            |f| f64::from(f.cpu_percent) / 100.0,
-        ),
-    ];
-    for (name, help, read) in gauges {
-        let sampler = Arc::clone(sampler);
-        let _ = metrics.gauge_fn(name, help, &[], move || {
-            sampler.figures().map_or(0.0, |figures| read(&figures))
-        });
-    }
+/// The admin API is not supervised (the server is the service's own task), so its status is
+/// reported here: starting before it binds, up once it listens.
+async fn report_admin_api(
+    health: &Addr<HealthActor>,
+    status: ComponentStatus,
+) -> Result<(), AppError> {
+    health
+        .send(ComponentStatusChanged {
+            name: ADMIN_API_COMPONENT.to_owned(),
+            readiness: Readiness::Required,
+            status,
+            error: None,
+            restarts: 0,
+            needs_reconfiguration: false,
+        })
+        .await
+        .map_err(|err| AppError::Startup(format!("health actor: {err}")))
 }
 
 /// The LLM router: every model call goes through it. Optional for readiness: without a
 /// usable model the assistant features degrade, but messages are still kept.
-async fn start_llm(
+fn start_llm(
     config: &Config,
     log: &Logger,
-    health: &Addr<HealthActor>,
     components: &mut ComponentSupervisor,
     db: &ComponentHandle<DbActor>,
     alerts: Option<Recipient<LlmAlert>>,
     metrics: &Arc<Metrics>,
 ) -> Result<ComponentHandle<LlmRouterActor>, AppError> {
-    health
-        .send(RegisterComponent {
-            name: LLM_COMPONENT.to_owned(),
-            required: false,
-        })
-        .await
-        .map_err(|err| AppError::Startup(format!("health actor: {err}")))?;
     // The ledger follows the database component through its rebuilds.
     let (ledger, ledger_totals) = (db.recipient(), db.recipient());
-    let (llm_config, log, metrics) = (config.llm.clone(), log.clone(), Arc::clone(metrics));
+    let metrics = LlmMetrics::register(metrics, &config.llm)?;
+    let (llm_config, log) = (config.llm.clone(), log.clone());
     Ok(components.supervise(
         LLM_COMPONENT,
+        Readiness::Optional,
         RestartPolicy::from_config(&config.monitoring),
         move |lifecycle| {
             LlmRouterActor::new(
@@ -483,7 +338,7 @@ async fn start_llm(
                 lifecycle,
                 &log,
             )
-            .with_metrics(Arc::clone(&metrics))
+            .with_metrics(metrics.clone())
         },
-    ))
+    )?)
 }

@@ -9,10 +9,19 @@
 //! again returns the same handle, so a restarted actor keeps counting where it stopped.
 //! Values that live elsewhere (process memory from sysinfo, uptime, component status) are
 //! published with [`Metrics::gauge_fn`] / [`Metrics::counter_fn`], computed at render time.
+//!
+//! Each component keeps its handles in a typed struct of its own (its `metrics.rs`),
+//! registered once when the service builds it, so its families are scraped (at 0) before
+//! their first event and a registration error stops the start instead of going unnoticed.
+//! Labelled families are [`LabeledFamily`]s: the label values known then are registered up front, any
+//! other on first use. The service-wide figures are in [`register_service_metrics`]; each
+//! supervised component's up/restart series are registered by the supervisor.
 
 mod error;
+mod family;
 mod name;
 mod render;
+mod service;
 mod values;
 
 use std::collections::BTreeMap;
@@ -21,8 +30,12 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
 pub use error::MetricsError;
+pub use family::{
+    CounterFamily, FamilySpec, GaugeFamily, HistogramFamily, LabeledFamily, SeriesHandle,
+};
 pub use name::METRIC_PREFIX;
 pub use render::ExpositionFormat;
+pub use service::register_service_metrics;
 pub use values::{Counter, Gauge, Histogram, HistogramSnapshot};
 
 use name::{validate_label, validate_name};

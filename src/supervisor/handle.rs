@@ -121,10 +121,6 @@ impl<A: Actor<Context = Context<A>>> ComponentHandle<A> {
         Self { shared }
     }
 
-    pub(crate) fn core(&self) -> Arc<ComponentCore> {
-        Arc::clone(&self.shared.core)
-    }
-
     pub fn name(&self) -> &str {
         self.shared.core.name()
     }

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::policy::{RestartBudget, RestartPolicy};
-use super::status::{ComponentStatus, ComponentStatusChanged};
+use super::status::{ComponentStatus, ComponentStatusChanged, Readiness};
 
 /// Error recorded for a component that called `ctx.stop()` without `Lifecycle::error` first.
 const UNEXPLAINED_STOP: &str = "stopped itself without reporting an error";
@@ -107,6 +107,7 @@ impl fmt::Debug for Lifecycle {
 
 pub(crate) struct ComponentCore {
     name: String,
+    readiness: Readiness,
     policy: RestartPolicy,
     /// A watch so `stop()` callers can wait for a terminal status.
     status: watch::Sender<ComponentStatus>,
@@ -127,12 +128,14 @@ struct CoreState {
 impl ComponentCore {
     pub(crate) fn new(
         name: String,
+        readiness: Readiness,
         policy: RestartPolicy,
         health: Recipient<ComponentStatusChanged>,
         arbiter: ArbiterHandle,
     ) -> Self {
         Self {
             name,
+            readiness,
             policy,
             status: watch::Sender::new(ComponentStatus::Starting),
             stop: watch::Sender::new(false),
@@ -260,6 +263,7 @@ impl ComponentCore {
     fn snapshot(&self, state: &CoreState, error: Option<String>) -> ComponentStatusChanged {
         ComponentStatusChanged {
             name: self.name.clone(),
+            readiness: self.readiness,
             status: self.status(),
             error,
             restarts: state.restarts,

@@ -1,7 +1,10 @@
 //! Supervision: every component is an actor that is restarted with exponential backoff (with
 //! jitter) when it fails, until a restart budget per window is spent; then it is marked failed
 //! (health turns not-ready and not-live) instead of looping. Each change is reported to the
-//! HealthActor through a `Recipient<ComponentStatusChanged>` (`try_send`, never `do_send`).
+//! HealthActor through a `Recipient<ComponentStatusChanged>` (`try_send`, never `do_send`),
+//! with whether readiness depends on the component ([`Readiness`]).
+//! [`ComponentSupervisor`] also registers each component's `discord_monitor_component_up` and
+//! `discord_monitor_component_restarts_total` series.
 //!
 //! # The two ways an actor ends, and how each is handled
 //! - **`ctx.stop()`** (the normal way to fail: a handler records the error with
@@ -55,10 +58,13 @@
 //!     }
 //! }
 //!
-//! let mut components = ComponentSupervisor::new(health.clone().recipient());
-//! let gateway = components.supervise("gateway", RestartPolicy::default(), move |lifecycle| {
-//!     Gateway { lifecycle, db: db.clone(), session: None }
-//! });
+//! let mut components = ComponentSupervisor::new(health.clone().recipient(), metrics.clone());
+//! let gateway = components.supervise(
+//!     "gateway",
+//!     Readiness::Required,
+//!     RestartPolicy::default(),
+//!     move |lifecycle| Gateway { lifecycle, db: db.clone(), session: None },
+//! )?;                                      // Err: its metrics could not be registered
 //! gateway.send(Heartbeat).await?;          // Result<Result<(), GatewayError>, ComponentError>
 //! gateway.ask(Heartbeat).await?;           // Result<(), AskError<GatewayError>>
 //! // at shutdown, within the deadline:
@@ -66,8 +72,7 @@
 //! ```
 //!
 //! The factory is called again only after a panic; everything it captures is cloned into each
-//! new instance. Register each component with the HealthActor (`RegisterComponent`) to say
-//! whether readiness depends on it; unregistered ones count as required.
+//! new instance.
 
 mod components;
 mod error;
@@ -85,4 +90,4 @@ pub use handle::{ComponentHandle, ComponentRecipient};
 pub use lifecycle::Lifecycle;
 pub use policy::RestartPolicy;
 pub use runner::{supervise, supervise_in};
-pub use status::{ComponentStatus, ComponentStatusChanged};
+pub use status::{ComponentStatus, ComponentStatusChanged, Readiness};

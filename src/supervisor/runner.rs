@@ -17,16 +17,19 @@ use tokio::sync::watch;
 use super::handle::{ComponentHandle, Shared};
 use super::lifecycle::{ComponentCore, Lifecycle};
 use super::policy::RestartPolicy;
-use super::status::ComponentStatusChanged;
+use super::status::{ComponentStatusChanged, Readiness};
 
 /// Messages a mailbox takes before its actor's `started()` can set its own capacity (actix's
 /// default; a rebuilt actor gets a fresh mailbox too).
 const INITIAL_MAILBOX_CAPACITY: usize = 16;
 
 /// Starts the actor `factory` builds on the current arbiter, under supervision, and reports its
-/// status to `health`. Must be called inside a running actix System.
+/// status (with `readiness`) to `health`. Must be called inside a running actix System.
+/// [`ComponentSupervisor`](super::ComponentSupervisor) does this and registers the
+/// component's metrics too.
 pub fn supervise<A, F>(
     name: impl Into<String>,
+    readiness: Readiness,
     policy: RestartPolicy,
     health: Recipient<ComponentStatusChanged>,
     factory: F,
@@ -35,7 +38,14 @@ where
     A: Actor<Context = Context<A>> + Supervised,
     F: Fn(Lifecycle) -> A + Send + 'static,
 {
-    supervise_in(&Arbiter::current(), name, policy, health, factory)
+    supervise_in(
+        &Arbiter::current(),
+        name,
+        readiness,
+        policy,
+        health,
+        factory,
+    )
 }
 
 /// As [`supervise`], on `arbiter` (e.g. a dedicated thread for a busy component). The factory
@@ -43,6 +53,7 @@ where
 pub fn supervise_in<A, F>(
     arbiter: &ArbiterHandle,
     name: impl Into<String>,
+    readiness: Readiness,
     policy: RestartPolicy,
     health: Recipient<ComponentStatusChanged>,
     factory: F,
@@ -53,10 +64,24 @@ where
 {
     let core = Arc::new(ComponentCore::new(
         name.into(),
+        readiness,
         policy,
         health,
         arbiter.clone(),
     ));
+    start(arbiter, core, factory)
+}
+
+/// Announces the component and runs it on `arbiter`.
+pub(super) fn start<A, F>(
+    arbiter: &ArbiterHandle,
+    core: Arc<ComponentCore>,
+    factory: F,
+) -> ComponentHandle<A>
+where
+    A: Actor<Context = Context<A>> + Supervised,
+    F: Fn(Lifecycle) -> A + Send + 'static,
+{
     core.announce();
     let (sender, receiver) = channel::channel(INITIAL_MAILBOX_CAPACITY);
     let shared = Arc::new(Shared::new(core, Addr::new(sender)));

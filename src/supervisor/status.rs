@@ -53,13 +53,33 @@ impl fmt::Display for ComponentStatus {
     }
 }
 
+/// Whether the service's readiness depends on a component; said when it is supervised and
+/// carried in each of its status reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Readiness {
+    /// The service is not ready while the component is not up (or degraded), and not live once
+    /// it has failed for good.
+    Required,
+    /// Shown and alerted on, but the service serves without it (e.g. alert delivery: a
+    /// receiver being down must not take the service out of its load balancer).
+    Optional,
+}
+
+impl Readiness {
+    pub const fn is_required(self) -> bool {
+        matches!(self, Self::Required)
+    }
+}
+
 /// A snapshot of one component's state, sent by its supervisor on every change. Snapshots are
 /// complete (the restart count is a total, not a delta), so a lost or coalesced one is
-/// repaired by the next.
+/// repaired by the next, and each says whether readiness depends on the component, so the
+/// first one is all the HealthActor needs to know of it.
 #[derive(Debug, Clone, PartialEq, Eq, Message)]
 #[rtype(result = "()")]
 pub struct ComponentStatusChanged {
     pub name: String,
+    pub readiness: Readiness,
     pub status: ComponentStatus,
     /// The error behind this change, if any; the HealthActor keeps the last one it saw.
     pub error: Option<String>,

@@ -13,7 +13,8 @@ use slog::{Logger, o};
 use tokio::time::Instant;
 
 use super::*;
-use crate::actors::health::{GetHealth, HealthActor, HealthReport, RegisterComponent};
+use crate::actors::health::{GetHealth, HealthActor, HealthReport};
+use crate::metrics::Metrics;
 
 /// Deadline for anything the tests wait for. On the paused clock only timers move time, so
 /// it bounds the backoffs waited out; the one test in real time needs the margin on a busy
@@ -229,6 +230,7 @@ async fn stopped_actor_is_restarted_with_its_state_reset_and_mailbox_kept() {
     let counters = Arc::new(Counters::default());
     let worker = supervise(
         "worker",
+        Readiness::Required,
         fast_policy(),
         health.clone().recipient(),
         worker_factory(&counters),
@@ -272,6 +274,7 @@ async fn panicked_actor_is_rebuilt_from_its_factory() {
     let counters = Arc::new(Counters::default());
     let worker = supervise(
         "worker",
+        Readiness::Required,
         fast_policy(),
         health.clone().recipient(),
         worker_factory(&counters),
@@ -330,6 +333,7 @@ async fn backoff_grows_between_consecutive_restarts() {
     };
     let worker = supervise(
         "worker",
+        Readiness::Required,
         policy,
         health.clone().recipient(),
         worker_factory(&counters),
@@ -366,13 +370,6 @@ async fn backoff_grows_between_consecutive_restarts() {
 #[actix_rt::test(system = "PausedSystem")]
 async fn spent_budget_marks_the_component_failed_and_stops_restarting() {
     let health = health_actor();
-    health
-        .send(RegisterComponent {
-            name: "worker".to_owned(),
-            required: true,
-        })
-        .await
-        .unwrap();
     let counters = Arc::new(Counters::default());
     let policy = RestartPolicy {
         max_restarts: 2,
@@ -380,6 +377,7 @@ async fn spent_budget_marks_the_component_failed_and_stops_restarting() {
     };
     let worker = supervise(
         "worker",
+        Readiness::Required,
         policy,
         health.clone().recipient(),
         worker_factory(&counters),
@@ -472,6 +470,7 @@ async fn factory_panic_counts_as_a_failure_and_is_retried() {
     let factory_attempts = Arc::clone(&attempts);
     let worker = supervise(
         "worker",
+        Readiness::Required,
         fast_policy(),
         health.clone().recipient(),
         move |lifecycle| {
@@ -501,6 +500,7 @@ async fn try_send_reports_a_full_mailbox() {
     let counters = Arc::new(Counters::default());
     let worker = supervise(
         "worker",
+        Readiness::Required,
         fast_policy(),
         health.recipient(),
         worker_factory(&counters),
@@ -527,11 +527,41 @@ async fn try_send_reports_a_full_mailbox() {
 async fn stop_all_stops_every_component_in_reverse_order_without_restart() {
     let health = health_actor();
     let counters = Arc::new(Counters::default());
-    let mut components = ComponentSupervisor::new(health.clone().recipient());
-    let storage = components.supervise("storage", fast_policy(), worker_factory(&counters));
-    let intake = components.supervise("intake", fast_policy(), worker_factory(&counters));
+    let metrics = Arc::new(Metrics::new());
+    let mut components = ComponentSupervisor::new(health.clone().recipient(), Arc::clone(&metrics));
+    let storage = components
+        .supervise(
+            "storage",
+            Readiness::Required,
+            fast_policy(),
+            worker_factory(&counters),
+        )
+        .unwrap();
+    let intake = components
+        .supervise(
+            "intake",
+            Readiness::Optional,
+            fast_policy(),
+            worker_factory(&counters),
+        )
+        .unwrap();
     assert_eq!(storage.send(Work).await.unwrap(), 1);
     assert_eq!(intake.send(Work).await.unwrap(), 1);
+    let report = health_shows(&health, "intake", ComponentStatus::Up).await;
+    assert!(report.components["storage"].required);
+    assert!(
+        !report.components["intake"].required,
+        "the readiness given to supervise reaches the HealthActor with the first report"
+    );
+    let text = metrics.render_prometheus();
+    for series in [
+        r#"discord_monitor_component_up{component="storage"} 1"#,
+        r#"discord_monitor_component_up{component="intake"} 1"#,
+        r#"discord_monitor_component_restarts_total{component="storage"} 0"#,
+        r#"discord_monitor_component_restarts_total{component="intake"} 0"#,
+    ] {
+        assert!(text.contains(series), "{series} in {text}");
+    }
 
     actix_rt::time::timeout(GENEROUS_WAIT, components.stop_all())
         .await
@@ -570,6 +600,7 @@ async fn stop_during_backoff_ends_without_restart() {
     };
     let worker = supervise(
         "worker",
+        Readiness::Required,
         policy,
         health.recipient(),
         worker_factory(&counters),
@@ -601,6 +632,7 @@ async fn degraded_and_up_are_reported() {
     let keep_lifecycle = Arc::clone(&lifecycle_out);
     let worker = supervise(
         "llm",
+        Readiness::Optional,
         fast_policy(),
         health.clone().recipient(),
         move |lifecycle: Lifecycle| {
@@ -635,6 +667,7 @@ async fn component_on_another_arbiter_is_supervised_there() {
     let worker = supervise_in(
         &arbiter.handle(),
         "worker",
+        Readiness::Required,
         fast_policy(),
         health.clone().recipient(),
         worker_factory(&counters),
@@ -690,6 +723,7 @@ async fn newest_status_reaches_a_busy_health_actor() {
     let counters = Arc::new(Counters::default());
     let worker = supervise(
         "worker",
+        Readiness::Required,
         fast_policy(),
         sink.recipient(),
         worker_factory(&counters),

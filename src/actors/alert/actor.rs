@@ -48,7 +48,7 @@ use crate::actors::db::{
 };
 use crate::circuit_breaker::{BreakerSettings, CircuitBreaker, CircuitState, Failure, Transition};
 use crate::logging::error_chain;
-use crate::metrics::Metrics;
+use crate::metrics::MetricsError;
 use crate::supervisor::{ComponentHandle, Lifecycle};
 
 /// Safety net between passes: a pass also runs after each alert and when a row comes due, so
@@ -152,8 +152,8 @@ impl AlertActor {
     }
 
     /// Counts deliveries, failures and open breakers in `metrics`.
-    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
-        self.metrics = AlertMetrics::new(metrics);
+    pub fn with_metrics(mut self, metrics: AlertMetrics) -> Self {
+        self.metrics = metrics;
         self
     }
 
@@ -553,6 +553,13 @@ async fn enqueue(
     })
 }
 
+/// Logs a delivery the metrics could not count (a route they were not registered with).
+fn counted(log: &Logger, recorded: Result<(), MetricsError>) {
+    if let Err(err) = recorded {
+        warn!(log, "Alert delivery not counted"; "error" => error_chain(&err));
+    }
+}
+
 struct PassInput {
     db: ComponentHandle<DbActor>,
     routes: Arc<BTreeMap<String, RouteEntry>>,
@@ -691,9 +698,9 @@ async fn deliver_route(input: &PassInput, route: String, rows: Vec<OutboxAlert>)
                         input.guards.lock().ok().and_then(|mut guards| {
                             guards.get_mut(&route)?.breaker.record_success()
                         }) == Some(Transition::Closed);
-                    input.metrics.delivered(&route);
+                    counted(&input.log, input.metrics.delivered(&route));
                     if recovered {
-                        input.metrics.breaker_open(&route, false);
+                        counted(&input.log, input.metrics.breaker_open(&route, false));
                         outcome.recovered = Some(route.clone());
                     }
                     AttemptOutcome::Delivered
@@ -713,9 +720,9 @@ async fn deliver_route(input: &PassInput, route: String, rows: Vec<OutboxAlert>)
                             .breaker
                             .record_failure(Failure::Transient)
                     });
-                    input.metrics.failed(&route);
+                    counted(&input.log, input.metrics.failed(&route));
                     if transition == Some(Transition::Opened) {
-                        input.metrics.breaker_open(&route, true);
+                        counted(&input.log, input.metrics.breaker_open(&route, true));
                         outcome.opened = Some((route.clone(), error.clone()));
                     }
                     AttemptOutcome::Retry {

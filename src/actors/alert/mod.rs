@@ -38,3 +38,4 @@ pub use http::{IDEMPOTENCY_HEADER, SIGNATURE_HEADER, signature};
 pub use messages::{
     Alert, AlertAccepted, AlertLink, ListAlerts, Phase, RouteTestResult, TestRoutes,
 };
+pub use metrics::AlertMetrics;

@@ -23,6 +23,7 @@ use super::actor::{AlertActor, AlertSettings, ROUTE_FAILING_EVENT};
 use super::clock::WallClock;
 use super::config::{Route, RouteTarget, Severity, WebhookTarget};
 use super::messages::{Alert, Phase, TestRoutes};
+use super::metrics::AlertMetrics;
 use super::signature;
 use crate::actors::db::{
     Database, DatabaseConfig, DbActor, OutboxAlert, OutboxState, RecentAlerts,
@@ -30,7 +31,7 @@ use crate::actors::db::{
 use crate::actors::health::HealthActor;
 use crate::config::{LogLevel, Secret};
 use crate::logging::memory_logger;
-use crate::supervisor::{ComponentHandle, ComponentSupervisor, RestartPolicy};
+use crate::supervisor::{ComponentHandle, ComponentSupervisor, Readiness, RestartPolicy};
 
 /// Generous: the machine is shared by several builds, and the waits are real.
 const WAIT: Duration = Duration::from_secs(60);
@@ -183,27 +184,45 @@ impl Service {
         crate::tls::install_crypto_provider();
         let (log, _) = memory_logger(LogLevel::Info);
         let health = HealthActor::new(Duration::from_secs(600), &log).start();
-        let mut components = ComponentSupervisor::new(health.recipient());
+        let metrics = Arc::new(crate::metrics::Metrics::new());
+        let mut components = ComponentSupervisor::new(health.recipient(), Arc::clone(&metrics));
         let database = Database::open(&DatabaseConfig {
             path: path.to_path_buf(),
             ..DatabaseConfig::default()
         })
         .unwrap();
         let db_log = log.clone();
-        let db = components.supervise("database", RestartPolicy::default(), move |lifecycle| {
-            DbActor::new(database.clone(), db_log.clone(), Duration::from_secs(5))
-                .with_lifecycle(lifecycle)
-        });
+        let db = components
+            .supervise(
+                "database",
+                Readiness::Required,
+                RestartPolicy::default(),
+                move |lifecycle| {
+                    DbActor::new(database.clone(), db_log.clone(), Duration::from_secs(5))
+                        .with_lifecycle(lifecycle)
+                },
+            )
+            .unwrap();
         let settings = Arc::new(settings);
         let alert_db = db.clone();
-        let metrics = Arc::new(crate::metrics::Metrics::new());
-        let alert_metrics = Arc::clone(&metrics);
+        let alert_metrics = AlertMetrics::register(
+            &metrics,
+            settings.routes.iter().map(|route| route.name.as_str()),
+        )
+        .unwrap();
         let clock = WallClock::following_tokio();
-        let alerts = components.supervise("alerts", RestartPolicy::default(), move |lifecycle| {
-            AlertActor::new(Arc::clone(&settings), alert_db.clone(), lifecycle, &log)
-                .with_metrics(Arc::clone(&alert_metrics))
-                .with_wall_clock(clock)
-        });
+        let alerts = components
+            .supervise(
+                "alerts",
+                Readiness::Optional,
+                RestartPolicy::default(),
+                move |lifecycle| {
+                    AlertActor::new(Arc::clone(&settings), alert_db.clone(), lifecycle, &log)
+                        .with_metrics(alert_metrics.clone())
+                        .with_wall_clock(clock)
+                },
+            )
+            .unwrap();
         Service {
             db,
             alerts,
@@ -566,7 +585,8 @@ async fn the_admin_api_tests_routes_and_lists_alerts() {
         health: HealthActor::new(Duration::from_secs(600), &log).start(),
         db: service.db.clone(),
         alerts: Some(service.alerts.clone()),
-        metrics: Arc::new(crate::metrics::Metrics::new()),
+        metrics: Arc::clone(&service.metrics),
+        http_metrics: crate::admin::HttpMetrics::register(&service.metrics).unwrap(),
         policy: AccessPolicy::new(Some(Secret::new("zq-admin")), Vec::new()),
         service: ServiceFacts {
             name: "discord-monitor",
@@ -641,10 +661,8 @@ async fn the_admin_api_tests_routes_and_lists_alerts() {
 #[actix_rt::test]
 async fn ops_rules_reach_the_routes_and_resolve() {
     use crate::actors::backup::BackupOutcome;
-    use crate::actors::health::{
-        EnableOpsRules, EvaluateNow, LlmSpend, OpsSources, OpsThresholds, RegisterComponent,
-    };
-    use crate::supervisor::{ComponentStatus, ComponentStatusChanged};
+    use crate::actors::health::{EnableOpsRules, EvaluateNow, LlmSpend, OpsSources, OpsThresholds};
+    use crate::supervisor::{ComponentStatus, ComponentStatusChanged, Readiness};
 
     let dir = tempfile::tempdir().unwrap();
     let receiver = Receiver::start();
@@ -652,13 +670,6 @@ async fn ops_rules_reach_the_routes_and_resolve() {
     let service = Service::start(&dir.path().join("db.sqlite"), settings(vec![hook]));
     let (log, _) = memory_logger(LogLevel::Info);
     let health = HealthActor::new(Duration::from_secs(600), &log).start();
-    health
-        .send(RegisterComponent {
-            name: "gateway".to_owned(),
-            required: true,
-        })
-        .await
-        .unwrap();
     let stall = Arc::new(Mutex::new(Duration::ZERO));
     let stall_reading = Arc::clone(&stall);
     let sources = OpsSources {
@@ -698,6 +709,7 @@ async fn ops_rules_reach_the_routes_and_resolve() {
     health
         .send(ComponentStatusChanged {
             name: "gateway".to_owned(),
+            readiness: Readiness::Required,
             status: ComponentStatus::Failed,
             error: Some("token rejected".to_owned()),
             restarts: 5,
@@ -761,6 +773,7 @@ async fn ops_rules_reach_the_routes_and_resolve() {
     health
         .send(ComponentStatusChanged {
             name: "gateway".to_owned(),
+            readiness: Readiness::Required,
             status: ComponentStatus::Up,
             error: None,
             restarts: 5,

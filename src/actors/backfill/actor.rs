@@ -22,6 +22,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use slog::{Logger, debug, error, info, o, warn};
 
 use super::error::BackfillError;
+use super::metrics::BackfillMetrics;
 use super::status::{ChannelProgress, PassSummary, SharedBackfillStatus};
 use crate::actors::db::{
     ArchivedThreadMark, ChannelRecord, DbActor, GetCursors, GetOpenThreads,
@@ -35,7 +36,6 @@ use crate::discord::rest::{
 };
 use crate::discord::{Channel, ChannelDirectory, Message, Snowflake, channel_type};
 use crate::logging::error_chain;
-use crate::metrics::Metrics;
 use crate::supervisor::{ComponentHandle, Lifecycle};
 
 /// Messages per history request: Discord's maximum.
@@ -82,7 +82,7 @@ pub struct BackfillActor {
     directory: ChannelDirectory,
     settings: Arc<BackfillSettings>,
     status: SharedBackfillStatus,
-    metrics: Arc<Metrics>,
+    metrics: BackfillMetrics,
     lifecycle: Lifecycle,
     log: Logger,
     running: bool,
@@ -118,7 +118,7 @@ impl BackfillActor {
         directory: ChannelDirectory,
         settings: Arc<BackfillSettings>,
         status: SharedBackfillStatus,
-        metrics: Arc<Metrics>,
+        metrics: BackfillMetrics,
         lifecycle: Lifecycle,
         log: &Logger,
     ) -> Self {
@@ -144,7 +144,7 @@ impl BackfillActor {
             directory: self.directory.clone(),
             settings: Arc::clone(&self.settings),
             status: Arc::clone(&self.status),
-            metrics: Arc::clone(&self.metrics),
+            metrics: self.metrics.clone(),
             log: self.log.clone(),
             archives: Arc::clone(&self.archives),
             pending_marks: RefCell::default(),
@@ -245,7 +245,7 @@ struct Pass {
     directory: ChannelDirectory,
     settings: Arc<BackfillSettings>,
     status: SharedBackfillStatus,
-    metrics: Arc<Metrics>,
+    metrics: BackfillMetrics,
     log: Logger,
     archives: SharedArchiveMarks,
     /// Archive marks waiting for their listing's threads to be paged.
@@ -307,13 +307,7 @@ impl Pass {
             status.passes += 1;
             status.last_pass = Some(summary);
         }
-        if let Ok(counter) = self.metrics.counter(
-            "discord_monitor_backfill_passes_total",
-            "Backfill passes finished (or ended early)",
-            &[],
-        ) {
-            counter.inc();
-        }
+        self.metrics.count_pass();
         info!(self.log, "Backfill pass finished";
             "reason" => &self.reason,
             "channels" => self.tally.channels_done.get(),
@@ -913,13 +907,7 @@ impl Pass {
             self.db.ask(StoreMessages { messages: rows }).await?;
         }
         add(&self.tally.messages_fetched, count);
-        if let Ok(counter) = self.metrics.counter(
-            "discord_monitor_backfill_messages_total",
-            "Messages fetched by backfill",
-            &[],
-        ) {
-            counter.inc_by(count);
-        }
+        self.metrics.count_messages(count);
         Ok(count)
     }
 

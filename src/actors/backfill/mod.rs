@@ -22,13 +22,18 @@
 //! continues from it; without one, at most `FIRST_LISTING_MAX_PAGES` pages). Those threads are recorded as archived channels and
 //! paged like any other (one request when already at their cursor, none when the cursor is
 //! newer than the archiving).
+//!
+//! [`BackfillMetrics`] counts passes and fetched messages and shows, from the shared
+//! [`BackfillStatus`], how old the last finished pass is.
 
 mod actor;
 mod error;
+mod metrics;
 mod status;
 #[cfg(test)]
 mod tests;
 
 pub use actor::{BackfillActor, BackfillSettings, RunBackfill};
 pub use error::BackfillError;
+pub use metrics::BackfillMetrics;
 pub use status::{BackfillStatus, ChannelProgress, PassSummary, SharedBackfillStatus};

@@ -21,7 +21,9 @@ use crate::discord::config::default_backfill_concurrent_channels;
 use crate::discord::rest::{DiscordRest, MAX_ARCHIVED_THREADS_PER_PAGE};
 use crate::logging::{LogBuffer, memory_logger};
 use crate::metrics::Metrics;
-use crate::supervisor::{ComponentHandle, ComponentSupervisor, RestartPolicy, supervise};
+use crate::supervisor::{
+    ComponentHandle, ComponentSupervisor, Readiness, RestartPolicy, supervise,
+};
 use discord_sim::{RouteLimit, Sim, SimConfig, SimHandle, StreamStart};
 
 /// Far above what a pass over a tiny world takes, for a busy machine.
@@ -63,7 +65,9 @@ impl Harness {
         let dir = tempfile::tempdir().unwrap();
         let (log, logs) = memory_logger(LogLevel::Info);
         let health = HealthActor::new(Duration::from_secs(600), &log).start();
-        let mut components = ComponentSupervisor::new(health.clone().recipient());
+        let registry = Arc::new(Metrics::new());
+        let mut components =
+            ComponentSupervisor::new(health.clone().recipient(), Arc::clone(&registry));
         let database = Database::open(&DatabaseConfig {
             path: dir.path().join("db.sqlite"),
             ..DatabaseConfig::default()
@@ -71,21 +75,26 @@ impl Harness {
         .unwrap();
         let db_database = database.clone();
         let db_log = log.clone();
-        let db = components.supervise("database", RestartPolicy::default(), move |lifecycle| {
-            DbActor::new(db_database.clone(), db_log.clone(), Duration::from_secs(5))
-                .with_lifecycle(lifecycle)
-        });
+        let db = components
+            .supervise(
+                "database",
+                Readiness::Required,
+                RestartPolicy::default(),
+                move |lifecycle| {
+                    DbActor::new(db_database.clone(), db_log.clone(), Duration::from_secs(5))
+                        .with_lifecycle(lifecycle)
+                },
+            )
+            .unwrap();
         let config = DiscordConfig {
             token: Some(Secret::new(sim.token())),
             api_base_url: sim.rest_base_url(),
             rate_limit_requests_per_minute: 3_000,
             ..DiscordConfig::default()
         };
-        let metrics = Arc::new(Metrics::new());
         let limiter = RateLimiterActor::new(
             RateLimiterSettings::from_config(&config),
             TokenState::new(),
-            Arc::clone(&metrics),
             &log,
         )
         .start();
@@ -281,8 +290,10 @@ impl Parts {
             self.log.clone(),
         );
         let backfill_status = Arc::clone(&status);
+        let metrics = BackfillMetrics::register(&Arc::new(Metrics::new()), &status).unwrap();
         let backfill = supervise(
             "backfill",
+            Readiness::Required,
             RestartPolicy::default(),
             self.health.clone().recipient(),
             move |lifecycle| {
@@ -292,7 +303,7 @@ impl Parts {
                     ChannelDirectory::default(),
                     Arc::clone(&settings),
                     Arc::clone(&backfill_status),
-                    Arc::new(Metrics::new()),
+                    metrics.clone(),
                     lifecycle,
                     &log,
                 )

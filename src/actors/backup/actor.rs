@@ -19,8 +19,9 @@ use slog::{Logger, error, o, warn};
 
 use super::catalog::list_backups;
 use super::error::BackupError;
-use super::events::{BackupFailed, BackupMetrics, BackupSucceeded, BackupsFound};
+use super::events::{BackupFailed, BackupSucceeded, BackupsFound};
 use super::messages::{BackupNow, BackupStatus, GetBackupStatus, ListBackups};
+use super::metrics::BackupMetrics;
 use super::run::{
     BackupRecord, BackupSettings, StartupView, first_due, next_due_after, startup_view, take_backup,
 };
@@ -91,8 +92,9 @@ impl BackupActor {
         }
     }
 
-    pub fn with_metrics(mut self, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Self {
-        self.metrics = BackupMetrics::new(metrics);
+    /// Records each backup's figures in `metrics`.
+    pub fn with_metrics(mut self, metrics: BackupMetrics) -> Self {
+        self.metrics = metrics;
         self
     }
 
@@ -315,9 +317,12 @@ impl Handler<ListBackups> for BackupActor {
                     entries.iter().filter(|entry| entry.in_rotation).collect();
                 actor.state.kept = in_rotation.len();
                 actor.state.newest_size_bytes = in_rotation.first().map(|entry| entry.size_bytes);
-                actor
+                if let Err(err) = actor
                     .metrics
-                    .files(actor.state.kept, actor.state.newest_size_bytes);
+                    .files(actor.state.kept, actor.state.newest_size_bytes)
+                {
+                    warn!(actor.log, "Backup figures not recorded"; "error" => %err);
+                }
             }
             result
         }))

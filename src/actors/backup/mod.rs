@@ -15,7 +15,8 @@
 //!   named when even that fails.
 //! - `replace.rs`: what restore and repair share: the safety copy of the current database
 //!   (`-pre-restore` / `-pre-repair`, outside retention) and the atomic swap of a new file.
-//! - `events.rs`: log lines and metrics per event; `error.rs`: [`BackupError`].
+//! - `events.rs`: log lines and metrics per event, `metrics.rs` the metrics
+//!   ([`BackupMetrics`]); `error.rs`: [`BackupError`].
 //!
 //! A backup is `db-<UTC time>.sqlite` plus `db-<UTC time>.json` in `database.backup_dir`: a
 //! compact, verified SQLite file that opens as a database on its own. Safety copies taken by
@@ -28,6 +29,7 @@ mod error;
 mod events;
 mod lock;
 mod messages;
+mod metrics;
 mod name;
 mod repair;
 mod replace;
@@ -42,6 +44,7 @@ pub use catalog::{BackupEntry, list_backups};
 pub use error::BackupError;
 pub use lock::DatabaseLock;
 pub use messages::{BackupNow, BackupStatus, GetBackupStatus, ListBackups};
+pub use metrics::BackupMetrics;
 pub use name::{BackupKind, BackupName};
 pub use repair::{RepairReport, repair_database};
 pub use restore::{RestorePlan, RestoreReport, RestoreSource, VacuumReport, vacuum_database};

@@ -15,7 +15,7 @@ use crate::config::LogLevel;
 use crate::logging::memory_logger;
 use crate::metrics::Metrics;
 use crate::supervisor::ComponentStatus;
-use crate::supervisor::{ComponentHandle, RestartPolicy, supervise};
+use crate::supervisor::{ComponentHandle, Readiness, RestartPolicy, supervise};
 
 /// Generous: the machine is shared and busy.
 const WAIT: Duration = Duration::from_secs(60);
@@ -78,6 +78,7 @@ fn start(fixture: &Fixture, settings: BackupSettings) -> ComponentHandle<BackupA
     let (db, metrics) = (fixture.db.clone(), Arc::clone(&fixture.metrics));
     supervise(
         "backup",
+        Readiness::Required,
         RestartPolicy::default(),
         health.recipient(),
         move |lifecycle| {
@@ -88,7 +89,7 @@ fn start(fixture: &Fixture, settings: BackupSettings) -> ComponentHandle<BackupA
                 lifecycle,
                 &log,
             )
-            .with_metrics(Arc::clone(&metrics))
+            .with_metrics(BackupMetrics::register(&metrics).unwrap())
         },
     )
 }

@@ -105,6 +105,12 @@ impl GatewayMetrics {
         })
     }
 
+    /// Connections lost and attempted again since start (the ops rules count them as Discord
+    /// errors).
+    pub fn reconnects_total(&self) -> u64 {
+        self.reconnects.get() as u64
+    }
+
     pub(super) fn count_event(&self, type_label: &str) {
         if let Some(counter) = self
             .events

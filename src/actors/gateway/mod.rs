@@ -19,11 +19,11 @@
 //!     Box::pin(async move { rest.get_gateway_bot().await })
 //! });
 //! let (events, receiver) = tokio::sync::mpsc::channel(GATEWAY_QUEUE_CAPACITY);
-//! let gateway = components.supervise("discord_gateway", policy, move |lifecycle| {
+//! let gateway = components.supervise("discord_gateway", Readiness::Required, policy, move |lifecycle| {
 //!     GatewayActor::new(settings.clone(), gateway_info.clone(), events.clone(),
 //!                       metrics.clone(), &log, lifecycle)
 //!         .with_persisted_sessions(saved_sessions.clone()) // resumed after a restart
-//! });
+//! })?;
 //! let status: GatewayStatus = gateway.send(GetGatewayStatus).await?;
 //! ```
 //!

@@ -27,7 +27,7 @@ use crate::discord::{Snowflake, channel_type};
 use crate::logging::{LogBuffer, memory_logger};
 use crate::metrics::Metrics;
 use crate::supervisor::{
-    AskError, ComponentError, ComponentHandle, ComponentStatus, RestartPolicy, supervise,
+    AskError, ComponentError, ComponentHandle, ComponentStatus, Readiness, RestartPolicy, supervise,
 };
 
 const TOKEN: &str = "MTAxNTk4NzY1NDMy.Gx7Yqz.kept-secret-token-value";
@@ -159,6 +159,7 @@ impl Harness {
         };
         let gateway = supervise(
             COMPONENT,
+            Readiness::Required,
             policy,
             health.clone().recipient(),
             move |lifecycle| {

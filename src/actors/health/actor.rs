@@ -15,8 +15,8 @@ use slog::{Logger, debug, error, info, o, warn};
 
 use super::error::ProbeError;
 use super::messages::{
-    ComponentHealth, GetHealth, HealthReport, Probe, ProbeHealth, ProbeStatus, RegisterComponent,
-    RegisterProbe, SetShuttingDown,
+    ComponentHealth, GetHealth, HealthReport, Probe, ProbeHealth, ProbeStatus, RegisterProbe,
+    SetShuttingDown,
 };
 use super::ops::OpsRulesState;
 use super::rules::OpsSnapshot;
@@ -184,10 +184,12 @@ impl HealthActor {
 
     fn apply_status(&mut self, change: ComponentStatusChanged) {
         let now = Utc::now();
+        let required = change.readiness.is_required();
         let entry = self
             .components
             .entry(change.name.clone())
-            .or_insert_with(|| new_component(true, now));
+            .or_insert_with(|| new_component(required, now));
+        entry.required = required;
         let status_changed = entry.status != change.status;
         let restarts_changed = entry.restarts != change.restarts;
         if let Some(error) = &change.error {
@@ -206,7 +208,6 @@ impl HealthActor {
         let log = &self.log;
         let name = &change.name;
         let error = change.error.as_deref();
-        let required = entry.required;
         match change.status {
             ComponentStatus::Failed => error!(log, "Component failed";
                 "component" => name, "required" => required, "restarts" => change.restarts,
@@ -330,18 +331,6 @@ impl Actor for HealthActor {
         debug!(self.log, "Health actor started";
             "probe_interval_ms" => self.probe_interval.as_millis(),
             "probe_timeout_ms" => self.probe_timeout.as_millis());
-    }
-}
-
-impl Handler<RegisterComponent> for HealthActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: RegisterComponent, _ctx: &mut Context<Self>) {
-        self.components
-            .entry(msg.name)
-            .or_insert_with(|| new_component(msg.required, Utc::now()))
-            .required = msg.required;
-        self.log_readiness_change();
     }
 }
 

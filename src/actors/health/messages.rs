@@ -15,16 +15,6 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use crate::supervisor::ComponentStatus;
 
-/// Declares a component and whether readiness depends on it. Components that report a status
-/// without being registered count as required: a forgotten registration can then only make
-/// readiness stricter, never hide a failure.
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "()")]
-pub struct RegisterComponent {
-    pub name: String,
-    pub required: bool,
-}
-
 /// An asynchronous check the HealthActor runs every probe interval and on demand, e.g. "the
 /// database is writable" (the wiring code sends a message to the DbActor). The HealthActor
 /// measures its latency and bounds it with the probe timeout.

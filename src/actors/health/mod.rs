@@ -1,10 +1,10 @@
 //! HealthActor: the health of every component and probe, and the liveness/readiness verdict
 //! the admin API serves (`/health/live`, `/health/ready`, `/health/detailed`).
 //!
-//! Supervisors (`crate::supervisor`) report each component's status through a
-//! `Recipient<ComponentStatusChanged>`; the wiring code declares which components are required
-//! (`RegisterComponent`) and adds asynchronous checks such as "the database is writable"
-//! (`RegisterProbe`). Readiness: every required component up or degraded, every required probe
+//! Supervisors (`crate::supervisor`) report each component's status, and whether readiness
+//! depends on it, through a `Recipient<ComponentStatusChanged>`; a component is known from its
+//! first report on. The wiring code adds asynchronous checks such as "the database is
+//! writable" (`RegisterProbe`). Readiness: every required component up or degraded, every required probe
 //! passed recently, and no shutdown under way (`SetShuttingDown`).
 //!
 //! It also evaluates the operational alert rules (`rules.rs`: memory, CPU, Discord errors,
@@ -13,7 +13,8 @@
 //!
 //! ```ignore
 //! let health = HealthActor::new(Duration::from_secs(30), &log).start();
-//! health.send(RegisterComponent { name: "db".into(), required: true }).await?;
+//! let mut components = ComponentSupervisor::new(health.clone().recipient(), metrics);
+//! let db = components.supervise("db", Readiness::Required, policy, factory)?;
 //! let probe = Probe::new(move || {
 //!     let answer = db.ask(ProbeWritable);
 //!     async move { answer.await.map(drop) }
@@ -34,9 +35,7 @@ pub use actor::{DEFAULT_PROBE_TIMEOUT, HealthActor};
 pub use error::ProbeError;
 pub use messages::{
     ComponentHealth, GetHealth, HealthReport, Probe, ProbeFailure, ProbeHealth, ProbeStatus,
-    RegisterComponent, RegisterProbe, SetShuttingDown,
+    RegisterProbe, SetShuttingDown,
 };
-pub use ops::{
-    EnableOpsRules, EvaluateNow, LlmSpend, OpsSources, cpu_limit_cores, discord_errors_from,
-};
+pub use ops::{EnableOpsRules, EvaluateNow, LlmSpend, OpsSources, cpu_limit_cores};
 pub use rules::{OpsRules, OpsSnapshot, OpsThresholds};

@@ -26,12 +26,12 @@ use crate::actors::backup::BackupOutcome;
 use crate::actors::db::IntegrityChecked;
 use crate::actors::llm::LlmAlert;
 use crate::logging::error_chain;
-use crate::metrics::Metrics;
 use crate::supervisor::ComponentRecipient;
 use crate::supervisor::ComponentStatus;
 use crate::system_stats::{MemoryLimitSource, SharedProcessSampler};
 
-/// Counts of something that only grows (errors since start).
+/// Counts of something that only grows (errors since start), e.g. the rate limiter's failed
+/// requests plus the gateway's reconnects, read from their metric handles.
 pub type CountFn = Arc<dyn Fn() -> u64 + Send + Sync>;
 /// How long work has waited without progress right now.
 pub type StallFn = Arc<dyn Fn() -> Duration + Send + Sync>;
@@ -312,31 +312,6 @@ fn parse_cfs_quota(quota: &str, period: &str) -> Option<f64> {
     (quota > 0.0 && period > 0.0).then(|| quota / period)
 }
 
-/// Discord API errors so far, from the metrics registry: REST answers with status 4xx/5xx or
-/// none at all (429s included), plus gateway reconnects.
-pub fn discord_errors_from(metrics: &Metrics) -> u64 {
-    let rendered = metrics.render_json();
-    let values = |name: &str| {
-        rendered["metrics"][name]["values"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-    };
-    let rest: f64 = values("discord_monitor_rest_requests_total")
-        .iter()
-        .filter(|series| {
-            let status = series["labels"]["status"].as_str().unwrap_or_default();
-            status == "error" || status.parse::<u16>().is_ok_and(|code| code >= 400)
-        })
-        .filter_map(|series| series["value"].as_f64())
-        .sum();
-    let reconnects: f64 = values("discord_monitor_gateway_reconnects_total")
-        .iter()
-        .filter_map(|series| series["value"].as_f64())
-        .sum();
-    (rest + reconnects) as u64
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -358,32 +333,5 @@ mod tests {
         assert_eq!(parse_cfs_quota("50000\n", "100000\n"), Some(0.5));
         assert_eq!(parse_cfs_quota("-1\n", "100000\n"), None);
         assert!(cpu_limit_cores() > 0.0);
-    }
-
-    #[test]
-    fn discord_errors_count_failed_rest_calls_and_reconnects() {
-        let metrics = Metrics::new();
-        let rest = |status: &str| {
-            metrics
-                .counter(
-                    "discord_monitor_rest_requests_total",
-                    "Discord REST requests by route template and status (error: no answer)",
-                    &[("route", "/channels/{id}/messages"), ("status", status)],
-                )
-                .unwrap()
-        };
-        rest("200").inc_by(50);
-        rest("429").inc_by(3);
-        rest("502").inc_by(2);
-        rest("error").inc();
-        metrics
-            .counter(
-                "discord_monitor_gateway_reconnects_total",
-                "Gateway connections lost and attempted again.",
-                &[],
-            )
-            .unwrap()
-            .inc_by(4);
-        assert_eq!(discord_errors_from(&metrics), 10);
     }
 }

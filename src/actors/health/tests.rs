@@ -9,7 +9,7 @@ use actix::prelude::*;
 use slog::{Drain, Level, Logger, Never, OwnedKVList, Record, o};
 
 use super::*;
-use crate::supervisor::{ComponentStatus, ComponentStatusChanged};
+use crate::supervisor::{ComponentStatus, ComponentStatusChanged, Readiness};
 
 /// Long enough that no scheduled probe run interferes with a test; runs are requested with
 /// `refresh_probes` instead.
@@ -49,9 +49,11 @@ fn discard() -> Logger {
     Logger::root(slog::Discard, o!())
 }
 
+/// A report of a required component.
 fn status(name: &str, status: ComponentStatus, error: Option<&str>) -> ComponentStatusChanged {
     ComponentStatusChanged {
         name: name.to_owned(),
+        readiness: Readiness::Required,
         status,
         error: error.map(str::to_owned),
         restarts: 0,
@@ -66,16 +68,19 @@ async fn report(health: &Addr<HealthActor>, refresh_probes: bool) -> HealthRepor
 #[actix_rt::test]
 async fn readiness_follows_required_components() {
     let health = HealthActor::new(QUIET_PROBE_INTERVAL, &discard()).start();
-    for (name, required) in [("db", true), ("alerts", false)] {
-        let name = name.to_owned();
+    for (name, readiness) in [("db", Readiness::Required), ("alerts", Readiness::Optional)] {
         health
-            .send(RegisterComponent { name, required })
+            .send(ComponentStatusChanged {
+                readiness,
+                ..status(name, ComponentStatus::Starting, None)
+            })
             .await
             .unwrap();
     }
 
     let starting = report(&health, false).await;
-    assert!(!starting.ready, "registered components start as starting");
+    assert!(!starting.ready, "a required component that is starting");
+    assert!(!starting.components["alerts"].required);
     assert!(starting.live);
     assert_eq!(
         starting.not_ready_reasons,
@@ -87,11 +92,10 @@ async fn readiness_follows_required_components() {
         .await
         .unwrap();
     health
-        .send(status(
-            "alerts",
-            ComponentStatus::Failed,
-            Some("smtp refused"),
-        ))
+        .send(ComponentStatusChanged {
+            readiness: Readiness::Optional,
+            ..status("alerts", ComponentStatus::Failed, Some("smtp refused"))
+        })
         .await
         .unwrap();
     let optional_failed = report(&health, false).await;
@@ -149,7 +153,7 @@ async fn a_component_that_needs_reconfiguration_is_not_ready_but_keeps_the_proce
 }
 
 #[actix_rt::test]
-async fn unregistered_component_counts_as_required_and_keeps_its_last_error() {
+async fn a_component_is_known_from_its_first_report_and_keeps_its_last_error() {
     let health = HealthActor::new(QUIET_PROBE_INTERVAL, &discard()).start();
     health
         .send(status(

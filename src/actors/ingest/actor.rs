@@ -21,6 +21,7 @@ use serde::Serialize;
 use slog::{Logger, debug, error, info, o, warn};
 
 use super::error::{IngestError, Recovery};
+use super::metrics::IngestMetrics;
 use super::plan::{WriteOp, plan};
 use super::progress::{BatchTicket, SessionPosition, session_record};
 use super::{IngestReceiver, IngestSender};
@@ -32,7 +33,6 @@ use crate::discord::ChannelDirectory;
 use crate::discord::config::DiscordConfig;
 use crate::discord::gateway::{GatewayEvent, PERSISTED_SESSION_REFRESH, SequencedEvent};
 use crate::logging::{error_chain, log_if_slow};
-use crate::metrics::Metrics;
 use crate::supervisor::{ComponentHandle, ComponentRecipient, Lifecycle};
 
 /// First wait before retrying a write the database could not take; doubles per attempt.
@@ -146,7 +146,7 @@ pub struct IngestActor {
     directory: ChannelDirectory,
     settings: Arc<IngestSettings>,
     stats: Arc<IngestStats>,
-    metrics: Arc<Metrics>,
+    metrics: IngestMetrics,
     lifecycle: Lifecycle,
     log: Logger,
 }
@@ -160,7 +160,7 @@ impl IngestActor {
         directory: ChannelDirectory,
         settings: Arc<IngestSettings>,
         stats: Arc<IngestStats>,
-        metrics: Arc<Metrics>,
+        metrics: IngestMetrics,
         lifecycle: Lifecycle,
         log: &Logger,
     ) -> Self {
@@ -184,7 +184,7 @@ impl IngestActor {
             directory: self.directory.clone(),
             settings: Arc::clone(&self.settings),
             stats: Arc::clone(&self.stats),
-            metrics: Arc::clone(&self.metrics),
+            metrics: self.metrics.clone(),
             log: self.log.clone(),
         }
     }
@@ -267,7 +267,7 @@ struct Writer {
     directory: ChannelDirectory,
     settings: Arc<IngestSettings>,
     stats: Arc<IngestStats>,
-    metrics: Arc<Metrics>,
+    metrics: IngestMetrics,
     log: Logger,
 }
 
@@ -378,14 +378,7 @@ impl Writer {
         let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
         self.stats.last_batch_at_ms.store(now_ms, Ordering::Relaxed);
         let elapsed = started.elapsed();
-        if let Ok(histogram) = self.metrics.histogram(
-            "discord_monitor_ingest_batch_duration_seconds",
-            "Time to write one batch of gateway events to the database",
-            crate::metrics::LATENCY_BUCKETS_SECONDS,
-            &[],
-        ) {
-            histogram.observe_duration(elapsed);
-        }
+        self.metrics.observe_batch(elapsed);
         log_if_slow(
             &self.log,
             &format!("ingest.batch of {events} events"),
@@ -419,12 +412,8 @@ impl Writer {
             *kinds.entry(event.kind()).or_default() += 1;
         }
         for (kind, count) in kinds {
-            if let Ok(counter) = self.metrics.counter(
-                "discord_monitor_ingest_events_total",
-                "Gateway events taken off the ingest queue, by kind",
-                &[("kind", kind)],
-            ) {
-                counter.inc_by(count);
+            if let Err(err) = self.metrics.count_events(kind, count) {
+                warn!(self.log, "Events not counted"; "kind" => kind, "error" => %err);
             }
         }
     }
@@ -529,18 +518,8 @@ impl Writer {
         self.stats
             .revisions
             .fetch_add(outcome.revisions as u64, Ordering::Relaxed);
-        for (outcome_label, count) in [
-            ("inserted", outcome.inserted),
-            ("updated", outcome.updated),
-            ("unchanged", outcome.unchanged),
-        ] {
-            if let Ok(counter) = self.metrics.counter(
-                "discord_monitor_messages_stored_total",
-                "Messages written by the storage path, by outcome",
-                &[("outcome", outcome_label)],
-            ) {
-                counter.inc_by(count as u64);
-            }
+        if let Err(err) = self.metrics.count_stored(outcome) {
+            warn!(self.log, "Stored messages not counted"; "error" => %err);
         }
     }
 }

@@ -10,12 +10,18 @@
 //! that a restart (after `kill -9` too) RESUMEs the session and Discord replays whatever
 //! was still queued. When that is not possible (the session expired, a new session),
 //! backfill recovers the messages; edits and deletes of such a gap are lost.
+//!
+//! It also owns what is measured of it: [`IngestMetrics`] (the queue's depth and capacity,
+//! batches, events, stored messages) and [`PipelineStall`] (how long work has waited without
+//! progress, for the ops rules).
 
 mod actor;
 mod convert;
 mod error;
+mod metrics;
 mod plan;
 mod progress;
+mod stall;
 #[cfg(test)]
 mod tests;
 
@@ -24,7 +30,9 @@ pub use actor::{
 };
 pub use convert::{ConvertError, channel_record, guild_record, new_message, parse_timestamp_ms};
 pub use error::{IngestError, Recovery};
+pub use metrics::IngestMetrics;
 pub use progress::persisted_session;
+pub use stall::PipelineStall;
 
 use crate::discord::gateway::SequencedEvent;
 use progress::CommitTracker;

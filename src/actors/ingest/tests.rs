@@ -17,7 +17,7 @@ use crate::discord::gateway::{GatewayEvent, ResumableSession, SequencedEvent};
 use crate::discord::{ChannelDirectory, Message, MessageDelete, Snowflake, User};
 use crate::logging::memory_logger;
 use crate::metrics::Metrics;
-use crate::supervisor::{ComponentHandle, ComponentSupervisor, RestartPolicy};
+use crate::supervisor::{ComponentHandle, ComponentSupervisor, Readiness, RestartPolicy};
 
 const GENEROUS_WAIT: Duration = Duration::from_secs(30);
 
@@ -52,7 +52,8 @@ fn pipeline_with(selection: DiscordConfig, capacity: usize, busy_timeout_ms: u64
     let dir = tempfile::tempdir().unwrap();
     let (log, _) = memory_logger(LogLevel::Info);
     let health = HealthActor::new(Duration::from_secs(600), &log).start();
-    let mut components = ComponentSupervisor::new(health.recipient());
+    let registry = Arc::new(Metrics::new());
+    let mut components = ComponentSupervisor::new(health.recipient(), Arc::clone(&registry));
     let database = Database::open(&DatabaseConfig {
         path: dir.path().join("db.sqlite"),
         busy_timeout_ms,
@@ -60,10 +61,17 @@ fn pipeline_with(selection: DiscordConfig, capacity: usize, busy_timeout_ms: u64
     })
     .unwrap();
     let db_log = log.clone();
-    let db = components.supervise("database", RestartPolicy::default(), move |lifecycle| {
-        DbActor::new(database.clone(), db_log.clone(), Duration::from_secs(5))
-            .with_lifecycle(lifecycle)
-    });
+    let db = components
+        .supervise(
+            "database",
+            Readiness::Required,
+            RestartPolicy::default(),
+            move |lifecycle| {
+                DbActor::new(database.clone(), db_log.clone(), Duration::from_secs(5))
+                    .with_lifecycle(lifecycle)
+            },
+        )
+        .unwrap();
     let (sender, receiver) = queue(capacity);
     let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
     let stats = Arc::new(IngestStats::default());
@@ -74,19 +82,27 @@ fn pipeline_with(selection: DiscordConfig, capacity: usize, busy_timeout_ms: u64
         backfill: None,
     });
     let (queue_probe, ingest_db, ingest_stats) = (sender.clone(), db.clone(), Arc::clone(&stats));
-    let ingest = components.supervise("ingest", RestartPolicy::default(), move |lifecycle| {
-        IngestActor::new(
-            Arc::clone(&receiver),
-            queue_probe.clone(),
-            ingest_db.clone(),
-            ChannelDirectory::default(),
-            Arc::clone(&settings),
-            Arc::clone(&ingest_stats),
-            Arc::new(Metrics::new()),
-            lifecycle,
-            &log,
+    let metrics = IngestMetrics::register(&registry, &sender).unwrap();
+    let ingest = components
+        .supervise(
+            "ingest",
+            Readiness::Required,
+            RestartPolicy::default(),
+            move |lifecycle| {
+                IngestActor::new(
+                    Arc::clone(&receiver),
+                    queue_probe.clone(),
+                    ingest_db.clone(),
+                    ChannelDirectory::default(),
+                    Arc::clone(&settings),
+                    Arc::clone(&ingest_stats),
+                    metrics.clone(),
+                    lifecycle,
+                    &log,
+                )
+            },
         )
-    });
+        .unwrap();
     Pipeline {
         dir,
         sender,

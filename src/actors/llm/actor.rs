@@ -3,9 +3,6 @@
 //! the [`Router`]. Requests run concurrently as futures; the router's shared state (breakers,
 //! budget) lives behind its own lock, so the actor never blocks its arbiter.
 
-use std::sync::Arc;
-
-use crate::metrics::Metrics;
 use actix::prelude::*;
 use slog::{Logger, error, info};
 
@@ -13,6 +10,7 @@ use super::budget::utc_day;
 use super::config::LlmConfig;
 use super::error::LlmError;
 use super::messages::{Complete, GetRouterStatus, LlmAlert};
+use super::metrics::LlmMetrics;
 use super::router::{LlmAnswer, Router, RouterSettings};
 use crate::actors::db::{BookLlmUsage, LlmCostOnDay};
 use crate::supervisor::ComponentRecipient;
@@ -28,8 +26,8 @@ pub struct LlmRouterActor {
     ledger: ComponentRecipient<BookLlmUsage>,
     ledger_totals: ComponentRecipient<LlmCostOnDay>,
     alerts: Option<Recipient<LlmAlert>>,
-    /// Where the router publishes its per-target figures.
-    metrics: Option<Arc<Metrics>>,
+    /// Where each router of this actor counts its calls.
+    metrics: Option<LlmMetrics>,
     lifecycle: Lifecycle,
     log: Logger,
     /// Built in `started()` once today's spend is known; `None` before and after a failure.
@@ -60,8 +58,8 @@ impl LlmRouterActor {
         }
     }
 
-    /// Publishes the router's per-target metrics in `metrics`.
-    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+    /// Counts the router's calls in `metrics`, which show its spend and circuits.
+    pub fn with_metrics(mut self, metrics: LlmMetrics) -> Self {
         self.metrics = Some(metrics);
         self
     }
@@ -101,7 +99,7 @@ impl Actor for LlmRouterActor {
             ) {
                 Ok(router) => {
                     let router = match &actor.metrics {
-                        Some(metrics) => router.with_metrics(Arc::clone(metrics)),
+                        Some(metrics) => router.with_metrics(metrics.clone()),
                         None => router,
                     };
                     let status = router.status();

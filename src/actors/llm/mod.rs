@@ -12,6 +12,8 @@
 //! - [`router`]: fallback chains, retries, deadlines, repair of invalid answers and the
 //!   ledger; a [`CircuitBreaker`](crate::circuit_breaker::CircuitBreaker) per target and
 //!   [`budget`] the daily cost limit.
+//! - [`LlmMetrics`]: calls, failures, latency, tokens and cost per target, today's spend and
+//!   each circuit, registered once for the configured targets.
 
 mod actor;
 pub mod budget;
@@ -22,6 +24,7 @@ pub mod error;
 pub mod failure;
 pub mod gemini;
 pub mod messages;
+mod metrics;
 pub mod openai;
 pub mod request;
 pub mod router;
@@ -33,5 +36,6 @@ pub use client::ProviderClient;
 pub use error::{Attempt, LlmError};
 pub use failure::{CallFailure, FailureClass, ProviderReply, Usage};
 pub use messages::{Complete, GetRouterStatus, LlmAlert};
+pub use metrics::LlmMetrics;
 pub use request::{LlmRequest, PreparedCall, ReplySchema, RequestKind, Target};
 pub use router::{LlmAnswer, Router, RouterSettings, RouterStatus};

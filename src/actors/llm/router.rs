@@ -22,11 +22,12 @@ use super::client::ProviderClient;
 use super::config::{LlmConfig, ModelPrice};
 use super::error::{Attempt, LlmError};
 use super::failure::{CallFailure, FailureClass, ProviderReply, Usage};
+use super::metrics::LlmMetrics;
 use super::request::{LlmRequest, PreparedCall, RequestKind, Target};
 use super::tokens::{self, TokenizerFamily};
 use super::{messages::LlmAlert, schema};
 use crate::actors::db::{BookLlmUsage, NewLlmUsage};
-use crate::metrics::Metrics;
+use crate::logging::error_chain;
 use crate::supervisor::ComponentRecipient;
 
 /// Retry and deadline settings. Defaults: three tries per target with backoff
@@ -103,9 +104,10 @@ struct TargetEntry {
     max_output_tokens: u32,
 }
 
-struct Shared {
-    breakers: BTreeMap<Target, CircuitBreaker>,
-    budget: Budget,
+/// What concurrent requests share; [`LlmMetrics`] reads it at scrape time.
+pub(super) struct Shared {
+    pub(super) breakers: BTreeMap<Target, CircuitBreaker>,
+    pub(super) budget: Budget,
 }
 
 /// Cheap to clone; clones share breakers and budget.
@@ -117,7 +119,7 @@ pub struct Router {
     shared: Arc<Mutex<Shared>>,
     ledger: ComponentRecipient<BookLlmUsage>,
     alerts: Option<Recipient<LlmAlert>>,
-    metrics: Option<Arc<Metrics>>,
+    metrics: Option<LlmMetrics>,
     log: Logger,
 }
 
@@ -125,50 +127,11 @@ pub struct Router {
 /// quarter off covers the estimator's documented error with room to spare.
 const CONTEXT_SHRINK_PERCENT: u64 = 75;
 
-/// Seconds; model calls take from a fraction of a second to a couple of minutes.
-const LLM_LATENCY_BUCKETS_SECONDS: &[f64] = &[0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0];
-
 impl Router {
-    /// Publishes per-target figures in `metrics`: requests and failures by class, latency,
-    /// tokens, cost, today's spend and each circuit's state.
-    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
-        let shared = Arc::clone(&self.shared);
-        let _ = metrics.gauge_fn(
-            "discord_monitor_llm_spent_today_usd",
-            "US dollars booked on LLM calls today (UTC)",
-            &[],
-            move || {
-                shared
-                    .lock()
-                    .map_or(0.0, |shared| shared.budget.spent_usd())
-            },
-        );
-        let _ = metrics
-            .gauge(
-                "discord_monitor_llm_daily_limit_usd",
-                "llm.daily_cost_limit",
-                &[],
-            )
-            .map(|gauge| gauge.set(self.shared().budget.limit_usd()));
-        for target in self.targets.keys() {
-            let (shared, key) = (Arc::clone(&self.shared), target.clone());
-            let _ = metrics.gauge_fn(
-                "discord_monitor_llm_circuit_state",
-                "Circuit of each LLM target: 0 closed, 1 half-open, 2 open",
-                &[("target", &target.to_string())],
-                move || {
-                    shared
-                        .lock()
-                        .ok()
-                        .and_then(|shared| shared.breakers.get(&key).map(CircuitBreaker::state))
-                        .map_or(0.0, |state| match state {
-                            CircuitState::Closed => 0.0,
-                            CircuitState::HalfOpen => 1.0,
-                            CircuitState::Open => 2.0,
-                        })
-                },
-            );
-        }
+    /// Counts calls, failures, tokens and cost per target in `metrics`, which show this
+    /// router's spend and circuits from now on.
+    pub fn with_metrics(mut self, metrics: LlmMetrics) -> Self {
+        metrics.attach(&self.shared);
         self.metrics = Some(metrics);
         self
     }
@@ -184,48 +147,10 @@ impl Router {
         let Some(metrics) = &self.metrics else {
             return;
         };
-        let target = target.to_string();
-        let outcome = if failure.is_some() { "error" } else { "ok" };
-        if let Ok(counter) = metrics.counter(
-            "discord_monitor_llm_requests_total",
-            "LLM calls per target and outcome",
-            &[("target", &target), ("outcome", outcome)],
-        ) {
-            counter.inc();
-        }
-        if let Some(failure) = failure
-            && let Ok(counter) = metrics.counter(
-                "discord_monitor_llm_failures_total",
-                "Failed LLM calls per target and failure class",
-                &[("target", &target), ("class", failure.class.as_str())],
-            )
-        {
-            counter.inc();
-        }
-        if let Ok(histogram) = metrics.histogram(
-            "discord_monitor_llm_request_duration_seconds",
-            "LLM call latency per target",
-            LLM_LATENCY_BUCKETS_SECONDS,
-            &[("target", &target)],
-        ) {
-            histogram.observe_duration(latency);
-        }
-        let usage = usage.unwrap_or_default();
-        for (direction, tokens) in [("in", usage.input_tokens), ("out", usage.output_tokens)] {
-            if let Ok(counter) = metrics.counter(
-                "discord_monitor_llm_tokens_total",
-                "Tokens per LLM target, input and output (thinking included)",
-                &[("target", &target), ("direction", direction)],
-            ) {
-                counter.inc_by(tokens);
-            }
-        }
-        if let Ok(counter) = metrics.counter(
-            "discord_monitor_llm_cost_usd_total",
-            "US dollars booked per LLM target",
-            &[("target", &target)],
-        ) {
-            counter.add(cost_usd);
+        let class = failure.map(|failure| failure.class);
+        if let Err(err) = metrics.record_call(target, usage, cost_usd, latency, class) {
+            warn!(self.log, "LLM call not counted";
+                "target" => target.to_string(), "error" => error_chain(&err));
         }
     }
 
@@ -725,4 +650,20 @@ impl BudgetLevel {
             BudgetLevel::Exhausted => "exhausted",
         }
     }
+}
+
+/// The targets a router built from `config` has: every model of every provider that has a
+/// price (validation rejects models without one; a config built in code may still lack it).
+pub(super) fn configured_targets(config: &LlmConfig) -> Vec<Target> {
+    config
+        .effective_providers()
+        .iter()
+        .flat_map(|provider| {
+            provider
+                .models
+                .iter()
+                .filter(|model| model.price(provider.kind).is_some())
+                .map(|model| Target::new(&provider.name, &model.name))
+        })
+        .collect()
 }

@@ -8,7 +8,6 @@
 //! and the optional [`TokenRejected`] recipient is told once.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -23,19 +22,15 @@ use super::messages::{
     AcquirePermit, GetRateLimitStatus, RateLimitStatus, ReportResponse, RequestRecord,
     TokenRejected,
 };
+use super::metrics::RateLimiterMetrics;
 use super::token::TokenState;
 use crate::discord::rest::{Permit, RateLimitError, ResponseOutcome, ResponseReport, Route};
-use crate::metrics::Metrics;
+use crate::logging::error_chain;
 use crate::supervisor::Lifecycle;
 
 /// Messages queued at most before `try_send` (used for reports of unused permits) is refused;
 /// `send` callers are not limited by it. Far above the number of concurrent REST callers.
 const MAILBOX_CAPACITY: usize = 1_024;
-
-/// Seconds a request may wait for its permit, from nothing to a long 429 pause.
-const WAIT_BUCKETS_SECONDS: &[f64] = &[
-    0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
-];
 
 /// What a 401 means for the operator, in the log and in health.
 const TOKEN_REJECTED_REASON: &str =
@@ -56,7 +51,8 @@ pub struct RateLimiterActor {
     /// The last requests, newest at the back.
     history: VecDeque<RequestRecord>,
     token: TokenState,
-    metrics: Arc<Metrics>,
+    /// `None`: nothing is counted (`discord check`).
+    metrics: Option<RateLimiterMetrics>,
     /// `logger = discord_rest`.
     log: Logger,
     lifecycle: Option<Lifecycle>,
@@ -65,12 +61,7 @@ pub struct RateLimiterActor {
 
 impl RateLimiterActor {
     /// `token` is shared with whatever reports health; keep one per token for the process.
-    pub fn new(
-        settings: RateLimiterSettings,
-        token: TokenState,
-        metrics: Arc<Metrics>,
-        log: &Logger,
-    ) -> Self {
+    pub fn new(settings: RateLimiterSettings, token: TokenState, log: &Logger) -> Self {
         Self {
             limiter: Limiter::new(settings.clone(), Instant::now()),
             history: VecDeque::with_capacity(settings.history_len),
@@ -78,11 +69,17 @@ impl RateLimiterActor {
             waiters: HashMap::new(),
             wake: None,
             token,
-            metrics,
+            metrics: None,
             log: log.new(o!("logger" => "discord_rest")),
             lifecycle: None,
             token_rejected_to: None,
         }
+    }
+
+    /// Counts requests, 429s and waits in `metrics`.
+    pub fn with_metrics(mut self, metrics: RateLimiterMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Reports to the supervisor (and through it the HealthActor).
@@ -171,22 +168,17 @@ impl RateLimiterActor {
         };
         let route = permit.route.label();
         let status = report.map(|report| report.status);
-        let status_label = status.map_or_else(|| "error".to_owned(), |status| status.to_string());
-        if let Ok(counter) = self.metrics.counter(
-            "discord_monitor_rest_requests_total",
-            "Discord REST requests by route template and status (error: no answer)",
-            &[("route", &route), ("status", &status_label)],
-        ) {
-            counter.inc();
+        if let Some(metrics) = &self.metrics {
+            let counted = metrics.count_request(&route, status).and_then(|()| {
+                effects
+                    .rate_limited
+                    .map_or(Ok(()), |hit| metrics.count_rate_limited(hit.scope))
+            });
+            if let Err(err) = counted {
+                warn!(self.log, "Request not counted"; "error" => error_chain(&err));
+            }
         }
         if let Some(hit) = effects.rate_limited {
-            if let Ok(counter) = self.metrics.counter(
-                "discord_monitor_rest_rate_limited_total",
-                "429 answers from Discord by scope (user, global, shared, cloudflare)",
-                &[("scope", hit.scope.as_str())],
-            ) {
-                counter.inc();
-            }
             warn!(self.log, "Rate limited by Discord";
                 "route" => &route,
                 "scope" => hit.scope.as_str(),
@@ -228,32 +220,17 @@ impl RateLimiterActor {
     }
 
     fn observe_wait(&self, waited: Duration) {
-        if let Ok(histogram) = self.metrics.histogram(
-            "discord_monitor_rest_rate_limit_wait_seconds",
-            "Time REST requests waited for a rate-limit permit",
-            WAIT_BUCKETS_SECONDS,
-            &[],
-        ) {
-            histogram.observe_duration(waited);
+        if let Some(metrics) = &self.metrics {
+            metrics.observe_wait(waited);
         }
     }
 
     fn publish_figures(&mut self, now: Instant) {
+        let Some(metrics) = &self.metrics else {
+            return;
+        };
         let figures = self.limiter.figures(now);
-        if let Ok(gauge) = self.metrics.gauge(
-            "discord_monitor_rest_rate_limit_buckets",
-            "Rate-limit buckets the REST limiter currently tracks",
-            &[],
-        ) {
-            gauge.set(figures.buckets as f64);
-        }
-        if let Ok(gauge) = self.metrics.gauge(
-            "discord_monitor_rest_invalid_requests",
-            "401/403/429 answers in the last ten minutes (Discord bans at 10000)",
-            &[],
-        ) {
-            gauge.set(f64::from(figures.invalid_requests));
-        }
+        metrics.set_figures(figures.buckets, figures.invalid_requests);
     }
 
     fn status(&mut self) -> RateLimitStatus {

@@ -16,17 +16,20 @@
 //!   `/status` ([`GetRateLimitStatus`]).
 //!
 //! Files: `limiter.rs` holds the arithmetic (plain structs on tokio's clock, tested on the
-//! paused clock), `actor.rs` the actor that wraps it, `handle.rs` how the REST client reaches
+//! paused clock), `actor.rs` the actor that wraps it, `metrics.rs` its metric handles (which
+//! the ops rules read the failed requests from), `handle.rs` how the REST client reaches
 //! it (the client's [`RequestGate`](crate::discord::rest::RequestGate)); what a response says
 //! and the routes it is keyed by are Discord's formats, in [`crate::discord::rest`].
 //! `rest_tests.rs` runs the REST client and this actor together against a local server.
 //!
 //! ```ignore
 //! let token = TokenState::new();
-//! let limiter = components.supervise("discord_rest", policy, move |lifecycle| {
-//!     RateLimiterActor::new(settings.clone(), token.clone(), metrics.clone(), &log)
+//! let metrics = RateLimiterMetrics::register(&registry)?;
+//! let limiter = components.supervise("discord_rest", Readiness::Required, policy, move |lifecycle| {
+//!     RateLimiterActor::new(settings.clone(), token.clone(), &log)
+//!         .with_metrics(metrics.clone())
 //!         .with_lifecycle(lifecycle)
-//! });
+//! })?;
 //! let rest = DiscordRest::new(&config.discord, Arc::new(RateLimiterHandle::from(limiter)), &log)?;
 //! ```
 
@@ -35,6 +38,7 @@ pub mod config;
 mod handle;
 mod limiter;
 mod messages;
+mod metrics;
 #[cfg(test)]
 mod rest_tests;
 mod token;
@@ -47,4 +51,5 @@ pub use messages::{
     AcquirePermit, GetRateLimitStatus, RateLimitStatus, ReportResponse, RequestRecord,
     TokenRejected,
 };
+pub use metrics::RateLimiterMetrics;
 pub use token::TokenState;

@@ -11,8 +11,8 @@ use serde_json::json;
 use slog::{Logger, o, warn};
 
 use super::{
-    RateLimitStatus, RateLimiterActor, RateLimiterHandle, RateLimiterSettings, TokenRejected,
-    TokenState,
+    RateLimitStatus, RateLimiterActor, RateLimiterHandle, RateLimiterMetrics, RateLimiterSettings,
+    TokenRejected, TokenState,
 };
 use crate::actors::health::{GetHealth, HealthActor};
 use crate::config::{LogLevel, Secret};
@@ -23,7 +23,7 @@ use crate::discord::rest::*;
 use crate::logging::{LogBuffer, memory_logger};
 use crate::metrics::Metrics;
 use crate::supervisor::ComponentStatus;
-use crate::supervisor::{RestartPolicy, supervise};
+use crate::supervisor::{Readiness, RestartPolicy, supervise};
 
 const TOKEN: &str = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GhIjKl.never-log-this-token-value";
 
@@ -75,9 +75,9 @@ fn start_with(
     let mut limiter = RateLimiterActor::new(
         RateLimiterSettings::from_config(&config),
         token.clone(),
-        Arc::clone(&metrics),
         &log,
-    );
+    )
+    .with_metrics(RateLimiterMetrics::register(&metrics).unwrap());
     if let Some(recipient) = token_rejected_to {
         limiter = limiter.notify_token_rejected(recipient);
     }
@@ -252,8 +252,10 @@ async fn requests_wait_for_the_reset_their_bucket_headers_announce() {
         "GET /channels/{channel_id}/messages"
     );
     assert!(
-        h.metric("discord_monitor_rest_requests_total{")
-            .is_some_and(|line| line.contains("status=\"200\"") && line.ends_with(" 5"))
+        h.metric(
+            r#"discord_monitor_rest_requests_total{route="GET /channels/{channel_id}/messages",status="200"}"#
+        )
+        .is_some_and(|line| line.ends_with(" 5"))
     );
     assert!(
         h.metric("discord_monitor_rest_rate_limit_wait_seconds_count")
@@ -343,7 +345,8 @@ async fn a_header_only_shared_429_waits_and_is_not_counted_as_invalid() {
     assert_eq!(h.status().await.invalid_requests_last_10_minutes, 0);
     assert!(
         h.metric("discord_monitor_rest_rate_limited_total{scope=\"shared\"}")
-            .is_some()
+            // Present at 0 from the start: the 429 must have counted.
+            .is_some_and(|line| !line.ends_with(" 0"))
     );
     assert!(h.logs.text().contains("Rate limited by Discord"));
 }
@@ -375,7 +378,8 @@ async fn a_cloudflare_html_429_pauses_and_is_retried() {
     assert_eq!(h.status().await.invalid_requests_last_10_minutes, 1);
     assert!(
         h.metric("discord_monitor_rest_rate_limited_total{scope=\"cloudflare\"}")
-            .is_some()
+            // Present at 0 from the start: the 429 must have counted.
+            .is_some_and(|line| !line.ends_with(" 0"))
     );
 }
 
@@ -481,21 +485,16 @@ async fn a_supervised_limiter_reports_the_dead_token_to_health_and_keeps_it_dead
     let health = HealthActor::new(Duration::from_secs(600), &log).start();
     let token = TokenState::new();
     let settings = RateLimiterSettings::from_config(&config);
-    let metrics = Arc::new(Metrics::new());
     let factory_token = token.clone();
     let factory_log = log.clone();
     let limiter = supervise(
         "discord_rest",
+        Readiness::Required,
         RestartPolicy::default(),
         health.clone().recipient(),
         move |lifecycle| {
-            RateLimiterActor::new(
-                settings.clone(),
-                factory_token.clone(),
-                Arc::clone(&metrics),
-                &factory_log,
-            )
-            .with_lifecycle(lifecycle)
+            RateLimiterActor::new(settings.clone(), factory_token.clone(), &factory_log)
+                .with_lifecycle(lifecycle)
         },
     );
     let rest = DiscordRest::new(&config, Arc::new(RateLimiterHandle::from(limiter)), &log).unwrap();

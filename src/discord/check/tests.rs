@@ -11,7 +11,6 @@ use crate::actors::ratelimit::{
 };
 use crate::config::Secret;
 use crate::discord::rest::test_server::{FakeDiscord, Recorded, Reply};
-use crate::metrics::Metrics;
 
 const TOKEN: &str = "check-token-value";
 
@@ -257,7 +256,6 @@ async fn check(config: &DiscordConfig, log: &Logger) -> Result<CheckReport, Chec
     let limiter = RateLimiterActor::new(
         RateLimiterSettings::from_config(config),
         TokenState::new(),
-        Arc::new(Metrics::new()),
         log,
     )
     .start();

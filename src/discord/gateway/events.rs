@@ -72,6 +72,27 @@ pub enum GatewayEvent {
 }
 
 impl GatewayEvent {
+    /// Every value [`kind`](Self::kind) returns, e.g. for metric series made up front.
+    pub const KINDS: &[&str] = &[
+        "READY",
+        "RESUMED",
+        "SESSION_LOST",
+        "MESSAGE_CREATE",
+        "MESSAGE_UPDATE",
+        "MESSAGE_DELETE",
+        "MESSAGE_DELETE_BULK",
+        "GUILD_CREATE",
+        "GUILD_UPDATE",
+        "GUILD_DELETE",
+        "CHANNEL_CREATE",
+        "CHANNEL_UPDATE",
+        "CHANNEL_DELETE",
+        "THREAD_CREATE",
+        "THREAD_UPDATE",
+        "THREAD_DELETE",
+        "THREAD_LIST_SYNC",
+    ];
+
     /// The dispatch type this came from, as Discord names it (`SESSION_LOST` is ours).
     pub const fn kind(&self) -> &'static str {
         match self {

@@ -40,6 +40,22 @@ pub mod routes {
         Route::get("/channels/{channel_id}/threads/archived/public");
     pub const ARCHIVED_PRIVATE_THREADS: Route =
         Route::get("/channels/{channel_id}/threads/archived/private");
+
+    /// Every route above: the REST metrics have a series for each from the start.
+    pub const ALL: &[Route] = &[
+        GATEWAY,
+        GATEWAY_BOT,
+        CURRENT_USER,
+        CURRENT_APPLICATION,
+        CURRENT_USER_GUILDS,
+        GUILD,
+        GUILD_CHANNELS,
+        GUILD_ACTIVE_THREADS,
+        CHANNEL,
+        CHANNEL_MESSAGES,
+        ARCHIVED_PUBLIC_THREADS,
+        ARCHIVED_PRIVATE_THREADS,
+    ];
 }
 
 /// Application flags that say whether the MESSAGE_CONTENT intent is enabled

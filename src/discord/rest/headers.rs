@@ -143,6 +143,8 @@ pub enum RateLimitScope {
 }
 
 impl RateLimitScope {
+    pub const ALL: [RateLimitScope; 4] = [Self::User, Self::Global, Self::Shared, Self::Cloudflare];
+
     fn from_header(value: &str) -> Option<Self> {
         match value.trim().to_ascii_lowercase().as_str() {
             "user" => Some(Self::User),
