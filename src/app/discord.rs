@@ -27,7 +27,7 @@ use crate::actors::ratelimit::{
 use crate::discord::ChannelDirectory;
 use crate::discord::check::{CheckError, CheckReport, run_check};
 use crate::discord::config::{DiscordConfig, TokenType};
-use crate::discord::gateway::{GatewayBot, SessionStartLimit};
+
 use crate::discord::rest::DiscordRest;
 use crate::metrics::Metrics;
 use crate::supervisor::{ComponentHandle, ComponentSupervisor, Readiness, RestartPolicy};
@@ -167,7 +167,7 @@ pub fn start(
     let gateway_settings =
         GatewaySettings::from_config(discord).map_err(|err| AppError::Config(err.to_string()))?;
     let gateway_metrics = GatewayMetrics::register(metrics)?;
-    let gateway_info = gateway_info_source(rest.clone(), discord.token_type);
+    let gateway_info = gateway_info_source(rest.clone());
     let saved_sessions = saved_session_source(db.clone(), discord.token_type == TokenType::Bot);
     let gateway = {
         let (events, metrics, log) = (queue.clone(), gateway_metrics.clone(), log.clone());
@@ -203,26 +203,11 @@ pub fn start(
     })
 }
 
-/// `GET /gateway/bot` for bot tokens. User tokens may only call `GET /gateway`, which has no
-/// session-start budget: one shard and Discord's documented daily figures stand in for it.
-fn gateway_info_source(rest: DiscordRest, token_type: TokenType) -> GatewayInfoSource {
+/// `GET /gateway/bot` (or its stand-in for a user token) through the REST client.
+fn gateway_info_source(rest: DiscordRest) -> GatewayInfoSource {
     Arc::new(move || {
         let rest = rest.clone();
-        Box::pin(async move {
-            match token_type {
-                TokenType::Bot => rest.get_gateway_bot().await,
-                TokenType::User => rest.get_gateway().await.map(|gateway| GatewayBot {
-                    url: gateway.url,
-                    shards: 1,
-                    session_start_limit: SessionStartLimit {
-                        total: USER_SESSION_STARTS_PER_DAY,
-                        remaining: USER_SESSION_STARTS_PER_DAY,
-                        reset_after: 0,
-                        max_concurrency: 1,
-                    },
-                }),
-            }
-        })
+        Box::pin(async move { rest.gateway_info().await })
     })
 }
 
@@ -251,6 +236,3 @@ pub async fn check(config: &DiscordConfig, log: &Logger) -> Result<CheckReport, 
     .start();
     run_check(config, Arc::new(RateLimiterHandle::from(limiter)), log).await
 }
-
-/// Discord's documented daily identify budget, assumed for user tokens (which cannot ask).
-const USER_SESSION_STARTS_PER_DAY: u32 = 1_000;

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use super::client::DiscordRest;
 use super::error::RestError;
 use super::route::Route;
-use crate::discord::gateway::GatewayBot;
+use crate::discord::config::TokenType;
+use crate::discord::gateway::{GatewayBot, SessionStartLimit};
 use crate::discord::{Channel, Guild, Message, Snowflake, User};
 
 /// Discord's page size for message history.
@@ -18,6 +19,9 @@ const GUILDS_PER_PAGE: usize = 200;
 /// Discord's page size bounds for archived-thread listings (it refuses fewer than two).
 pub const MIN_ARCHIVED_THREADS_PER_PAGE: u8 = 2;
 pub const MAX_ARCHIVED_THREADS_PER_PAGE: u8 = 100;
+
+/// Discord's documented daily identify budget, assumed for user tokens (which cannot ask).
+const USER_SESSION_STARTS_PER_DAY: u32 = 1_000;
 
 /// Pages of guilds read at most (a million guilds): a server that keeps answering full pages
 /// must not keep us looping.
@@ -158,6 +162,25 @@ impl DiscordRest {
     /// `GET /gateway`: the URL alone, for user tokens.
     pub async fn get_gateway(&self) -> Result<GatewayUrl, RestError> {
         self.get(routes::GATEWAY, "/gateway", &[]).await
+    }
+
+    /// What the gateway needs before it connects, for this client's token: `GET /gateway/bot`
+    /// for a bot token. A user token may only call `GET /gateway`, which has no session-start
+    /// budget: one shard and Discord's documented daily figures stand in for it.
+    pub async fn gateway_info(&self) -> Result<GatewayBot, RestError> {
+        match self.token_type() {
+            TokenType::Bot => self.get_gateway_bot().await,
+            TokenType::User => self.get_gateway().await.map(|gateway| GatewayBot {
+                url: gateway.url,
+                shards: 1,
+                session_start_limit: SessionStartLimit {
+                    total: USER_SESSION_STARTS_PER_DAY,
+                    remaining: USER_SESSION_STARTS_PER_DAY,
+                    reset_after: 0,
+                    max_concurrency: 1,
+                },
+            }),
+        }
     }
 
     /// `GET /users/@me`: who the token belongs to (the token check).
