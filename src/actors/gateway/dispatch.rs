@@ -4,32 +4,10 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::discord::gateway::GatewayEvent;
-use crate::discord::gateway::Ready;
+use crate::discord::gateway::{GatewayEvent, Ready};
 use crate::discord::{Channel, Guild, Message, MessageUpdate, Snowflake};
 
-/// Dispatch types we turn into events, for the `type` label of the events counter (a fixed
-/// set, so a server cannot grow the metric without bound).
-pub(super) const HANDLED_TYPES: &[&str] = &[
-    "READY",
-    "RESUMED",
-    "MESSAGE_CREATE",
-    "MESSAGE_UPDATE",
-    "MESSAGE_DELETE",
-    "MESSAGE_DELETE_BULK",
-    "GUILD_CREATE",
-    "GUILD_UPDATE",
-    "GUILD_DELETE",
-    "CHANNEL_CREATE",
-    "CHANNEL_UPDATE",
-    "CHANNEL_DELETE",
-    "THREAD_CREATE",
-    "THREAD_UPDATE",
-    "THREAD_DELETE",
-    "THREAD_LIST_SYNC",
-];
-
-/// The `type` label of every dispatch type outside [`HANDLED_TYPES`].
+/// The `type` label of every dispatch type outside [`GatewayEvent::DISPATCH_TYPES`].
 pub(super) const OTHER_TYPE: &str = "other";
 
 /// What one dispatch is.
@@ -103,7 +81,7 @@ pub(super) fn parse(kind: &str, data: Option<&RawValue>) -> Result<Dispatch, ser
 
 /// The events counter's label for `kind`.
 pub(super) fn type_label(kind: &str) -> &'static str {
-    HANDLED_TYPES
+    GatewayEvent::DISPATCH_TYPES
         .iter()
         .find(|handled| **handled == kind)
         .copied()

@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::dispatch::{HANDLED_TYPES, OTHER_TYPE};
+use super::dispatch::OTHER_TYPE;
+use crate::discord::gateway::GatewayEvent;
 use crate::metrics::{Counter, Gauge, Metrics, MetricsError};
 
 const EVENTS: &str = "discord_monitor_gateway_events_total";
@@ -37,7 +38,7 @@ impl GatewayMetrics {
     /// Registers every `discord_monitor_gateway_*` series in `metrics`.
     pub fn register(metrics: &Metrics) -> Result<Self, MetricsError> {
         let mut events = HashMap::new();
-        for kind in HANDLED_TYPES.iter().chain([&OTHER_TYPE]) {
+        for kind in GatewayEvent::DISPATCH_TYPES.iter().chain([&OTHER_TYPE]) {
             let counter = metrics.counter(
                 EVENTS,
                 "Gateway dispatches received, by type (`other`: types we ignore).",
