@@ -9,6 +9,8 @@
 //! - `outbox.rs`: the durable alert outbox and its delivery attempts.
 //! - `backups.rs`: the `backups` table, the online snapshot (`VACUUM INTO`) and `VACUUM`.
 //! - `integrity.rs`: the full integrity check on a schedule, outcomes to the ops rules.
+//! - `llm_usage.rs`: the LLM ledger; `llm_modes.rs`: the structured-output modes the LLM
+//!   router learnt, with their messages.
 //! - `restart_state.rs`: what a restart continues from (the gateway session to resume,
 //!   backfill's archived-thread marks), with its messages.
 //! - `actor.rs` / `messages.rs`: [`DbActor`] and the messages it handles.
@@ -21,6 +23,7 @@ pub mod config;
 mod database;
 mod error;
 mod integrity;
+mod llm_modes;
 mod llm_usage;
 mod messages;
 mod model;
@@ -39,6 +42,9 @@ pub use config::DatabaseConfig;
 pub use database::{Database, MIGRATIONS};
 pub use error::{DbError, Disposition, InvalidInput};
 pub use integrity::{INTEGRITY_CHECK_INTERVAL, IntegrityChecked, check_integrity_periodically};
+pub use llm_modes::{
+    LearntStructuredOutput, LoadLearntStructuredOutputs, SaveLearntStructuredOutput,
+};
 pub use llm_usage::{LlmUsageTotal, NewLlmUsage};
 pub use messages::{
     ApplyPartialUpdates, BookLlmUsage, CheckIntegrity, Checkpoint, CountMessagesPerChannel,

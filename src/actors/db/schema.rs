@@ -218,6 +218,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    llm_structured_output (provider, model) {
+        provider -> Text,
+        model -> Text,
+        mode -> Text,
+        base_url -> Text,
+        reason -> Text,
+        learnt_at_ms -> BigInt,
+    }
+}
+
 diesel::joinable!(channels -> guilds (guild_id));
 diesel::joinable!(messages -> channels (channel_id));
 diesel::joinable!(messages -> guilds (guild_id));
@@ -245,6 +256,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     health_probe,
     gateway_sessions,
     archived_thread_marks,
+    llm_structured_output,
 );
 
 /// Every table, for row counts in `db stats`. FTS5 shadow tables are left out on purpose.
@@ -264,4 +276,5 @@ pub const TABLE_NAMES: &[&str] = &[
     "health_probe",
     "gateway_sessions",
     "archived_thread_marks",
+    "llm_structured_output",
 ];
