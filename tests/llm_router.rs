@@ -1,6 +1,8 @@
 //! The LLM router against fake Gemini and OpenAI servers: fallback order, server delays,
 //! circuits for dead keys, bad requests, the daily budget with its ledger across a restart,
-//! free local targets, SAFETY blocks and the repair of invalid answers.
+//! free local targets, SAFETY blocks, the repair of invalid answers, and structured output
+//! on the servers users run (llama-cpp-python, Ollama, vLLM, a model ignoring the schema),
+//! with the learnt mode kept across a restart.
 
 mod support;
 
@@ -9,7 +11,10 @@ use std::time::{Duration, Instant};
 use actix::{Actor, Addr};
 use discord_monitor::actors::db::{Database, DatabaseConfig, DbActor};
 use discord_monitor::actors::llm::budget::utc_day;
-use discord_monitor::actors::llm::config::{LlmConfig, ModelConfig, ProviderConfig, ProviderKind};
+use discord_monitor::actors::llm::config::{
+    LlmConfig, ModelConfig, ProviderConfig, ProviderKind, StructuredOutput,
+};
+use discord_monitor::actors::llm::schema::StructuredMode;
 use discord_monitor::actors::llm::{
     FailureClass, LlmError, LlmRequest, RequestKind, Router, RouterSettings, Target,
 };
@@ -17,7 +22,7 @@ use discord_monitor::circuit_breaker::{BreakerSettings, CircuitState};
 use discord_monitor::config::Secret;
 use discord_monitor::supervisor::ComponentRecipient;
 use serde_json::json;
-use support::fake_llm::{COMPLETION_TOKENS, FakeLlm, PROMPT_TOKENS, Scripted};
+use support::fake_llm::{COMPLETION_TOKENS, FakeLlm, PROMPT_TOKENS, Scripted, Server};
 use tempfile::TempDir;
 
 fn logger() -> slog::Logger {
@@ -44,6 +49,7 @@ fn provider(
                 input_usd_per_mtok: Some(input),
                 output_usd_per_mtok: Some(output),
                 context_tokens: Some(100_000),
+                structured_output: StructuredOutput::Auto,
             })
             .collect(),
     }
@@ -120,6 +126,8 @@ async fn ledger() -> Ledger {
     }
 }
 
+/// A router as the service builds one: today's spend and the learnt modes read from the
+/// database, new modes saved to it.
 fn router(config: &LlmConfig, ledger: &Ledger) -> Router {
     let spent = ledger.db.llm_cost_on_day(&utc_day()).unwrap();
     Router::new(
@@ -131,6 +139,10 @@ fn router(config: &LlmConfig, ledger: &Ledger) -> Router {
         &logger(),
     )
     .unwrap()
+    .with_structured_output(
+        ledger.db.learnt_structured_outputs().unwrap(),
+        ComponentRecipient::unsupervised("database", ledger.addr.clone().recipient()),
+    )
 }
 
 fn triage() -> LlmRequest {
@@ -392,21 +404,23 @@ async fn openrouter_and_vllm_error_shapes_fall_back() {
     );
 }
 
-/// Runs against a real OpenAI-compatible server (Ollama, vLLM, llama.cpp) when
-/// `LLM_TEST_BASE_URL` is set, e.g. `http://127.0.0.1:11434/v1`; `LLM_TEST_MODEL` names the
-/// model (default `smollm2`).
+/// Runs against a real OpenAI-compatible server (Ollama, vLLM, llama.cpp, llama-cpp-python)
+/// when `DM_REAL_LLM_URL` names its base URL, e.g. `http://127.0.0.1:11434/v1`;
+/// `DM_REAL_LLM_MODEL` names the model (default `smollm2`). The model is configured `auto`:
+/// whatever structured output the server takes, the answer must arrive validated, and a
+/// second router built from the database starts in the mode the first one learnt.
 #[actix_rt::test]
 async fn real_openai_compatible_server_when_configured() {
-    let Some(base_url) = std::env::var("LLM_TEST_BASE_URL")
+    let Some(base_url) = std::env::var("DM_REAL_LLM_URL")
         .ok()
         .filter(|url| !url.is_empty())
     else {
         eprintln!(
-            "skipped: set LLM_TEST_BASE_URL (and LLM_TEST_MODEL) to run against a real server"
+            "skipped: set DM_REAL_LLM_URL (and DM_REAL_LLM_MODEL) to run against a real server"
         );
         return;
     };
-    let model = std::env::var("LLM_TEST_MODEL").unwrap_or_else(|_| "smollm2".to_owned());
+    let model = std::env::var("DM_REAL_LLM_MODEL").unwrap_or_else(|_| "smollm2".to_owned());
     let ledger = ledger().await;
     let config = LlmConfig {
         providers: vec![ProviderConfig {
@@ -421,13 +435,46 @@ async fn real_openai_compatible_server_when_configured() {
         }],
         ..LlmConfig::default()
     };
-    let router = router(&config, &ledger);
-    let answer = router.complete(triage(), None).await.unwrap();
-    assert!(answer.json.is_some());
-    eprintln!(
-        "real server answered: {} ({} tokens out)",
-        answer.text, answer.usage.output_tokens
+    let request = || {
+        LlmRequest::new(
+            RequestKind::Triage,
+            "You check that this API works.",
+            vec!["Reply with status \"ok\" and the number 42.".to_owned()],
+        )
+        .with_schema(
+            "health_check",
+            json!({"type": "object", "required": ["status", "number"],
+                   "properties": {"status": {"type": "string"}, "number": {"type": "integer"}}}),
+        )
+    };
+    let answer = router(&config, &ledger)
+        .complete(request(), None)
+        .await
+        .unwrap();
+    let json = answer.json.as_ref().expect("validated JSON");
+    assert!(
+        json["status"].is_string() && json["number"].is_i64(),
+        "{json}"
     );
+    let mode = answer.structured_output.unwrap();
+    eprintln!(
+        "real server answered in {mode} mode after {} call(s): {} ({} tokens out, {} ms)",
+        answer.attempts.len(),
+        answer.text,
+        answer.usage.output_tokens,
+        answer.latency_ms
+    );
+
+    let again = router(&config, &ledger)
+        .complete(request(), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        again.structured_output,
+        Some(mode),
+        "the mode is remembered"
+    );
+    assert_eq!(again.attempts.len(), 1, "{:?}", again.attempts);
 }
 
 #[actix_rt::test]
@@ -522,4 +569,144 @@ async fn a_prompt_the_model_finds_too_long_is_shrunk_once_then_falls_back() {
         target("local/tiny"),
         "still too long: fall back"
     );
+}
+
+/// Config with one local target served as `server` would, in `mode`.
+fn local_config(fake: &FakeLlm, model: &str, mode: StructuredOutput) -> LlmConfig {
+    let mut provider = provider(
+        "local",
+        ProviderKind::OpenaiCompatible,
+        &fake.base_url,
+        &[(model, 0.0, 0.0)],
+    );
+    provider.api_key = None;
+    provider.models[0].structured_output = mode;
+    LlmConfig {
+        providers: vec![provider],
+        ..LlmConfig::default()
+    }
+}
+
+fn format_type(body: &serde_json::Value) -> Option<&str> {
+    body.pointer("/response_format/type")
+        .and_then(serde_json::Value::as_str)
+}
+
+#[actix_rt::test]
+async fn llama_cpp_python_refuses_json_schema_once_and_a_restart_remembers_json_object() {
+    let fake = FakeLlm::start();
+    fake.serve("smollm2", Server::LlamaCppPython);
+    let ledger = ledger().await;
+    let config = local_config(&fake, "smollm2", StructuredOutput::Auto);
+
+    let answer = router(&config, &ledger)
+        .complete(triage(), None)
+        .await
+        .unwrap();
+    assert_eq!(answer.json.unwrap()["items"], json!([{}]));
+    assert_eq!(answer.structured_output, Some(StructuredMode::JsonObject));
+    assert_eq!(
+        answer
+            .attempts
+            .iter()
+            .map(|attempt| attempt.class)
+            .collect::<Vec<_>>(),
+        [Some(FailureClass::UnsupportedFormat), None]
+    );
+    assert_eq!(
+        fake.calls("smollm2"),
+        2,
+        "no transient retry of the refusal"
+    );
+    let bodies = fake.bodies_for("smollm2");
+    assert_eq!(format_type(&bodies[0]), Some("json_schema"));
+    assert_eq!(format_type(&bodies[1]), Some("json_object"));
+    assert_eq!(
+        bodies[1]["response_format"]["schema"]["required"],
+        json!(["items"])
+    );
+
+    let learnt = ledger.db.learnt_structured_outputs().unwrap();
+    assert_eq!(learnt.len(), 1);
+    assert_eq!(
+        (learnt[0].provider.as_str(), learnt[0].model.as_str()),
+        ("local", "smollm2")
+    );
+    assert_eq!(learnt[0].mode, "json_object");
+    assert_eq!(learnt[0].base_url, fake.base_url);
+    let totals = ledger.db.llm_usage_since(&utc_day()).unwrap();
+    assert_eq!(
+        (totals[0].calls, totals[0].failures),
+        (2, 1),
+        "both calls booked"
+    );
+
+    // A restart reads the mode back: one call.
+    let restarted = router(&config, &ledger);
+    let status = restarted.status();
+    assert_eq!(
+        status.targets[0].structured_output.mode,
+        StructuredMode::JsonObject
+    );
+    let answer = restarted.complete(triage(), None).await.unwrap();
+    assert_eq!(answer.attempts.len(), 1);
+    assert_eq!(fake.calls("smollm2"), 3);
+    assert_eq!(
+        format_type(&fake.bodies_for("smollm2")[2]),
+        Some("json_object")
+    );
+}
+
+#[actix_rt::test]
+async fn ollama_and_vllm_take_json_schema_in_their_own_reply_shapes() {
+    let fake = FakeLlm::start();
+    fake.serve("llama3.2", Server::Ollama);
+    fake.serve("qwen", Server::Vllm);
+    let ledger = ledger().await;
+    for (model, tokens_in) in [("llama3.2", 61), ("qwen", 75)] {
+        let config = local_config(&fake, model, StructuredOutput::Auto);
+        let answer = router(&config, &ledger)
+            .complete(triage(), None)
+            .await
+            .unwrap();
+        assert_eq!(answer.json.unwrap(), json!({"items": [{}]}), "{model}");
+        assert_eq!(answer.structured_output, Some(StructuredMode::JsonSchema));
+        assert_eq!(answer.usage.input_tokens, tokens_in, "{model}");
+        assert_eq!(fake.calls(model), 1, "{model}");
+        let body = &fake.bodies_for(model)[0];
+        assert_eq!(body["response_format"]["json_schema"]["strict"], true);
+    }
+    assert!(ledger.db.learnt_structured_outputs().unwrap().is_empty());
+}
+
+#[actix_rt::test]
+async fn a_model_ignoring_the_schema_is_repaired_once_in_prompt_mode() {
+    let fake = FakeLlm::start();
+    fake.serve("chatty", Server::Chatty);
+    let ledger = ledger().await;
+    let config = local_config(
+        &fake,
+        "chatty",
+        StructuredOutput::Fixed(StructuredMode::Prompt),
+    );
+    let answer = router(&config, &ledger)
+        .complete(triage(), None)
+        .await
+        .unwrap();
+    assert_eq!(answer.json.unwrap(), json!({"items": [{}]}));
+    assert_eq!(
+        answer
+            .attempts
+            .iter()
+            .map(|attempt| attempt.class)
+            .collect::<Vec<_>>(),
+        [Some(FailureClass::InvalidReply), None]
+    );
+    let bodies = fake.bodies_for("chatty");
+    assert_eq!(bodies.len(), 2);
+    for body in &bodies {
+        assert!(body.get("response_format").is_none(), "{body}");
+        let system = body["messages"][0]["content"].as_str().unwrap();
+        assert!(system.contains("JSON Schema:"), "{system}");
+    }
 }

@@ -322,6 +322,7 @@ fn start_llm(
 ) -> Result<ComponentHandle<LlmRouterActor>, AppError> {
     // The ledger follows the database component through its rebuilds.
     let (ledger, ledger_totals) = (db.recipient(), db.recipient());
+    let (load_modes, save_mode) = (db.recipient(), db.recipient());
     let metrics = LlmMetrics::register(metrics, &config.llm)?;
     let (llm_config, log) = (config.llm.clone(), log.clone());
     Ok(components.supervise(
@@ -334,6 +335,8 @@ fn start_llm(
                 RouterSettings::default(),
                 ledger.clone(),
                 ledger_totals.clone(),
+                load_modes.clone(),
+                save_mode.clone(),
                 alerts.clone(),
                 lifecycle,
                 &log,

@@ -183,6 +183,11 @@ pub enum LlmCommand {
         /// Which route to use
         #[arg(long, default_value = "triage", value_parser = ["triage", "digest", "ask"])]
         kind: String,
+        /// Forget the structured-output modes learnt for the targets checked and probe again
+        /// from json_schema (after upgrading a model server); a running service keeps its
+        /// modes until it restarts
+        #[arg(long)]
+        relearn: bool,
         /// Print JSON instead of text
         #[arg(long)]
         json: bool,

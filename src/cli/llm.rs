@@ -15,9 +15,14 @@ pub fn run(config: &Config, command: LlmCommand, out: &mut Output) -> anyhow::Re
         .with_context(|| format!("cannot open {}", config.database.path.display()))?;
     db.run_pending_migrations()?;
     match command {
-        LlmCommand::Check { target, kind, json } => {
+        LlmCommand::Check {
+            target,
+            kind,
+            relearn,
+            json,
+        } => {
             let kind = RequestKind::parse(&kind).unwrap_or(RequestKind::Triage);
-            run_check(config, db, kind, target.as_deref(), json, out)
+            run_check(config, db, kind, target.as_deref(), relearn, json, out)
         }
         LlmCommand::Usage { days } => usage(&db, days, out),
     }
@@ -29,12 +34,19 @@ fn run_check(
     db: Database,
     kind: RequestKind,
     target: Option<&str>,
+    relearn: bool,
     json: bool,
     out: &mut Output,
 ) -> anyhow::Result<Outcome> {
     let log = slog::Logger::root(slog::Discard, slog::o!());
-    let report =
-        actix_rt::System::new().block_on(check::run_check(&config.llm, db, kind, target, &log))?;
+    let report = actix_rt::System::new().block_on(check::run_check(
+        &config.llm,
+        db,
+        kind,
+        target,
+        relearn,
+        &log,
+    ))?;
     if json {
         out.json_pretty(&report)?;
     } else {

@@ -1,7 +1,9 @@
 //! Fake LLM servers for router tests: one actix-web server on 127.0.0.1:0 speaking both wire
 //! formats (Gemini `POST /v1beta/models/{model}:generateContent`, OpenAI-style
 //! `POST /chat/completions`), answering from a per-model script (each error shape the providers
-//! send, delays) and a good default answer, and counting calls per model.
+//! send, delays), else as the model's [`Server`] would (llama-cpp-python, Ollama, vLLM, a
+//! model that ignores the schema), else with a good default answer, and counting calls per
+//! model.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::TcpListener;
@@ -175,9 +177,138 @@ pub fn openai_answer(text: &str, finish: &str) -> Value {
 /// The answer every model gives when its script is empty.
 pub const DEFAULT_ANSWER: &str = r#"{"items": [{"id": "1", "importance": 2}]}"#;
 
+/// How the server behind a model answers what it is sent, as measured on the real ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Server {
+    /// llama-cpp-python 0.3.36 (`python -m llama_cpp.server`): `response_format` may be
+    /// `text` or `json_object` (output constrained to the `schema` beside it); `json_schema`
+    /// fails its request validation, which it reports as HTTP 500 in its own error envelope.
+    LlamaCppPython,
+    /// Ollama's `/v1` (0.5 and later): `json_schema` and `json_object` honoured.
+    Ollama,
+    /// vLLM's OpenAI server: `json_schema` through guided decoding.
+    Vllm,
+    /// A chat model on a server that ignores `response_format`: prose first, JSON inside a
+    /// sentence once told its answer was rejected.
+    Chatty,
+}
+
+/// llama-cpp-python 0.3.36's answer to `response_format: {"type": "json_schema", ...}`,
+/// byte for byte as it sends it apart from the path of its source file.
+pub const LLAMA_CPP_PYTHON_REFUSAL: &str = r#"{"error":{"message":"1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), 'msg': \"Input should be 'text' or 'json_object'\", 'input': 'json_schema', 'ctx': {'expected': \"'text' or 'json_object'\"}}\n\n  File \"/venv/lib/python3.11/site-packages/llama_cpp/server/app.py\", line 376, in create_chat_completion\n    POST /v1/chat/completions","type":"internal_server_error","param":null,"code":null}}"#;
+
+/// A value of `schema` as a constrained decoder would write it: required and listed
+/// properties filled, strings `"ok"`, integers 42, one item per array, enums their first
+/// value.
+pub fn instance_of(schema: &Value) -> Value {
+    if let Some(first) = schema
+        .get("enum")
+        .and_then(Value::as_array)
+        .and_then(|values| values.first())
+    {
+        return first.clone();
+    }
+    match schema
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("object")
+    {
+        "object" => Value::Object(
+            schema
+                .get("properties")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+                .map(|(name, property)| (name.clone(), instance_of(property)))
+                .collect(),
+        ),
+        "array" => json!([instance_of(schema.get("items").unwrap_or(&json!({})))]),
+        "string" => json!("ok"),
+        "integer" => json!(42),
+        "number" => json!(0.5),
+        "boolean" => json!(true),
+        _ => Value::Null,
+    }
+}
+
+/// The schema a request describes: sent as `json_schema`, beside `json_object`, or in the
+/// system prompt's instructions.
+fn requested_schema(body: &Value) -> Option<Value> {
+    if let Some(schema) = body
+        .pointer("/response_format/json_schema/schema")
+        .or_else(|| body.pointer("/response_format/schema"))
+    {
+        return Some(schema.clone());
+    }
+    let system = body.pointer("/messages/0/content")?.as_str()?;
+    let (_, schema) = system.split_once("JSON Schema:\n")?;
+    serde_json::from_str(schema.trim()).ok()
+}
+
+impl Server {
+    /// Status and body for one OpenAI-style request.
+    fn answer(self, body: &Value) -> (u16, String) {
+        let format = body
+            .pointer("/response_format/type")
+            .and_then(Value::as_str);
+        let schema = requested_schema(body);
+        let instance = schema
+            .as_ref()
+            .map(|schema| instance_of(schema).to_string());
+        match self {
+            Server::LlamaCppPython => match format {
+                Some("json_schema") => (500, LLAMA_CPP_PYTHON_REFUSAL.to_owned()),
+                _ => {
+                    let text = instance.unwrap_or_else(|| "Hello! How can I help?".to_owned());
+                    let answer = json!({"id": "chatcmpl-ce55c3d6", "object": "chat.completion",
+                        "created": 1_796_600_645, "model": body["model"],
+                        "choices": [{"index": 0, "message": {"content": text, "role": "assistant"},
+                                     "logprobs": null, "finish_reason": "stop"}],
+                        "usage": {"prompt_tokens": 42, "completion_tokens": 17, "total_tokens": 59}});
+                    (200, answer.to_string())
+                }
+            },
+            Server::Ollama => {
+                let text = instance.unwrap_or_else(|| "Hello!".to_owned());
+                let answer = json!({"id": "chatcmpl-512", "object": "chat.completion",
+                    "created": 1_796_600_645, "model": body["model"],
+                    "system_fingerprint": "fp_ollama",
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                                 "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 61, "completion_tokens": 12, "total_tokens": 73}});
+                (200, answer.to_string())
+            }
+            Server::Vllm => {
+                let text = instance.unwrap_or_else(|| "Hello!".to_owned());
+                let answer = json!({"id": "chatcmpl-9f2c", "object": "chat.completion",
+                    "created": 1_796_600_645, "model": body["model"],
+                    "choices": [{"index": 0, "message": {"role": "assistant",
+                        "reasoning_content": null, "content": text, "tool_calls": []},
+                        "logprobs": null, "finish_reason": "stop", "stop_reason": null}],
+                    "usage": {"prompt_tokens": 75, "total_tokens": 89, "completion_tokens": 14,
+                              "prompt_tokens_details": null},
+                    "prompt_logprobs": null});
+                (200, answer.to_string())
+            }
+            Server::Chatty => {
+                let told = body
+                    .pointer("/messages/1/content")
+                    .and_then(Value::as_str)
+                    .is_some_and(|prompt| prompt.contains("previous answer was rejected"));
+                let text = match instance {
+                    Some(json) if told => format!("Sorry about that! Here it is: {json}"),
+                    _ => "Sure! Everything looks fine to me.".to_owned(),
+                };
+                (200, openai_answer(&text, "stop").to_string())
+            }
+        }
+    }
+}
+
 #[derive(Default)]
 struct State {
     scripts: HashMap<String, VecDeque<Scripted>>,
+    servers: HashMap<String, Server>,
     calls: HashMap<String, usize>,
     bodies: Vec<Value>,
 }
@@ -230,6 +361,11 @@ impl FakeLlm {
             .extend(answers);
     }
 
+    /// Answers requests for `model` as `server` does once its script is used up.
+    pub fn serve(&self, model: &str, server: Server) {
+        self.state().servers.insert(model.to_owned(), server);
+    }
+
     pub fn calls(&self, model: &str) -> usize {
         self.state().calls.get(model).copied().unwrap_or(0)
     }
@@ -237,6 +373,14 @@ impl FakeLlm {
     /// Every request body received, in order.
     pub fn bodies(&self) -> Vec<Value> {
         self.state().bodies.clone()
+    }
+
+    /// The request bodies sent for `model`, in order.
+    pub fn bodies_for(&self, model: &str) -> Vec<Value> {
+        self.bodies()
+            .into_iter()
+            .filter(|body| body["model"] == model)
+            .collect()
     }
 }
 
@@ -270,12 +414,21 @@ async fn answer(
     let scripted = {
         let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
         *state.calls.entry(model.clone()).or_default() += 1;
-        state.bodies.push(parsed);
-        state
-            .scripts
-            .get_mut(&model)
-            .and_then(VecDeque::pop_front)
-            .unwrap_or_else(Scripted::ok)
+        state.bodies.push(parsed.clone());
+        let scripted = state.scripts.get_mut(&model).and_then(VecDeque::pop_front);
+        match (scripted, state.servers.get(&model)) {
+            (Some(scripted), _) => scripted,
+            (None, Some(server)) if !gemini => {
+                let (status, body) = server.answer(&parsed);
+                Scripted {
+                    status,
+                    headers: Vec::new(),
+                    body: Some(body),
+                    delay: None,
+                }
+            }
+            (None, _) => Scripted::ok(),
+        }
     };
     if let Some(delay) = scripted.delay {
         actix_rt::time::sleep(delay).await;

@@ -1,7 +1,8 @@
 //! The LlmRouterActor: the supervised door to every model. At start (and after each restart)
-//! it reads today's booked cost from the ledger, so the budget survives restarts, then builds
-//! the [`Router`]. Requests run concurrently as futures; the router's shared state (breakers,
-//! budget) lives behind its own lock, so the actor never blocks its arbiter.
+//! it reads today's booked cost from the ledger, so the budget survives restarts, and the
+//! structured-output modes learnt before, then builds the [`Router`]. Requests run
+//! concurrently as futures; the router's shared state (breakers, budget, learnt modes) lives
+//! behind its own lock, so the actor never blocks its arbiter.
 
 use actix::prelude::*;
 use slog::{Logger, error, info};
@@ -12,7 +13,9 @@ use super::error::LlmError;
 use super::messages::{Complete, GetRouterStatus, LlmAlert};
 use super::metrics::LlmMetrics;
 use super::router::{LlmAnswer, Router, RouterSettings};
-use crate::actors::db::{BookLlmUsage, LlmCostOnDay};
+use crate::actors::db::{
+    BookLlmUsage, LlmCostOnDay, LoadLearntStructuredOutputs, SaveLearntStructuredOutput,
+};
 use crate::supervisor::ComponentRecipient;
 use crate::supervisor::Lifecycle;
 
@@ -25,6 +28,8 @@ pub struct LlmRouterActor {
     settings: RouterSettings,
     ledger: ComponentRecipient<BookLlmUsage>,
     ledger_totals: ComponentRecipient<LlmCostOnDay>,
+    load_modes: ComponentRecipient<LoadLearntStructuredOutputs>,
+    save_mode: ComponentRecipient<SaveLearntStructuredOutput>,
     alerts: Option<Recipient<LlmAlert>>,
     /// Where each router of this actor counts its calls.
     metrics: Option<LlmMetrics>,
@@ -41,6 +46,8 @@ impl LlmRouterActor {
         settings: RouterSettings,
         ledger: ComponentRecipient<BookLlmUsage>,
         ledger_totals: ComponentRecipient<LlmCostOnDay>,
+        load_modes: ComponentRecipient<LoadLearntStructuredOutputs>,
+        save_mode: ComponentRecipient<SaveLearntStructuredOutput>,
         alerts: Option<Recipient<LlmAlert>>,
         lifecycle: Lifecycle,
         log: &Logger,
@@ -50,6 +57,8 @@ impl LlmRouterActor {
             settings,
             ledger,
             ledger_totals,
+            load_modes,
+            save_mode,
             alerts,
             metrics: None,
             lifecycle,
@@ -70,18 +79,23 @@ impl Actor for LlmRouterActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
-        let totals = self.ledger_totals.clone();
-        let load = async move { totals.send(LlmCostOnDay { day: utc_day() }).await };
-        // `wait` holds the mailbox until the budget is known: no request runs without it.
-        ctx.wait(load.into_actor(self).map(|result, actor, ctx| {
-            let spent = match result {
-                Ok(Ok(spent)) => spent,
-                Ok(Err(err)) => {
+        let (totals, modes) = (self.ledger_totals.clone(), self.load_modes.clone());
+        let load = async move {
+            let spent = totals.send(LlmCostOnDay { day: utc_day() }).await;
+            let learnt = modes.send(LoadLearntStructuredOutputs).await;
+            (spent, learnt)
+        };
+        // `wait` holds the mailbox until the budget and the learnt modes are known: no
+        // request runs without them.
+        ctx.wait(load.into_actor(self).map(|(spent, learnt), actor, ctx| {
+            let (spent, learnt) = match (spent, learnt) {
+                (Ok(Ok(spent)), Ok(Ok(learnt))) => (spent, learnt),
+                (Ok(Err(err)), _) | (_, Ok(Err(err))) => {
                     error!(actor.log, "LLM ledger unreadable"; "error" => %err);
                     actor.lifecycle.fail(ctx, LlmError::Ledger(err));
                     return;
                 }
-                Err(err) => {
+                (Err(err), _) | (_, Err(err)) => {
                     error!(actor.log, "LLM ledger unreachable"; "error" => %err);
                     actor
                         .lifecycle
@@ -98,6 +112,7 @@ impl Actor for LlmRouterActor {
                 &actor.log,
             ) {
                 Ok(router) => {
+                    let router = router.with_structured_output(learnt, actor.save_mode.clone());
                     let router = match &actor.metrics {
                         Some(metrics) => router.with_metrics(metrics.clone()),
                         None => router,

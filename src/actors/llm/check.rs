@@ -1,6 +1,9 @@
 //! `discord-monitor llm check` and `llm usage`: one small structured request through the
-//! router (or straight to one target), and the ledger per day, provider and model.
+//! router (or straight to one target), and the ledger per day, provider and model. The check
+//! starts from the structured-output modes learnt before and saves what it learns, as the
+//! service does.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use actix::Actor;
@@ -12,7 +15,7 @@ use super::budget::utc_day;
 use super::config::LlmConfig;
 use super::error::{Attempt, LlmError};
 use super::request::{LlmRequest, RequestKind, Target};
-use super::router::{Router, RouterSettings};
+use super::router::{ModeSource, Router, RouterSettings, StructuredOutputStatus};
 use crate::actors::db::{Database, DbActor, LlmUsageTotal};
 use crate::supervisor::ComponentRecipient;
 
@@ -30,6 +33,9 @@ pub struct LlmCheckReport {
     pub cost_usd: f64,
     pub latency_ms: u64,
     pub error: Option<String>,
+    /// The structured-output mode of each target tried, after the check (a refusal during the
+    /// check shows as the mode learnt from it).
+    pub structured_output: BTreeMap<String, StructuredOutputStatus>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,12 +67,15 @@ fn check_request(kind: RequestKind) -> LlmRequest {
 }
 
 /// Sends the check request. Costs are booked in the ledger like any other call, so the
-/// budget sees them. Runs inside an actix System (it starts a DbActor for the ledger).
+/// budget sees them. With `relearn`, the structured-output modes learnt for the targets of the
+/// check are forgotten first, so it probes from `json_schema` again (after a server upgrade).
+/// Runs inside an actix System (it starts a DbActor for the ledger).
 pub async fn run_check(
     config: &LlmConfig,
     db: Database,
     kind: RequestKind,
     target: Option<&str>,
+    relearn: bool,
     log: &Logger,
 ) -> Result<LlmCheckReport, LlmCheckError> {
     let target = match target {
@@ -78,17 +87,46 @@ pub async fn run_check(
     let spent_today = db
         .llm_cost_on_day(&utc_day())
         .map_err(LlmCheckError::Ledger)?;
-    let ledger = DbActor::new(db, log.clone(), std::time::Duration::from_secs(5)).start();
+    let ledger = DbActor::new(db.clone(), log.clone(), std::time::Duration::from_secs(5)).start();
     let router = Router::new(
         config,
         RouterSettings::default(),
         spent_today,
-        ComponentRecipient::unsupervised("database", ledger.recipient()),
+        ComponentRecipient::unsupervised("database", ledger.clone().recipient()),
         None,
         log,
     )
     .map_err(LlmCheckError::Router)?;
-    Ok(match router.complete(check_request(kind), target).await {
+    let chain = match &target {
+        Some(target) => vec![target.clone()],
+        None => router.chain(kind),
+    };
+    if relearn {
+        for target in &chain {
+            db.forget_learnt_structured_output(&target.provider, &target.model)
+                .map_err(LlmCheckError::Ledger)?;
+        }
+    }
+    let learnt = db
+        .learnt_structured_outputs()
+        .map_err(LlmCheckError::Ledger)?;
+    let router = router.with_structured_output(
+        learnt,
+        ComponentRecipient::unsupervised("database", ledger.recipient()),
+    );
+    let result = router.complete(check_request(kind), target).await;
+    let attempts = match &result {
+        Ok(answer) => answer.attempts.as_slice(),
+        Err(err) => err.attempts(),
+    };
+    let structured_output = attempts
+        .iter()
+        .filter_map(|attempt| {
+            let status = router.structured_output(&attempt.target)?;
+            Some((attempt.target.to_string(), status))
+        })
+        .collect();
+    Ok(match result {
         Ok(answer) => LlmCheckReport {
             ok: true,
             kind,
@@ -100,6 +138,7 @@ pub async fn run_check(
             cost_usd: answer.cost_usd,
             latency_ms: answer.latency_ms,
             error: None,
+            structured_output,
         },
         Err(err) => LlmCheckReport {
             ok: false,
@@ -112,6 +151,7 @@ pub async fn run_check(
             cost_usd: 0.0,
             latency_ms: 0,
             error: Some(crate::logging::error_chain(&err)),
+            structured_output,
         },
     })
 }
@@ -135,6 +175,25 @@ impl fmt::Display for LlmCheckReport {
                 "FAILED: no target answered: {}",
                 self.error.as_deref().unwrap_or("unknown error")
             )?,
+        }
+        for (target, status) in &self.structured_output {
+            let source = match status.source {
+                ModeSource::Configured => "configured".to_owned(),
+                ModeSource::Default => "auto".to_owned(),
+                ModeSource::Learnt => format!(
+                    "learnt {}: {}",
+                    status.learnt_at.as_deref().unwrap_or("earlier"),
+                    status
+                        .reason
+                        .as_deref()
+                        .unwrap_or("the server refused a richer mode")
+                ),
+            };
+            writeln!(
+                f,
+                "  structured output of {target}: {} ({source})",
+                status.mode
+            )?;
         }
         if !self.attempts.is_empty() {
             writeln!(f, "  attempts:")?;

@@ -10,8 +10,12 @@
 //! `api_key` of listed providers of the matching kind that have none, so env `GOOGLE_API_KEY` keeps
 //! working with the full shape.
 
+use std::fmt;
+use std::str::FromStr;
+
 use serde::{Deserialize, Serialize};
 
+use super::schema::StructuredMode;
 use crate::config::{
     Allowed, EnvOverride, KeyDoc, Problems, Secret, Section, SectionDoc, ValueKind, is_http_url,
     one_of_hint,
@@ -300,8 +304,15 @@ const KEYS: &[KeyDoc] = &[
          vLLM or llama.cpp), `base_url` (default: the kind's public endpoint), `api_key` \
          (default: the matching key above; never printed), `timeout_secs` (default 30), \
          `max_output_tokens` (default 2048) and `models`: [{`name`, `input_usd_per_mtok`, \
-         `output_usd_per_mtok`, `context_tokens`}], prices in US dollars per million tokens \
-         (default: the known price; $0 for openai-compatible).",
+         `output_usd_per_mtok`, `context_tokens`, `structured_output`}], prices in US dollars \
+         per million tokens (default: the known price; $0 for openai-compatible). \
+         `structured_output` says how answers are constrained: `json_schema` (response_format \
+         json_schema; Gemini: responseSchema), `json_object` (JSON mode, the schema in the \
+         system prompt and, for openai-compatible servers such as llama-cpp-python, in \
+         response_format.schema), `prompt` (the schema in the system prompt only) or `auto` \
+         (default: json_schema, stepping down one mode for good when the server refuses it; \
+         the learnt mode is kept in the database and shown in /status and `llm check`). \
+         Every answer is checked against the schema and repaired once whatever the mode.",
         Allowed::Any,
     ),
     KeyDoc::new(
@@ -489,6 +500,80 @@ pub struct ModelConfig {
     /// Context window in tokens; prompts are truncated to fit.
     #[serde(default)]
     pub context_tokens: Option<u64>,
+    /// How structured answers are asked for; `auto` learns it from the server's refusals.
+    #[serde(default)]
+    pub structured_output: StructuredOutput,
+}
+
+/// How a model is asked for a structured answer, as configured. Whatever the mode, every
+/// answer is checked against the request's schema (and repaired once) before a caller sees it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum StructuredOutput {
+    /// Start at `json_schema` (Gemini: its native `responseSchema`) and step down one mode,
+    /// for good, when the server refuses the one sent (an HTTP 400/422 naming
+    /// `response_format`, `json_schema`, `grammar`, ...): the router remembers the mode in the
+    /// database.
+    #[default]
+    Auto,
+    /// Always this mode; a refusal falls back to the next target instead.
+    Fixed(StructuredMode),
+}
+
+impl StructuredOutput {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            StructuredOutput::Auto => "auto",
+            StructuredOutput::Fixed(mode) => mode.as_str(),
+        }
+    }
+
+    /// The configured mode; `None` for `auto`.
+    pub const fn fixed(self) -> Option<StructuredMode> {
+        match self {
+            StructuredOutput::Auto => None,
+            StructuredOutput::Fixed(mode) => Some(mode),
+        }
+    }
+}
+
+impl fmt::Display for StructuredOutput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown structured output mode `{0}` (expected one of auto, json_schema, json_object, prompt)"
+)]
+pub struct UnknownStructuredOutput(pub String);
+
+impl FromStr for StructuredOutput {
+    type Err = UnknownStructuredOutput;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if text == "auto" {
+            return Ok(StructuredOutput::Auto);
+        }
+        StructuredMode::parse(text)
+            .map(StructuredOutput::Fixed)
+            .ok_or_else(|| UnknownStructuredOutput(text.to_owned()))
+    }
+}
+
+impl Serialize for StructuredOutput {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// A custom error names the allowed modes, which the loader's "unknown value" wording for a
+/// key inside a list could not.
+impl<'de> Deserialize<'de> for StructuredOutput {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        raw.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 /// Tokens: the window assumed for a model whose window is neither configured nor known; small
@@ -547,6 +632,7 @@ impl ModelConfig {
             input_usd_per_mtok: None,
             output_usd_per_mtok: None,
             context_tokens: None,
+            structured_output: StructuredOutput::Auto,
         }
     }
 
@@ -775,6 +861,46 @@ mod tests {
         assert_eq!(
             providers[0].effective_base_url(),
             "https://api.openai.com/v1"
+        );
+    }
+
+    #[test]
+    fn structured_output_is_auto_unless_a_mode_is_named() {
+        let config: LlmConfig = serde_json::from_value(serde_json::json!({
+            "providers": [{"name": "local", "kind": "openai-compatible", "models": [
+                {"name": "a"},
+                {"name": "b", "structured_output": "json_object"},
+                {"name": "c", "structured_output": "auto"}
+            ]}]
+        }))
+        .unwrap();
+        let modes: Vec<StructuredOutput> = config.providers[0]
+            .models
+            .iter()
+            .map(|model| model.structured_output)
+            .collect();
+        assert_eq!(
+            modes,
+            [
+                StructuredOutput::Auto,
+                StructuredOutput::Fixed(StructuredMode::JsonObject),
+                StructuredOutput::Auto
+            ]
+        );
+        assert_eq!(
+            serde_json::to_value(&config.providers[0].models[1]).unwrap()["structured_output"],
+            "json_object"
+        );
+        let err = serde_json::from_value::<ModelConfig>(
+            serde_json::json!({"name": "a", "structured_output": "jsonschema"}),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains(
+                "unknown structured output mode `jsonschema` (expected one of auto, \
+                 json_schema, json_object, prompt)"
+            ),
+            "{err}"
         );
     }
 

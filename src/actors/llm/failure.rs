@@ -30,10 +30,19 @@ pub enum FailureClass {
     Truncated,
     /// The answer is not the JSON the schema asks for.
     InvalidReply,
+    /// The server refused how we asked for structured output (a 400/422 naming
+    /// `response_format`, `json_schema`, `schema`, `grammar`, `responseSchema`): a capability
+    /// of the target, never retried as transient, never a circuit failure. Under `auto` the
+    /// target steps down one mode and the call is sent again at once; otherwise falls back.
+    UnsupportedFormat,
+    /// The server refused another field of the request (`max_tokens`, `temperature`, ...): a
+    /// capability or configuration mismatch of the target; falls back at once, never a
+    /// circuit failure.
+    UnsupportedParameter,
 }
 
 impl FailureClass {
-    pub const ALL: [FailureClass; 7] = [
+    pub const ALL: [FailureClass; 9] = [
         FailureClass::Transient,
         FailureClass::TargetDown,
         FailureClass::RequestBad,
@@ -41,6 +50,8 @@ impl FailureClass {
         FailureClass::Blocked,
         FailureClass::Truncated,
         FailureClass::InvalidReply,
+        FailureClass::UnsupportedFormat,
+        FailureClass::UnsupportedParameter,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -52,6 +63,8 @@ impl FailureClass {
             FailureClass::Blocked => "blocked",
             FailureClass::Truncated => "truncated",
             FailureClass::InvalidReply => "invalid_reply",
+            FailureClass::UnsupportedFormat => "unsupported_format",
+            FailureClass::UnsupportedParameter => "unsupported_parameter",
         }
     }
 
@@ -68,7 +81,9 @@ impl FailureClass {
             | FailureClass::TooLong
             | FailureClass::Blocked
             | FailureClass::Truncated
-            | FailureClass::InvalidReply => None,
+            | FailureClass::InvalidReply
+            | FailureClass::UnsupportedFormat
+            | FailureClass::UnsupportedParameter => None,
         }
     }
 }
@@ -226,6 +241,69 @@ pub(crate) fn mentions_context_overflow(message: &str) -> bool {
     .any(|needle| lower.contains(needle))
 }
 
+/// Request fields that carry the structured-output mode, in every wire format and server
+/// dialect we send or might be answered about (compared lower-case, camelCase flattened).
+const FORMAT_FIELDS: &[&str] = &[
+    "response_format",
+    "json_schema",
+    "schema",
+    "grammar",
+    "guided_json",
+    "guided_grammar",
+    "responseschema",
+    "response_schema",
+    "responsejsonschema",
+    "response_json_schema",
+    "responsemimetype",
+    "response_mime_type",
+];
+
+/// Other request fields a server may not take, or take only within limits of its own.
+const PARAMETER_FIELDS: &[&str] = &[
+    "max_tokens",
+    "max_completion_tokens",
+    "temperature",
+    "maxoutputtokens",
+    "max_output_tokens",
+    "thinkingconfig",
+    "thinking_config",
+    "thinkingbudget",
+    "thinking_budget",
+];
+
+/// The class of a refusal that names a field of our request: [`FailureClass::UnsupportedFormat`]
+/// or [`FailureClass::UnsupportedParameter`]; `None` when `message` names none of them or the
+/// answer is no refusal of the request. A refusal is an HTTP 400 or 422, or a request
+/// validation error under any status: llama-cpp-python's server answers a `response_format`
+/// it does not know with HTTP 500 and pydantic's "validation error ... ('body',
+/// 'response_format', 'type')".
+pub(crate) fn refused_field(status: u16, message: &str) -> Option<FailureClass> {
+    if !(matches!(status, 400 | 422) || is_request_validation_error(message)) {
+        return None;
+    }
+    let words: Vec<String> = message
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|word| !word.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect();
+    let names = |fields: &[&str]| words.iter().any(|word| fields.contains(&word.as_str()));
+    if names(FORMAT_FIELDS) {
+        Some(FailureClass::UnsupportedFormat)
+    } else if names(PARAMETER_FIELDS) {
+        Some(FailureClass::UnsupportedParameter)
+    } else {
+        None
+    }
+}
+
+/// Pydantic's report of a request body that failed validation (FastAPI servers: vLLM,
+/// llama-cpp-python), in its text form (`'loc': ('body', ...)`) or as JSON
+/// (`"loc":["body", ...]`).
+fn is_request_validation_error(message: &str) -> bool {
+    let compact: String = message.chars().filter(|c| !c.is_whitespace()).collect();
+    compact.contains("'loc':('body'") || compact.contains("\"loc\":[\"body\"")
+}
+
 /// Status-based class shared by both wire formats; the callers refine 400 and 429.
 pub(crate) fn class_of_status(status: u16) -> FailureClass {
     match status {
@@ -262,6 +340,47 @@ mod tests {
             Some(Duration::from_millis(500))
         );
         assert_eq!(parse_proto_duration("soon"), None);
+    }
+
+    #[test]
+    fn refusals_naming_a_request_field_are_capabilities_not_outages() {
+        // llama-cpp-python 0.3.36, verbatim apart from the path of its source file.
+        let llama_cpp_python = "1 validation error:\n  {'type': 'literal_error', 'loc': \
+            ('body', 'response_format', 'type'), 'msg': \"Input should be 'text' or \
+            'json_object'\", 'input': 'json_schema', 'ctx': {'expected': \"'text' or \
+            'json_object'\"}}\n\n  File \"app.py\", line 376, in create_chat_completion";
+        assert_eq!(
+            refused_field(500, llama_cpp_python),
+            Some(FailureClass::UnsupportedFormat)
+        );
+        let fastapi = r#"{"detail":[{"type":"literal_error","loc":["body","response_format","type"],"msg":"Input should be 'text' or 'json_object'"}]}"#;
+        assert_eq!(
+            refused_field(422, fastapi),
+            Some(FailureClass::UnsupportedFormat)
+        );
+        let llama_server = "Either \"json_schema\" or \"grammar\" can be specified, but not both";
+        assert_eq!(
+            refused_field(400, llama_server),
+            Some(FailureClass::UnsupportedFormat)
+        );
+        let gemini = "Invalid JSON payload received. Unknown name \"responseSchema\" at \
+            'generation_config': Cannot find field.";
+        assert_eq!(
+            refused_field(400, gemini),
+            Some(FailureClass::UnsupportedFormat)
+        );
+        assert_eq!(
+            refused_field(400, "Unsupported parameter: 'max_tokens' is not supported"),
+            Some(FailureClass::UnsupportedParameter)
+        );
+        // Not a field of ours, or not a refusal of the request.
+        assert_eq!(refused_field(400, "Unsupported parameter: 'foo'"), None);
+        assert_eq!(refused_field(500, "schema registry unavailable"), None);
+        assert_eq!(
+            refused_field(503, "response_format handler overloaded"),
+            None
+        );
+        assert_eq!(refused_field(400, "schemas are fine, budget is not"), None);
     }
 
     #[test]

@@ -7,24 +7,31 @@ use serde_json::{Value, json};
 
 use super::failure::{
     CallFailure, FailureClass, ProviderReply, Usage, clip, header_delay, mentions_context_overflow,
-    parse_proto_duration, until_utc_midnight,
+    parse_proto_duration, refused_field, until_utc_midnight,
 };
 use super::request::PreparedCall;
-use super::schema;
+use super::schema::{self, StructuredMode};
 
 /// `{base}/v1beta/models/{model}:generateContent`.
 pub fn url(base_url: &str, model: &str) -> String {
     format!("{base_url}/v1beta/models/{model}:generateContent")
 }
 
+/// The request body; `call.mode` decides what asks for the schema: `json_schema` is Gemini's
+/// native `responseSchema`, `json_object` its JSON mime type alone, `prompt` neither (the
+/// system instruction describes the schema in both of the latter).
 pub fn body(model: &str, call: &PreparedCall) -> Value {
     let mut generation = json!({
         "temperature": call.temperature,
         "maxOutputTokens": call.max_output_tokens,
     });
     if let Some(reply_schema) = &call.schema {
-        generation["responseMimeType"] = json!("application/json");
-        generation["responseSchema"] = schema::to_gemini(&reply_schema.schema);
+        if call.mode != StructuredMode::Prompt {
+            generation["responseMimeType"] = json!("application/json");
+        }
+        if call.mode == StructuredMode::JsonSchema {
+            generation["responseSchema"] = schema::to_gemini(&reply_schema.schema);
+        }
     }
     // 2.5 Flash thinks by default and bills it as output; structured triage does not need it.
     // 2.5 Pro cannot turn thinking off and older models reject the field.
@@ -53,7 +60,8 @@ pub fn interpret(
     }
     if !(200..300).contains(&status) {
         let text = String::from_utf8_lossy(body);
-        let class = super::failure::class_of_status(status);
+        let class =
+            refused_field(status, &text).unwrap_or_else(|| super::failure::class_of_status(status));
         return Err(CallFailure::new(class, Some(status), clip(&text))
             .with_retry_after(header_delay(headers)));
     }
@@ -152,7 +160,8 @@ fn classify_error(http_status: u16, headers: &HeaderMap, error: &Value) -> CallF
         .and_then(|code| u16::try_from(code).ok())
         .filter(|_| (200..300).contains(&http_status))
         .unwrap_or(http_status);
-    let message = clip(error.get("message").and_then(Value::as_str).unwrap_or(""));
+    let full_message = error.get("message").and_then(Value::as_str).unwrap_or("");
+    let message = clip(full_message);
     let details: &[Value] = error
         .get("details")
         .and_then(Value::as_array)
@@ -184,6 +193,19 @@ fn classify_error(http_status: u16, headers: &HeaderMap, error: &Value) -> CallF
             .any(|quota| quota.contains("PerDay"))
     });
 
+    // `BadRequest.fieldViolations[].field` names what was refused
+    // (`generation_config.response_schema...`).
+    let violated_fields: Vec<&str> = detail_of("BadRequest")
+        .filter_map(|detail| detail.get("fieldViolations").and_then(Value::as_array))
+        .flatten()
+        .filter_map(|violation| violation.get("field").and_then(Value::as_str))
+        .collect();
+    let refused = || {
+        refused_field(
+            code,
+            &format!("{full_message} {}", violated_fields.join(" ")),
+        )
+    };
     let class = match code {
         400 if reason_is("API_KEY_INVALID") => FailureClass::TargetDown,
         400 if mentions_context_overflow(&message) => FailureClass::TooLong,
@@ -191,7 +213,7 @@ fn classify_error(http_status: u16, headers: &HeaderMap, error: &Value) -> CallF
             return CallFailure::new(FailureClass::TargetDown, Some(code), message)
                 .with_retry_after(Some(until_utc_midnight()));
         }
-        other => super::failure::class_of_status(other),
+        other => refused().unwrap_or_else(|| super::failure::class_of_status(other)),
     };
     CallFailure::new(class, Some(code), message).with_retry_after(server_delay)
 }
@@ -209,13 +231,14 @@ mod tests {
 
     #[test]
     fn body_carries_schema_and_thinking_budget() {
-        let call = PreparedCall {
+        let mut call = PreparedCall {
             system: "be brief".into(),
             prompt: "hello".into(),
             schema: Some(ReplySchema {
                 name: "t".into(),
                 schema: json!({"type": "object"}),
             }),
+            mode: StructuredMode::JsonSchema,
             max_output_tokens: 100,
             temperature: 0.2,
         };
@@ -235,6 +258,15 @@ mod tests {
                 .get("thinkingConfig")
                 .is_none()
         );
+
+        call.mode = StructuredMode::JsonObject;
+        let json_mode = super::body("gemini-2.5-pro", &call)["generationConfig"].clone();
+        assert_eq!(json_mode["responseMimeType"], "application/json");
+        assert!(json_mode.get("responseSchema").is_none());
+        call.mode = StructuredMode::Prompt;
+        let prompt = super::body("gemini-2.5-pro", &call)["generationConfig"].clone();
+        assert!(prompt.get("responseMimeType").is_none());
+        assert!(prompt.get("responseSchema").is_none());
     }
 
     #[test]
@@ -292,6 +324,15 @@ mod tests {
             json!({"error": {"code": 400, "message": "Invalid JSON payload"}}),
         );
         assert_eq!(bad.class, FailureClass::RequestBad);
+        let schema_refused = classify(
+            400,
+            json!({"error": {"code": 400, "status": "INVALID_ARGUMENT",
+            "message": "Invalid JSON payload received.", "details": [
+              {"@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": [
+                {"field": "generation_config.response_schema.properties[0].value",
+                 "description": "Unknown name \"const\""}]}]}}),
+        );
+        assert_eq!(schema_refused.class, FailureClass::UnsupportedFormat);
         for status in [500, 503, 504] {
             assert_eq!(
                 classify(status, json!({"error": {"code": status}})).class,

@@ -7,16 +7,30 @@ use serde_json::{Value, json};
 
 use super::failure::{
     CallFailure, FailureClass, ProviderReply, Usage, class_of_status, clip, header_delay,
-    mentions_context_overflow,
+    mentions_context_overflow, refused_field,
 };
 use super::request::PreparedCall;
+use super::schema::StructuredMode;
 
 /// `{base}/chat/completions`.
 pub fn url(base_url: &str) -> String {
     format!("{base_url}/chat/completions")
 }
 
-pub fn body(model: &str, call: &PreparedCall) -> Value {
+/// Whether a server reads a `schema` beside `response_format: json_object`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonObjectSchema {
+    /// llama-cpp-python and llama.cpp's `llama-server` constrain their output to it; vLLM and
+    /// Ollama ignore it.
+    Sent,
+    /// OpenAI and OpenRouter document no such field: it is left out.
+    Omitted,
+}
+
+/// The request body; `call.mode` decides what asks for the schema: `response_format`
+/// json_schema (strict), json_object (with the schema beside it when `json_object_schema`
+/// says so), or nothing in `prompt` mode, where the system prompt alone describes it.
+pub fn body(model: &str, call: &PreparedCall, json_object_schema: JsonObjectSchema) -> Value {
     let mut messages = Vec::new();
     if !call.system.is_empty() {
         messages.push(json!({"role": "system", "content": call.system}));
@@ -31,8 +45,21 @@ pub fn body(model: &str, call: &PreparedCall) -> Value {
         "max_tokens": call.max_output_tokens,
     });
     if let Some(schema) = &call.schema {
-        body["response_format"] = json!({"type": "json_schema", "json_schema": {
-            "name": schema.name, "strict": true, "schema": schema.schema}});
+        match call.mode {
+            StructuredMode::JsonSchema => {
+                body["response_format"] = json!({"type": "json_schema", "json_schema": {
+                    "name": schema.name, "strict": true, "schema": schema.schema}});
+            }
+            StructuredMode::JsonObject => {
+                body["response_format"] = match json_object_schema {
+                    JsonObjectSchema::Sent => {
+                        json!({"type": "json_object", "schema": schema.schema})
+                    }
+                    JsonObjectSchema::Omitted => json!({"type": "json_object"}),
+                };
+            }
+            StructuredMode::Prompt => {}
+        }
     }
     body
 }
@@ -53,11 +80,11 @@ pub fn interpret(
         }
     }
     if !(200..300).contains(&status) {
+        // FastAPI's own 422 (`{"detail": [...]}`) and plain-text errors land here.
         let text = String::from_utf8_lossy(body);
-        return Err(
-            CallFailure::new(class_of_status(status), Some(status), clip(&text))
-                .with_retry_after(header_delay(headers)),
-        );
+        let class = refused_field(status, &text).unwrap_or_else(|| class_of_status(status));
+        return Err(CallFailure::new(class, Some(status), clip(&text))
+            .with_retry_after(header_delay(headers)));
     }
     let Some(answer) = parsed else {
         return Err(CallFailure::new(
@@ -142,7 +169,8 @@ fn classify_error(http_status: u16, headers: &HeaderMap, error: &Value) -> CallF
         .and_then(Value::as_str)
         .or_else(|| error.get("type").and_then(Value::as_str))
         .unwrap_or("");
-    let message = clip(error.get("message").and_then(Value::as_str).unwrap_or(""));
+    let full_message = error.get("message").and_then(Value::as_str).unwrap_or("");
+    let message = clip(full_message);
     let class = if text_code == "insufficient_quota" {
         FailureClass::TargetDown
     } else if text_code == "context_length_exceeded" || mentions_context_overflow(&message) {
@@ -150,7 +178,10 @@ fn classify_error(http_status: u16, headers: &HeaderMap, error: &Value) -> CallF
     } else if text_code == "invalid_api_key" {
         FailureClass::TargetDown
     } else {
-        class_of_status(status)
+        // OpenAI names the refused field in `param`.
+        let param = error.get("param").and_then(Value::as_str).unwrap_or("");
+        refused_field(status, &format!("{full_message} {param}"))
+            .unwrap_or_else(|| class_of_status(status))
     };
     CallFailure::new(class, Some(status), message).with_retry_after(header_delay(headers))
 }
@@ -169,6 +200,100 @@ mod tests {
 
     fn classify(status: u16, body: Value) -> CallFailure {
         classify_with(status, &HeaderMap::new(), body)
+    }
+
+    fn call(mode: StructuredMode) -> PreparedCall {
+        PreparedCall {
+            system: "be brief".into(),
+            prompt: "hello".into(),
+            schema: Some(crate::actors::llm::request::ReplySchema {
+                name: "t".into(),
+                schema: json!({"type": "object"}),
+            }),
+            mode,
+            max_output_tokens: 100,
+            temperature: 0.2,
+        }
+    }
+
+    #[test]
+    fn each_mode_asks_for_the_schema_its_own_way() {
+        let strict = body(
+            "m",
+            &call(StructuredMode::JsonSchema),
+            JsonObjectSchema::Sent,
+        );
+        assert_eq!(strict["response_format"]["type"], "json_schema");
+        assert_eq!(strict["response_format"]["json_schema"]["strict"], true);
+        assert_eq!(
+            strict["response_format"]["json_schema"]["schema"]["type"],
+            "object"
+        );
+
+        let local = body(
+            "m",
+            &call(StructuredMode::JsonObject),
+            JsonObjectSchema::Sent,
+        );
+        assert_eq!(
+            local["response_format"],
+            json!({"type": "json_object", "schema": {"type": "object"}})
+        );
+        let hosted = body(
+            "m",
+            &call(StructuredMode::JsonObject),
+            JsonObjectSchema::Omitted,
+        );
+        assert_eq!(hosted["response_format"], json!({"type": "json_object"}));
+
+        let prompt = body("m", &call(StructuredMode::Prompt), JsonObjectSchema::Sent);
+        assert!(prompt.get("response_format").is_none(), "{prompt}");
+        assert_eq!(prompt["messages"][0]["content"], "be brief");
+
+        let mut plain = call(StructuredMode::JsonSchema);
+        plain.schema = None;
+        assert!(
+            body("m", &plain, JsonObjectSchema::Sent)
+                .get("response_format")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn refusals_of_the_format_are_told_from_bad_requests_and_outages() {
+        // llama-cpp-python 0.3.36 refusing json_schema: HTTP 500, its own error envelope.
+        let refused = classify(
+            500,
+            json!({"error": {"message": "1 validation error:\n  {'type': 'literal_error', \
+                'loc': ('body', 'response_format', 'type'), 'msg': \"Input should be 'text' \
+                or 'json_object'\", 'input': 'json_schema'}",
+                "type": "internal_server_error", "param": null, "code": null}}),
+        );
+        assert_eq!(refused.class, FailureClass::UnsupportedFormat);
+        let fastapi = classify(
+            422,
+            json!({"detail": [{"type": "literal_error",
+                "loc": ["body", "response_format", "type"],
+                "msg": "Input should be 'text' or 'json_object'", "input": "json_schema"}]}),
+        );
+        assert_eq!(fastapi.class, FailureClass::UnsupportedFormat);
+        let strict = classify(
+            400,
+            json!({"error": {"message": "Invalid schema for response_format 'triage'",
+                "type": "invalid_request_error", "param": "response_format", "code": null}}),
+        );
+        assert_eq!(strict.class, FailureClass::UnsupportedFormat);
+        let parameter = classify(
+            400,
+            json!({"error": {"message": "Unsupported value: does not support 0.2",
+                "type": "invalid_request_error", "param": "temperature",
+                "code": "unsupported_value"}}),
+        );
+        assert_eq!(parameter.class, FailureClass::UnsupportedParameter);
+        assert_eq!(
+            classify(500, json!({"error": {"message": "CUDA out of memory"}})).class,
+            FailureClass::Transient
+        );
     }
 
     #[test]

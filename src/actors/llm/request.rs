@@ -6,6 +6,8 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::schema::StructuredMode;
+
 /// Which route a request takes; each kind has its own fallback chain and output budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -129,9 +131,13 @@ impl fmt::Display for Target {
 /// resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PreparedCall {
+    /// The request's instructions, followed by the schema's description when `mode` does not
+    /// hand the schema to the server.
     pub system: String,
     pub prompt: String,
     pub schema: Option<ReplySchema>,
+    /// How the wire format asks for the schema; meaningless without one.
+    pub mode: StructuredMode,
     pub max_output_tokens: u32,
     pub temperature: f32,
 }

@@ -1,8 +1,11 @@
 //! The routing logic behind the LlmRouterActor: for each request, the kind's fallback chain
 //! is tried in order; each target passes its circuit breaker and the daily budget, gets
 //! retries with backoff for transient failures, one repair attempt for an invalid or truncated
-//! answer, and books every call in the ledger. State shared by concurrent requests (breakers,
-//! budget) sits behind one mutex that is never held across an await.
+//! answer, and books every call in the ledger. Structured answers are asked for in each
+//! target's mode ([`StructuredMode`]): configured, or learnt under `auto` when a server
+//! refuses a mode (the target steps down one mode, the call is sent again at once, and the
+//! mode is saved for the next start). State shared by concurrent requests (breakers, budget,
+//! learnt modes) sits behind one mutex that is never held across an await.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -19,14 +22,17 @@ use crate::circuit_breaker::{BreakerSettings, CircuitBreaker, CircuitState};
 
 use super::budget::{Budget, BudgetLevel, utc_day};
 use super::client::ProviderClient;
-use super::config::{LlmConfig, ModelPrice};
+use super::config::{LlmConfig, ModelPrice, ProviderConfig, StructuredOutput};
 use super::error::{Attempt, LlmError};
 use super::failure::{CallFailure, FailureClass, ProviderReply, Usage};
 use super::metrics::LlmMetrics;
 use super::request::{LlmRequest, PreparedCall, RequestKind, Target};
+use super::schema::StructuredMode;
 use super::tokens::{self, TokenizerFamily};
 use super::{messages::LlmAlert, schema};
-use crate::actors::db::{BookLlmUsage, NewLlmUsage};
+use crate::actors::db::{
+    BookLlmUsage, LearntStructuredOutput, NewLlmUsage, SaveLearntStructuredOutput,
+};
 use crate::logging::error_chain;
 use crate::supervisor::ComponentRecipient;
 
@@ -75,6 +81,8 @@ pub struct LlmAnswer {
     pub attempts: Vec<Attempt>,
     /// Whether old content was dropped to fit the context window.
     pub prompt_truncated: bool,
+    /// The mode the answer was asked in; `None` without a schema.
+    pub structured_output: Option<StructuredMode>,
 }
 
 /// One target's state for `/status`.
@@ -84,6 +92,29 @@ pub struct TargetStatus {
     pub circuit: CircuitState,
     pub open_for_secs: Option<u64>,
     pub free: bool,
+    pub structured_output: StructuredOutputStatus,
+}
+
+/// The mode a target's structured requests are sent in, and where it comes from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StructuredOutputStatus {
+    pub mode: StructuredMode,
+    pub source: ModeSource,
+    /// For a learnt mode: what the server refused, in its words.
+    pub reason: Option<String>,
+    /// For a learnt mode: when, RFC 3339.
+    pub learnt_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModeSource {
+    /// `structured_output` names the mode.
+    Configured,
+    /// `auto`, and the server refused a richer mode.
+    Learnt,
+    /// `auto`, nothing refused yet: `json_schema`.
+    Default,
 }
 
 /// The router's state for `/status` and `llm check`.
@@ -102,12 +133,25 @@ struct TargetEntry {
     price: ModelPrice,
     family: TokenizerFamily,
     max_output_tokens: u32,
+    structured_output: StructuredOutput,
+    /// The provider's endpoint: a mode learnt for another endpoint does not apply.
+    base_url: String,
+}
+
+/// A mode a server made us learn.
+#[derive(Debug, Clone, PartialEq)]
+struct Learnt {
+    mode: StructuredMode,
+    reason: String,
+    at_ms: i64,
 }
 
 /// What concurrent requests share; [`LlmMetrics`] reads it at scrape time.
 pub(super) struct Shared {
     pub(super) breakers: BTreeMap<Target, CircuitBreaker>,
     pub(super) budget: Budget,
+    /// Modes learnt for `auto` targets; absent means `json_schema`.
+    learnt: BTreeMap<Target, Learnt>,
 }
 
 /// Cheap to clone; clones share breakers and budget.
@@ -118,6 +162,8 @@ pub struct Router {
     routes: Arc<BTreeMap<String, Vec<Target>>>,
     shared: Arc<Mutex<Shared>>,
     ledger: ComponentRecipient<BookLlmUsage>,
+    /// Where learnt modes are saved; without it they last as long as this router.
+    modes_store: Option<ComponentRecipient<SaveLearntStructuredOutput>>,
     alerts: Option<Recipient<LlmAlert>>,
     metrics: Option<LlmMetrics>,
     log: Logger,
@@ -163,9 +209,30 @@ impl Router {
         alerts: Option<Recipient<LlmAlert>>,
         log: &Logger,
     ) -> Result<Self, LlmError> {
+        Self::with_clients(
+            config,
+            settings,
+            spent_today_usd,
+            ledger,
+            alerts,
+            log,
+            ProviderClient::new,
+        )
+    }
+
+    /// As [`Router::new`], with each provider's client made by `client_for`.
+    fn with_clients(
+        config: &LlmConfig,
+        settings: RouterSettings,
+        spent_today_usd: f64,
+        ledger: ComponentRecipient<BookLlmUsage>,
+        alerts: Option<Recipient<LlmAlert>>,
+        log: &Logger,
+        client_for: impl Fn(&ProviderConfig) -> Result<ProviderClient, LlmError>,
+    ) -> Result<Self, LlmError> {
         let mut targets = BTreeMap::new();
         for provider in config.effective_providers() {
-            let client = ProviderClient::new(&provider)?;
+            let client = client_for(&provider)?;
             for model in &provider.models {
                 // Validation rejects models without a price; skipping here keeps a config
                 // built in code from panicking.
@@ -179,6 +246,8 @@ impl Router {
                         price,
                         family: provider.kind.into(),
                         max_output_tokens: provider.max_output_tokens,
+                        structured_output: model.structured_output,
+                        base_url: provider.effective_base_url().to_owned(),
                     },
                 );
             }
@@ -204,12 +273,62 @@ impl Router {
             shared: Arc::new(Mutex::new(Shared {
                 breakers,
                 budget: Budget::new(config.daily_cost_limit, utc_day(), spent_today_usd),
+                learnt: BTreeMap::new(),
             })),
             ledger,
+            modes_store: None,
             alerts,
             metrics: None,
             log: log.new(slog::o!("logger" => "llm_router")),
         })
+    }
+
+    /// Starts from the modes learnt before (`LoadLearntStructuredOutputs`) and saves each new
+    /// one through `store`. Rows for targets no longer configured, configured with a fixed
+    /// mode, or learnt from another endpoint are left out.
+    pub fn with_structured_output(
+        mut self,
+        learnt: Vec<LearntStructuredOutput>,
+        store: ComponentRecipient<SaveLearntStructuredOutput>,
+    ) -> Self {
+        {
+            let mut shared = self.shared();
+            for row in learnt {
+                let target = Target::new(&row.provider, &row.model);
+                let Some(entry) = self.targets.get(&target) else {
+                    continue;
+                };
+                let Some(mode) = StructuredMode::parse(&row.mode) else {
+                    warn!(self.log, "Learnt structured output unreadable; ignored";
+                        "target" => %target, "mode" => &row.mode);
+                    continue;
+                };
+                if entry.structured_output != StructuredOutput::Auto
+                    || entry.base_url != row.base_url
+                {
+                    continue;
+                }
+                info!(self.log, "Structured output for {}: {} (learnt {})", target, mode,
+                    rfc3339(row.learnt_at_ms);
+                    "target" => %target, "mode" => mode.as_str(), "reason" => &row.reason);
+                shared.learnt.insert(
+                    target,
+                    Learnt {
+                        mode,
+                        reason: row.reason,
+                        at_ms: row.learnt_at_ms,
+                    },
+                );
+            }
+        }
+        self.modes_store = Some(store);
+        self
+    }
+
+    /// The mode `target`'s next structured call is sent in.
+    pub fn structured_output(&self, target: &Target) -> Option<StructuredOutputStatus> {
+        let entry = self.targets.get(target)?;
+        Some(structured_status(entry, self.shared().learnt.get(target)))
     }
 
     fn shared(&self) -> MutexGuard<'_, Shared> {
@@ -247,17 +366,19 @@ impl Router {
                     (name.clone(), chain.iter().map(Target::to_string).collect())
                 })
                 .collect(),
+            // Breakers and targets share their keys (both built from the configured targets).
             targets: shared
                 .breakers
                 .iter()
-                .map(|(target, breaker)| TargetStatus {
-                    target: target.to_string(),
-                    circuit: breaker.state(),
-                    open_for_secs: breaker.open_for().map(|left| left.as_secs()),
-                    free: self
-                        .targets
-                        .get(target)
-                        .is_some_and(|entry| entry.price.is_free()),
+                .filter_map(|(target, breaker)| {
+                    let entry = self.targets.get(target)?;
+                    Some(TargetStatus {
+                        target: target.to_string(),
+                        circuit: breaker.state(),
+                        open_for_secs: breaker.open_for().map(|left| left.as_secs()),
+                        free: entry.price.is_free(),
+                        structured_output: structured_status(entry, shared.learnt.get(target)),
+                    })
                 })
                 .collect(),
         }
@@ -337,19 +458,9 @@ impl Router {
             .price
             .context_tokens
             .saturating_sub(u64::from(max_output));
-        let (prompt, mut prompt_truncated) = tokens::fit_newest(
-            &request.system,
-            &request.parts,
-            context_budget,
-            entry.family,
-        );
-        let mut call = PreparedCall {
-            system: request.system.clone(),
-            prompt,
-            schema: request.schema.clone(),
-            max_output_tokens: max_output,
-            temperature: request.temperature,
-        };
+        let mode = structured_status(entry, self.shared().learnt.get(target)).mode;
+        let (mut call, mut prompt_truncated) =
+            prepare(request, entry.family, mode, context_budget, max_output);
         let mut transient_failures = 0u32;
         let mut repaired = false;
         let mut shrunk = false;
@@ -452,6 +563,7 @@ impl Router {
                         latency_ms: u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
                         attempts: Vec::new(),
                         prompt_truncated,
+                        structured_output: call.schema.as_ref().map(|_| call.mode),
                     }));
                 }
                 Err(failure) => failure,
@@ -462,11 +574,18 @@ impl Router {
                     None => breaker.record_success(),
                 };
             }
+            let detail = match (failure.class, entry.structured_output) {
+                (FailureClass::UnsupportedFormat, StructuredOutput::Fixed(mode)) => format!(
+                    "{} (structured_output is {mode} for this model; `auto` would step down)",
+                    failure.message
+                ),
+                _ => failure.message.clone(),
+            };
             attempts.push(Attempt {
                 target: target.clone(),
                 outcome: "failed",
                 class: Some(failure.class),
-                detail: failure.message.clone(),
+                detail,
             });
             warn!(self.log, "LLM call failed";
                 "target" => %target, "class" => failure.class.as_str(),
@@ -500,6 +619,23 @@ impl Router {
                     return TargetResult::FallBack;
                 }
                 FailureClass::RequestBad => return TargetResult::RequestBad(failure.message),
+                FailureClass::UnsupportedParameter => return TargetResult::FallBack,
+                // The refusal is an answer: send the same request again at once, one mode
+                // down. Modes only go down, so this happens at most twice per target.
+                FailureClass::UnsupportedFormat => {
+                    let Some(next) = self.step_down(target, entry, &call, &failure).await else {
+                        return TargetResult::FallBack;
+                    };
+                    let (next_call, truncated) = prepare(
+                        request,
+                        entry.family,
+                        next,
+                        context_budget,
+                        call.max_output_tokens,
+                    );
+                    call = next_call;
+                    prompt_truncated = truncated || shrunk;
+                }
                 // Our estimate undercounted this model's tokenizer: shrink the prompt once
                 // (oldest content goes first), then leave it to a larger-context target.
                 FailureClass::TooLong if !shrunk => {
@@ -511,7 +647,7 @@ impl Router {
                         .saturating_mul(CONTEXT_SHRINK_PERCENT)
                         / 100;
                     let (prompt, _) = tokens::fit_newest(
-                        &request.system,
+                        &call.system,
                         &request.parts,
                         context_budget,
                         entry.family,
@@ -541,6 +677,68 @@ impl Router {
                 }
             }
         }
+    }
+
+    /// The mode to resend in after a server refused `call`'s, for an `auto` target with a
+    /// schema to send; records it as learnt (logged once, saved) unless a concurrent request
+    /// already went as low. `None`: fall back instead.
+    async fn step_down(
+        &self,
+        target: &Target,
+        entry: &TargetEntry,
+        call: &PreparedCall,
+        failure: &CallFailure,
+    ) -> Option<StructuredMode> {
+        if entry.structured_output != StructuredOutput::Auto || call.schema.is_none() {
+            return None;
+        }
+        let refused = call.mode;
+        let why = format!("the server refused {refused}");
+        let learnt = {
+            let mut shared = self.shared();
+            let current = shared
+                .learnt
+                .get(target)
+                .map_or(StructuredMode::JsonSchema, |learnt| learnt.mode);
+            let next = refused.step_down()?.min(current);
+            if next == current {
+                return Some(next);
+            }
+            let learnt = Learnt {
+                mode: next,
+                // One line: the reason is shown in `/status` and `llm check`'s text.
+                reason: format!(
+                    "{why}: {}",
+                    failure
+                        .message
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+                at_ms: chrono::Utc::now().timestamp_millis(),
+            };
+            shared.learnt.insert(target.clone(), learnt.clone());
+            learnt
+        };
+        info!(self.log, "Structured output for {}: {} ({})", target, learnt.mode, why;
+            "target" => %target, "mode" => learnt.mode.as_str(), "refused" => refused.as_str(),
+            "status" => failure.status, "error" => &failure.message);
+        if let Some(store) = &self.modes_store {
+            let row = LearntStructuredOutput {
+                provider: target.provider.clone(),
+                model: target.model.clone(),
+                mode: learnt.mode.as_str().to_owned(),
+                base_url: entry.base_url.clone(),
+                reason: learnt.reason.clone(),
+                learnt_at_ms: learnt.at_ms,
+            };
+            // Kept in memory either way; a lost row costs one refused call after a restart.
+            if let Err(err) = store.ask(SaveLearntStructuredOutput { row }).await {
+                warn!(self.log, "Learnt structured output not saved";
+                    "target" => %target, "error" => %err);
+            }
+        }
+        Some(learnt.mode)
     }
 
     /// `min(base * 2^n, cap)` plus up to half of it again as jitter.
@@ -613,6 +811,63 @@ impl Router {
     }
 }
 
+/// The call for `request` in `mode`: the schema described in the system prompt when the
+/// mode does not hand it to the server, the content fitted to `context_budget` (tokens).
+/// Answers whether content was dropped.
+fn prepare(
+    request: &LlmRequest,
+    family: TokenizerFamily,
+    mode: StructuredMode,
+    context_budget: u64,
+    max_output_tokens: u32,
+) -> (PreparedCall, bool) {
+    let system = match &request.schema {
+        Some(reply_schema) if mode.schema_in_prompt() => {
+            schema::with_instructions(&request.system, reply_schema)
+        }
+        _ => request.system.clone(),
+    };
+    let (prompt, truncated) = tokens::fit_newest(&system, &request.parts, context_budget, family);
+    let call = PreparedCall {
+        system,
+        prompt,
+        schema: request.schema.clone(),
+        mode,
+        max_output_tokens,
+        temperature: request.temperature,
+    };
+    (call, truncated)
+}
+
+fn structured_status(entry: &TargetEntry, learnt: Option<&Learnt>) -> StructuredOutputStatus {
+    match (entry.structured_output, learnt) {
+        (StructuredOutput::Fixed(mode), _) => StructuredOutputStatus {
+            mode,
+            source: ModeSource::Configured,
+            reason: None,
+            learnt_at: None,
+        },
+        (StructuredOutput::Auto, Some(learnt)) => StructuredOutputStatus {
+            mode: learnt.mode,
+            source: ModeSource::Learnt,
+            reason: Some(learnt.reason.clone()),
+            learnt_at: Some(rfc3339(learnt.at_ms)),
+        },
+        (StructuredOutput::Auto, None) => StructuredOutputStatus {
+            mode: StructuredMode::JsonSchema,
+            source: ModeSource::Default,
+            reason: None,
+            learnt_at: None,
+        },
+    }
+}
+
+fn rfc3339(at_ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(at_ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 enum TargetResult {
     Answered(Box<LlmAnswer>),
     RequestBad(String),
@@ -666,4 +921,537 @@ pub(super) fn configured_targets(config: &LlmConfig) -> Vec<Target> {
                 .map(|model| Target::new(&provider.name, &model.name))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    //! The router against in-memory servers (the real wire formats and classification, no
+    //! socket) on tokio's paused clock: a retry's backoff shows as elapsed time, a step-down
+    //! sent "at once" as none.
+
+    use std::sync::{Arc, Mutex, PoisonError};
+
+    use actix::prelude::*;
+    use futures_util::future::BoxFuture;
+    use reqwest::header::HeaderMap;
+    use serde_json::json;
+
+    use super::*;
+    use crate::actors::db::DbError;
+    use crate::actors::llm::client::{RawAnswer, Transport};
+    use crate::actors::llm::config::{
+        ModelConfig, ProviderConfig, ProviderKind, RoutesConfig, default_max_output_tokens,
+    };
+
+    const BASE_URL: &str = "http://models.test/v1";
+
+    /// How a fake server answers one request body.
+    type Behaviour = fn(&Value) -> (u16, Value);
+
+    fn reply(content: &str) -> (u16, Value) {
+        (
+            200,
+            json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": content},
+                "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}}),
+        )
+    }
+
+    fn format_type(body: &Value) -> Option<&str> {
+        body.pointer("/response_format/type")
+            .and_then(Value::as_str)
+    }
+
+    /// llama-cpp-python 0.3.36: `json_schema` is a request validation error it reports as
+    /// HTTP 500; `json_object` is constrained to the `schema` beside it.
+    fn llama_cpp_python(body: &Value) -> (u16, Value) {
+        match format_type(body) {
+            Some("json_schema") => (
+                500,
+                json!({"error": {"message": "1 validation error:\n  {'type': 'literal_error', \
+                    'loc': ('body', 'response_format', 'type'), 'msg': \"Input should be \
+                    'text' or 'json_object'\", 'input': 'json_schema'}",
+                    "type": "internal_server_error", "param": null, "code": null}}),
+            ),
+            Some("json_object") if body.pointer("/response_format/schema").is_some() => {
+                reply(r#"{"status": "ok"}"#)
+            }
+            _ => reply("ok"),
+        }
+    }
+
+    /// A server that takes no `response_format` at all, and whose model follows instructions.
+    fn no_response_format(body: &Value) -> (u16, Value) {
+        if body.get("response_format").is_some() {
+            return (
+                400,
+                json!({"error": {"message": "Unrecognized request argument supplied: \
+                    response_format", "type": "invalid_request_error"}}),
+            );
+        }
+        let system = body.pointer("/messages/0/content").and_then(Value::as_str);
+        if system.is_some_and(|system| system.contains("JSON Schema")) {
+            reply(r#"Here you go: {"status": "ok"}"#)
+        } else {
+            reply("ok")
+        }
+    }
+
+    fn accepts_everything(_: &Value) -> (u16, Value) {
+        reply(r#"{"status": "ok"}"#)
+    }
+
+    fn overloaded(_: &Value) -> (u16, Value) {
+        (503, json!({"error": {"message": "overloaded"}}))
+    }
+
+    /// One in-memory server: answers by model name, keeps every body.
+    #[derive(Clone)]
+    struct FakeServer {
+        behaviours: Arc<BTreeMap<String, Behaviour>>,
+        bodies: Arc<Mutex<Vec<Value>>>,
+    }
+
+    impl FakeServer {
+        fn new(behaviours: &[(&str, Behaviour)]) -> Self {
+            Self {
+                behaviours: Arc::new(
+                    behaviours
+                        .iter()
+                        .map(|(model, behaviour)| ((*model).to_owned(), *behaviour))
+                        .collect(),
+                ),
+                bodies: Arc::default(),
+            }
+        }
+
+        fn bodies(&self, model: &str) -> Vec<Value> {
+            self.bodies
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .iter()
+                .filter(|body| body["model"] == model)
+                .cloned()
+                .collect()
+        }
+    }
+
+    impl Transport for FakeServer {
+        fn post(
+            &self,
+            _url: String,
+            _headers: HeaderMap,
+            body: Value,
+        ) -> BoxFuture<'static, Result<RawAnswer, CallFailure>> {
+            let model = body["model"].as_str().unwrap_or_default().to_owned();
+            let (status, answer) = self.behaviours.get(&model).map_or(
+                (404, json!({"error": {"message": "no such model"}})),
+                |behave| behave(&body),
+            );
+            self.bodies
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(body);
+            Box::pin(async move {
+                Ok(RawAnswer {
+                    status,
+                    headers: HeaderMap::new(),
+                    body: answer.to_string().into_bytes(),
+                })
+            })
+        }
+    }
+
+    /// The ledger and the learnt modes, kept in memory.
+    #[derive(Default, Clone)]
+    struct Books {
+        calls: Arc<Mutex<Vec<NewLlmUsage>>>,
+        saved: Arc<Mutex<Vec<LearntStructuredOutput>>>,
+    }
+
+    impl Books {
+        fn saved(&self) -> Vec<LearntStructuredOutput> {
+            self.saved
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone()
+        }
+    }
+
+    impl Actor for Books {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<BookLlmUsage> for Books {
+        type Result = Result<i64, DbError>;
+
+        fn handle(&mut self, msg: BookLlmUsage, _: &mut Self::Context) -> Self::Result {
+            let mut calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
+            calls.push(msg.usage);
+            Ok(i64::try_from(calls.len()).unwrap_or(i64::MAX))
+        }
+    }
+
+    impl Handler<SaveLearntStructuredOutput> for Books {
+        type Result = Result<(), DbError>;
+
+        fn handle(
+            &mut self,
+            msg: SaveLearntStructuredOutput,
+            _: &mut Self::Context,
+        ) -> Self::Result {
+            self.saved
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(msg.row);
+            Ok(())
+        }
+    }
+
+    fn model(name: &str, structured_output: StructuredOutput) -> ModelConfig {
+        ModelConfig {
+            name: name.to_owned(),
+            input_usd_per_mtok: None,
+            output_usd_per_mtok: None,
+            context_tokens: None,
+            structured_output,
+        }
+    }
+
+    /// One local provider with the given models, tried in that order.
+    fn config(models: Vec<ModelConfig>) -> LlmConfig {
+        let default = models
+            .iter()
+            .map(|model| format!("local/{}", model.name))
+            .collect();
+        LlmConfig {
+            providers: vec![ProviderConfig {
+                name: "local".to_owned(),
+                kind: ProviderKind::OpenaiCompatible,
+                base_url: Some(BASE_URL.to_owned()),
+                api_key: None,
+                timeout_secs: 10,
+                max_output_tokens: default_max_output_tokens(),
+                models,
+            }],
+            routes: RoutesConfig {
+                default,
+                ..RoutesConfig::default()
+            },
+            ..LlmConfig::default()
+        }
+    }
+
+    fn router(
+        config: &LlmConfig,
+        server: &FakeServer,
+        books: &Books,
+        learnt: Vec<LearntStructuredOutput>,
+    ) -> Router {
+        let addr = books.clone().start();
+        let log = Logger::root(slog::Discard, slog::o!());
+        let settings = RouterSettings {
+            breaker: BreakerSettings {
+                consecutive_failures: 3,
+                ..BreakerSettings::default()
+            },
+            ..RouterSettings::default()
+        };
+        let server = server.clone();
+        Router::with_clients(
+            config,
+            settings,
+            0.0,
+            ComponentRecipient::unsupervised("database", addr.clone().recipient()),
+            None,
+            &log,
+            move |provider| ProviderClient::with_transport(provider, Arc::new(server.clone())),
+        )
+        .unwrap()
+        .with_structured_output(
+            learnt,
+            ComponentRecipient::unsupervised("database", addr.recipient()),
+        )
+    }
+
+    fn request() -> LlmRequest {
+        LlmRequest::new(RequestKind::Triage, "Check.", vec!["hello".to_owned()]).with_schema(
+            "check",
+            json!({"type": "object", "required": ["status"],
+                   "properties": {"status": {"type": "string"}}}),
+        )
+    }
+
+    fn classes(answer: &LlmAnswer) -> Vec<Option<FailureClass>> {
+        answer
+            .attempts
+            .iter()
+            .map(|attempt| attempt.class)
+            .collect()
+    }
+
+    #[actix_rt::test]
+    async fn auto_steps_down_at_once_and_remembers_the_mode() {
+        tokio::time::pause();
+        let server = FakeServer::new(&[("llama", llama_cpp_python)]);
+        let books = Books::default();
+        let config = config(vec![model("llama", StructuredOutput::Auto)]);
+        let router = router(&config, &server, &books, Vec::new());
+        let llama = Target::new("local", "llama");
+
+        let started = Instant::now();
+        let answer = router.complete(request(), None).await.unwrap();
+        assert_eq!(
+            started.elapsed(),
+            Duration::ZERO,
+            "no backoff before the resend"
+        );
+        assert_eq!(answer.json, Some(json!({"status": "ok"})));
+        assert_eq!(answer.structured_output, Some(StructuredMode::JsonObject));
+        assert_eq!(
+            classes(&answer),
+            [Some(FailureClass::UnsupportedFormat), None]
+        );
+        let bodies = server.bodies("llama");
+        assert_eq!(bodies.len(), 2, "one refusal, no transient retries");
+        assert_eq!(format_type(&bodies[0]), Some("json_schema"));
+        assert_eq!(format_type(&bodies[1]), Some("json_object"));
+        assert_eq!(
+            bodies[1]["response_format"]["schema"]["required"],
+            json!(["status"])
+        );
+        let system = bodies[1]["messages"][0]["content"].as_str().unwrap();
+        assert!(
+            system.starts_with("Check.\n\nAnswer with one JSON document"),
+            "{system}"
+        );
+
+        let saved = books.saved();
+        assert_eq!(saved.len(), 1);
+        assert_eq!(
+            (saved[0].mode.as_str(), saved[0].base_url.as_str()),
+            ("json_object", BASE_URL)
+        );
+        assert!(
+            saved[0]
+                .reason
+                .starts_with("the server refused json_schema: 1 validation error")
+        );
+        let status = router.structured_output(&llama).unwrap();
+        assert_eq!(
+            (status.mode, status.source),
+            (StructuredMode::JsonObject, ModeSource::Learnt)
+        );
+        assert_eq!(
+            router.status().targets[0].structured_output.mode,
+            StructuredMode::JsonObject
+        );
+
+        // The next request starts in the learnt mode.
+        router.complete(request(), None).await.unwrap();
+        assert_eq!(server.bodies("llama").len(), 3);
+        assert_eq!(books.saved().len(), 1, "learnt once");
+
+        // As does a router built after a restart from what was saved.
+        let restarted = router_after_restart(&config, &server, &books);
+        let answer = restarted.complete(request(), None).await.unwrap();
+        assert_eq!(classes(&answer), [None]);
+        assert_eq!(format_type(&server.bodies("llama")[3]), Some("json_object"));
+    }
+
+    fn router_after_restart(config: &LlmConfig, server: &FakeServer, books: &Books) -> Router {
+        router(config, server, books, books.saved())
+    }
+
+    #[actix_rt::test]
+    async fn a_server_without_response_format_ends_in_prompt_mode() {
+        tokio::time::pause();
+        let server = FakeServer::new(&[("plain", no_response_format)]);
+        let books = Books::default();
+        let router = router(
+            &config(vec![model("plain", StructuredOutput::Auto)]),
+            &server,
+            &books,
+            Vec::new(),
+        );
+        let answer = router.complete(request(), None).await.unwrap();
+        assert_eq!(answer.json, Some(json!({"status": "ok"})));
+        assert_eq!(answer.structured_output, Some(StructuredMode::Prompt));
+        let bodies = server.bodies("plain");
+        let sent: Vec<Option<&str>> = bodies.iter().map(format_type).collect();
+        assert_eq!(sent, [Some("json_schema"), Some("json_object"), None]);
+        let modes: Vec<String> = books.saved().into_iter().map(|row| row.mode).collect();
+        assert_eq!(modes, ["json_object", "prompt"]);
+    }
+
+    #[actix_rt::test]
+    async fn a_configured_mode_is_kept_and_a_refusal_falls_back_without_opening_the_circuit() {
+        tokio::time::pause();
+        let server = FakeServer::new(&[("llama", llama_cpp_python), ("spare", accepts_everything)]);
+        let books = Books::default();
+        let router = router(
+            &config(vec![
+                model("llama", StructuredOutput::Fixed(StructuredMode::JsonSchema)),
+                model("spare", StructuredOutput::Auto),
+            ]),
+            &server,
+            &books,
+            Vec::new(),
+        );
+        // More refusals than the breaker's limit of consecutive failures.
+        for _ in 0..4 {
+            let answer = router.complete(request(), None).await.unwrap();
+            assert_eq!(answer.target, Target::new("local", "spare"));
+            assert_eq!(
+                classes(&answer),
+                [Some(FailureClass::UnsupportedFormat), None]
+            );
+            assert!(
+                answer.attempts[0]
+                    .detail
+                    .contains("structured_output is json_schema")
+            );
+        }
+        assert_eq!(
+            server.bodies("llama").len(),
+            4,
+            "never retried, never skipped"
+        );
+        assert!(
+            server
+                .bodies("llama")
+                .iter()
+                .all(|body| format_type(body) == Some("json_schema"))
+        );
+        assert!(books.saved().is_empty());
+        let llama = &router.status().targets[0];
+        assert_eq!(llama.circuit, CircuitState::Closed);
+        assert_eq!(llama.structured_output.source, ModeSource::Configured);
+    }
+
+    #[actix_rt::test]
+    async fn a_configured_prompt_mode_never_sends_response_format() {
+        tokio::time::pause();
+        let server = FakeServer::new(&[("plain", no_response_format)]);
+        let books = Books::default();
+        let router = router(
+            &config(vec![model(
+                "plain",
+                StructuredOutput::Fixed(StructuredMode::Prompt),
+            )]),
+            &server,
+            &books,
+            Vec::new(),
+        );
+        let answer = router.complete(request(), None).await.unwrap();
+        assert_eq!(classes(&answer), [None]);
+        assert_eq!(answer.structured_output, Some(StructuredMode::Prompt));
+        let body = &server.bodies("plain")[0];
+        assert!(body.get("response_format").is_none(), "{body}");
+    }
+
+    #[actix_rt::test]
+    async fn outages_are_still_retried_with_backoff() {
+        tokio::time::pause();
+        let server = FakeServer::new(&[("busy", overloaded), ("spare", accepts_everything)]);
+        let books = Books::default();
+        let router = router(
+            &config(vec![
+                model("busy", StructuredOutput::Auto),
+                model("spare", StructuredOutput::Auto),
+            ]),
+            &server,
+            &books,
+            Vec::new(),
+        );
+        let started = Instant::now();
+        let answer = router.complete(request(), None).await.unwrap();
+        assert!(
+            started.elapsed() >= Duration::from_millis(1500),
+            "two backoffs waited"
+        );
+        assert_eq!(
+            classes(&answer),
+            [
+                Some(FailureClass::Transient),
+                Some(FailureClass::Transient),
+                Some(FailureClass::Transient),
+                None
+            ]
+        );
+        assert!(books.saved().is_empty(), "an outage teaches nothing");
+        assert_eq!(
+            router.status().targets[0].structured_output.source,
+            ModeSource::Default
+        );
+    }
+
+    #[actix_rt::test]
+    async fn learnt_modes_of_another_endpoint_or_a_configured_model_are_ignored() {
+        tokio::time::pause();
+        let server = FakeServer::new(&[]);
+        let books = Books::default();
+        let row = |model: &str, base_url: &str| LearntStructuredOutput {
+            provider: "local".into(),
+            model: model.into(),
+            mode: "prompt".into(),
+            base_url: base_url.into(),
+            reason: "the server refused json_object: no".into(),
+            learnt_at_ms: 0,
+        };
+        let router = router(
+            &config(vec![
+                model("moved", StructuredOutput::Auto),
+                model("fixed", StructuredOutput::Fixed(StructuredMode::JsonObject)),
+                model("kept", StructuredOutput::Auto),
+            ]),
+            &server,
+            &books,
+            vec![
+                row("moved", "http://elsewhere.test/v1"),
+                row("fixed", BASE_URL),
+                row("kept", BASE_URL),
+                row("gone", BASE_URL),
+            ],
+        );
+        let status = |model: &str| {
+            router
+                .structured_output(&Target::new("local", model))
+                .unwrap()
+        };
+        assert_eq!(status("moved").mode, StructuredMode::JsonSchema);
+        assert_eq!(status("fixed").mode, StructuredMode::JsonObject);
+        assert_eq!(status("fixed").source, ModeSource::Configured);
+        let kept = status("kept");
+        assert_eq!(
+            (kept.mode, kept.source),
+            (StructuredMode::Prompt, ModeSource::Learnt)
+        );
+        assert_eq!(kept.learnt_at.as_deref(), Some("1970-01-01T00:00:00Z"));
+        assert!(
+            router
+                .structured_output(&Target::new("local", "gone"))
+                .is_none()
+        );
+    }
+
+    #[actix_rt::test]
+    async fn concurrent_refusals_learn_once() {
+        tokio::time::pause();
+        let server = FakeServer::new(&[("llama", llama_cpp_python)]);
+        let books = Books::default();
+        let router = router(
+            &config(vec![model("llama", StructuredOutput::Auto)]),
+            &server,
+            &books,
+            Vec::new(),
+        );
+        let (first, second) = tokio::join!(
+            router.complete(request(), None),
+            router.complete(request(), None)
+        );
+        assert!(first.is_ok() && second.is_ok());
+        assert_eq!(books.saved().len(), 1);
+        assert_eq!(server.bodies("llama").len(), 4);
+    }
 }

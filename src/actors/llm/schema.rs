@@ -1,8 +1,87 @@
-//! Structured answers: the JSON schema in each provider's dialect, and a check of the parsed
+//! Structured answers: the modes a model can be asked in ([`StructuredMode`]), the JSON
+//! schema in each provider's dialect and as prompt instructions, and a check of the parsed
 //! answer against it (types, `required`, `properties`, `items`, `enum`: the subset both
 //! providers enforce, so a reply that passes here is what the caller asked for).
 
+use std::fmt;
+
+use serde::Serialize;
 use serde_json::{Map, Value};
+
+use super::request::ReplySchema;
+
+/// How one call asks for a structured answer, richest first. Servers differ: OpenAI, vLLM,
+/// Ollama (0.5 and later) and llama.cpp's `llama-server` take `json_schema`;
+/// llama-cpp-python's server refuses it but constrains `json_object` to a `schema` sent
+/// beside it; any chat model can at least be told the schema in its instructions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StructuredMode {
+    /// No constraint: the schema is described in the system prompt.
+    Prompt,
+    /// JSON mode (`response_format: json_object`; Gemini `responseMimeType` alone), the
+    /// schema described in the system prompt and, where the server takes it, sent beside.
+    JsonObject,
+    /// The schema enforced by the server (`response_format: json_schema`, strict; Gemini
+    /// `responseSchema`).
+    JsonSchema,
+}
+
+impl StructuredMode {
+    pub const ALL: [StructuredMode; 3] = [
+        StructuredMode::JsonSchema,
+        StructuredMode::JsonObject,
+        StructuredMode::Prompt,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            StructuredMode::JsonSchema => "json_schema",
+            StructuredMode::JsonObject => "json_object",
+            StructuredMode::Prompt => "prompt",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|mode| mode.as_str() == text)
+    }
+
+    /// The next weaker mode; `None` below `prompt`.
+    pub const fn step_down(self) -> Option<Self> {
+        match self {
+            StructuredMode::JsonSchema => Some(StructuredMode::JsonObject),
+            StructuredMode::JsonObject => Some(StructuredMode::Prompt),
+            StructuredMode::Prompt => None,
+        }
+    }
+
+    /// Whether the system prompt must carry the schema: only `json_schema` hands it to the
+    /// server in full.
+    pub const fn schema_in_prompt(self) -> bool {
+        !matches!(self, StructuredMode::JsonSchema)
+    }
+}
+
+impl fmt::Display for StructuredMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `system` followed by the instructions that describe `schema` to the model, for the modes
+/// in which the server does not enforce it.
+pub fn with_instructions(system: &str, schema: &ReplySchema) -> String {
+    let instructions = format!(
+        "Answer with one JSON document and nothing else: no prose before or after it, no \
+         Markdown code fence. It must follow this JSON Schema:\n{}",
+        schema.schema
+    );
+    if system.trim().is_empty() {
+        instructions
+    } else {
+        format!("{}\n\n{instructions}", system.trim_end())
+    }
+}
 
 /// Gemini's `responseSchema` is an OpenAPI subset: upper-case `type`s and no
 /// `additionalProperties` / `$schema`.
@@ -104,15 +183,27 @@ fn check(schema: &Value, value: &Value, path: &str) -> Option<String> {
 }
 
 /// Parses a model's answer: tolerates a Markdown code fence around the JSON, which small local
-/// models add even when asked not to.
+/// models add even when asked not to, and, failing that, a sentence before or after one JSON
+/// object (what a model asked through its prompt alone tends to write). The schema check
+/// that follows decides whether what was found is the answer.
 pub fn parse_answer(text: &str) -> Result<Value, serde_json::Error> {
     let trimmed = text.trim();
     let unfenced = trimmed
         .strip_prefix("```json")
         .or_else(|| trimmed.strip_prefix("```"))
         .and_then(|rest| rest.trim_end().strip_suffix("```"))
-        .unwrap_or(trimmed);
-    serde_json::from_str(unfenced.trim())
+        .unwrap_or(trimmed)
+        .trim();
+    let error = match serde_json::from_str(unfenced) {
+        Ok(value) => return Ok(value),
+        Err(error) => error,
+    };
+    let embedded = unfenced
+        .find('{')
+        .zip(unfenced.rfind('}'))
+        .filter(|(start, end)| start < end)
+        .and_then(|(start, end)| serde_json::from_str::<Value>(&unfenced[start..=end]).ok());
+    embedded.ok_or(error)
 }
 
 #[cfg(test)]
@@ -165,5 +256,45 @@ mod tests {
             json!({"a": 1})
         );
         assert!(parse_answer("{\"a\":").is_err());
+    }
+
+    #[test]
+    fn an_object_inside_prose_parses_and_prose_alone_does_not() {
+        assert_eq!(
+            parse_answer("Sure! Here it is: {\"a\": {\"b\": 1}} Hope that helps.").unwrap(),
+            json!({"a": {"b": 1}})
+        );
+        assert!(parse_answer("The status is ok and the number is 42.").is_err());
+        assert!(parse_answer("{oops} and {\"a\": 1}").is_err());
+    }
+
+    #[test]
+    fn modes_step_down_to_prompt_and_no_further() {
+        let mut steps = vec![StructuredMode::JsonSchema];
+        while let Some(next) = steps.last().and_then(|mode| mode.step_down()) {
+            steps.push(next);
+        }
+        assert_eq!(steps, StructuredMode::ALL);
+        assert!(StructuredMode::Prompt < StructuredMode::JsonObject);
+        assert_eq!(
+            StructuredMode::parse("json_object"),
+            Some(StructuredMode::JsonObject)
+        );
+        assert_eq!(StructuredMode::parse("auto"), None);
+    }
+
+    #[test]
+    fn instructions_carry_the_schema_after_the_system_prompt() {
+        let schema = ReplySchema {
+            name: "t".into(),
+            schema: json!({"type": "object", "required": ["a"]}),
+        };
+        let system = with_instructions("Rate each message.", &schema);
+        assert!(system.starts_with("Rate each message.\n\nAnswer with one JSON document"));
+        assert!(
+            system.ends_with(r#"{"type":"object","required":["a"]}"#),
+            "{system}"
+        );
+        assert!(with_instructions("", &schema).starts_with("Answer"));
     }
 }
