@@ -1242,9 +1242,16 @@ mod tests {
             (status.mode, status.source),
             (StructuredMode::JsonObject, ModeSource::Learnt)
         );
+        // As `/status` shows it.
+        let shown = serde_json::to_value(router.status()).unwrap();
+        let shown = &shown["targets"][0]["structured_output"];
         assert_eq!(
-            router.status().targets[0].structured_output.mode,
-            StructuredMode::JsonObject
+            (&shown["mode"], &shown["source"]),
+            (&json!("json_object"), &json!("learnt"))
+        );
+        assert!(
+            shown["learnt_at"].as_str().unwrap().ends_with('Z'),
+            "{shown}"
         );
 
         // The next request starts in the learnt mode.
