@@ -587,9 +587,20 @@ impl Router {
                 class: Some(failure.class),
                 detail,
             });
-            warn!(self.log, "LLM call failed";
-                "target" => %target, "class" => failure.class.as_str(),
-                "status" => failure.status, "error" => &failure.message);
+            // A refusal the target adapts to is no fault: the step-down says it at INFO.
+            let adapts = failure.class == FailureClass::UnsupportedFormat
+                && entry.structured_output == StructuredOutput::Auto
+                && call.schema.is_some()
+                && call.mode.step_down().is_some();
+            if adapts {
+                debug!(self.log, "LLM call refused the structured output mode";
+                    "target" => %target, "mode" => call.mode.as_str(),
+                    "status" => failure.status, "error" => &failure.message);
+            } else {
+                warn!(self.log, "LLM call failed";
+                    "target" => %target, "class" => failure.class.as_str(),
+                    "status" => failure.status, "error" => &failure.message);
+            }
 
             match failure.class {
                 FailureClass::Transient => {
