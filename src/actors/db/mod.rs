@@ -4,7 +4,10 @@
 //! - `database.rs`: [`Database`], opening, migrations and maintenance (stats, integrity,
 //!   writable probe, checkpoint, index rebuilds); blocking, also used directly by the `db`
 //!   CLI commands.
-//! - `store.rs` / `query.rs`: the write and read API on [`Database`].
+//! - `store.rs` / `query.rs`: the write and read API on [`Database`], full-text search
+//!   included.
+//! - `search.rs`: the search language people type, translated into an FTS5 expression that
+//!   cannot fail to parse, and the time bounds of a search.
 //! - `model.rs`: the public types those take and return; `rows.rs`/`schema.rs` the diesel side.
 //! - `outbox.rs`: the durable alert outbox and its delivery attempts.
 //! - `backups.rs`: the `backups` table, the online snapshot (`VACUUM INTO`) and `VACUUM`.
@@ -29,6 +32,7 @@ mod query;
 mod restart_state;
 mod rows;
 pub mod schema;
+mod search;
 mod store;
 #[cfg(test)]
 pub(crate) mod test_support;
@@ -38,6 +42,7 @@ pub use backups::{BackupRow, BackupRowOutcome, BackupRowStatus};
 pub use config::DatabaseConfig;
 pub use database::{Database, MIGRATIONS};
 pub use error::{DbError, Disposition, InvalidInput};
+pub use search::{MAX_QUERY_CHARS, MAX_QUERY_TERMS, SearchSyntax, parse_time};
 pub use integrity::{INTEGRITY_CHECK_INTERVAL, IntegrityChecked, check_integrity_periodically};
 pub use llm_usage::{LlmUsageTotal, NewLlmUsage};
 pub use messages::{
@@ -51,7 +56,9 @@ pub use model::{
     ChannelMessageCount, ChannelRecord, CheckpointOutcome, DISCORD_EPOCH_MS, DbStats,
     DeleteOutcome, GuildRecord, IngestCursor, IntegrityReport, MessageQuery, MessageRevision,
     MessageSource, NewMessage, PLACEHOLDER_CHANNEL_KIND, PartialMessageUpdate, RevisionKind,
-    StoreOutcome, StoredMessage, TOMBSTONE_SOURCE, snowflake_created_at_ms,
+    SNIPPET_ELLIPSIS, SNIPPET_MATCH_END, SNIPPET_MATCH_START, SearchHit, SearchParams,
+    SearchQuery, SearchResults, StoreOutcome, StoredMessage, TOMBSTONE_SOURCE,
+    snowflake_created_at_ms,
 };
 pub use outbox::{
     AlertAttempt, AttemptOutcome, ConditionDecision, Enqueued, NewCondition, NewOutboxAlert,
