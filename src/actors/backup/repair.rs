@@ -532,7 +532,11 @@ mod tests {
         assert!(!report.rebuilt);
         let db = Database::open(&config).unwrap();
         assert!(db.integrity().unwrap().ok);
-        let search = |text: &str| db.search(&SearchQuery::for_text(text).unwrap()).unwrap().hits;
+        let search = |text: &str| {
+            db.search(&SearchQuery::for_text(text).unwrap())
+                .unwrap()
+                .hits
+        };
         let found = search("secretly");
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].message_id, BASE_ID + 2);

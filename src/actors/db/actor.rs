@@ -658,9 +658,7 @@ mod tests {
         .await
         .expect("store");
         let private = SearchQuery::for_text("private").expect("query");
-        ask(&addr, SearchMessages(private))
-            .await
-            .expect("search");
+        ask(&addr, SearchMessages(private)).await.expect("search");
 
         let lines = logs.lines();
         let slow: Vec<&String> = lines

@@ -208,8 +208,9 @@ pub enum InvalidInput {
     #[error("search text has no words (hint: {})", Self::EMPTY_SEARCH_HINT)]
     EmptySearch,
 
+    /// The problem is not a `source`: this message already says it, with its hint.
     #[error("invalid search query: {} (hint: {})", .0, .0.hint())]
-    Search(#[from] SearchSyntax),
+    Search(SearchSyntax),
 
     #[error(
         "{field} must be an RFC 3339 time (2026-01-31T18:00:00Z), a date (2026-01-31, midnight \
@@ -226,6 +227,12 @@ pub enum InvalidInput {
 
     #[error("{field} {value} does not fit a signed 64-bit snowflake")]
     SnowflakeOutOfRange { field: &'static str, value: u64 },
+}
+
+impl From<SearchSyntax> for InvalidInput {
+    fn from(syntax: SearchSyntax) -> Self {
+        Self::Search(syntax)
+    }
 }
 
 impl InvalidInput {

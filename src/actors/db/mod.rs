@@ -42,7 +42,6 @@ pub use backups::{BackupRow, BackupRowOutcome, BackupRowStatus};
 pub use config::DatabaseConfig;
 pub use database::{Database, MIGRATIONS};
 pub use error::{DbError, Disposition, InvalidInput};
-pub use search::{MAX_QUERY_CHARS, MAX_QUERY_TERMS, SearchSyntax, parse_time};
 pub use integrity::{INTEGRITY_CHECK_INTERVAL, IntegrityChecked, check_integrity_periodically};
 pub use llm_usage::{LlmUsageTotal, NewLlmUsage};
 pub use messages::{
@@ -56,9 +55,8 @@ pub use model::{
     ChannelMessageCount, ChannelRecord, CheckpointOutcome, DISCORD_EPOCH_MS, DbStats,
     DeleteOutcome, GuildRecord, IngestCursor, IntegrityReport, MessageQuery, MessageRevision,
     MessageSource, NewMessage, PLACEHOLDER_CHANNEL_KIND, PartialMessageUpdate, RevisionKind,
-    SNIPPET_ELLIPSIS, SNIPPET_MATCH_END, SNIPPET_MATCH_START, SearchHit, SearchParams,
-    SearchQuery, SearchResults, StoreOutcome, StoredMessage, TOMBSTONE_SOURCE,
-    snowflake_created_at_ms,
+    SNIPPET_ELLIPSIS, SNIPPET_MATCH_END, SNIPPET_MATCH_START, SearchHit, SearchParams, SearchQuery,
+    SearchResults, StoreOutcome, StoredMessage, TOMBSTONE_SOURCE, snowflake_created_at_ms,
 };
 pub use outbox::{
     AlertAttempt, AttemptOutcome, ConditionDecision, Enqueued, NewCondition, NewOutboxAlert,
@@ -68,3 +66,4 @@ pub use restart_state::{
     ArchivedThreadMark, GatewaySessionRecord, LoadArchivedThreadMarks, LoadGatewaySession,
     SaveArchivedThreadMark, SaveGatewaySession,
 };
+pub use search::{MAX_QUERY_CHARS, MAX_QUERY_TERMS, SearchSyntax, parse_time};

@@ -122,9 +122,18 @@ impl Database {
         let mut filters = String::new();
         let mut values = Vec::new();
         for (filter, value) in [
-            (" AND m.guild_id = ?", to_db_id_opt("guild_id", query.guild_id())?),
-            (" AND m.channel_id = ?", to_db_id_opt("channel_id", query.channel_id())?),
-            (" AND m.author_id = ?", to_db_id_opt("author_id", query.author_id())?),
+            (
+                " AND m.guild_id = ?",
+                to_db_id_opt("guild_id", query.guild_id())?,
+            ),
+            (
+                " AND m.channel_id = ?",
+                to_db_id_opt("channel_id", query.channel_id())?,
+            ),
+            (
+                " AND m.author_id = ?",
+                to_db_id_opt("author_id", query.author_id())?,
+            ),
             (" AND m.created_at_ms >= ?", query.since_ms()),
             (" AND m.created_at_ms < ?", query.until_ms()),
         ] {
@@ -410,8 +419,8 @@ mod tests {
     }
 
     fn search(db: &Database, params: SearchParams) -> SearchResults {
-        let query = SearchQuery::new(params.clone())
-            .unwrap_or_else(|error| panic!("{params:?}: {error}"));
+        let query =
+            SearchQuery::new(params.clone()).unwrap_or_else(|error| panic!("{params:?}: {error}"));
         db.search(&query)
             .unwrap_or_else(|error| panic!("{params:?}: {error}"))
     }
@@ -490,7 +499,11 @@ mod tests {
         let (_dir, db) = migrated_db();
         db.store_messages(&[
             message(1, CHANNEL_A, "outage"),
-            message(2, CHANNEL_A, "a long message that mentions an outage once among many words"),
+            message(
+                2,
+                CHANNEL_A,
+                "a long message that mentions an outage once among many words",
+            ),
             message(3, CHANNEL_A, "outage outage outage, the outage again"),
             message(4, CHANNEL_A, "outage"),
             message(5, CHANNEL_A, "nothing relevant"),
@@ -601,7 +614,10 @@ mod tests {
         .expect("store");
         // Names are known once the guild and channel are; until then only their ids.
         let unnamed = search_text(&db, "deploy");
-        let guild_hit = &unnamed.hits.iter().find(|hit| hit.message_id == BASE_ID + 1);
+        let guild_hit = &unnamed
+            .hits
+            .iter()
+            .find(|hit| hit.message_id == BASE_ID + 1);
         let guild_hit = guild_hit.expect("guild message found");
         assert_eq!(guild_hit.guild_name, None);
         assert_eq!(guild_hit.channel_name, None);
@@ -647,7 +663,11 @@ mod tests {
         );
         let marked = |word: &str| format!("{SNIPPET_MATCH_START}{word}{SNIPPET_MATCH_END}");
         assert!(
-            hit.snippet.contains(&format!("the {} {} on node", marked("deploy"), marked("failed"))),
+            hit.snippet.contains(&format!(
+                "the {} {} on node",
+                marked("deploy"),
+                marked("failed")
+            )),
             "{}",
             hit.snippet
         );
@@ -663,7 +683,10 @@ mod tests {
         assert_eq!(dm.guild_id, None);
         assert_eq!(
             dm.jump_url,
-            format!("https://discord.com/channels/@me/{dm_channel}/{}", BASE_ID + 2)
+            format!(
+                "https://discord.com/channels/@me/{dm_channel}/{}",
+                BASE_ID + 2
+            )
         );
         assert_eq!(
             dm.snippet,
@@ -681,7 +704,11 @@ mod tests {
     fn hostile_queries_are_refused_or_answered_never_failed() {
         let (_dir, db) = migrated_db();
         db.store_messages(&[
-            message(1, CHANNEL_A, "deploy NEAR release: done (finally) 🎉 content: ok"),
+            message(
+                1,
+                CHANNEL_A,
+                "deploy NEAR release: done (finally) 🎉 content: ok",
+            ),
             message(2, CHANNEL_A, "日本語のテキスト and Ünïcödé"),
         ])
         .expect("store");
@@ -704,8 +731,10 @@ mod tests {
             "a'b \\ ;-- DROP TABLE messages",
         ];
         for text in answered {
-            let query = SearchQuery::for_text(text).unwrap_or_else(|error| panic!("{text:?}: {error}"));
-            db.search(&query).unwrap_or_else(|error| panic!("{text:?}: {error}"));
+            let query =
+                SearchQuery::for_text(text).unwrap_or_else(|error| panic!("{text:?}: {error}"));
+            db.search(&query)
+                .unwrap_or_else(|error| panic!("{text:?}: {error}"));
         }
         assert_eq!(hit_ids(&search_text(&db, "(finally)")), [1]);
         assert_eq!(hit_ids(&search_text(&db, "content: done")), [1]);
@@ -724,7 +753,10 @@ mod tests {
         for text in refused {
             let error = SearchQuery::for_text(text).expect_err(text);
             assert!(error.hint().is_some(), "{text:?}: {error}");
-            assert_eq!(DbError::from(error).disposition(), crate::actors::db::Disposition::Reject);
+            assert_eq!(
+                DbError::from(error).disposition(),
+                crate::actors::db::Disposition::Reject
+            );
         }
         let long = "deploy ".repeat(100);
         assert!(matches!(
@@ -743,23 +775,36 @@ mod tests {
             change(&mut params);
             SearchQuery::new(params)
         };
-        assert_eq!(params(|_| {}).expect("defaults").limit(), SearchQuery::DEFAULT_LIMIT);
+        assert_eq!(
+            params(|_| {}).expect("defaults").limit(),
+            SearchQuery::DEFAULT_LIMIT
+        );
         assert_eq!(
             params(|p| p.limit = Some(0)),
-            Err(InvalidInput::LimitOutOfRange { got: 0, min: 1, max: 100 })
+            Err(InvalidInput::LimitOutOfRange {
+                got: 0,
+                min: 1,
+                max: 100
+            })
         );
         assert!(params(|p| p.limit = Some(101)).is_err());
         assert!(params(|p| p.limit = Some(100)).is_ok());
         assert!(matches!(
             params(|p| p.channel_id = Some(u64::MAX)),
-            Err(InvalidInput::SnowflakeOutOfRange { field: "channel_id", .. })
+            Err(InvalidInput::SnowflakeOutOfRange {
+                field: "channel_id",
+                ..
+            })
         ));
         assert_eq!(
             params(|p| {
                 p.since_ms = Some(5);
                 p.until_ms = Some(5);
             }),
-            Err(InvalidInput::EmptyTimeRange { since_ms: 5, until_ms: 5 })
+            Err(InvalidInput::EmptyTimeRange {
+                since_ms: 5,
+                until_ms: 5
+            })
         );
         let query = params(|p| p.text = "  deploy -staging  ".to_owned()).expect("valid");
         assert_eq!(query.text(), "deploy -staging");
@@ -784,6 +829,32 @@ mod tests {
         assert_eq!(json["attachments"][0]["filename"], "a.png");
         assert_eq!(json["embeds"], serde_json::json!([]));
         assert_eq!(json["edited_at_ms"], serde_json::Value::Null);
+        // Each `_ms` time has its RFC 3339 form right after it.
+        assert_eq!(json["created_at_ms"], 1_700_000_000_002_i64);
+        assert_eq!(json["created_at"], "2023-11-14T22:13:20.002Z");
+        assert_eq!(json["edited_at"], serde_json::Value::Null);
+        let keys: Vec<&str> = json
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let at = keys
+            .iter()
+            .position(|key| *key == "created_at_ms")
+            .expect("key");
+        assert_eq!(
+            keys[at..at + 4],
+            ["created_at_ms", "created_at", "edited_at_ms", "edited_at"]
+        );
+        let edited = NewMessage {
+            edited_at_ms: Some(1_800_000_000_000),
+            ..message(3, CHANNEL_A, "changed")
+        };
+        db.store_messages(&[edited]).expect("store");
+        let stored = db.get_message(BASE_ID + 3).expect("get").expect("stored");
+        let json = serde_json::to_value(&stored).expect("serialize");
+        assert_eq!(json["edited_at"], "2027-01-15T08:00:00Z");
         assert!(db.get_message(BASE_ID + 99).expect("get").is_none());
     }
 }

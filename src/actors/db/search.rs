@@ -343,7 +343,10 @@ mod tests {
         assert_eq!(translated("this or that"), r#""this" AND "or" AND "that""#);
         assert_eq!(translated("a AND b"), r#""a" AND "b""#);
         // A quote inside a word ends it and opens a phrase.
-        assert_eq!(translated(r#"say"hello there""#), r#""say" AND "hello there""#);
+        assert_eq!(
+            translated(r#"say"hello there""#),
+            r#""say" AND "hello there""#
+        );
     }
 
     #[test]
@@ -360,18 +363,12 @@ mod tests {
 
     #[test]
     fn exclusions_apply_to_the_whole_search() {
-        assert_eq!(
-            translated("deploy -staging"),
-            r#""deploy" NOT "staging""#
-        );
+        assert_eq!(translated("deploy -staging"), r#""deploy" NOT "staging""#);
         assert_eq!(
             translated(r#"a OR b -c NOT "d e" -f*"#),
             r#"("a" OR "b") NOT ("c" OR "d e" OR "f"*)"#
         );
-        assert_eq!(
-            translated("a b -c"),
-            r#"("a" AND "b") NOT "c""#
-        );
+        assert_eq!(translated("a b -c"), r#"("a" AND "b") NOT "c""#);
         // A dash inside a word, or a lone one, is punctuation.
         assert_eq!(translated("e-mail - x"), r#""e-mail" AND "x""#);
         assert_eq!(translated("--x y"), r#""y" NOT "-x""#);
@@ -393,7 +390,10 @@ mod tests {
         assert_eq!(translated("deploy 🎉 !!"), r#""deploy""#);
         assert_eq!(translated("🎉 OR deploy"), r#""deploy""#);
         assert_eq!(translated("deploy OR 🎉 -🎉"), r#""deploy""#);
-        assert_eq!(translated("déjà vu 日本語"), r#""déjà" AND "vu" AND "日本語""#);
+        assert_eq!(
+            translated("déjà vu 日本語"),
+            r#""déjà" AND "vu" AND "日本語""#
+        );
         assert_eq!(translated("party🎉"), r#""party🎉""#);
         for nothing in ["", "   ", "🎉", "-", "*", "\"\"", "-🎉", "?!", "\" \""] {
             assert_eq!(refused(nothing), InvalidInput::EmptySearch, "{nothing:?}");
