@@ -469,12 +469,12 @@ fn search_prints_a_line_per_hit_or_json() {
     assert_eq!(
         lines,
         [
-            "2023-11-14 22:13:20  #ops  alice: ⟦deploy⟧ ⟦deploy⟧, ⟦deploy⟧ done  \
+            "2023-11-14T22:13:20Z  #ops  alice: ⟦deploy⟧ ⟦deploy⟧, ⟦deploy⟧ done  \
              https://discord.com/channels/7/1/3",
-            "2023-11-14 22:13:20  #ops  alice: the ⟦deploy⟧ failed on node seven  \
+            "2023-11-14T22:13:20Z  #ops  alice: the ⟦deploy⟧ failed on node seven  \
              https://discord.com/channels/7/1/1",
             // A message cannot send the terminal an escape sequence.
-            "2023-11-14 22:13:20  #ops  alice: a ⟦deploy⟧ [2J with a terminal escape  \
+            "2023-11-14T22:13:20Z  #ops  alice: a ⟦deploy⟧ [2J with a terminal escape  \
              https://discord.com/channels/7/1/4",
         ],
         "{out:?}"

@@ -5,6 +5,7 @@
 use std::io::IsTerminal;
 
 use anyhow::Context;
+use chrono::SecondsFormat;
 
 use discord_monitor::actors::db::{
     Database, DatabaseConfig, SNIPPET_MATCH_END, SNIPPET_MATCH_START, SearchHit, SearchParams,
@@ -88,7 +89,8 @@ pub fn run(config: &Config, args: SearchArgs, out: &mut Output) -> anyhow::Resul
     Ok(Outcome::Success)
 }
 
-/// `time  #channel  author: snippet  link`, on one line whatever the message held.
+/// `time (RFC 3339, UTC)  #channel  author: snippet  link`, on one line whatever the message
+/// held.
 fn hit_line(hit: &SearchHit, highlight: bool) -> String {
     let place = match (&hit.channel_name, hit.guild_id) {
         (Some(name), _) => format!("#{}", one_line(name)),
@@ -103,7 +105,7 @@ fn hit_line(hit: &SearchHit, highlight: bool) -> String {
     }
     format!(
         "{}  {place}  {}: {snippet}  {}",
-        hit.created_at.format("%Y-%m-%d %H:%M:%S"),
+        hit.created_at.to_rfc3339_opts(SecondsFormat::Secs, true),
         one_line(&hit.author_name),
         hit.jump_url
     )
@@ -142,12 +144,12 @@ mod tests {
     fn a_hit_is_one_line_without_control_characters() {
         assert_eq!(
             hit_line(&hit(Some("ops"), Some(7)), false),
-            "2023-11-14 22:13:20  #ops  alice [31m: the ⟦deploy⟧ failed  \
+            "2023-11-14T22:13:20Z  #ops  alice [31m: the ⟦deploy⟧ failed  \
              https://discord.com/channels/7/2/3"
         );
         assert_eq!(
             hit_line(&hit(None, Some(7)), true),
-            "2023-11-14 22:13:20  #2  alice [31m: the \u{1b}[1mdeploy\u{1b}[0m failed  \
+            "2023-11-14T22:13:20Z  #2  alice [31m: the \u{1b}[1mdeploy\u{1b}[0m failed  \
              https://discord.com/channels/7/2/3"
         );
         assert!(hit_line(&hit(None, None), false).contains("  DM  "));

@@ -79,7 +79,7 @@ impl SearchSyntax {
 /// Turns what a person typed into an FTS5 `MATCH` expression (see the module documentation
 /// for the language). The answer is built only from quoted strings, `*`, `AND`, `OR`, `NOT`
 /// and parentheses, so FTS5 accepts it whatever the input held.
-pub fn match_expression(text: &str) -> Result<String, InvalidInput> {
+pub(super) fn match_expression(text: &str) -> Result<String, InvalidInput> {
     let text = text.trim();
     let length = text.chars().count();
     if length > MAX_QUERY_CHARS {
@@ -111,7 +111,9 @@ struct Term {
 
 impl Term {
     /// Words without a letter or digit are not in the index: as a phrase they would match
-    /// nothing, and so make every search that requires them empty.
+    /// nothing, and so make every search that requires them empty. (The index's tokenizer
+    /// and Rust disagree on what a letter is only at the edges, such as a lone combining
+    /// mark; such a word is kept and matches nothing.)
     fn is_indexed(&self) -> bool {
         self.text.chars().any(char::is_alphanumeric)
     }
