@@ -212,6 +212,7 @@ fn demo_with_search_messages() -> Service {
     Service::start_in(dir, &["demo"], SECRET_ENV)
 }
 
+/// The message ids of a search answer's hits, sorted (ranking is checked on its own).
 fn hit_ids(body: &serde_json::Value) -> Vec<String> {
     let mut ids: Vec<String> = body["hits"]
         .as_array()
