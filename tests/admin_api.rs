@@ -1,16 +1,16 @@
 //! The admin API of the real binary (`demo`) on a loopback port: probes, auth, sanitized
-//! config, metrics, messages, OpenAPI, clean SIGTERM shutdown, and logs free of secrets.
+//! config, metrics, messages, search, OpenAPI, clean SIGTERM shutdown, and logs free of
+//! secrets.
 
 mod support;
 
 use std::collections::BTreeSet;
 
-use discord_monitor::actors::db::Database;
-use discord_monitor::actors::db::DatabaseConfig;
+use discord_monitor::actors::db::{Database, DatabaseConfig, NewMessage};
 use serde_json::json;
 use support::{
     ADMIN_TOKEN, DISCORD_TOKEN, EMAIL_PASSWORD, GOOGLE_API_KEY, SLACK_WEBHOOK_URL, Service,
-    get_json, get_text, message,
+    get_json, get_text, message, run_cli,
 };
 
 const SECRET_ENV: &[(&str, &str)] = &[
@@ -72,7 +72,7 @@ async fn protected_routes_need_the_token_and_never_show_secrets() {
     let mut service = demo_with_messages();
     service.wait_ready().await;
 
-    for path in ["/config", "/status", "/api/messages"] {
+    for path in ["/config", "/status", "/api/messages", "/api/search?q=x"] {
         let (status, body) = get_json(&service.url(path), None).await;
         assert_eq!(status, 401, "{path}: {body}");
         assert!(body["error"].as_str().unwrap().contains("bearer"), "{body}");
@@ -140,6 +140,15 @@ async fn messages_are_listed_in_id_order_with_clear_errors_for_bad_parameters() 
     let (_, body) = get_json(&url("?channel_id=555&before=1000003"), Some(ADMIN_TOKEN)).await;
     assert_eq!(body["messages"].as_array().unwrap().len(), 1, "{body}");
 
+    // RFC 3339 times beside the `_ms` ones.
+    let first = &body["messages"][0];
+    assert_eq!(first["created_at_ms"], created_at_ms(1_000_001), "{body}");
+    assert_eq!(first["created_at"], "2023-11-14T22:30:00.001Z", "{body}");
+    assert!(
+        first["edited_at_ms"].is_null() && first["edited_at"].is_null(),
+        "{body}"
+    );
+
     for bad in [
         "?limit=0",
         "?limit=1001",
@@ -152,6 +161,308 @@ async fn messages_are_listed_in_id_order_with_clear_errors_for_bad_parameters() 
         assert_eq!(status, 400, "{bad}: {body}");
         assert!(body["error"].is_string(), "{bad}: {body}");
     }
+    service.finish();
+}
+
+/// Creation time of the messages `support::message` builds.
+const fn created_at_ms(id: u64) -> i64 {
+    1_700_000_000_000 + id as i64
+}
+
+const SEARCH_GUILD: u64 = 7;
+const OPS: u64 = 901;
+const DEV: u64 = 902;
+const DM: u64 = 903;
+const BOB: u64 = 98;
+
+/// A demo instance whose database also holds messages to search: in two channels of guild 7
+/// and a direct message, by two authors, one edited and one deleted.
+fn demo_with_search_messages() -> Service {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(&DatabaseConfig {
+        path: dir.path().join("demo-data/db.sqlite"),
+        ..DatabaseConfig::default()
+    })
+    .unwrap();
+    db.run_pending_migrations().unwrap();
+    db.store_messages(&[
+        message(2_000_001, OPS, "kubernetes rollout failed at noon"),
+        message(2_000_002, OPS, "kubernetes kubernetes, kubernetes again"),
+        NewMessage {
+            author_id: BOB,
+            author_name: "bob".to_owned(),
+            ..message(2_000_003, DEV, "the kubernetes upgrade is done")
+        },
+        NewMessage {
+            guild_id: None,
+            ..message(2_000_004, DM, "kubernetes in a direct message")
+        },
+        message(2_000_005, OPS, "first wording zanzibar"),
+        message(2_000_006, OPS, "kubernetes secret plan"),
+    ])
+    .unwrap();
+    db.store_messages(&[NewMessage {
+        content: "second wording quokka".to_owned(),
+        edited_at_ms: Some(1_800_000_000_000),
+        ..message(2_000_005, OPS, "")
+    }])
+    .unwrap();
+    db.mark_deleted(OPS, &[2_000_006]).unwrap();
+    drop(db);
+    Service::start_in(dir, &["demo"], SECRET_ENV)
+}
+
+/// The message ids of a search answer's hits, sorted (ranking is checked on its own).
+fn hit_ids(body: &serde_json::Value) -> Vec<String> {
+    let mut ids: Vec<String> = body["hits"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no hits: {body}"))
+        .iter()
+        .map(|hit| hit["message_id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+fn hit<'a>(body: &'a serde_json::Value, message_id: &str) -> &'a serde_json::Value {
+    body["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|hit| hit["message_id"] == message_id)
+        .unwrap_or_else(|| panic!("{message_id} not found: {body}"))
+}
+
+#[tokio::test]
+async fn search_ranks_filters_and_answers_bad_queries_with_a_hint() {
+    let mut service = demo_with_search_messages();
+    service.wait_ready().await;
+    let base = service.url("/api/search");
+    let search = |params: &[(&str, &str)]| {
+        reqwest::Url::parse_with_params(&base, params)
+            .unwrap()
+            .to_string()
+    };
+    let found = |params: &[(&str, &str)]| {
+        let url = search(params);
+        async move {
+            let (status, body) = get_json(&url, Some(ADMIN_TOKEN)).await;
+            assert_eq!(status, 200, "{url}: {body}");
+            body
+        }
+    };
+
+    let (status, body) = get_json(&search(&[("q", "kubernetes")]), None).await;
+    assert_eq!(status, 401, "{body}");
+
+    // The deleted message is never found; the one saying it three times ranks first.
+    let body = found(&[("q", "kubernetes")]).await;
+    assert_eq!(body["query"], "kubernetes");
+    assert_eq!(
+        (&body["total"], &body["has_more"]),
+        (&json!(4), &json!(false))
+    );
+    assert_eq!(body["hits"][0]["message_id"], "2000002", "{body}");
+    assert_eq!(hit_ids(&body), ["2000001", "2000002", "2000003", "2000004"]);
+    let upgrade = hit(&body, "2000003");
+    assert_eq!(upgrade["guild_id"], SEARCH_GUILD.to_string());
+    assert_eq!(upgrade["channel_id"], DEV.to_string());
+    assert_eq!(upgrade["author_id"], BOB.to_string());
+    assert_eq!(upgrade["author_name"], "bob");
+    assert_eq!(upgrade["created_at"], "2023-11-14T22:46:40.003Z");
+    assert!(upgrade["edited_at"].is_null(), "{upgrade}");
+    assert_eq!(upgrade["snippet"], "the ⟦kubernetes⟧ upgrade is done");
+    assert_eq!(
+        upgrade["jump_url"],
+        format!("https://discord.com/channels/{SEARCH_GUILD}/{DEV}/2000003")
+    );
+    let direct = hit(&body, "2000004");
+    assert!(direct["guild_id"].is_null(), "{direct}");
+    assert_eq!(
+        direct["jump_url"],
+        format!("https://discord.com/channels/@me/{DM}/2000004")
+    );
+    let page = found(&[("q", "kubernetes"), ("limit", "1")]).await;
+    assert_eq!(page["hits"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        (&page["total"], &page["has_more"]),
+        (&json!(4), &json!(true))
+    );
+
+    // Filters, each alone and together.
+    let (ops, dev, guild, bob) = (
+        OPS.to_string(),
+        DEV.to_string(),
+        SEARCH_GUILD.to_string(),
+        BOB.to_string(),
+    );
+    let since = created_at_ms(2_000_002).to_string();
+    for (params, expected) in [
+        (
+            vec![("channel_id", ops.as_str())],
+            vec!["2000001", "2000002"],
+        ),
+        (
+            vec![("guild_id", guild.as_str())],
+            vec!["2000001", "2000002", "2000003"],
+        ),
+        (vec![("author_id", bob.as_str())], vec!["2000003"]),
+        (
+            vec![("author_id", bob.as_str()), ("channel_id", ops.as_str())],
+            vec![],
+        ),
+        (vec![("channel_id", dev.as_str())], vec!["2000003"]),
+        // `since` inclusive (Unix ms), `until` exclusive (RFC 3339).
+        (
+            vec![
+                ("since", since.as_str()),
+                ("until", "2023-11-14T22:46:40.004Z"),
+            ],
+            vec!["2000002", "2000003"],
+        ),
+    ] {
+        let mut params = params;
+        params.push(("q", "kubernetes"));
+        assert_eq!(hit_ids(&found(&params).await), expected, "{params:?}");
+    }
+
+    // The query language: phrases, prefixes, OR, exclusions; edits and FTS5's own syntax.
+    for (q, expected) in [
+        ("\"rollout failed\"", vec!["2000001"]),
+        ("\"failed rollout\"", vec![]),
+        ("kuber* -noon -again", vec!["2000003", "2000004"]),
+        ("quokka OR noon", vec!["2000001", "2000005"]),
+        (
+            "NOT upgrade kubernetes NOT direct",
+            vec!["2000001", "2000002"],
+        ),
+        ("zanzibar", vec![]),
+        // `NEAR(` and `content:` are words here: no message says "near" or "content".
+        ("NEAR(kubernetes, 3)", vec![]),
+        ("content:upgrade", vec![]),
+        ("upgrade (done)", vec!["2000003"]),
+        ("^kubernetes +upgrade", vec!["2000003"]),
+        ("Ünïcödé ñandú", vec![]),
+        (
+            "kubernetes AND",
+            vec!["2000001", "2000002", "2000003", "2000004"],
+        ),
+    ] {
+        assert_eq!(hit_ids(&found(&[("q", q)]).await), expected, "{q}");
+    }
+    let edited = found(&[("q", "quokka")]).await;
+    assert_eq!(
+        edited["hits"][0]["edited_at"], "2027-01-15T08:00:00Z",
+        "{edited}"
+    );
+
+    // Never a 500: what FTS5 would reject is a 400 with a hint; other mistakes name the
+    // parameter.
+    let long = "kubernetes ".repeat(60);
+    for (params, expected) in [
+        (vec![("q", "\"kubernetes")], "a quote is not closed"),
+        (vec![("q", "-")], "search text has no words"),
+        (vec![("q", "*")], "search text has no words"),
+        (vec![("q", "🎉")], "search text has no words"),
+        (vec![("q", "")], "search text has no words"),
+        (vec![("q", "-kubernetes")], "it only excludes words"),
+        (vec![("q", "kubernetes OR")], "OR is missing a word"),
+        (vec![("q", "OR")], "OR is missing a word"),
+        (vec![("q", "kubernetes NOT")], "NOT is missing the word"),
+        (
+            vec![("q", "noon OR -kubernetes")],
+            "an excluded word cannot be",
+        ),
+        (vec![("q", long.as_str())], "characters long, more than 512"),
+    ] {
+        let url = search(&params);
+        let (status, body) = get_json(&url, Some(ADMIN_TOKEN)).await;
+        assert_eq!(status, 400, "{url}: {body}");
+        let error = body["error"].as_str().unwrap();
+        assert!(error.contains(expected), "{url}: {body}");
+        let hint = body["hint"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no hint: {body}"));
+        assert!(error.contains(hint), "{body}");
+    }
+    for (params, expected) in [
+        (vec![], "q is required"),
+        (
+            vec![("q", "x"), ("guild_id", "abc")],
+            "guild_id must be a Discord snowflake",
+        ),
+        (
+            vec![("q", "x"), ("author_id", "-1")],
+            "author_id must be a Discord snowflake",
+        ),
+        (
+            vec![("q", "x"), ("since", "tomorrow")],
+            "since must be an RFC 3339 time",
+        ),
+        (
+            vec![("q", "x"), ("since", "2024-01-02"), ("until", "2024-01-01")],
+            "must be before until",
+        ),
+        (
+            vec![("q", "x"), ("limit", "0")],
+            "limit must be an integer from 1 to 100",
+        ),
+        (
+            vec![("q", "x"), ("limit", "101")],
+            "limit must be an integer from 1 to 100",
+        ),
+        (
+            vec![("q", "x"), ("sort", "new")],
+            "unknown parameter \"sort\"",
+        ),
+        (vec![("q", "x"), ("q", "y")], "given more than once"),
+    ] {
+        let url = search(&params);
+        let (status, body) = get_json(&url, Some(ADMIN_TOKEN)).await;
+        assert_eq!(status, 400, "{url}: {body}");
+        assert!(
+            body["error"].as_str().unwrap().contains(expected),
+            "{url}: {body}"
+        );
+        assert!(body.get("hint").is_none(), "{body}");
+    }
+
+    // What the demo ingested from its simulated Discord is found too, with the names of its
+    // guilds and channels.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let ingested = loop {
+        let body = found(&[("q", "deploy OR release OR rollback OR latency OR review")]).await;
+        if body["total"].as_u64().unwrap() > 0 {
+            break body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing ingested: {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    };
+    let first = &ingested["hits"][0];
+    assert!(first["guild_name"].is_string(), "{ingested}");
+    assert!(first["channel_name"].is_string(), "{ingested}");
+    assert!(
+        first["snippet"].as_str().unwrap().contains('⟦'),
+        "{ingested}"
+    );
+
+    // The command line reads the same database while the service writes to it.
+    let env = [("DATABASE_PATH", "demo-data/db.sqlite")];
+    let out = run_cli(
+        service.dir.path(),
+        &["search", "kubernetes", "--json"],
+        &env,
+    );
+    assert_eq!(out.code(), 0, "{out:?}");
+    let cli: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(cli["total"], 4, "{cli}");
+    assert_eq!(
+        cli["hits"], body["hits"],
+        "the CLI answers what the API does"
+    );
     service.finish();
 }
 
@@ -301,6 +612,8 @@ async fn without_an_admin_token_loopback_callers_are_admitted() {
     let (status, body) = get_json(&service.url("/config"), None).await;
     assert_eq!(status, 200, "{body}");
     assert!(body["admin"]["token"].is_null());
+    let (status, body) = get_json(&service.url("/api/search?q=deploy"), None).await;
+    assert_eq!(status, 200, "{body}");
     let exit = service.interrupt();
     assert!(exit.success(), "Ctrl-C stops cleanly: {exit}");
     assert!(service.all_output().contains("SIGINT"));

@@ -15,6 +15,7 @@ const COMMANDS: &[&str] = &[
     "discord",
     "llm",
     "alert",
+    "search",
     "healthcheck",
     "completions",
     "man",
@@ -136,6 +137,16 @@ fn json_failures_are_one_object_on_stdout_with_the_stderr_message() {
             .as_str()
             .unwrap()
             .starts_with("no database at"),
+        "{error}"
+    );
+
+    let error = json_error(&["search", "\"unclosed", "--json"], &[]);
+    assert_eq!(error["error_type"], "InvalidQuery", "{error}");
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid search query: a quote is not closed (hint: "),
         "{error}"
     );
 

@@ -1,13 +1,12 @@
-//! `db migrate|stats|integrity|backup|backups|restore|vacuum|repair` on real SQLite files,
-//! empty and pre-existing, and restore, vacuum and repair refused while a service runs on the
-//! database.
+//! `db migrate|stats|integrity|backup|backups|restore|vacuum|repair` and `search` on real
+//! SQLite files, empty and pre-existing, and restore, vacuum and repair refused while a
+//! service runs on the database.
 
 mod support;
 
 use std::path::Path;
 
-use discord_monitor::actors::db::DatabaseConfig;
-use discord_monitor::actors::db::{Database, MessageQuery};
+use discord_monitor::actors::db::{ChannelRecord, Database, DatabaseConfig, MessageQuery};
 use serde_json::{Value, json};
 use support::{Service, message, run_cli};
 
@@ -434,4 +433,170 @@ fn repair_without_a_database_names_the_path() {
     assert_eq!(out.code(), 1, "{out:?}");
     assert!(out.stderr.contains("no database at"), "{out:?}");
     assert!(out.stderr.contains("data/db.sqlite"), "{out:?}");
+}
+
+#[test]
+fn search_prints_a_line_per_hit_or_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database_with(
+        dir.path(),
+        &[
+            "the deploy failed\non node seven",
+            "nothing here",
+            "deploy deploy, deploy done",
+            "a deploy\u{1b}[2J with a terminal escape",
+            "deploy plan, then deleted",
+        ],
+    );
+    db.upsert_channels(&[ChannelRecord {
+        id: 1,
+        guild_id: Some(7),
+        parent_id: None,
+        kind: 0,
+        name: "ops".to_owned(),
+        topic: None,
+        is_thread: false,
+        archived: false,
+    }])
+    .unwrap();
+    db.mark_deleted(1, &[5]).unwrap();
+    drop(db);
+
+    let out = run_cli(dir.path(), &["search", "deploy"], &[]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    // Best first; the deleted message is not found.
+    assert_eq!(
+        lines,
+        [
+            "2023-11-14T22:13:20Z  #ops  alice: ⟦deploy⟧ ⟦deploy⟧, ⟦deploy⟧ done  \
+             https://discord.com/channels/7/1/3",
+            "2023-11-14T22:13:20Z  #ops  alice: the ⟦deploy⟧ failed on node seven  \
+             https://discord.com/channels/7/1/1",
+            // A message cannot send the terminal an escape sequence.
+            "2023-11-14T22:13:20Z  #ops  alice: a ⟦deploy⟧ [2J with a terminal escape  \
+             https://discord.com/channels/7/1/4",
+        ],
+        "{out:?}"
+    );
+    assert_eq!(out.stderr, "3 matches\n", "{out:?}");
+
+    // Several words are one query; quotes kept from the shell make a phrase.
+    let out = run_cli(
+        dir.path(),
+        &["search", "deploy", "node", "--limit", "5"],
+        &[],
+    );
+    assert!(out.stdout.ends_with("/7/1/1\n"), "{out:?}");
+    let out = run_cli(dir.path(), &["search", "\"node seven\""], &[]);
+    assert_eq!(out.stdout.lines().count(), 1, "{out:?}");
+    let out = run_cli(dir.path(), &["search", "--", "-failed -escape deploy"], &[]);
+    assert!(out.stdout.ends_with("/7/1/3\n"), "{out:?}");
+
+    let out = run_cli(dir.path(), &["search", "deploy", "--limit", "1"], &[]);
+    assert_eq!(out.stdout.lines().count(), 1, "{out:?}");
+    assert!(out.stderr.starts_with("1 of 3 matches shown"), "{out:?}");
+    let out = run_cli(dir.path(), &["search", "deploy", "--channel", "2"], &[]);
+    assert_eq!((out.code(), out.stdout.as_str()), (0, ""), "{out:?}");
+    assert!(out.stderr.contains("No messages match"), "{out:?}");
+    // Creation times are 1_700_000_000_000 + id: --since inclusive, --until exclusive.
+    let out = run_cli(
+        dir.path(),
+        &[
+            "search",
+            "deploy",
+            "--since",
+            "1700000000002",
+            "--until",
+            "2023-11-14T22:13:20.004Z",
+        ],
+        &[],
+    );
+    assert!(out.stdout.ends_with("/7/1/3\n"), "{out:?}");
+    assert_eq!(out.stdout.lines().count(), 1, "{out:?}");
+
+    let out = run_cli(
+        dir.path(),
+        &[
+            "search", "deploy", "--guild", "7", "--author", "99", "--json",
+        ],
+        &[],
+    );
+    assert_eq!(out.code(), 0, "{out:?}");
+    let json = json_of(&out);
+    assert_eq!(json["query"], "deploy");
+    assert_eq!(
+        (&json["total"], &json["has_more"]),
+        (&json!(3), &json!(false))
+    );
+    let hit = &json["hits"][0];
+    assert_eq!(hit["message_id"], "3");
+    assert_eq!(hit["channel_name"], "ops");
+    assert_eq!(hit["created_at"], "2023-11-14T22:13:20.003Z");
+    assert_eq!(hit["jump_url"], "https://discord.com/channels/7/1/3");
+}
+
+#[test]
+fn search_refuses_bad_queries_and_a_missing_database_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    // The query is checked before the database is looked for.
+    for (args, expected) in [
+        (
+            &["search", "\"unclosed"][..],
+            "a quote is not closed (hint: close the phrase",
+        ),
+        (
+            &["search", "--", "-deploy"],
+            "it only excludes words (hint: add a word",
+        ),
+        (
+            &["search", "deploy", "OR"],
+            "OR is missing a word on one side (hint: ",
+        ),
+        (&["search", "🎉"], "search text has no words (hint: "),
+        (
+            &["search", "x", "--since", "tomorrow"],
+            "--since must be an RFC 3339 time",
+        ),
+        (
+            &[
+                "search",
+                "x",
+                "--since",
+                "2024-01-02",
+                "--until",
+                "2024-01-01",
+            ],
+            "must be before until",
+        ),
+    ] {
+        let out = run_cli(dir.path(), args, &[]);
+        assert_eq!(out.code(), 1, "{args:?}: {out:?}");
+        assert!(out.stderr.starts_with("error: "), "{args:?}: {out:?}");
+        assert!(out.stderr.contains(expected), "{args:?}: {out:?}");
+        assert_eq!(out.stdout, "", "{args:?}: {out:?}");
+    }
+    for args in [
+        &["search", "x", "--limit", "0"][..],
+        &["search", "x", "--limit", "101"],
+        &["search", "x", "--guild", "abc"],
+        &["search"],
+    ] {
+        assert_eq!(
+            run_cli(dir.path(), args, &[]).code(),
+            2,
+            "{args:?}: bad usage"
+        );
+    }
+
+    let out = run_cli(dir.path(), &["search", "deploy"], &[]);
+    assert_eq!(out.code(), 1, "{out:?}");
+    assert!(
+        out.stderr.contains("no database at data/db.sqlite"),
+        "{out:?}"
+    );
+    assert!(
+        !dir.path().join("data").exists(),
+        "searching creates nothing"
+    );
 }

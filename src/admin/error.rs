@@ -3,11 +3,18 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 
-/// Every failure an admin route can answer with; the body is always `{"error": "..."}`.
+use crate::actors::db::InvalidInput;
+
+/// Every failure an admin route can answer with; the body is always `{"error": "..."}`
+/// (with a `"hint"` beside it for [`AdminError::BadRequestWithHint`]).
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
     #[error("{0}")]
     BadRequest(String),
+    /// A bad request with what to change for it to be accepted (a search query FTS5 would
+    /// not understand); the body has the hint beside the error.
+    #[error("{message}")]
+    BadRequestWithHint { message: String, hint: &'static str },
     #[error("missing or invalid bearer token (send `Authorization: Bearer <admin.token>`)")]
     Unauthorized,
     #[error("{0}")]
@@ -32,7 +39,9 @@ pub enum AdminError {
 impl ResponseError for AdminError {
     fn status_code(&self) -> StatusCode {
         match self {
-            AdminError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AdminError::BadRequest(_) | AdminError::BadRequestWithHint { .. } => {
+                StatusCode::BAD_REQUEST
+            }
             AdminError::Unauthorized => StatusCode::UNAUTHORIZED,
             AdminError::Forbidden(_) => StatusCode::FORBIDDEN,
             AdminError::NotFound { .. } => StatusCode::NOT_FOUND,
@@ -47,6 +56,23 @@ impl ResponseError for AdminError {
         if matches!(self, AdminError::Unauthorized) {
             response.insert_header(("WWW-Authenticate", "Bearer"));
         }
-        response.json(serde_json::json!({ "error": self.to_string() }))
+        match self {
+            AdminError::BadRequestWithHint { hint, .. } => {
+                response.json(serde_json::json!({ "error": self.to_string(), "hint": hint }))
+            }
+            _ => response.json(serde_json::json!({ "error": self.to_string() })),
+        }
+    }
+}
+
+impl From<InvalidInput> for AdminError {
+    fn from(input: InvalidInput) -> Self {
+        match input.hint() {
+            Some(hint) => AdminError::BadRequestWithHint {
+                message: input.to_string(),
+                hint,
+            },
+            None => AdminError::BadRequest(input.to_string()),
+        }
     }
 }

@@ -9,13 +9,15 @@
 //! - `GET /config` (admin): effective configuration, secrets masked.
 //! - `GET /status` (admin): Discord client health, processing, database, LLM, backup summaries.
 //! - `GET /api/messages` (admin): stored messages, ascending by id.
+//! - `GET /api/search` (admin): full-text search, best hits first, with snippets and links.
 //! - `GET /api/alerts` (admin): recent alerts with their delivery state.
 //! - `POST /api/alerts/test` (admin): a test alert through every route, one result each.
 //! - `GET /api/backups` (admin): the backup schedule's state and the backups kept.
 //! - `POST /api/backups` (admin): take a database backup now; answers it (409 while one runs).
 //! - `GET /openapi.json`: the description of all of the above.
 //!
-//! Access rules are in [`auth`]; errors are always `{"error": ".."}` ([`error::AdminError`]).
+//! Access rules are in [`auth`]; errors are always `{"error": ".."}` ([`error::AdminError`]),
+//! with a `"hint"` beside it when a search query is at fault.
 //! Every request is counted in [`HttpMetrics`].
 
 pub mod auth;

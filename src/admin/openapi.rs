@@ -3,6 +3,8 @@
 
 use serde_json::{Value, json};
 
+use crate::actors::db::{MAX_QUERY_CHARS, MAX_QUERY_TERMS, SearchQuery};
+
 /// Every route the admin server answers, as (method, path). The server registers exactly these.
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/health"),
@@ -13,6 +15,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/config"),
     ("GET", "/status"),
     ("GET", "/api/messages"),
+    ("GET", "/api/search"),
     ("GET", "/api/alerts"),
     ("POST", "/api/alerts/test"),
     ("GET", "/api/backups"),
@@ -106,16 +109,65 @@ pub fn document(version: &str) -> Value {
                 "500": json_error("the backup failed (the error names the cause)"),
                 "503": json_error("the backup component is unavailable")}}
     });
+    let time_param = |name: &str, description: &str| {
+        json!({"name": name, "in": "query", "required": false, "description": description,
+               "schema": {"type": "string", "examples": ["2026-01-31T18:00:00Z", "2026-01-31",
+                   "1769882400000"]}})
+    };
+    let api_search = json!({"get": {
+        "summary": "Full-text search over the stored messages, best hits first",
+        "description": "Ranked by FTS5's bm25 (the newest first among equally good hits) over \
+            the current content of messages not deleted. `q` takes words (all must match), \
+            `\"quoted phrases\"`, `prefix*`, `OR` between two words or phrases (binding \
+            tighter than the words' AND), and `-word` or `NOT word` to exclude; operators \
+            only in capitals, anything else (FTS5 syntax such as `NEAR(` or `content:` \
+            included) is plain text, and punctuation and emoji are not indexed. In `snippet` \
+            matched words are between `⟦` and `⟧`, and `…` stands for text left out. \
+            Times are RFC 3339.",
+        "security": admin_security,
+        "parameters": [
+            {"name": "q", "in": "query", "required": true,
+             "description": format!("what to search for, at most {MAX_QUERY_CHARS} \
+                 characters and {MAX_QUERY_TERMS} words and phrases"),
+             "schema": {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARS},
+             "examples": {"words": {"value": "deploy failed"},
+                          "phrase_or_exclusion": {"value": "\"rolled back\" OR revert* -staging"}}},
+            snowflake_param("guild_id", "only messages of this guild"),
+            snowflake_param("channel_id", "only messages of this channel or thread"),
+            snowflake_param("author_id", "only messages by this user"),
+            time_param("since", "only messages created at or after this time: RFC 3339, a \
+                date (midnight UTC) or Unix milliseconds"),
+            time_param("until", "only messages created before this time (after `since`)"),
+            {"name": "limit", "in": "query", "required": false,
+             "description": format!("at most this many hits (default {})",
+                 SearchQuery::DEFAULT_LIMIT),
+             "schema": {"type": "integer", "minimum": SearchQuery::MIN_LIMIT,
+                 "maximum": SearchQuery::MAX_LIMIT, "default": SearchQuery::DEFAULT_LIMIT}}
+        ],
+        "responses": {"200": {"description": "the best hits and how many matched in all",
+            "content": {"application/json": {"schema": {"type": "object",
+                "required": ["query", "total", "has_more", "hits"], "properties": {
+                "query": {"type": "string", "description": "`q`, trimmed"},
+                "total": {"type": "integer", "description": "messages that matched"},
+                "has_more": {"type": "boolean",
+                    "description": "more messages matched than `hits` holds"},
+                "hits": {"type": "array", "items": {"$ref": "#/components/schemas/SearchHit"}}}}}}},
+            "400": {"description": "a parameter is malformed or out of range, or `q` cannot be \
+                    searched; for a query problem `hint` says what to change",
+                    "content": {"application/json": {"schema": error}}},
+            "401": json_error("missing or wrong bearer token"),
+            "403": json_error("not allowed from this address"),
+            "503": json_error("the database is unavailable")}}});
     json!({
         "openapi": "3.1.0",
         "info": {
             "title": "discord-monitor admin API",
             "version": version,
-            "description": "Health probes, metrics and read access to the stored messages. \
-                `/config`, `/status` and `/api/*` need `Authorization: Bearer <admin.token>`; \
-                without a configured token they answer loopback callers only. When \
-                `admin.allowed_cidrs` is set, every route but the three probes is limited to \
-                those networks."
+            "description": "Health probes, metrics, and reading and searching the stored \
+                messages. `/config`, `/status` and `/api/*` need `Authorization: Bearer \
+                <admin.token>`; without a configured token they answer loopback callers only. \
+                When `admin.allowed_cidrs` is set, every route but the three probes is limited \
+                to those networks."
         },
         "paths": {
             "/health": {"get": {
@@ -164,6 +216,7 @@ pub fn document(version: &str) -> Value {
             "/api/alerts": api_alerts,
             "/api/alerts/test": api_alerts_test,
             "/api/backups": api_backups,
+            "/api/search": api_search,
             "/api/messages": {"get": {
                 "summary": "Stored messages, ascending by id",
                 "description": "Pages like Discord's history: with `after`, the oldest \
@@ -194,8 +247,10 @@ pub fn document(version: &str) -> Value {
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
-                "Error": {"type": "object", "required": ["error"],
-                          "properties": {"error": {"type": "string"}}},
+                "Error": {"type": "object", "required": ["error"], "properties": {
+                    "error": {"type": "string"},
+                    "hint": {"type": "string",
+                        "description": "what to change; only for a search query at fault"}}},
                 "Probe": {"type": "object", "required": ["status"], "properties": {
                     "status": {"type": "string"},
                     "failing": {"type": "array", "items": {"type": "string"}}}},
@@ -246,10 +301,31 @@ pub fn document(version: &str) -> Value {
                     "guild_id": {"type": ["string", "null"]}, "author_id": {"type": "string"},
                     "author_name": {"type": "string"}, "content": {"type": "string"},
                     "created_at_ms": {"type": "integer"},
+                    "created_at": {"type": "string", "format": "date-time"},
                     "edited_at_ms": {"type": ["integer", "null"]},
+                    "edited_at": {"type": ["string", "null"], "format": "date-time"},
                     "deleted": {"type": "boolean"},
                     "attachments": {"type": "array"}, "embeds": {"type": "array"},
-                    "reply_to_message_id": {"type": ["string", "null"]}}}
+                    "reply_to_message_id": {"type": ["string", "null"]}}},
+                "SearchHit": {"type": "object", "required": ["message_id", "guild_id",
+                    "guild_name", "channel_id", "channel_name", "author_id", "author_name",
+                    "created_at", "edited_at", "snippet", "jump_url"], "properties": {
+                    "message_id": {"type": "string"},
+                    "guild_id": {"type": ["string", "null"],
+                        "description": "null for a direct message"},
+                    "guild_name": {"type": ["string", "null"],
+                        "description": "null while only the id is known"},
+                    "channel_id": {"type": "string"},
+                    "channel_name": {"type": ["string", "null"],
+                        "description": "null while only the id is known"},
+                    "author_id": {"type": "string"}, "author_name": {"type": "string"},
+                    "created_at": {"type": "string", "format": "date-time"},
+                    "edited_at": {"type": ["string", "null"], "format": "date-time"},
+                    "snippet": {"type": "string",
+                        "description": "the best-matching stretch of the current content, \
+                            matched words between ⟦ and ⟧, … where text is left out"},
+                    "jump_url": {"type": "string", "format": "uri",
+                        "description": "https://discord.com/channels/<guild_id or @me>/<channel_id>/<message_id>"}}}
             }
         }
     })

@@ -13,7 +13,10 @@ use super::openapi;
 use super::state::{AdminState, DiscordStatusSources};
 use crate::actors::alert::{AlertError, ListAlerts, TestRoutes};
 use crate::actors::backup::{BackupError, BackupNow, GetBackupStatus, ListBackups};
-use crate::actors::db::{Disposition, GetStats, MessageQuery, QueryMessages};
+use crate::actors::db::{
+    DbError, Disposition, GetStats, MessageQuery, QueryMessages, SearchMessages, SearchParams,
+    SearchQuery, parse_time,
+};
 use crate::actors::gateway::GetGatewayStatus;
 use crate::actors::health::{GetHealth, HealthReport};
 use crate::actors::llm::GetRouterStatus;
@@ -257,13 +260,42 @@ pub async fn messages(
         .db
         .ask(QueryMessages(query))
         .await
-        .map_err(|err| match err {
-            AskError::Reply(err) if err.disposition() == Disposition::Reject => {
-                AdminError::BadRequest(err.to_string())
-            }
-            err => AdminError::Unavailable("database", err.to_string()),
-        })?;
+        .map_err(database_error)?;
     Ok(HttpResponse::Ok().json(json!({ "messages": messages })))
+}
+
+/// `/api/search?q=&guild_id=&channel_id=&author_id=&since=&until=&limit=`: full-text search,
+/// best hits first.
+pub async fn search(
+    _: AdminAccess,
+    req: HttpRequest,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, AdminError> {
+    let query = parse_search_query(req.query_string())?;
+    let text = query.text().to_owned();
+    let results = state
+        .db
+        .ask(SearchMessages(query))
+        .await
+        .map_err(database_error)?;
+    Ok(HttpResponse::Ok().json(json!({
+        "query": text,
+        "total": results.total,
+        "has_more": results.has_more,
+        "hits": results.hits,
+    })))
+}
+
+/// A request the storage layer refused is the caller's to fix (400); anything else means the
+/// database cannot answer now.
+fn database_error(err: AskError<DbError>) -> AdminError {
+    match err {
+        AskError::Reply(DbError::InvalidInput(input)) => AdminError::from(input),
+        AskError::Reply(err) if err.disposition() == Disposition::Reject => {
+            AdminError::BadRequest(err.to_string())
+        }
+        err => AdminError::Unavailable("database", err.to_string()),
+    }
 }
 
 /// Alerts per `/api/alerts` answer when `limit` is not given.
@@ -453,8 +485,61 @@ pub fn parse_message_query(query_string: &str) -> Result<MessageQuery, AdminErro
     if !problems.is_empty() {
         return Err(AdminError::BadRequest(problems.join("; ")));
     }
-    MessageQuery::new(channel_id, after, before, limit)
-        .map_err(|err| AdminError::BadRequest(err.to_string()))
+    MessageQuery::new(channel_id, after, before, limit).map_err(AdminError::from)
+}
+
+/// Parses `/api/search`'s parameters, reporting every malformed or unknown one at once; the
+/// query text itself is checked once the rest is well-formed.
+pub fn parse_search_query(query_string: &str) -> Result<SearchQuery, AdminError> {
+    const KNOWN: &str = "q, guild_id, channel_id, author_id, since, until, limit";
+    let pairs = web::Query::<Vec<(String, String)>>::from_query(query_string)
+        .map_err(|err| AdminError::BadRequest(format!("malformed query string: {err}")))?
+        .into_inner();
+    let mut params = SearchParams::default();
+    let mut text = None;
+    let mut seen = std::collections::BTreeSet::new();
+    let mut problems = Vec::new();
+    for (name, value) in pairs {
+        if !seen.insert(name.clone()) {
+            problems.push(format!("parameter {name:?} is given more than once"));
+            continue;
+        }
+        let mut time = |field: &'static str| {
+            parse_time(field, &value)
+                .map_err(|err| problems.push(err.to_string()))
+                .ok()
+        };
+        match name.as_str() {
+            "q" => text = Some(value),
+            "since" => params.since_ms = time("since"),
+            "until" => params.until_ms = time("until"),
+            "guild_id" => params.guild_id = parse_snowflake(&name, &value, &mut problems),
+            "channel_id" => params.channel_id = parse_snowflake(&name, &value, &mut problems),
+            "author_id" => params.author_id = parse_snowflake(&name, &value, &mut problems),
+            "limit" => match value.trim().parse::<u32>() {
+                Ok(parsed)
+                    if (SearchQuery::MIN_LIMIT..=SearchQuery::MAX_LIMIT).contains(&parsed) =>
+                {
+                    params.limit = Some(parsed);
+                }
+                _ => problems.push(format!(
+                    "limit must be an integer from {} to {}, got {value:?}",
+                    SearchQuery::MIN_LIMIT,
+                    SearchQuery::MAX_LIMIT
+                )),
+            },
+            other => problems.push(format!("unknown parameter {other:?} (known: {KNOWN})")),
+        }
+    }
+    match text {
+        Some(text) => params.text = text,
+        None => problems
+            .push("q is required: the text to search for, as in ?q=deploy+failed".to_owned()),
+    }
+    if !problems.is_empty() {
+        return Err(AdminError::BadRequest(problems.join("; ")));
+    }
+    SearchQuery::new(params).map_err(AdminError::from)
 }
 
 fn parse_snowflake(name: &str, value: &str, problems: &mut Vec<String>) -> Option<u64> {
@@ -535,5 +620,68 @@ mod tests {
         assert!(parse_message_query("after=10&before=10").is_err());
         assert!(parse_message_query("after=-1").is_err());
         assert!(parse_message_query("after=99999999999999999999999").is_err());
+    }
+
+    #[test]
+    fn search_parameters_are_all_read() {
+        let query = parse_search_query(
+            "q=%22deploy+failed%22+-staging&guild_id=1&channel_id=2&author_id=3\
+             &since=2023-11-14T22:13:20Z&until=1700000001000&limit=100",
+        )
+        .unwrap();
+        assert_eq!(query.text(), "\"deploy failed\" -staging");
+        assert_eq!(
+            (query.guild_id(), query.channel_id(), query.author_id()),
+            (Some(1), Some(2), Some(3))
+        );
+        assert_eq!(query.since_ms(), Some(1_700_000_000_000));
+        assert_eq!(query.until_ms(), Some(1_700_000_001_000));
+        assert_eq!(query.limit(), 100);
+        assert_eq!(
+            parse_search_query("q=x").unwrap().limit(),
+            SearchQuery::DEFAULT_LIMIT
+        );
+    }
+
+    #[test]
+    fn every_bad_search_parameter_is_reported_and_query_problems_carry_a_hint() {
+        let text = parse_search_query("guild_id=x&since=soon&limit=101&sort=new&q=a&q=b")
+            .unwrap_err()
+            .to_string();
+        for expected in [
+            "guild_id must be a Discord snowflake",
+            "since must be an RFC 3339 time",
+            "limit must be an integer from 1 to 100",
+            "unknown parameter \"sort\"",
+            "parameter \"q\" is given more than once",
+        ] {
+            assert!(text.contains(expected), "{expected}: {text}");
+        }
+        let missing = parse_search_query("limit=5").unwrap_err().to_string();
+        assert!(missing.contains("q is required"), "{missing}");
+        let range = parse_search_query("q=x&since=2024-01-02&until=2024-01-01").unwrap_err();
+        assert!(matches!(range, AdminError::BadRequest(_)), "{range:?}");
+        assert!(
+            range.to_string().contains("must be before until"),
+            "{range}"
+        );
+
+        for (query, hint) in [
+            ("q=%22open", "close the phrase"),
+            ("q=+++", "punctuation and emoji are not indexed"),
+            ("q=-staging", "add a word to look for"),
+            ("q=deploy+OR", "put OR between two words"),
+        ] {
+            match parse_search_query(query).unwrap_err() {
+                AdminError::BadRequestWithHint {
+                    message,
+                    hint: given,
+                } => {
+                    assert!(given.contains(hint), "{query}: {given}");
+                    assert!(message.contains(given), "{query}: {message}");
+                }
+                other => panic!("{query}: {other:?}"),
+            }
+        }
     }
 }

@@ -36,6 +36,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(get("/config", web::get().to(routes::config)))
         .service(get("/status", web::get().to(routes::status)))
         .service(get("/api/messages", web::get().to(routes::messages)))
+        .service(get("/api/search", web::get().to(routes::search)))
         .service(get("/api/alerts", web::get().to(routes::alerts)))
         .service(
             web::resource("/api/alerts/test")

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use clap_complete::Shell;
 
+use discord_monitor::actors::db::SearchQuery;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "discord-monitor",
@@ -43,6 +45,9 @@ pub enum Command {
     /// Alert routes
     #[command(subcommand)]
     Alert(AlertCommand),
+    /// Full-text search over the stored messages, best hits first (reads the database; works
+    /// while the service runs)
+    Search(SearchArgs),
     /// Exit 0 when the running service answers ready (for container health checks)
     Healthcheck(HealthcheckArgs),
     /// Print a shell completion script (e.g. `discord-monitor completions bash >
@@ -73,7 +78,8 @@ impl Command {
             )
             | Command::Discord(DiscordCommand::Check { json })
             | Command::Llm(LlmCommand::Check { json, .. })
-            | Command::Alert(AlertCommand::Test { json, .. }) => *json,
+            | Command::Alert(AlertCommand::Test { json, .. })
+            | Command::Search(SearchArgs { json, .. }) => *json,
             Command::Db(
                 DbCommand::Migrate
                 | DbCommand::Integrity
@@ -89,6 +95,49 @@ impl Command {
             | Command::Man { .. } => false,
         }
     }
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Query: words (all must match), \"quoted phrases\", prefix*, OR between \
+    two words or phrases, -word or NOT word to exclude. Quote the whole query so that the \
+    shell keeps its quotes and the options parser its dashes: \
+    discord-monitor search '\"deploy failed\" -staging'; one that starts with a dash goes \
+    after --: discord-monitor search --limit 5 -- '-staging deploy'. Matched words are shown \
+    between ⟦ and ⟧ (bold on a terminal); the match count goes to stderr."
+)]
+pub struct SearchArgs {
+    /// What to search for (several words are joined with spaces)
+    #[arg(required = true, num_args = 1.., value_name = "QUERY")]
+    pub query: Vec<String>,
+    /// Only messages of this guild
+    #[arg(long, value_name = "ID")]
+    pub guild: Option<u64>,
+    /// Only messages of this channel or thread
+    #[arg(long, value_name = "ID")]
+    pub channel: Option<u64>,
+    /// Only messages by this user
+    #[arg(long, value_name = "ID")]
+    pub author: Option<u64>,
+    /// Only messages created at or after this time: RFC 3339 (2026-01-31T18:00:00Z), a date
+    /// (2026-01-31, midnight UTC) or Unix milliseconds
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only messages created before this time (same forms as --since)
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Hits to show
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = SearchQuery::DEFAULT_LIMIT,
+        value_parser = clap::value_parser!(u32)
+            .range(i64::from(SearchQuery::MIN_LIMIT)..=i64::from(SearchQuery::MAX_LIMIT))
+    )]
+    pub limit: u32,
+    /// Print JSON (`{"query", "total", "has_more", "hits"}`, as `GET /api/search` answers)
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

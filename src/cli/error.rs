@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use discord_monitor::actors::alert::AlertError;
 use discord_monitor::actors::backup::BackupError;
-use discord_monitor::actors::db::DbError;
+use discord_monitor::actors::db::{DbError, InvalidInput};
 use discord_monitor::actors::llm::check::LlmCheckError;
 use discord_monitor::config::ConfigError;
 use discord_monitor::discord::check::CheckError;
@@ -16,6 +16,12 @@ use discord_monitor::discord::check::CheckError;
 pub enum CliError {
     #[error("no database at {} (nothing to back up)", .0.display())]
     NoDatabase(std::path::PathBuf),
+
+    #[error(
+        "no database at {} (nothing to search; check database.path, env DATABASE_PATH)",
+        .0.display()
+    )]
+    NothingToSearch(std::path::PathBuf),
 }
 
 pub fn error_json(err: &anyhow::Error) -> Value {
@@ -37,6 +43,10 @@ fn error_type(err: &anyhow::Error) -> &'static str {
                 Some("AlertError")
             } else if cause.is::<BackupError>() {
                 Some("BackupError")
+            } else if cause.is::<InvalidInput>()
+                || matches!(cause.downcast_ref(), Some(DbError::InvalidInput(_)))
+            {
+                Some("InvalidQuery")
             } else if cause.is::<DbError>() || cause.is::<CliError>() {
                 Some("DatabaseError")
             } else if cause.is::<std::io::Error>() {
@@ -72,5 +82,7 @@ mod tests {
             "DatabaseError"
         );
         assert_eq!(error_json(&anyhow::anyhow!("other"))["error_type"], "Error");
+        let query = anyhow::Error::from(InvalidInput::EmptySearch);
+        assert_eq!(error_json(&query)["error_type"], "InvalidQuery");
     }
 }

@@ -12,6 +12,7 @@ mod generate;
 mod healthcheck;
 mod llm;
 mod output;
+mod search;
 mod serve;
 
 use discord_monitor::app::config::{Config, config_path};
@@ -49,6 +50,7 @@ pub fn run(cli: Cli, out: &mut Output) -> anyhow::Result<Outcome> {
         Command::Alert(AlertCommand::Test { route, json }) => {
             alert::test(&load()?, route.as_deref(), json, out)
         }
+        Command::Search(args) => search::run(&load()?, args, out),
         Command::Run => serve::run(load()?),
         Command::Demo(args) => serve::demo(load()?, args.port),
         Command::Completions { shell } => generate::completions(shell, out),

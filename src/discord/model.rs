@@ -30,6 +30,17 @@ impl Snowflake {
     }
 }
 
+/// The link that opens a message in Discord (its "Copy Message Link"); direct messages have
+/// no guild and use `@me` in its place.
+pub fn message_url(guild_id: Option<u64>, channel_id: u64, message_id: u64) -> String {
+    match guild_id {
+        Some(guild_id) => {
+            format!("https://discord.com/channels/{guild_id}/{channel_id}/{message_id}")
+        }
+        None => format!("https://discord.com/channels/@me/{channel_id}/{message_id}"),
+    }
+}
+
 impl fmt::Display for Snowflake {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)

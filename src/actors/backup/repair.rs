@@ -402,7 +402,7 @@ mod tests {
     use crate::actors::backup::run::{BackupSettings, take_backup};
     use crate::actors::backup::snapshot::BackupReason;
     use crate::actors::db::test_support::{self, BASE_ID, CHANNEL_A};
-    use crate::actors::db::{MessageQuery, NewMessage};
+    use crate::actors::db::{MessageQuery, NewMessage, SearchQuery};
 
     fn config(dir: &Path) -> DatabaseConfig {
         DatabaseConfig {
@@ -532,14 +532,18 @@ mod tests {
         assert!(!report.rebuilt);
         let db = Database::open(&config).unwrap();
         assert!(db.integrity().unwrap().ok);
-        let found = db.search("secretly", 10).unwrap();
-        assert_eq!(found.len(), 1);
-        assert_eq!(found[0].id, BASE_ID + 2);
-        assert!(
-            db.search("number 2", 10)
+        let search = |text: &str| {
+            db.search(&SearchQuery::for_text(text).unwrap())
                 .unwrap()
+                .hits
+        };
+        let found = search("secretly");
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].message_id, BASE_ID + 2);
+        assert!(
+            search("number 2")
                 .iter()
-                .all(|hit| hit.id != BASE_ID + 2)
+                .all(|hit| hit.message_id != BASE_ID + 2)
         );
 
         // The copy is listed as what it is, and outlives retention.

@@ -27,7 +27,7 @@ use super::messages::{
 };
 use super::model::{
     ChannelMessageCount, ChannelRecord, CheckpointOutcome, DbStats, DeleteOutcome, IngestCursor,
-    IntegrityReport, StoreOutcome, StoredMessage,
+    IntegrityReport, SearchResults, StoreOutcome, StoredMessage,
 };
 use super::outbox::{ConditionDecision, Enqueued, OutboxAlert};
 use crate::logging::{error_chain, log_if_slow};
@@ -282,10 +282,10 @@ impl Handler<QueryMessages> for DbActor {
 }
 
 impl Handler<SearchMessages> for DbActor {
-    type Result = ResponseActFuture<Self, Result<Vec<StoredMessage>, DbError>>;
+    type Result = ResponseActFuture<Self, Result<SearchResults, DbError>>;
 
     fn handle(&mut self, msg: SearchMessages, _ctx: &mut Self::Context) -> Self::Result {
-        self.run("search_messages", move |db| db.search(&msg.text, msg.limit))
+        self.run("search_messages", move |db| db.search(&msg.0))
     }
 }
 
@@ -451,7 +451,7 @@ impl Handler<LlmUsageSince> for DbActor {
 mod tests {
     use super::*;
     use crate::actors::db::config::DatabaseConfig;
-    use crate::actors::db::model::{ChannelRecord, GuildRecord, MessageQuery};
+    use crate::actors::db::model::{ChannelRecord, GuildRecord, MessageQuery, SearchQuery};
     use crate::actors::db::test_support::{
         BASE_ID, CHANNEL_A, CapturedLogs, GUILD_ID, config_at, message,
     };
@@ -530,16 +530,9 @@ mod tests {
             [BASE_ID + 1, BASE_ID + 2]
         );
 
-        let found = ask(
-            &addr,
-            SearchMessages {
-                text: "beta".to_owned(),
-                limit: 10,
-            },
-        )
-        .await
-        .expect("search");
-        assert_eq!(found.len(), 1);
+        let beta = SearchQuery::for_text("beta").expect("query");
+        let found = ask(&addr, SearchMessages(beta)).await.expect("search");
+        assert_eq!(found.hits.len(), 1);
 
         let deleted = ask(
             &addr,
@@ -594,13 +587,13 @@ mod tests {
 
         let error = ask(
             &addr,
-            SearchMessages {
-                text: "   ".to_owned(),
-                limit: 10,
+            MarkDeleted {
+                channel_id: u64::MAX,
+                message_ids: vec![BASE_ID],
             },
         )
         .await
-        .expect_err("empty search");
+        .expect_err("an id SQLite cannot hold");
         assert_eq!(error.disposition(), Disposition::Reject);
         assert!(addr.connected());
         ask(&addr, ProbeWritable).await.expect("still serving");
@@ -664,15 +657,8 @@ mod tests {
         )
         .await
         .expect("store");
-        ask(
-            &addr,
-            SearchMessages {
-                text: "private".to_owned(),
-                limit: 5,
-            },
-        )
-        .await
-        .expect("search");
+        let private = SearchQuery::for_text("private").expect("query");
+        ask(&addr, SearchMessages(private)).await.expect("search");
 
         let lines = logs.lines();
         let slow: Vec<&String> = lines

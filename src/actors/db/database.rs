@@ -461,7 +461,7 @@ pub(super) fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actors::db::model::MessageQuery;
+    use crate::actors::db::model::{MessageQuery, SearchQuery};
     use crate::actors::db::test_support::{CHANNEL_A, config_at, message, migrated_db};
 
     const INITIAL_MIGRATION: &str = "2026-11-28-000000_initial";
@@ -564,7 +564,8 @@ mod tests {
         let stored = db.query_messages(&query).expect("query");
         assert_eq!(stored.len(), 1);
         assert_eq!(stored[0].content, "kept across restarts");
-        assert_eq!(db.search("restarts", 10).expect("search").len(), 1);
+        let restarts = SearchQuery::for_text("restarts").expect("query");
+        assert_eq!(db.search(&restarts).expect("search").total, 1);
     }
 
     #[test]

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use thiserror::Error;
 
+use super::search::{SearchSyntax, rfc3339_ms};
+
 /// Boxed error type that diesel_migrations reports.
 pub type MigrationSource = Box<dyn std::error::Error + Send + Sync>;
 
@@ -203,11 +205,49 @@ pub enum InvalidInput {
     #[error("after ({after}) must be less than before ({before})")]
     EmptyRange { after: u64, before: u64 },
 
-    #[error("search text has no words")]
+    #[error("search text has no words (hint: {})", Self::EMPTY_SEARCH_HINT)]
     EmptySearch,
+
+    /// The problem is not a `source`: this message already says it, with its hint.
+    #[error("invalid search query: {} (hint: {})", .0, .0.hint())]
+    Search(SearchSyntax),
+
+    #[error(
+        "{field} must be an RFC 3339 time (2026-01-31T18:00:00Z), a date (2026-01-31, midnight \
+         UTC) or Unix milliseconds, got {value:?}"
+    )]
+    InvalidTime { field: &'static str, value: String },
+
+    #[error(
+        "since ({}) must be before until ({})",
+        rfc3339_ms(*.since_ms),
+        rfc3339_ms(*.until_ms)
+    )]
+    EmptyTimeRange { since_ms: i64, until_ms: i64 },
 
     #[error("{field} {value} does not fit a signed 64-bit snowflake")]
     SnowflakeOutOfRange { field: &'static str, value: u64 },
+}
+
+impl From<SearchSyntax> for InvalidInput {
+    fn from(syntax: SearchSyntax) -> Self {
+        Self::Search(syntax)
+    }
+}
+
+impl InvalidInput {
+    const EMPTY_SEARCH_HINT: &'static str =
+        "search for words or numbers; punctuation and emoji are not indexed";
+
+    /// What to change for the request to be accepted, for the problems of a search query
+    /// (the admin API answers it beside the error).
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            Self::EmptySearch => Some(Self::EMPTY_SEARCH_HINT),
+            Self::Search(syntax) => Some(syntax.hint()),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -8,8 +8,8 @@ use actix::Message;
 use super::error::DbError;
 use super::model::{
     ChannelMessageCount, ChannelRecord, CheckpointOutcome, DbStats, DeleteOutcome, GuildRecord,
-    IngestCursor, IntegrityReport, MessageQuery, NewMessage, PartialMessageUpdate, StoreOutcome,
-    StoredMessage,
+    IngestCursor, IntegrityReport, MessageQuery, NewMessage, PartialMessageUpdate, SearchQuery,
+    SearchResults, StoreOutcome, StoredMessage,
 };
 use super::outbox::{
     AttemptOutcome, ConditionDecision, Enqueued, NewCondition, NewOutboxAlert, OutboxAlert,
@@ -88,13 +88,11 @@ pub struct GetOpenThreads;
 #[rtype(result = "Result<Vec<StoredMessage>, DbError>")]
 pub struct QueryMessages(pub MessageQuery);
 
-/// Full-text search; an empty text or a limit outside 1..=1000 answers `InvalidInput`.
+/// Full-text search; see [`Database::search`](super::Database::search). The query was
+/// validated when it was built.
 #[derive(Debug, Clone, Message)]
-#[rtype(result = "Result<Vec<StoredMessage>, DbError>")]
-pub struct SearchMessages {
-    pub text: String,
-    pub limit: u32,
-}
+#[rtype(result = "Result<SearchResults, DbError>")]
+pub struct SearchMessages(pub SearchQuery);
 
 /// Rows per table and file sizes. Counting every row of a large table takes a while and a
 /// pool connection, so callers that ask often (`/status`) accept figures up to `max_age` old.

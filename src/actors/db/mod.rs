@@ -4,7 +4,10 @@
 //! - `database.rs`: [`Database`], opening, migrations and maintenance (stats, integrity,
 //!   writable probe, checkpoint, index rebuilds); blocking, also used directly by the `db`
 //!   CLI commands.
-//! - `store.rs` / `query.rs`: the write and read API on [`Database`].
+//! - `store.rs` / `query.rs`: the write and read API on [`Database`], full-text search
+//!   included.
+//! - `search.rs`: the search language people type, translated into an FTS5 expression that
+//!   cannot fail to parse, and the time bounds of a search.
 //! - `model.rs`: the public types those take and return; `rows.rs`/`schema.rs` the diesel side.
 //! - `outbox.rs`: the durable alert outbox and its delivery attempts.
 //! - `backups.rs`: the `backups` table, the online snapshot (`VACUUM INTO`) and `VACUUM`.
@@ -32,6 +35,7 @@ mod query;
 mod restart_state;
 mod rows;
 pub mod schema;
+mod search;
 mod store;
 #[cfg(test)]
 pub(crate) mod test_support;
@@ -57,7 +61,8 @@ pub use model::{
     ChannelMessageCount, ChannelRecord, CheckpointOutcome, DISCORD_EPOCH_MS, DbStats,
     DeleteOutcome, GuildRecord, IngestCursor, IntegrityReport, MessageQuery, MessageRevision,
     MessageSource, NewMessage, PLACEHOLDER_CHANNEL_KIND, PartialMessageUpdate, RevisionKind,
-    StoreOutcome, StoredMessage, TOMBSTONE_SOURCE, snowflake_created_at_ms,
+    SNIPPET_ELLIPSIS, SNIPPET_MATCH_END, SNIPPET_MATCH_START, SearchHit, SearchParams, SearchQuery,
+    SearchResults, StoreOutcome, StoredMessage, TOMBSTONE_SOURCE, snowflake_created_at_ms,
 };
 pub use outbox::{
     AlertAttempt, AttemptOutcome, ConditionDecision, Enqueued, NewCondition, NewOutboxAlert,
@@ -67,3 +72,4 @@ pub use restart_state::{
     ArchivedThreadMark, GatewaySessionRecord, LoadArchivedThreadMarks, LoadGatewaySession,
     SaveArchivedThreadMark, SaveGatewaySession,
 };
+pub use search::{MAX_QUERY_CHARS, MAX_QUERY_TERMS, SearchSyntax, parse_time};

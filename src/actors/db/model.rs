@@ -7,9 +7,11 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::error::InvalidInput;
+use super::search::match_expression;
 
 /// How a message reached us. Stored in `messages.source` for the first copy we saw.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -95,7 +97,11 @@ pub struct StoredMessage {
     pub author_name: String,
     pub author_is_bot: bool,
     pub content: String,
+    /// Serialized with `created_at` (RFC 3339) beside it.
+    #[serde(flatten, serialize_with = "times::created")]
     pub created_at_ms: i64,
+    /// Serialized with `edited_at` (RFC 3339, null when never edited) beside it.
+    #[serde(flatten, serialize_with = "times::edited")]
     pub edited_at_ms: Option<i64>,
     pub deleted: bool,
     pub deleted_at_ms: Option<i64>,
@@ -264,6 +270,168 @@ impl MessageQuery {
     }
 }
 
+/// What to search for, as the caller gave it; [`SearchQuery::new`] checks it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchParams {
+    /// What a person typed: words, `"phrases"`, `prefix*`, `OR`, `-word` (the language is
+    /// described in the storage module's `search.rs`).
+    pub text: String,
+    pub guild_id: Option<u64>,
+    pub channel_id: Option<u64>,
+    pub author_id: Option<u64>,
+    /// Only messages created at or after this time (Unix milliseconds).
+    pub since_ms: Option<i64>,
+    /// Only messages created before this time (Unix milliseconds).
+    pub until_ms: Option<i64>,
+    /// Hits per answer; [`SearchQuery::DEFAULT_LIMIT`] when not given.
+    pub limit: Option<u32>,
+}
+
+/// A validated full-text search: its text already translated into an FTS5 expression that
+/// cannot fail to parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchQuery {
+    text: String,
+    match_expression: String,
+    guild_id: Option<u64>,
+    channel_id: Option<u64>,
+    author_id: Option<u64>,
+    since_ms: Option<i64>,
+    until_ms: Option<i64>,
+    limit: u32,
+}
+
+impl SearchQuery {
+    pub const MIN_LIMIT: u32 = 1;
+    /// Each hit costs a snippet; a person reads a few dozen at most.
+    pub const MAX_LIMIT: u32 = 100;
+    pub const DEFAULT_LIMIT: u32 = 20;
+
+    pub fn new(params: SearchParams) -> Result<Self, InvalidInput> {
+        let limit = params.limit.unwrap_or(Self::DEFAULT_LIMIT);
+        if !(Self::MIN_LIMIT..=Self::MAX_LIMIT).contains(&limit) {
+            return Err(InvalidInput::LimitOutOfRange {
+                got: limit,
+                min: Self::MIN_LIMIT,
+                max: Self::MAX_LIMIT,
+            });
+        }
+        for (field, value) in [
+            ("guild_id", params.guild_id),
+            ("channel_id", params.channel_id),
+            ("author_id", params.author_id),
+        ] {
+            if let Some(value) = value {
+                to_db_id(field, value)?;
+            }
+        }
+        if let (Some(since_ms), Some(until_ms)) = (params.since_ms, params.until_ms)
+            && since_ms >= until_ms
+        {
+            return Err(InvalidInput::EmptyTimeRange { since_ms, until_ms });
+        }
+        let match_expression = match_expression(&params.text)?;
+        Ok(Self {
+            text: params.text.trim().to_owned(),
+            match_expression,
+            guild_id: params.guild_id,
+            channel_id: params.channel_id,
+            author_id: params.author_id,
+            since_ms: params.since_ms,
+            until_ms: params.until_ms,
+            limit,
+        })
+    }
+
+    /// A search for `text` everywhere, with the default limit.
+    pub fn for_text(text: &str) -> Result<Self, InvalidInput> {
+        Self::new(SearchParams {
+            text: text.to_owned(),
+            ..SearchParams::default()
+        })
+    }
+
+    /// What was typed, trimmed.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The FTS5 `MATCH` expression `text` stands for.
+    pub fn match_expression(&self) -> &str {
+        &self.match_expression
+    }
+
+    pub fn guild_id(&self) -> Option<u64> {
+        self.guild_id
+    }
+
+    pub fn channel_id(&self) -> Option<u64> {
+        self.channel_id
+    }
+
+    pub fn author_id(&self) -> Option<u64> {
+        self.author_id
+    }
+
+    pub fn since_ms(&self) -> Option<i64> {
+        self.since_ms
+    }
+
+    pub fn until_ms(&self) -> Option<i64> {
+        self.until_ms
+    }
+
+    pub fn limit(&self) -> u32 {
+        self.limit
+    }
+}
+
+/// Marks the start of a matched word in [`SearchHit::snippet`]: `⟦` (U+27E6), a character
+/// chat messages practically never hold (unlike `[`, which Markdown links use), plain in JSON
+/// and printable in a terminal.
+pub const SNIPPET_MATCH_START: &str = "\u{27e6}";
+/// Marks the end of a matched word in [`SearchHit::snippet`]: `⟧` (U+27E7).
+pub const SNIPPET_MATCH_END: &str = "\u{27e7}";
+/// Stands for the text a snippet leaves out before or after it: `…` (U+2026).
+pub const SNIPPET_ELLIPSIS: &str = "\u{2026}";
+
+/// One message that matched a search.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SearchHit {
+    #[serde(with = "snowflake")]
+    pub message_id: u64,
+    /// `None` for direct messages.
+    #[serde(with = "optional_snowflake")]
+    pub guild_id: Option<u64>,
+    /// `None` while only the guild's id is known.
+    pub guild_name: Option<String>,
+    #[serde(with = "snowflake")]
+    pub channel_id: u64,
+    /// `None` while only the channel's id is known.
+    pub channel_name: Option<String>,
+    #[serde(with = "snowflake")]
+    pub author_id: u64,
+    pub author_name: String,
+    pub created_at: DateTime<Utc>,
+    pub edited_at: Option<DateTime<Utc>>,
+    /// The best-matching stretch of the message's current content, matched words between
+    /// [`SNIPPET_MATCH_START`] and [`SNIPPET_MATCH_END`], cut text shown as
+    /// [`SNIPPET_ELLIPSIS`].
+    pub snippet: String,
+    /// Opens the message in Discord.
+    pub jump_url: String,
+}
+
+/// The best hits of a search, best first.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SearchResults {
+    /// Every message that matched, beyond the hits returned too.
+    pub total: u64,
+    /// More messages matched than `hits` holds.
+    pub has_more: bool,
+    pub hits: Vec<SearchHit>,
+}
+
 /// Checks a page size against [`MessageQuery::MIN_LIMIT`]..=[`MessageQuery::MAX_LIMIT`].
 pub fn validate_limit(limit: u32) -> Result<(), InvalidInput> {
     if (MessageQuery::MIN_LIMIT..=MessageQuery::MAX_LIMIT).contains(&limit) {
@@ -345,6 +513,35 @@ pub(super) fn from_db_id(value: i64) -> u64 {
 
 pub(super) fn from_db_id_opt(value: Option<i64>) -> Option<u64> {
     value.map(from_db_id)
+}
+
+/// Unix milliseconds as a time: out of range only for corrupt rows, shown as the epoch then
+/// rather than failing a whole answer.
+pub(super) fn time_from_ms(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// A message's `_ms` times with their RFC 3339 form beside them (the style of every newer
+/// answer), written as two entries of the flattened message.
+mod times {
+    use serde::Serializer;
+    use serde::ser::SerializeMap;
+
+    use super::time_from_ms;
+
+    pub fn created<S: Serializer>(ms: &i64, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("created_at_ms", ms)?;
+        map.serialize_entry("created_at", &time_from_ms(*ms))?;
+        map.end()
+    }
+
+    pub fn edited<S: Serializer>(ms: &Option<i64>, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("edited_at_ms", ms)?;
+        map.serialize_entry("edited_at", &ms.map(time_from_ms))?;
+        map.end()
+    }
 }
 
 mod snowflake {

@@ -2,16 +2,22 @@
 //! revisions.
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::{BigInt, Nullable, Text};
+use diesel::sqlite::Sqlite;
 
 use super::database::Database;
-use super::error::{DbError, InvalidInput};
+use super::error::DbError;
 use super::model::{
-    ChannelMessageCount, ChannelRecord, MessageQuery, MessageRevision, StoredMessage, from_db_id,
-    from_db_id_opt, to_db_id, validate_limit,
+    ChannelMessageCount, ChannelRecord, MessageQuery, MessageRevision, SNIPPET_ELLIPSIS,
+    SNIPPET_MATCH_END, SNIPPET_MATCH_START, SearchHit, SearchQuery, SearchResults, StoredMessage,
+    from_db_id, from_db_id_opt, time_from_ms, to_db_id, to_db_id_opt,
 };
 use super::rows::{MessageRow, RevisionRow};
 use super::schema::{channels, message_revisions, messages};
+use crate::discord::model::message_url;
+
+/// Most words of a message a search snippet shows (FTS5 allows up to 64): about a line.
+const SNIPPET_TOKENS: u32 = 16;
 
 impl Database {
     /// Messages in ascending id order. With `after`, the page is the `limit` messages just
@@ -79,24 +85,133 @@ impl Database {
             .collect())
     }
 
-    /// Full-text search over message content, best match first. `text` is taken as plain
-    /// words (all must match); a word ending in `*` matches as a prefix. FTS5 operators in
-    /// the input have no effect.
-    pub fn search(&self, text: &str, limit: u32) -> Result<Vec<StoredMessage>, DbError> {
-        validate_limit(limit)?;
-        let fts_query = fts_query(text)?;
-        let mut conn = self.connection()?;
-        let rows: Vec<MessageRow> = diesel::sql_query(
-            "SELECT m.* FROM messages_fts \
-             JOIN messages AS m ON m.id = messages_fts.rowid \
+    /// Full-text search over the current content of messages not deleted: the best `limit`
+    /// hits by FTS5's bm25 rank, the newest first among equally good ones, each with a
+    /// snippet of its best-matching stretch, and how many matched in all.
+    ///
+    /// One statement, so one snapshot. Every match is ranked (the index drives: it is the
+    /// outer loop, whatever the filters) and counted, but only the hits returned join the
+    /// channel and guild names and have a snippet made.
+    pub fn search(&self, query: &SearchQuery) -> Result<SearchResults, DbError> {
+        #[derive(QueryableByName)]
+        struct HitRow {
+            #[diesel(sql_type = BigInt)]
+            id: i64,
+            #[diesel(sql_type = BigInt)]
+            total: i64,
+            #[diesel(sql_type = Nullable<BigInt>)]
+            guild_id: Option<i64>,
+            #[diesel(sql_type = Nullable<Text>)]
+            guild_name: Option<String>,
+            #[diesel(sql_type = BigInt)]
+            channel_id: i64,
+            #[diesel(sql_type = Nullable<Text>)]
+            channel_name: Option<String>,
+            #[diesel(sql_type = BigInt)]
+            author_id: i64,
+            #[diesel(sql_type = Text)]
+            author_name: String,
+            #[diesel(sql_type = BigInt)]
+            created_at_ms: i64,
+            #[diesel(sql_type = Nullable<BigInt>)]
+            edited_at_ms: Option<i64>,
+            #[diesel(sql_type = Text)]
+            snippet: String,
+        }
+
+        let mut filters = String::new();
+        let mut values = Vec::new();
+        for (filter, value) in [
+            (
+                " AND m.guild_id = ?",
+                to_db_id_opt("guild_id", query.guild_id())?,
+            ),
+            (
+                " AND m.channel_id = ?",
+                to_db_id_opt("channel_id", query.channel_id())?,
+            ),
+            (
+                " AND m.author_id = ?",
+                to_db_id_opt("author_id", query.author_id())?,
+            ),
+            (" AND m.created_at_ms >= ?", query.since_ms()),
+            (" AND m.created_at_ms < ?", query.until_ms()),
+        ] {
+            if let Some(value) = value {
+                filters.push_str(filter);
+                values.push(value);
+            }
+        }
+        // `CROSS JOIN` keeps the index as the outer loop: SQLite would otherwise walk a
+        // filtered channel's every message and look each one up in the index. The matches are
+        // materialized because bm25() cannot be called where the window function reads them.
+        let sql = format!(
+            "WITH matched AS MATERIALIZED ( \
+                 SELECT m.id AS id, bm25(messages_fts) AS score \
+                 FROM messages_fts CROSS JOIN messages AS m ON m.id = messages_fts.rowid \
+                 WHERE messages_fts MATCH ? AND NOT m.deleted{filters} \
+             ), ranked AS ( \
+                 SELECT id, score, COUNT(*) OVER () AS total FROM matched \
+                 ORDER BY score, id DESC LIMIT ? \
+             ) \
+             SELECT r.id AS id, r.total AS total, m.guild_id AS guild_id, \
+                    NULLIF(g.name, '') AS guild_name, m.channel_id AS channel_id, \
+                    NULLIF(c.name, '') AS channel_name, m.author_id AS author_id, \
+                    m.author_name AS author_name, m.created_at_ms AS created_at_ms, \
+                    m.edited_at_ms AS edited_at_ms, \
+                    snippet(messages_fts, 0, ?, ?, ?, {SNIPPET_TOKENS}) AS snippet \
+             FROM ranked AS r \
+             JOIN messages AS m ON m.id = r.id \
+             JOIN messages_fts ON messages_fts.rowid = r.id \
+             LEFT JOIN channels AS c ON c.id = m.channel_id \
+             LEFT JOIN guilds AS g ON g.id = m.guild_id \
              WHERE messages_fts MATCH ? \
-             ORDER BY bm25(messages_fts), m.id DESC \
-             LIMIT ?",
-        )
-        .bind::<Text, _>(fts_query)
-        .bind::<BigInt, _>(i64::from(limit))
-        .load(&mut conn)?;
-        rows.into_iter().map(MessageRow::into_stored).collect()
+             ORDER BY r.score, r.id DESC"
+        );
+        let mut statement = diesel::sql_query(sql)
+            .into_boxed::<Sqlite>()
+            .bind::<Text, _>(query.match_expression().to_owned());
+        for value in values {
+            statement = statement.bind::<BigInt, _>(value);
+        }
+        let statement = statement
+            .bind::<BigInt, _>(i64::from(query.limit()))
+            .bind::<Text, _>(SNIPPET_MATCH_START)
+            .bind::<Text, _>(SNIPPET_MATCH_END)
+            .bind::<Text, _>(SNIPPET_ELLIPSIS)
+            .bind::<Text, _>(query.match_expression().to_owned());
+
+        let mut conn = self.connection()?;
+        let rows: Vec<HitRow> = statement.load(&mut conn)?;
+        let total = rows
+            .first()
+            .map_or(0, |row| u64::try_from(row.total).unwrap_or_default());
+        let hits: Vec<SearchHit> = rows
+            .into_iter()
+            .map(|row| {
+                let guild_id = from_db_id_opt(row.guild_id);
+                let channel_id = from_db_id(row.channel_id);
+                let message_id = from_db_id(row.id);
+                SearchHit {
+                    message_id,
+                    guild_id,
+                    guild_name: row.guild_name,
+                    channel_id,
+                    channel_name: row.channel_name,
+                    author_id: from_db_id(row.author_id),
+                    author_name: row.author_name,
+                    created_at: time_from_ms(row.created_at_ms),
+                    edited_at: row.edited_at_ms.map(time_from_ms),
+                    snippet: row.snippet,
+                    jump_url: message_url(guild_id, channel_id, message_id),
+                }
+            })
+            .collect();
+        Ok(SearchResults {
+            total,
+            has_more: total > hits.len() as u64,
+            hits,
+        })
     }
 
     pub fn get_message(&self, message_id: u64) -> Result<Option<StoredMessage>, DbError> {
@@ -160,35 +275,11 @@ impl Database {
     }
 }
 
-/// Turns user text into an FTS5 query that cannot fail to parse: each word becomes a quoted
-/// string (quotes doubled inside), so `AND`, `NEAR`, `-`, `:`, parentheses and column
-/// filters are just text. Words without a letter or digit would be empty phrases and are
-/// dropped.
-fn fts_query(text: &str) -> Result<String, InvalidInput> {
-    let terms: Vec<String> = text
-        .split_whitespace()
-        .filter_map(|word| {
-            let (word, prefix) = match word.strip_suffix('*') {
-                Some(stem) => (stem, true),
-                None => (word, false),
-            };
-            if !word.chars().any(char::is_alphanumeric) {
-                return None;
-            }
-            let quoted = format!("\"{}\"", word.replace('"', "\"\""));
-            Some(if prefix { quoted + "*" } else { quoted })
-        })
-        .collect();
-    if terms.is_empty() {
-        return Err(InvalidInput::EmptySearch);
-    }
-    Ok(terms.join(" "))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actors::db::model::NewMessage;
+    use crate::actors::db::error::InvalidInput;
+    use crate::actors::db::model::{GuildRecord, NewMessage, SearchParams};
     use crate::actors::db::test_support::{
         BASE_ID, CHANNEL_A, CHANNEL_B, GUILD_ID, message, migrated_db,
     };
@@ -327,6 +418,32 @@ mod tests {
         assert_eq!(error.disposition(), crate::actors::db::Disposition::Reject);
     }
 
+    fn search(db: &Database, params: SearchParams) -> SearchResults {
+        let query =
+            SearchQuery::new(params.clone()).unwrap_or_else(|error| panic!("{params:?}: {error}"));
+        db.search(&query)
+            .unwrap_or_else(|error| panic!("{params:?}: {error}"))
+    }
+
+    fn search_text(db: &Database, text: &str) -> SearchResults {
+        search(
+            db,
+            SearchParams {
+                text: text.to_owned(),
+                ..SearchParams::default()
+            },
+        )
+    }
+
+    /// Offsets from `BASE_ID` of the hits, best first.
+    fn hit_ids(results: &SearchResults) -> Vec<u64> {
+        results
+            .hits
+            .iter()
+            .map(|hit| hit.message_id - BASE_ID)
+            .collect()
+    }
+
     #[test]
     fn search_finds_new_and_edited_content_but_not_replaced_words() {
         let (_dir, db) = migrated_db();
@@ -336,10 +453,10 @@ mod tests {
             message(3, CHANNEL_B, "Zèbre is zebra in French"),
         ])
         .expect("store");
-        assert_eq!(ids(&db.search("zebra", 10).expect("search")).len(), 2);
-        assert_eq!(ids(&db.search("ZEBRA zoo", 10).expect("search")), [1]);
+        assert_eq!(search_text(&db, "zebra").total, 2);
+        assert_eq!(hit_ids(&search_text(&db, "ZEBRA zoo")), [1]);
         // remove_diacritics: "zebre" finds "Zèbre".
-        assert_eq!(ids(&db.search("zebre", 10).expect("search")), [3]);
+        assert_eq!(hit_ids(&search_text(&db, "zebre")), [3]);
 
         let edited = NewMessage {
             content: "The giraffe escaped from the zoo".to_owned(),
@@ -347,52 +464,351 @@ mod tests {
             ..message(1, CHANNEL_A, "")
         };
         db.store_messages(&[edited]).expect("edit");
-        assert_eq!(ids(&db.search("giraffe", 10).expect("search")), [1]);
-        assert_eq!(ids(&db.search("zebra", 10).expect("search")), [3]);
-        assert_eq!(ids(&db.search("gira*", 10).expect("prefix")), [1]);
-        assert_eq!(db.search("zebra", 1).expect("limit").len(), 1);
+        let giraffe = search_text(&db, "giraffe");
+        assert_eq!(hit_ids(&giraffe), [1]);
+        assert_eq!(
+            giraffe.hits[0].edited_at.map(|at| at.timestamp_millis()),
+            Some(1_800_000_000_000)
+        );
+        assert_eq!(hit_ids(&search_text(&db, "zebra")), [3]);
+        assert_eq!(hit_ids(&search_text(&db, "gira*")), [1]);
     }
 
     #[test]
-    fn search_treats_fts_syntax_in_input_as_plain_text() {
+    fn deleted_messages_and_tombstones_are_never_found() {
         let (_dir, db) = migrated_db();
-        db.store_messages(&[message(1, CHANNEL_A, "deploy NEAR release: done (finally)")])
+        db.store_messages(&[
+            message(1, CHANNEL_A, "rollout plan"),
+            message(2, CHANNEL_A, "rollout done"),
+        ])
+        .expect("store");
+        db.mark_deleted(CHANNEL_A, &[BASE_ID + 1, BASE_ID + 9])
+            .expect("delete");
+        // A late copy of the deleted one (a backfill page) stays deleted.
+        db.store_messages(&[message(9, CHANNEL_A, "rollout secret")])
+            .expect("late copy");
+        let found = search_text(&db, "rollout");
+        assert_eq!(hit_ids(&found), [2]);
+        assert_eq!(found.total, 1);
+        assert!(!found.has_more);
+        assert!(search_text(&db, "plan OR secret").hits.is_empty());
+    }
+
+    #[test]
+    fn ranking_is_bm25_then_newest_first() {
+        let (_dir, db) = migrated_db();
+        db.store_messages(&[
+            message(1, CHANNEL_A, "outage"),
+            message(
+                2,
+                CHANNEL_A,
+                "a long message that mentions an outage once among many words",
+            ),
+            message(3, CHANNEL_A, "outage outage outage, the outage again"),
+            message(4, CHANNEL_A, "outage"),
+            message(5, CHANNEL_A, "nothing relevant"),
+        ])
+        .expect("store");
+        // Equal scores (1 and 4 have the same content): the newer first.
+        let ranked = hit_ids(&search_text(&db, "outage"));
+        assert_eq!(ranked.len(), 4);
+        assert_eq!(ranked[3], 2, "the diluted mention ranks last: {ranked:?}");
+        let one = ranked.iter().position(|&id| id == 1).expect("1 found");
+        let four = ranked.iter().position(|&id| id == 4).expect("4 found");
+        assert_eq!(four + 1, one, "{ranked:?}");
+        // A rarer word weighs more than a common one.
+        db.store_messages(&[message(6, CHANNEL_A, "outage kubernetes")])
             .expect("store");
-        for text in [
-            "\"unbalanced",
-            "deploy AND",
+        assert_eq!(
+            hit_ids(&search_text(&db, "outage OR kubernetes"))[0],
+            6,
+            "matching both, and the rare word"
+        );
+    }
+
+    #[test]
+    fn filters_narrow_and_limits_count_what_is_left_out() {
+        let (_dir, db) = migrated_db();
+        let other_guild = GUILD_ID + 1;
+        let bob = BASE_ID - 43;
+        db.store_messages(&[
+            message(1, CHANNEL_A, "release notes"),
+            message(2, CHANNEL_B, "release notes"),
+            NewMessage {
+                author_id: bob,
+                author_name: "bob".to_owned(),
+                ..message(3, CHANNEL_A, "release notes")
+            },
+            NewMessage {
+                guild_id: Some(other_guild),
+                ..message(4, BASE_ID - 4_000_000, "release notes")
+            },
+            NewMessage {
+                guild_id: None,
+                ..message(5, BASE_ID - 5_000_000, "release notes in a DM")
+            },
+        ])
+        .expect("store");
+        let with = |change: fn(&mut SearchParams)| {
+            let mut params = SearchParams {
+                text: "release".to_owned(),
+                ..SearchParams::default()
+            };
+            change(&mut params);
+            let mut found = hit_ids(&search(&db, params));
+            found.sort_unstable();
+            found
+        };
+        assert_eq!(with(|_| {}), [1, 2, 3, 4, 5]);
+        assert_eq!(with(|p| p.guild_id = Some(GUILD_ID)), [1, 2, 3]);
+        assert_eq!(with(|p| p.channel_id = Some(CHANNEL_A)), [1, 3]);
+        assert_eq!(with(|p| p.author_id = Some(BASE_ID - 43)), [3]);
+        assert_eq!(
+            with(|p| {
+                p.channel_id = Some(CHANNEL_A);
+                p.author_id = Some(BASE_ID - 42);
+            }),
+            [1]
+        );
+        // `since` is inclusive, `until` exclusive (creation times are 1_700_000_000_000 + n).
+        assert_eq!(with(|p| p.since_ms = Some(1_700_000_000_002)), [2, 3, 4, 5]);
+        assert_eq!(with(|p| p.until_ms = Some(1_700_000_000_002)), [1]);
+        assert_eq!(
+            with(|p| {
+                p.since_ms = Some(1_700_000_000_002);
+                p.until_ms = Some(1_700_000_000_004);
+            }),
+            [2, 3]
+        );
+        assert_eq!(with(|p| p.guild_id = Some(12_345)), Vec::<u64>::new());
+
+        let page = search(
+            &db,
+            SearchParams {
+                text: "release".to_owned(),
+                limit: Some(2),
+                ..SearchParams::default()
+            },
+        );
+        assert_eq!((page.hits.len(), page.total, page.has_more), (2, 5, true));
+        let none = search_text(&db, "absent");
+        assert_eq!((none.hits.len(), none.total, none.has_more), (0, 0, false));
+    }
+
+    #[test]
+    fn hits_carry_names_times_snippets_and_jump_links() {
+        let (_dir, db) = migrated_db();
+        let dm_channel = BASE_ID - 5_000_000;
+        let long = format!(
+            "{} the deploy failed on node seven {}",
+            "lorem ipsum dolor sit amet ".repeat(4),
+            "and then more words follow ".repeat(4)
+        );
+        db.store_messages(&[
+            message(1, CHANNEL_A, &long),
+            NewMessage {
+                guild_id: None,
+                ..message(2, dm_channel, "did the deploy fail?")
+            },
+        ])
+        .expect("store");
+        // Names are known once the guild and channel are; until then only their ids.
+        let unnamed = search_text(&db, "deploy");
+        let guild_hit = &unnamed
+            .hits
+            .iter()
+            .find(|hit| hit.message_id == BASE_ID + 1);
+        let guild_hit = guild_hit.expect("guild message found");
+        assert_eq!(guild_hit.guild_name, None);
+        assert_eq!(guild_hit.channel_name, None);
+        db.upsert_guilds(&[GuildRecord {
+            id: GUILD_ID,
+            name: "Ops".to_owned(),
+            icon: None,
+            owner_id: None,
+        }])
+        .expect("guild");
+        db.upsert_channels(&[ChannelRecord {
+            id: CHANNEL_A,
+            guild_id: Some(GUILD_ID),
+            parent_id: None,
+            kind: 0,
+            name: "incidents".to_owned(),
+            topic: None,
+            is_thread: false,
+            archived: false,
+        }])
+        .expect("channel");
+
+        let found = search_text(&db, "deploy fail*");
+        assert_eq!(found.total, 2);
+        let hit = found
+            .hits
+            .iter()
+            .find(|hit| hit.message_id == BASE_ID + 1)
+            .expect("guild message found");
+        assert_eq!(hit.guild_id, Some(GUILD_ID));
+        assert_eq!(hit.guild_name.as_deref(), Some("Ops"));
+        assert_eq!(hit.channel_id, CHANNEL_A);
+        assert_eq!(hit.channel_name.as_deref(), Some("incidents"));
+        assert_eq!(hit.author_name, "alice");
+        assert_eq!(hit.created_at.timestamp_millis(), 1_700_000_000_001);
+        assert_eq!(hit.edited_at, None);
+        assert_eq!(
+            hit.jump_url,
+            format!(
+                "https://discord.com/channels/{GUILD_ID}/{CHANNEL_A}/{}",
+                BASE_ID + 1
+            )
+        );
+        let marked = |word: &str| format!("{SNIPPET_MATCH_START}{word}{SNIPPET_MATCH_END}");
+        assert!(
+            hit.snippet.contains(&format!(
+                "the {} {} on node",
+                marked("deploy"),
+                marked("failed")
+            )),
+            "{}",
+            hit.snippet
+        );
+        assert!(hit.snippet.starts_with(SNIPPET_ELLIPSIS), "{}", hit.snippet);
+        assert!(hit.snippet.ends_with(SNIPPET_ELLIPSIS), "{}", hit.snippet);
+        assert!(hit.snippet.len() < long.len(), "{}", hit.snippet);
+
+        let dm = found
+            .hits
+            .iter()
+            .find(|hit| hit.message_id == BASE_ID + 2)
+            .expect("direct message found");
+        assert_eq!(dm.guild_id, None);
+        assert_eq!(
+            dm.jump_url,
+            format!(
+                "https://discord.com/channels/@me/{dm_channel}/{}",
+                BASE_ID + 2
+            )
+        );
+        assert_eq!(
+            dm.snippet,
+            format!("did the {} {}?", marked("deploy"), marked("fail"))
+        );
+
+        let json = serde_json::to_value(hit).expect("serialize");
+        assert_eq!(json["message_id"], (BASE_ID + 1).to_string());
+        assert_eq!(json["guild_id"], GUILD_ID.to_string());
+        assert_eq!(json["created_at"], "2023-11-14T22:13:20.001Z");
+        assert_eq!(json["edited_at"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn hostile_queries_are_refused_or_answered_never_failed() {
+        let (_dir, db) = migrated_db();
+        db.store_messages(&[
+            message(
+                1,
+                CHANNEL_A,
+                "deploy NEAR release: done (finally) 🎉 content: ok",
+            ),
+            message(2, CHANNEL_A, "日本語のテキスト and Ünïcödé"),
+        ])
+        .expect("store");
+        let answered = [
             "NEAR(",
+            "NEAR(deploy release, 2)",
             "content: deploy",
-            "-deploy",
+            "content:deploy",
             "release:",
             "(finally)",
             "deploy*",
             "deploy ** --",
-        ] {
-            let found = db
-                .search(text, 10)
+            "^deploy +release",
+            "deploy AND",
+            "{deploy release}",
+            "🎉 deploy",
+            "unicode",
+            "日本語のテキスト",
+            "deploy \u{0} release",
+            "a'b \\ ;-- DROP TABLE messages",
+        ];
+        for text in answered {
+            let query =
+                SearchQuery::for_text(text).unwrap_or_else(|error| panic!("{text:?}: {error}"));
+            db.search(&query)
                 .unwrap_or_else(|error| panic!("{text:?}: {error}"));
-            assert!(found.len() <= 1, "{text:?}");
         }
-        assert_eq!(db.search("(finally)", 10).expect("search").len(), 1);
+        assert_eq!(hit_ids(&search_text(&db, "(finally)")), [1]);
+        assert_eq!(hit_ids(&search_text(&db, "content: done")), [1]);
+        assert_eq!(hit_ids(&search_text(&db, "unicode")), [2]);
+
+        let refused = [
+            "\"unbalanced",
+            "-",
+            "*",
+            "🎉",
+            "-deploy",
+            "deploy OR",
+            "NOT",
+            "\"\"",
+        ];
+        for text in refused {
+            let error = SearchQuery::for_text(text).expect_err(text);
+            assert!(error.hint().is_some(), "{text:?}: {error}");
+            assert_eq!(
+                DbError::from(error).disposition(),
+                crate::actors::db::Disposition::Reject
+            );
+        }
+        let long = "deploy ".repeat(100);
         assert!(matches!(
-            db.search("  !!! ", 10),
-            Err(DbError::InvalidInput(InvalidInput::EmptySearch))
-        ));
-        assert!(matches!(
-            db.search("deploy", 0),
-            Err(DbError::InvalidInput(InvalidInput::LimitOutOfRange { .. }))
+            SearchQuery::for_text(&long),
+            Err(InvalidInput::Search(_))
         ));
     }
 
     #[test]
-    fn fts_query_quotes_every_word() {
+    fn search_parameters_are_validated_when_built() {
+        let params = |change: fn(&mut SearchParams)| {
+            let mut params = SearchParams {
+                text: "x".to_owned(),
+                ..SearchParams::default()
+            };
+            change(&mut params);
+            SearchQuery::new(params)
+        };
         assert_eq!(
-            fts_query("a \"b\" c*").expect("query"),
-            r#""a" """b""" "c"*"#
+            params(|_| {}).expect("defaults").limit(),
+            SearchQuery::DEFAULT_LIMIT
         );
-        assert_eq!(fts_query("OR AND").expect("query"), r#""OR" "AND""#);
-        assert_eq!(fts_query(" -- ** "), Err(InvalidInput::EmptySearch));
+        assert_eq!(
+            params(|p| p.limit = Some(0)),
+            Err(InvalidInput::LimitOutOfRange {
+                got: 0,
+                min: 1,
+                max: 100
+            })
+        );
+        assert!(params(|p| p.limit = Some(101)).is_err());
+        assert!(params(|p| p.limit = Some(100)).is_ok());
+        assert!(matches!(
+            params(|p| p.channel_id = Some(u64::MAX)),
+            Err(InvalidInput::SnowflakeOutOfRange {
+                field: "channel_id",
+                ..
+            })
+        ));
+        assert_eq!(
+            params(|p| {
+                p.since_ms = Some(5);
+                p.until_ms = Some(5);
+            }),
+            Err(InvalidInput::EmptyTimeRange {
+                since_ms: 5,
+                until_ms: 5
+            })
+        );
+        let query = params(|p| p.text = "  deploy -staging  ".to_owned()).expect("valid");
+        assert_eq!(query.text(), "deploy -staging");
+        assert_eq!(query.match_expression(), r#""deploy" NOT "staging""#);
     }
 
     #[test]
@@ -413,6 +829,32 @@ mod tests {
         assert_eq!(json["attachments"][0]["filename"], "a.png");
         assert_eq!(json["embeds"], serde_json::json!([]));
         assert_eq!(json["edited_at_ms"], serde_json::Value::Null);
+        // Each `_ms` time has its RFC 3339 form right after it.
+        assert_eq!(json["created_at_ms"], 1_700_000_000_002_i64);
+        assert_eq!(json["created_at"], "2023-11-14T22:13:20.002Z");
+        assert_eq!(json["edited_at"], serde_json::Value::Null);
+        let keys: Vec<&str> = json
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let at = keys
+            .iter()
+            .position(|key| *key == "created_at_ms")
+            .expect("key");
+        assert_eq!(
+            keys[at..at + 4],
+            ["created_at_ms", "created_at", "edited_at_ms", "edited_at"]
+        );
+        let edited = NewMessage {
+            edited_at_ms: Some(1_800_000_000_000),
+            ..message(3, CHANNEL_A, "changed")
+        };
+        db.store_messages(&[edited]).expect("store");
+        let stored = db.get_message(BASE_ID + 3).expect("get").expect("stored");
+        let json = serde_json::to_value(&stored).expect("serialize");
+        assert_eq!(json["edited_at"], "2027-01-15T08:00:00Z");
         assert!(db.get_message(BASE_ID + 99).expect("get").is_none());
     }
 }

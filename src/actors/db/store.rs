@@ -504,7 +504,7 @@ fn save_cursor(conn: &mut SqliteConnection, cursor: &CursorRow) -> QueryResult<(
 mod tests {
     use super::*;
     use crate::actors::db::Disposition;
-    use crate::actors::db::model::{MessageQuery, MessageSource};
+    use crate::actors::db::model::{MessageQuery, MessageSource, SearchQuery};
     use crate::actors::db::test_support::{
         BASE_ID, CHANNEL_A, CHANNEL_B, GUILD_ID, message, migrated_db,
     };
@@ -956,7 +956,8 @@ mod tests {
         assert_eq!(outcome.inserted, 5_000);
         assert_eq!(db.stats().expect("stats").tables["messages"], 5_000);
         assert_eq!(db.store_messages(&batch).expect("again").unchanged, 5_000);
-        assert_eq!(db.search("4999", 10).expect("search").len(), 1);
+        let query = SearchQuery::for_text("4999").expect("query");
+        assert_eq!(db.search(&query).expect("search").total, 1);
     }
 
     #[test]
