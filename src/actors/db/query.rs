@@ -6,7 +6,7 @@ use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel::sqlite::Sqlite;
 
 use super::database::Database;
-use super::error::DbError;
+use super::error::{DbError, Disposition, InvalidInput};
 use super::model::{
     ChannelMessageCount, ChannelRecord, MessageQuery, MessageRevision, SNIPPET_ELLIPSIS,
     SNIPPET_MATCH_END, SNIPPET_MATCH_START, SearchHit, SearchQuery, SearchResults, StoredMessage,
@@ -14,6 +14,7 @@ use super::model::{
 };
 use super::rows::{MessageRow, RevisionRow};
 use super::schema::{channels, message_revisions, messages};
+use super::search::SearchSyntax;
 use crate::discord::model::message_url;
 
 /// Most words of a message a search snippet shows (FTS5 allows up to 64): about a line.
@@ -182,7 +183,7 @@ impl Database {
             .bind::<Text, _>(query.match_expression().to_owned());
 
         let mut conn = self.connection()?;
-        let rows: Vec<HitRow> = statement.load(&mut conn)?;
+        let rows: Vec<HitRow> = statement.load(&mut conn).map_err(refused_search)?;
         let total = rows
             .first()
             .map_or(0, |row| u64::try_from(row.total).unwrap_or_default());
@@ -275,14 +276,54 @@ impl Database {
     }
 }
 
+/// The search statement is fixed and tested, so a statement-level failure of it (one that
+/// neither a busy lock nor a broken connection explains) comes from the `MATCH` expression,
+/// which FTS5 refused ("unterminated string", "fts5: syntax error near ..."): the caller's
+/// query, answered with a hint, not a database failure.
+fn refused_search(error: diesel::result::Error) -> DbError {
+    let error = DbError::from(error);
+    match &error {
+        DbError::Query(diesel::result::Error::DatabaseError(_, info))
+            if error.disposition() == Disposition::Drop =>
+        {
+            InvalidInput::from(SearchSyntax::Refused {
+                reason: info.message().to_owned(),
+            })
+            .into()
+        }
+        _ => error,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actors::db::error::InvalidInput;
     use crate::actors::db::model::{GuildRecord, NewMessage, SearchParams};
     use crate::actors::db::test_support::{
         BASE_ID, CHANNEL_A, CHANNEL_B, GUILD_ID, message, migrated_db,
     };
+
+    #[test]
+    fn a_match_expression_the_index_refuses_is_the_callers_error_with_a_hint() {
+        let (_dir, db) = migrated_db();
+        let mut conn = db.connection().unwrap();
+        let refused =
+            diesel::sql_query("SELECT rowid FROM messages_fts WHERE messages_fts MATCH '\"open'")
+                .execute(&mut conn)
+                .unwrap_err();
+        let error = refused_search(refused);
+        assert!(
+            matches!(
+                error,
+                DbError::InvalidInput(InvalidInput::Search(SearchSyntax::Refused { .. }))
+            ),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("hint:"), "{error}");
+        // A failure of the database itself stays a database error.
+        let broken = diesel::result::Error::BrokenTransactionManager;
+        assert!(matches!(refused_search(broken), DbError::Query(_)));
+    }
 
     #[test]
     fn open_threads_are_the_threads_not_known_to_be_archived() {

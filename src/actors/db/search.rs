@@ -51,6 +51,11 @@ pub enum SearchSyntax {
 
     #[error("it has {got} words and phrases, more than {max}")]
     TooManyTerms { got: usize, max: usize },
+
+    /// SQLite's full-text engine refused the translated expression. The translation is built
+    /// never to produce one; this keeps a gap in it a 400 for the caller, not a server error.
+    #[error("the full-text index refused it ({reason})")]
+    Refused { reason: String },
 }
 
 impl SearchSyntax {
@@ -72,6 +77,9 @@ impl SearchSyntax {
             }
             Self::TooLong { .. } => "shorten the search",
             Self::TooManyTerms { .. } => "search for fewer words and phrases",
+            Self::Refused { .. } => {
+                "search for plain words, \"a phrase\", prefix*, a OR b, or -word"
+            }
         }
     }
 }
