@@ -258,6 +258,18 @@ impl Repair<'_, '_> {
                 }
             }
         }
+        // The steps above write through the log too. Folding it in again leaves the file
+        // complete on its own when repair ends, rather than whenever the pool's last
+        // connection happens to close (the pool may still be opening one in the background).
+        match db.checkpoint() {
+            Ok(outcome) if outcome.busy => return Err(self.locked(None)),
+            Ok(_) => {}
+            Err(err) => {
+                let err = self.not_locked(err)?;
+                self.actions
+                    .push(format!("final checkpoint failed: {}", error_chain(&err)));
+            }
+        }
         Ok(())
     }
 
