@@ -466,6 +466,7 @@ mod tests {
 
     const INITIAL_MIGRATION: &str = "2026-11-28-000000_initial";
     const GATEWAY_SESSIONS_MIGRATION: &str = "2026-11-29-100000_gateway_sessions";
+    const TRIAGE_MIGRATION: &str = "2026-12-01-100000_triage";
 
     #[test]
     fn open_creates_parent_directories_and_configures_every_connection() {
@@ -524,7 +525,11 @@ mod tests {
     fn migrations_apply_to_an_empty_database_once() {
         let dir = tempfile::tempdir().expect("temp dir");
         let db = Database::open(&config_at(&dir.path().join("db.sqlite"))).expect("open");
-        let every = [INITIAL_MIGRATION, GATEWAY_SESSIONS_MIGRATION];
+        let every = [
+            INITIAL_MIGRATION,
+            GATEWAY_SESSIONS_MIGRATION,
+            TRIAGE_MIGRATION,
+        ];
         assert_eq!(db.pending_migrations().expect("pending"), every);
 
         assert_eq!(db.run_pending_migrations().expect("migrate"), every);

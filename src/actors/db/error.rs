@@ -206,6 +206,9 @@ pub enum InvalidInput {
     #[error("search text has no words")]
     EmptySearch,
 
+    #[error("importance must be between 1 and 10, got {got}")]
+    ImportanceOutOfRange { got: u8 },
+
     #[error("{field} {value} does not fit a signed 64-bit snowflake")]
     SnowflakeOutOfRange { field: &'static str, value: u64 },
 }

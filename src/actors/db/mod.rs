@@ -9,6 +9,8 @@
 //! - `outbox.rs`: the durable alert outbox and its delivery attempts.
 //! - `backups.rs`: the `backups` table, the online snapshot (`VACUUM INTO`) and `VACUUM`.
 //! - `integrity.rs`: the full integrity check on a schedule, outcomes to the ops rules.
+//! - `analysis.rs`: importance triage's durable backlog, its verdicts (`findings`, one per
+//!   message, recorded exactly once) and the findings listing, with their messages.
 //! - `restart_state.rs`: what a restart continues from (the gateway session to resume,
 //!   backfill's archived-thread marks), with its messages.
 //! - `actor.rs` / `messages.rs`: [`DbActor`] and the messages it handles.
@@ -16,6 +18,7 @@
 //!   [`InvalidInput`].
 
 mod actor;
+mod analysis;
 mod backups;
 pub mod config;
 mod database;
@@ -34,6 +37,11 @@ mod store;
 pub(crate) mod test_support;
 
 pub use actor::DbActor;
+pub use analysis::{
+    BacklogFigures, BacklogItem, BacklogReason, DEFAULT_FINDING_LIMIT, EXCERPT_CHARS,
+    EnqueueRescore, FindingQuery, FindingView, GetBacklogFigures, LoadBacklog, NewTriageAnalysis,
+    QueryFindings, RecordTriage, TriageRecorded, TriageVerdict,
+};
 pub use backups::{BackupRow, BackupRowOutcome, BackupRowStatus};
 pub use config::DatabaseConfig;
 pub use database::{Database, MIGRATIONS};
