@@ -138,6 +138,8 @@ pub struct FindingView {
     pub author_name: String,
     /// The message's first characters (see [`EXCERPT_CHARS`]).
     pub excerpt: String,
+    /// Shown by the API as RFC 3339.
+    #[serde(skip)]
     pub message_created_at_ms: i64,
     pub importance: u8,
     pub urgency: String,
@@ -149,7 +151,8 @@ pub struct FindingView {
     pub model: Option<String>,
     pub prompt_version: Option<String>,
     pub cost_usd: f64,
-    /// When the verdict was last written.
+    /// When the verdict was last written; shown by the API as RFC 3339.
+    #[serde(skip)]
     pub scored_at_ms: i64,
 }
 
@@ -211,6 +214,9 @@ impl FindingQuery {
         })
     }
 }
+
+/// A verdict's (message, channel, guild) ids as stored.
+type MessageIds = (i64, i64, Option<i64>);
 
 #[derive(QueryableByName)]
 struct BacklogRow {
@@ -387,7 +393,7 @@ impl Database {
                     already_done,
                 });
             }
-            let same = |pick: fn(&(i64, i64, Option<i64>)) -> Option<i64>| {
+            let same = |pick: fn(&MessageIds) -> Option<i64>| {
                 let first = pick(kept[0].1);
                 kept.iter()
                     .all(|(_, ids)| pick(ids) == first)
