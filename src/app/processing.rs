@@ -14,8 +14,8 @@ use crate::actors::db::DbActor;
 use crate::actors::llm::{LlmRouterActor, RequestKind};
 use crate::actors::processing::triage::Triage;
 use crate::actors::processing::{
-    ProcessingActor, ProcessingMetrics, ProcessingSettings, ProcessingShared, ProcessingStalled,
-    TriageWorker, WorkerSettings,
+    FULL_SWEEP_INTERVAL, ProcessingActor, ProcessingMetrics, ProcessingSettings, ProcessingShared,
+    ProcessingStalled, TriageWorker, WATCH_INTERVAL, WorkerSettings,
 };
 use crate::metrics::Metrics;
 use crate::supervisor::{ComponentHandle, ComponentSupervisor, Readiness, RestartPolicy};
@@ -101,6 +101,8 @@ pub fn start(
         stall_timeout: Duration::from_secs(processing.stall_timeout_secs),
         rescore_after_degraded: processing.rescore_after_degraded,
         model_configured,
+        watch_interval: WATCH_INTERVAL,
+        full_sweep_interval: FULL_SWEEP_INTERVAL,
     };
     let manager = {
         let (shared, db, workers) = (Arc::clone(&shared), db.clone(), workers.clone());

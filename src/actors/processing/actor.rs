@@ -5,14 +5,15 @@
 //! The feeder reads the backlog in pages, in id order, taking only as many messages as the
 //! room left in memory allows (`processing.max_queue_size`: a full pipeline makes it wait,
 //! and whatever waits stays in the database). It reads on from the last id it saw, so new
-//! messages are picked up within [`POLL_INTERVAL`]; every [`FULL_SWEEP_INTERVAL`] it starts
+//! messages are picked up within [`POLL_INTERVAL`]; every full-sweep interval
+//! ([`FULL_SWEEP_INTERVAL`] in service) it starts
 //! again from the lowest id, which finds history stored by backfill behind it and messages
 //! handed back by a restarted worker. Messages the prefilters keep from the model (and every
 //! message when no model is configured) go out at once in rule batches; the others wait for a
 //! model batch of `processing.batch_size`, sent when full or when its first message has
 //! waited `processing.batch_max_wait_secs`.
 //!
-//! Watchdogs, every [`WATCH_INTERVAL`]: memory against its limit (the cgroup's, else
+//! Watchdogs, every watch interval ([`WATCH_INTERVAL`] in service): memory against its limit (the cgroup's, else
 //! `processing.memory_limit_mb`) sheds optional work at 85% (no rescoring, at most a quarter
 //! of the room used) and pauses the feeder at 100%; a worker with no progress for
 //! `processing.stall_timeout_secs` is restarted through its supervisor and reported
@@ -70,6 +71,10 @@ pub struct ProcessingSettings {
     pub rescore_after_degraded: bool,
     /// Whether a model is configured for triage (else rules score everything).
     pub model_configured: bool,
+    /// How often the watchdogs look ([`WATCH_INTERVAL`]) and the feeder starts again from the
+    /// lowest id ([`FULL_SWEEP_INTERVAL`]); tests shorten them.
+    pub watch_interval: Duration,
+    pub full_sweep_interval: Duration,
 }
 
 /// A worker was restarted for making no progress; for the ops rules.
@@ -208,7 +213,7 @@ impl Actor for ProcessingActor {
             info!(actor.log, "Triage queue closed; feeder finished");
             ctx.stop();
         }));
-        ctx.run_interval(WATCH_INTERVAL, |actor, _ctx| actor.watch());
+        ctx.run_interval(self.settings.watch_interval, |actor, _ctx| actor.watch());
     }
 }
 
@@ -327,7 +332,8 @@ impl Feeder {
     /// Runs until the queue to the workers is closed.
     async fn run(self) {
         let mut after = 0u64;
-        let mut next_full_sweep = Instant::now() + FULL_SWEEP_INTERVAL;
+        let sweep_every = self.settings.full_sweep_interval;
+        let mut next_full_sweep = Instant::now() + sweep_every;
         let mut next_figures = Instant::now();
         let mut last_rescore: Option<Instant> = None;
         let mut pending = Pending {
@@ -368,7 +374,7 @@ impl Feeder {
             }
             if now >= next_full_sweep {
                 after = 0;
-                next_full_sweep = now + FULL_SWEEP_INTERVAL;
+                next_full_sweep = now + sweep_every;
             }
             let generation = self.shared.begin_read();
             let limit = u32::try_from(page).unwrap_or(u32::MAX);

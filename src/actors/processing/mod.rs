@@ -21,6 +21,8 @@ pub mod config;
 mod error;
 mod metrics;
 mod shared;
+#[cfg(test)]
+mod tests;
 pub mod triage;
 mod worker;
 
