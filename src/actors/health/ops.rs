@@ -8,8 +8,9 @@
 //! CPU (`sysinfo`, against the cgroup limits when present), the Discord error count and the
 //! pipeline's stall time (functions the wiring provides). Facts others push, through the
 //! HealthActor's address handed out at wiring time: the LLM spend ([`LlmSpend`],
-//! [`LlmAlert`]), backup outcomes ([`BackupOutcome`]) and database checks
-//! ([`IntegrityChecked`]). Pushed facts are kept even before the rules are enabled.
+//! [`LlmAlert`]), backup outcomes ([`BackupOutcome`]), database checks
+//! ([`IntegrityChecked`]) and triage workers restarted for a stall ([`ProcessingStalled`],
+//! `pipeline_stalled` at once). Pushed facts are kept even before the rules are enabled.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

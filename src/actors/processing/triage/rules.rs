@@ -2,9 +2,8 @@
 //! mentions of the user's names and roles, and patterns. It scores what the prefilters keep
 //! from the model, and everything while no model may be called.
 //!
-//! Importance starts at [`BASE_IMPORTANCE`]; each matched keyword or pattern adds its weight
-//! once, a mention of the user adds [`USER_MENTION_WEIGHT`] (a role [`ROLE_MENTION_WEIGHT`]),
-//! and a question mark adds [`QUESTION_WEIGHT`]; the sum is rounded and clamped to 1..=10. The
+//! Importance starts at 2; each matched keyword or pattern adds its weight once, a mention of
+//! the user adds 4 (a role 3), and a question mark adds 1; the sum is rounded and clamped to 1..=10. The
 //! category is that of the heaviest match with one (a question addressed to the user makes it
 //! a question), else chatter.
 
