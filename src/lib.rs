@@ -6,7 +6,8 @@
 //! points up): the binary (`src/main.rs`, commands in `src/cli/`) -> [`app`] -> components
 //! ([`actors`], [`admin`]) -> storage ([`actors::db`]) -> [`discord`] -> foundations.
 //! A message's path: socket -> [`actors::gateway`] -> ingest queue -> [`actors::ingest`] ->
-//! [`actors::db`], with no return trip.
+//! [`actors::db`], with no return trip; then the triage backlog -> [`actors::processing`] ->
+//! its verdict in [`actors::db`].
 //!
 //! - [`app`]: builds each component under the supervisor and connects them; `run`, `demo`,
 //!   ordered shutdown; [`app::config`] gathers every section into the configuration.
@@ -14,8 +15,9 @@
 //!   errors and metrics: `gateway` (one shard's session), `ingest` (queue, batched writes, row
 //!   conversion, the saved session), `backfill` (REST history, completeness), `ratelimit`
 //!   (every REST permit), `db` (SQLite; every SQL statement), `llm` (the router and budget),
-//!   `alert` (durable outbox, routes), `backup` (snapshots, restore, repair), `health`
-//!   (liveness, readiness, ops alert rules).
+//!   `processing` (triage: backlog, queue, workers, watchdogs, prefilters, rule engine,
+//!   prompt), `alert` (durable outbox, routes), `backup` (snapshots, restore, repair),
+//!   `health` (liveness, readiness, ops alert rules).
 //! - [`admin`]: the actix-web admin API and its access policy.
 //! - [`discord`]: Discord's formats (model, gateway events, resumable sessions), the `discord`
 //!   section and its channel selection, the REST client, `discord check`.

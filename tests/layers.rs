@@ -44,6 +44,17 @@ const COMPONENT_IMPORTS: &[(&str, &str, &str)] = &[
         "the ops rules read each backup's outcome",
     ),
     (
+        "actors/processing",
+        "actors/llm",
+        "triage builds the router's requests and reads its answers and errors; the router \
+         itself comes in as a recipient from app/",
+    ),
+    (
+        "actors/health",
+        "actors/processing",
+        "the ops rules raise `pipeline_stalled` when the processing manager restarts a worker",
+    ),
+    (
         "admin",
         "actors/*",
         "the admin API serves every component's status",

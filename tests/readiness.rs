@@ -125,6 +125,7 @@ async fn restarts_are_reported_and_a_spent_budget_turns_readiness_off() {
         sanitized_config: json!({}),
         discord: None,
         processing_limits: json!({}),
+        processing: None,
         llm: None,
         backup: None,
         sampler: None,

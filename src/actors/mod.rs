@@ -8,4 +8,5 @@ pub mod gateway;
 pub mod health;
 pub mod ingest;
 pub mod llm;
+pub mod processing;
 pub mod ratelimit;

@@ -10,6 +10,8 @@
 //! - `GET /status` (admin): Discord client health, processing, database, LLM, backup summaries.
 //! - `GET /api/messages` (admin): stored messages, ascending by id.
 //! - `GET /api/search` (admin): full-text search, best hits first, with snippets and links.
+//! - `GET /api/findings` (admin): triage verdicts with their messages, newest first
+//!   (`min_importance`, `category`, `since` (RFC 3339), `channel_id`, `before`, `limit`).
 //! - `GET /api/alerts` (admin): recent alerts with their delivery state.
 //! - `POST /api/alerts/test` (admin): a test alert through every route, one result each.
 //! - `GET /api/backups` (admin): the backup schedule's state and the backups kept.
@@ -23,6 +25,7 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod findings;
 mod metrics;
 pub mod openapi;
 pub mod routes;
@@ -32,4 +35,4 @@ pub mod state;
 pub use error::AdminError;
 pub use metrics::HttpMetrics;
 pub use server::{configure, start};
-pub use state::{AdminState, DiscordStatusSources, ProbeRefresh, ServiceFacts};
+pub use state::{AdminState, DiscordStatusSources, ProbeRefresh, ProcessingSources, ServiceFacts};

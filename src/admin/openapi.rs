@@ -16,6 +16,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/status"),
     ("GET", "/api/messages"),
     ("GET", "/api/search"),
+    ("GET", "/api/findings"),
     ("GET", "/api/alerts"),
     ("POST", "/api/alerts/test"),
     ("GET", "/api/backups"),
@@ -60,6 +61,55 @@ pub fn document(version: &str) -> Value {
                     "400": json_error("invalid limit"),
                     "401": json_error("missing or wrong bearer token"),
                     "503": json_error("alerting or the database is unavailable")}}});
+    let finding = json!({"type": "object", "properties": {
+                            "id": {"type": "integer"}, "message_id": {"type": "string"},
+                            "channel_id": {"type": "string"}, "channel_name": {"type": "string"},
+                            "guild_id": {"type": ["string", "null"]},
+                            "author_name": {"type": "string"}, "excerpt": {"type": "string"},
+                            "message_created_at": {"type": "string", "format": "date-time"},
+                            "importance": {"type": "integer", "minimum": 1, "maximum": 10},
+                            "urgency": {"type": "string", "enum": ["low", "medium", "high"]},
+                            "category": {"type": "string"},
+                            "needs_attention": {"type": "boolean"},
+                            "reason": {"type": "string"},
+                            "method": {"type": "string", "enum": ["llm", "rules", "prefilter"]},
+                            "degraded": {"type": "boolean"},
+                            "model": {"type": ["string", "null"]},
+                            "prompt_version": {"type": ["string", "null"]},
+                            "cost_usd": {"type": "number"},
+                            "scored_at": {"type": "string", "format": "date-time"}}});
+    let api_findings = json!({"get": {
+                "summary": "Triage verdicts with their messages, newest message first",
+                "description": "One finding per triaged message: importance 1-10, urgency, \
+                    category, whether it needs attention, a one-line reason, and who scored it \
+                    (`method`: llm, rules or prefilter; `degraded`: scored by rules while no \
+                    model could be called) with the model, prompt version and cost share. \
+                    Page back with `before` (the last `message_id` seen). Ids are strings.",
+                "security": admin_security,
+                "parameters": [
+                    {"name": "min_importance", "in": "query", "required": false,
+                     "description": "only findings at least this important (default 1)",
+                     "schema": {"type": "integer", "minimum": 1, "maximum": 10, "default": 1}},
+                    {"name": "category", "in": "query", "required": false,
+                     "description": "only this category",
+                     "schema": {"type": "string", "enum": ["question", "decision", "event",
+                        "purchase", "announcement", "incident", "chatter"]}},
+                    {"name": "since", "in": "query", "required": false,
+                     "description": "only messages created at or after this RFC 3339 time",
+                     "schema": {"type": "string", "format": "date-time"}},
+                    snowflake_param("channel_id", "only this channel"),
+                    snowflake_param("before", "only messages with ids less than this snowflake"),
+                    {"name": "limit", "in": "query", "required": false,
+                     "description": "at most this many findings (default 100)",
+                     "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}
+                ],
+                "responses": {"200": {"description": "findings", "content": {"application/json": {
+                    "schema": {"type": "object", "required": ["findings"], "properties": {
+                        "findings": {"type": "array", "items": finding}}}}}},
+                    "400": json_error("a parameter is malformed or out of range"),
+                    "401": json_error("missing or wrong bearer token"),
+                    "403": json_error("not allowed from this address"),
+                    "503": json_error("the database is unavailable")}}});
     let api_alerts_test = json!({"post": {
                 "summary": "Send a test alert through every route (or one) now",
                 "description": "Bypasses the outbox so that the answer says whether each \
@@ -215,6 +265,7 @@ pub fn document(version: &str) -> Value {
                     "403": json_error("not allowed from this address")}}},
             "/api/alerts": api_alerts,
             "/api/alerts/test": api_alerts_test,
+            "/api/findings": api_findings,
             "/api/backups": api_backups,
             "/api/search": api_search,
             "/api/messages": {"get": {

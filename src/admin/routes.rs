@@ -194,6 +194,9 @@ pub async fn status(_: AdminAccess, state: web::Data<AdminState>) -> HttpRespons
         "discord_client_health": discord,
         "processing_status": {
             "storage": ingest,
+            "triage": state.processing.as_ref().map(|processing| {
+                json!(processing.shared.status(processing.model_configured))
+            }),
             "limits": state.processing_limits,
         },
         "database": database,

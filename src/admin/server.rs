@@ -11,6 +11,7 @@ use slog::{debug, info, warn};
 
 use super::auth::PROBE_PATHS;
 use super::error::AdminError;
+use super::findings;
 use super::metrics::UNMATCHED;
 use super::routes;
 use super::state::AdminState;
@@ -37,6 +38,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(get("/status", web::get().to(routes::status)))
         .service(get("/api/messages", web::get().to(routes::messages)))
         .service(get("/api/search", web::get().to(routes::search)))
+        .service(get("/api/findings", web::get().to(findings::findings)))
         .service(get("/api/alerts", web::get().to(routes::alerts)))
         .service(
             web::resource("/api/alerts/test")

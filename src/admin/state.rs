@@ -18,6 +18,7 @@ use crate::actors::gateway::GatewayActor;
 use crate::actors::health::HealthActor;
 use crate::actors::ingest::{IngestSender, IngestStats};
 use crate::actors::llm::LlmRouterActor;
+use crate::actors::processing::ProcessingShared;
 use crate::actors::ratelimit::RateLimiterHandle;
 use crate::discord::rest::DiscordRest;
 use crate::metrics::Metrics;
@@ -43,6 +44,8 @@ pub struct AdminState {
     pub discord: Option<DiscordStatusSources>,
     /// The configured limits `/status` shows beside the storage path's figures.
     pub processing_limits: serde_json::Value,
+    /// The triage pipeline `/status` shows; `None` when the service runs without it.
+    pub processing: Option<ProcessingSources>,
     /// The LLM router, asked for its chain, budget and circuit states.
     pub llm: Option<ComponentHandle<LlmRouterActor>>,
     /// `/api/backups` and `/status`'s backup section; `None`: they answer 503 / `disabled`.
@@ -65,6 +68,14 @@ pub struct DiscordStatusSources {
     pub backfill: SharedBackfillStatus,
     pub ingest_stats: Arc<IngestStats>,
     pub queue: IngestSender,
+}
+
+/// The triage pipeline's shared state, read by `/status`.
+#[derive(Clone)]
+pub struct ProcessingSources {
+    pub shared: Arc<ProcessingShared>,
+    /// Whether a model is configured for triage.
+    pub model_configured: bool,
 }
 
 /// Facts about this process shown in `/status`.

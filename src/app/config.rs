@@ -16,10 +16,12 @@ use serde::{Deserialize, Serialize};
 use crate::actors::alert::config::AlertsConfig;
 use crate::actors::db::DatabaseConfig;
 use crate::actors::llm::config::LlmConfig;
+use crate::actors::processing::config::ProcessingConfig;
+use crate::actors::processing::triage::TriageConfig;
 use crate::admin::config::AdminConfig;
 use crate::config::{
-    Catalogue, ConfigError, EnvSource, Environment, MonitoringConfig, Problems, ProcessingConfig,
-    Root, Secret, Section, TOP_LEVEL, load_file, render_reference, render_sample,
+    Catalogue, ConfigError, EnvSource, Environment, MonitoringConfig, Problems, Root, Secret,
+    Section, TOP_LEVEL, load_file, render_reference, render_sample,
 };
 use crate::discord::config::DiscordConfig;
 
@@ -53,6 +55,7 @@ pub struct Config {
     pub llm: LlmConfig,
     pub database: DatabaseConfig,
     pub processing: ProcessingConfig,
+    pub triage: TriageConfig,
     pub monitoring: MonitoringConfig,
     pub alerts: AlertsConfig,
     pub admin: AdminConfig,
@@ -66,6 +69,7 @@ impl Root for Config {
             LlmConfig::DOC,
             DatabaseConfig::DOC,
             ProcessingConfig::DOC,
+            TriageConfig::DOC,
             MonitoringConfig::DOC,
             AlertsConfig::DOC,
             AdminConfig::DOC,
@@ -83,6 +87,8 @@ impl Root for Config {
         self.admin.validate(problems);
         self.discord.validate(problems);
         self.llm.validate(problems);
+        self.processing.validate(problems);
+        self.triage.validate(problems);
     }
 }
 

@@ -3,11 +3,13 @@
 //! stderr every few seconds until Ctrl-C.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::config::Config;
 use crate::actors::db::{CountMessagesPerChannel, DbActor};
 use crate::actors::gateway::{GatewayActor, GetGatewayStatus};
+use crate::actors::processing::ProcessingShared;
 use crate::config::Secret;
 use crate::discord::config::{Compression, TokenType};
 use crate::supervisor::ComponentHandle;
@@ -70,9 +72,13 @@ pub fn start(
     Ok(sim)
 }
 
-/// Prints a progress line (messages stored per channel, gateway state, reconnects) every
-/// few seconds; runs until the service stops.
-pub async fn report_progress(db: ComponentHandle<DbActor>, gateway: ComponentHandle<GatewayActor>) {
+/// Prints a progress line (messages stored per channel, gateway state, reconnects, triage
+/// verdicts) every few seconds; runs until the service stops.
+pub async fn report_progress(
+    db: ComponentHandle<DbActor>,
+    gateway: ComponentHandle<GatewayActor>,
+    processing: Arc<ProcessingShared>,
+) {
     let started = Instant::now();
     let mut interval = tokio::time::interval(PROGRESS_INTERVAL);
     interval.tick().await;
@@ -106,9 +112,19 @@ pub async fn report_progress(db: ComponentHandle<DbActor>, gateway: ComponentHan
                 status.reconnects,
             )
         });
+        let triage = processing.counts();
+        let backlog = processing
+            .backlog()
+            .map_or_else(|| "?".to_owned(), |figures| figures.size.to_string());
         eprintln!(
-            "[demo {:>4}s] {total} messages stored ({channels}); gateway {state}, {reconnects} reconnects",
-            started.elapsed().as_secs()
+            "[demo {:>4}s] {total} messages stored ({channels}); gateway {state}, {reconnects} reconnects; \
+             triage {} scored (llm {}, rules {}, prefilter {}), {} need attention, backlog {backlog}",
+            started.elapsed().as_secs(),
+            triage.scored,
+            triage.llm,
+            triage.rules,
+            triage.prefilter,
+            triage.needs_attention,
         );
     }
 }

@@ -6,6 +6,7 @@ pub mod config;
 pub mod demo;
 pub mod discord;
 mod error;
+pub mod processing;
 mod shutdown;
 
 use std::sync::Arc;
@@ -28,7 +29,9 @@ use crate::actors::health::{HealthActor, Probe, RegisterProbe};
 use crate::actors::llm::{LlmAlert, LlmMetrics, LlmRouterActor, RouterSettings};
 use crate::actors::ratelimit::RateLimiterHandle;
 use crate::admin::auth::AccessPolicy;
-use crate::admin::{AdminState, DiscordStatusSources, HttpMetrics, ProbeRefresh, ServiceFacts};
+use crate::admin::{
+    AdminState, DiscordStatusSources, HttpMetrics, ProbeRefresh, ProcessingSources, ServiceFacts,
+};
 use crate::metrics::{Metrics, register_service_metrics};
 use crate::supervisor::{
     ComponentHandle, ComponentStatus, ComponentStatusChanged, ComponentSupervisor, Readiness,
@@ -99,6 +102,17 @@ pub async fn serve(config: Config, mode: Mode, log: Logger) -> Result<(), AppErr
     // The router's budget and dead-target events go to the ops rules, which alert.
     let llm_alerts = Some(health.clone().recipient());
     let llm = start_llm(&config, &log, &mut components, &db, llm_alerts, &metrics)?;
+    // A worker restarted for making no progress raises the ops rules' `pipeline_stalled`.
+    let processing = processing::start(
+        &config,
+        &log,
+        &mut components,
+        &db,
+        &llm,
+        sampler.clone(),
+        Some(health.clone().recipient()),
+        &metrics,
+    )?;
     // Each backup's outcome feeds the ops rules' "backup failed" alert.
     let backup_outcomes = Some(health.clone().recipient());
     let backups = backup::start(&config, &log, &mut components, backup_outcomes, &metrics)?;
@@ -138,6 +152,13 @@ pub async fn serve(config: Config, mode: Mode, log: Logger) -> Result<(), AppErr
             "max_queue_size": config.processing.max_queue_size,
             "worker_count": config.processing.worker_count,
             "memory_limit_mb": config.processing.memory_limit_mb,
+            "batch_size": config.processing.batch_size,
+            "batch_max_wait_secs": config.processing.batch_max_wait_secs,
+            "stall_timeout_secs": config.processing.stall_timeout_secs,
+        }),
+        processing: Some(ProcessingSources {
+            shared: Arc::clone(&processing.shared),
+            model_configured: processing.model_configured,
         }),
         llm: Some(llm.clone()),
         backup: Some(backups.clone()),
@@ -163,7 +184,11 @@ pub async fn serve(config: Config, mode: Mode, log: Logger) -> Result<(), AppErr
                              config.monitoring.health_check_port));
     let mut server_task = actix_rt::spawn(server);
     if mode == Mode::Demo {
-        actix_rt::spawn(demo::report_progress(db.clone(), discord.gateway.clone()));
+        actix_rt::spawn(demo::report_progress(
+            db.clone(),
+            discord.gateway.clone(),
+            Arc::clone(&processing.shared),
+        ));
     }
 
     let signal = tokio::select! {

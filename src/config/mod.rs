@@ -13,8 +13,8 @@
 //!   (the README table).
 //! - Secrets are [`Secret`]s: they serialize as `<redacted>`, and an empty secret counts as
 //!   unset.
-//! - Sections of no single component: [`MonitoringConfig`], [`ProcessingConfig`] and the
-//!   top-level `environment` and `debug_mode` ([`TOP_LEVEL`]).
+//! - Sections of no single component: [`MonitoringConfig`] and the top-level `environment`
+//!   and `debug_mode` ([`TOP_LEVEL`]).
 
 mod catalogue;
 mod check;
@@ -26,7 +26,6 @@ mod keys;
 mod load;
 mod monitoring;
 mod problems;
-mod processing;
 mod sample;
 mod secret;
 
@@ -39,6 +38,5 @@ pub use keys::{Allowed, KeyDoc, one_of_hint};
 pub use load::{load_file, load_text};
 pub use monitoring::{LogLevel, MonitoringConfig, UnknownLogLevel};
 pub use problems::Problems;
-pub use processing::ProcessingConfig;
 pub use sample::{render_reference, render_sample};
 pub use secret::{REDACTED, Secret};

@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod fake_llm;
+pub mod fake_triage;
 
 use std::io::Read;
 use std::net::TcpListener;

@@ -63,9 +63,32 @@ impl Pipeline {
         compression: Compression,
         prepare: impl FnOnce(&SimHandle),
     ) -> Pipeline {
+        Self::start_configured(sim_config, compression, json!({}), prepare)
+    }
+
+    /// [`Pipeline::start_with`], with `extra` merged into the service's configuration (each
+    /// section's keys over the defaults of these tests).
+    pub fn start_configured(
+        sim_config: SimConfig,
+        compression: Compression,
+        extra: Value,
+        prepare: impl FnOnce(&SimHandle),
+    ) -> Pipeline {
         let sim = Sim::start(sim_config).expect("start discord-sim");
         prepare(&sim);
-        let config = service_config(compression);
+        let mut config = service_config(compression);
+        if let (Some(config), Some(extra)) = (config.as_object_mut(), extra.as_object()) {
+            for (section, keys) in extra {
+                match (config.get_mut(section), keys) {
+                    (Some(Value::Object(existing)), Value::Object(keys)) => {
+                        existing.extend(keys.clone());
+                    }
+                    _ => {
+                        config.insert(section.clone(), keys.clone());
+                    }
+                }
+            }
+        }
         let env = vec![
             ("DISCORD_TOKEN".to_owned(), sim.token()),
             ("DISCORD_API_BASE_URL".to_owned(), sim.rest_base_url()),

@@ -599,6 +599,7 @@ async fn the_admin_api_tests_routes_and_lists_alerts() {
         sanitized_config: serde_json::json!({}),
         discord: None,
         processing_limits: serde_json::json!({}),
+        processing: None,
         llm: None,
         backup: None,
         sampler: None,

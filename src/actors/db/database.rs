@@ -466,6 +466,7 @@ mod tests {
 
     const INITIAL_MIGRATION: &str = "2026-11-28-000000_initial";
     const GATEWAY_SESSIONS_MIGRATION: &str = "2026-11-29-100000_gateway_sessions";
+    const TRIAGE_MIGRATION: &str = "2026-12-01-100000_triage";
     const LLM_STRUCTURED_OUTPUT_MIGRATION: &str = "2026-12-06-000000_llm_structured_output";
 
     #[test]
@@ -528,6 +529,7 @@ mod tests {
         let every = [
             INITIAL_MIGRATION,
             GATEWAY_SESSIONS_MIGRATION,
+            TRIAGE_MIGRATION,
             LLM_STRUCTURED_OUTPUT_MIGRATION,
         ];
         assert_eq!(db.pending_migrations().expect("pending"), every);

@@ -224,6 +224,8 @@ pub enum InvalidInput {
         rfc3339_ms(*.until_ms)
     )]
     EmptyTimeRange { since_ms: i64, until_ms: i64 },
+    #[error("importance must be between 1 and 10, got {got}")]
+    ImportanceOutOfRange { got: u8 },
 
     #[error("{field} {value} does not fit a signed 64-bit snowflake")]
     SnowflakeOutOfRange { field: &'static str, value: u64 },

@@ -14,6 +14,8 @@
 //! - `integrity.rs`: the full integrity check on a schedule, outcomes to the ops rules.
 //! - `llm_usage.rs`: the LLM ledger; `llm_modes.rs`: the structured-output modes the LLM
 //!   router learnt, with their messages.
+//! - `analysis.rs`: importance triage's durable backlog, its verdicts (`findings`, one per
+//!   message, recorded exactly once) and the findings listing, with their messages.
 //! - `restart_state.rs`: what a restart continues from (the gateway session to resume,
 //!   backfill's archived-thread marks), with its messages.
 //! - `actor.rs` / `messages.rs`: [`DbActor`] and the messages it handles.
@@ -21,6 +23,7 @@
 //!   [`InvalidInput`].
 
 mod actor;
+mod analysis;
 mod backups;
 pub mod config;
 mod database;
@@ -41,6 +44,11 @@ mod store;
 pub(crate) mod test_support;
 
 pub use actor::DbActor;
+pub use analysis::{
+    BacklogFigures, BacklogItem, BacklogReason, DEFAULT_FINDING_LIMIT, EXCERPT_CHARS,
+    EnqueueRescore, FindingQuery, FindingView, GetBacklogFigures, LoadBacklog, NewTriageAnalysis,
+    QueryFindings, RecordTriage, TriageRecorded, TriageVerdict,
+};
 pub use backups::{BackupRow, BackupRowOutcome, BackupRowStatus};
 pub use config::DatabaseConfig;
 pub use database::{Database, MIGRATIONS};

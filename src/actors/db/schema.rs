@@ -108,6 +108,11 @@ diesel::table! {
         result_json -> Nullable<Text>,
         started_at_ms -> BigInt,
         finished_at_ms -> Nullable<BigInt>,
+        method -> Text,
+        prompt_version -> Nullable<Text>,
+        input_tokens -> BigInt,
+        output_tokens -> BigInt,
+        cost_usd -> Double,
     }
 }
 
@@ -140,6 +145,22 @@ diesel::table! {
         details_json -> Text,
         digest_id -> Nullable<BigInt>,
         created_at_ms -> BigInt,
+        urgency -> Text,
+        needs_attention -> Bool,
+        method -> Text,
+        degraded -> Bool,
+        model -> Nullable<Text>,
+        prompt_version -> Nullable<Text>,
+        cost_usd -> Double,
+        updated_at_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    analysis_backlog (message_id) {
+        message_id -> BigInt,
+        reason -> Text,
+        enqueued_at_ms -> BigInt,
     }
 }
 
@@ -239,6 +260,7 @@ diesel::joinable!(findings -> analyses (analysis_id));
 diesel::joinable!(findings -> messages (message_id));
 diesel::joinable!(findings -> digests (digest_id));
 diesel::joinable!(alert_attempts -> alert_outbox (outbox_id));
+diesel::joinable!(analysis_backlog -> messages (message_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     guilds,
@@ -250,6 +272,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     analyses,
     digests,
     findings,
+    analysis_backlog,
     alert_outbox,
     alert_attempts,
     backups,
@@ -270,6 +293,7 @@ pub const TABLE_NAMES: &[&str] = &[
     "analyses",
     "digests",
     "findings",
+    "analysis_backlog",
     "alert_outbox",
     "alert_attempts",
     "backups",

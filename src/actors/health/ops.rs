@@ -8,8 +8,9 @@
 //! CPU (`sysinfo`, against the cgroup limits when present), the Discord error count and the
 //! pipeline's stall time (functions the wiring provides). Facts others push, through the
 //! HealthActor's address handed out at wiring time: the LLM spend ([`LlmSpend`],
-//! [`LlmAlert`]), backup outcomes ([`BackupOutcome`]) and database checks
-//! ([`IntegrityChecked`]). Pushed facts are kept even before the rules are enabled.
+//! [`LlmAlert`]), backup outcomes ([`BackupOutcome`]), database checks
+//! ([`IntegrityChecked`]) and triage workers restarted for a stall ([`ProcessingStalled`],
+//! `pipeline_stalled` at once). Pushed facts are kept even before the rules are enabled.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,11 +21,12 @@ use slog::{Logger, debug, o, warn};
 
 use super::actor::HealthActor;
 use super::messages::ProbeStatus;
-use super::rules::{OpsRules, OpsSnapshot, OpsThresholds};
+use super::rules::{OpsRules, OpsSnapshot, OpsThresholds, keys};
 use crate::actors::alert::{Alert, Severity};
 use crate::actors::backup::BackupOutcome;
 use crate::actors::db::IntegrityChecked;
 use crate::actors::llm::LlmAlert;
+use crate::actors::processing::ProcessingStalled;
 use crate::logging::error_chain;
 use crate::supervisor::ComponentRecipient;
 use crate::supervisor::ComponentStatus;
@@ -238,6 +240,35 @@ impl Handler<LlmAlert> for HealthActor {
                 queue_alert(state, alert, ctx);
             }
         }
+    }
+}
+
+/// A triage worker made no progress for `processing.stall_timeout_secs` and was restarted:
+/// `pipeline_stalled` at once, one per worker within the cooldown.
+impl Handler<ProcessingStalled> for HealthActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ProcessingStalled, ctx: &mut Context<Self>) {
+        let Some(state) = &self.ops else {
+            warn!(self.log, "Triage worker stalled; no alert routes to tell";
+                "worker" => &msg.worker, "stalled_secs" => msg.stalled_for.as_secs());
+            return;
+        };
+        let alert = Alert::new(
+            keys::PIPELINE_STALLED,
+            Severity::Error,
+            "Processing pipeline stalled",
+            format!(
+                "Triage worker {} made no progress for {} s and was restarted; the messages \
+                 it held wait on the backlog and are scored again.",
+                msg.worker,
+                msg.stalled_for.as_secs()
+            ),
+        )
+        .with_key(format!("{}:{}", keys::PIPELINE_STALLED, msg.worker))
+        .with_field("worker", msg.worker.clone())
+        .with_field("stalled_secs", msg.stalled_for.as_secs().to_string());
+        queue_alert(state, alert, ctx);
     }
 }
 

@@ -783,6 +783,33 @@ impl LlmConfig {
         routes
     }
 
+    /// Whether a request of `kind` (`triage`, `digest`, `ask`) has a target worth calling at
+    /// all: a priced model in its chain (its own, else `default`) whose provider has an API key
+    /// or needs none. Without one, callers score by other means from the start instead of
+    /// failing every call.
+    pub fn has_callable_target(&self, kind: &str) -> bool {
+        let routes = self.effective_routes();
+        let chain = routes
+            .named()
+            .into_iter()
+            .find(|(name, chain)| *name == kind && !chain.is_empty())
+            .map_or(&routes.default, |(_, chain)| chain);
+        let providers = self.effective_providers();
+        chain
+            .iter()
+            .filter_map(|target| split_target(target))
+            .any(|(provider_name, model_name)| {
+                providers.iter().any(|provider| {
+                    provider.name == provider_name
+                        && provider
+                            .model(model_name)
+                            .is_some_and(|model| model.price(provider.kind).is_some())
+                        && (!provider.kind.needs_api_key()
+                            || provider.api_key.as_ref().is_some_and(|key| !key.is_empty()))
+                })
+            })
+    }
+
     /// Every API key set anywhere in the section, for log scrubbing.
     pub fn secrets(&self) -> Vec<&Secret> {
         [

@@ -1,0 +1,18 @@
+DROP INDEX findings_degraded;
+DROP INDEX findings_importance;
+DROP INDEX findings_triage_message;
+ALTER TABLE findings DROP COLUMN updated_at_ms;
+ALTER TABLE findings DROP COLUMN cost_usd;
+ALTER TABLE findings DROP COLUMN prompt_version;
+ALTER TABLE findings DROP COLUMN model;
+ALTER TABLE findings DROP COLUMN degraded;
+ALTER TABLE findings DROP COLUMN method;
+ALTER TABLE findings DROP COLUMN needs_attention;
+ALTER TABLE findings DROP COLUMN urgency;
+ALTER TABLE analyses DROP COLUMN cost_usd;
+ALTER TABLE analyses DROP COLUMN output_tokens;
+ALTER TABLE analyses DROP COLUMN input_tokens;
+ALTER TABLE analyses DROP COLUMN prompt_version;
+ALTER TABLE analyses DROP COLUMN method;
+DROP TRIGGER analysis_backlog_after_message_insert;
+DROP TABLE analysis_backlog;
