@@ -450,8 +450,13 @@ mod tests {
     }
 
     /// A plain connection, for doing to the file what our code never would.
+    /// A plain connection, beside whatever the pools of earlier steps still hold: a pool
+    /// can still be opening a connection in the background when it is dropped, so this one
+    /// waits for locks as the service's connections do instead of failing at once.
     fn raw(path: &Path) -> SqliteConnection {
-        SqliteConnection::establish(path.to_str().unwrap()).unwrap()
+        let mut conn = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+        conn.batch_execute("PRAGMA busy_timeout = 5000;").unwrap();
+        conn
     }
 
     fn schema_sql(conn: &mut SqliteConnection, name: &str) -> String {
